@@ -1,0 +1,187 @@
+package leveldb
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// counterEntry is one counter of a counter record being updated. Counters
+// read from the database keep their name as the stored bytes (raw), new
+// ones as the caller's string (name), so Incr copies no name.
+type counterEntry struct {
+	raw   []byte
+	name  string
+	value int64
+}
+
+func (e *counterEntry) is(name string) bool {
+	if e.name != "" {
+		return e.name == name
+	}
+	return string(e.raw) == name
+}
+
+var errCorruptCounters = fmt.Errorf("%w: corrupt counter record", dataservice.ErrUnavailable)
+
+// parseCounters calls fn for each counter of an encoded counter payload.
+func parseCounters(p []byte, fn func(name []byte, value int64)) error {
+	for len(p) > 0 {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || uint64(len(p)-k) < n {
+			return errCorruptCounters
+		}
+		name := p[k : k+int(n)]
+		p = p[k+int(n):]
+		v, k := binary.Varint(p)
+		if k <= 0 {
+			return errCorruptCounters
+		}
+		p = p[k:]
+		fn(name, v)
+	}
+	return nil
+}
+
+func appendCounter(dst []byte, e *counterEntry) []byte {
+	if e.name != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(e.name)))
+		dst = append(dst, e.name...)
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(len(e.raw)))
+		dst = append(dst, e.raw...)
+	}
+	return binary.AppendVarint(dst, e.value)
+}
+
+// checkIncr validates the arguments of an Incr.
+func checkIncr(kind dataservice.Kind, key string, deltas []dataservice.Delta, ttl time.Duration) error {
+	if err := checkKey(kind, key); err != nil {
+		return err
+	}
+	switch {
+	case len(deltas) == 0:
+		return fmt.Errorf("%w: no counters to increment", dataservice.ErrInvalid)
+	case ttl < 0:
+		return fmt.Errorf("%w: negative ttl %v", dataservice.ErrInvalid, ttl)
+	}
+	for _, d := range deltas {
+		if d.Name == "" || len(d.Name) > dataservice.MaxKeyLen {
+			return fmt.Errorf("%w: counter name must have 1 to %d bytes", dataservice.ErrInvalid, dataservice.MaxKeyLen)
+		}
+	}
+	return nil
+}
+
+// Incr implements dataservice.Store. Counters are created at zero in the
+// order they are first named.
+func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, deltas []dataservice.Delta, ttl time.Duration) ([]int64, error) {
+	const op = "incr"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := checkIncr(kind, key, deltas, ttl); err != nil {
+		return nil, invalid(op, kind, err)
+	}
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	sc.key = appendRecordKey(sc.key[:0], tagCounter, kind, key)
+
+	mu := &s.locks[stripeIndex(kind, key)].mu
+	mu.Lock()
+	defer mu.Unlock()
+	raw, found, err := s.read(sc.key)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	var (
+		old     header
+		payload []byte
+	)
+	if found {
+		if old, payload, err = parseHeader(raw); err != nil {
+			return nil, dbError(op, err)
+		}
+	}
+	at := now()
+	live := old.live(at)
+	entries := sc.entries[:0]
+	if live {
+		err := parseCounters(payload, func(name []byte, value int64) {
+			entries = append(entries, counterEntry{raw: name, value: value})
+		})
+		if err != nil {
+			return nil, dbError(op, err)
+		}
+	}
+	out := make([]int64, len(deltas))
+	for i, d := range deltas {
+		j := 0
+		for j < len(entries) && !entries[j].is(d.Name) {
+			j++
+		}
+		if j == len(entries) {
+			entries = append(entries, counterEntry{name: d.Name})
+		}
+		entries[j].value += d.Delta
+		out[i] = entries[j].value
+	}
+	sc.entries = entries
+
+	h := header{generation: old.next(at), expires: expiresAt(at, ttl)}
+	if ttl == 0 && live {
+		h.expires = old.expires
+	}
+	sc.value = appendHeader(sc.value[:0], h)
+	for i := range entries {
+		sc.value = appendCounter(sc.value, &entries[i])
+	}
+	if len(sc.value)-headerLen > dataservice.MaxValueLen {
+		return nil, fmt.Errorf("dataservice/leveldb: incr %s %q: %w: counter record exceeds %d bytes",
+			kind, key, dataservice.ErrInvalid, dataservice.MaxValueLen)
+	}
+	sc.batch.Put(sc.key, sc.value)
+	planExpiry(sc, old, h)
+	if err := s.db.Write(&sc.batch, s.wo); err != nil {
+		return nil, dbError(op, err)
+	}
+	return out, nil
+}
+
+// Counters implements dataservice.Store.
+func (s *Store) Counters(ctx context.Context, kind dataservice.Kind, key string) (map[string]int64, error) {
+	const op = "counters"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := checkKey(kind, key); err != nil {
+		return nil, invalid(op, kind, err)
+	}
+	sc := s.getScratch()
+	sc.key = appendRecordKey(sc.key[:0], tagCounter, kind, key)
+	raw, found, err := s.read(sc.key)
+	s.putScratch(sc)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	var (
+		h       header
+		payload []byte
+	)
+	if found {
+		if h, payload, err = parseHeader(raw); err != nil {
+			return nil, dbError(op, err)
+		}
+	}
+	if !h.live(now()) {
+		return nil, fmt.Errorf("dataservice/leveldb: counters %s %q: %w", kind, key, dataservice.ErrNotFound)
+	}
+	out := make(map[string]int64)
+	if err := parseCounters(payload, func(name []byte, value int64) { out[string(name)] = value }); err != nil {
+		return nil, dbError(op, err)
+	}
+	return out, nil
+}

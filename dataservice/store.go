@@ -1,0 +1,146 @@
+package dataservice
+
+import (
+	"context"
+	"time"
+)
+
+// Kind names a record kind. Each kind is a key space of its own: a set in
+// Aerospike, a key prefix in LevelDB. A kind holds either value records
+// (Put/Get/Scan) or counter records (Incr/Counters), never both.
+type Kind string
+
+// The record kinds Herald stores.
+const (
+	KindApp       Kind = "app" // app_key → App
+	KindDevice    Kind = "dev" // registration_id → Device
+	KindSession   Kind = "ses" // registration_id → Session (which connector holds the device)
+	KindMessage   Kind = "msg" // msg_id → Message body
+	KindInbox     Kind = "inb" // registration_id/msg_id → undelivered copy of a message
+	KindCounter   Kind = "cnt" // msg_id → per-message delivery counters
+	KindConnector Kind = "con" // connector id → Connector (membership, refreshed by heartbeat)
+	KindConfig    Kind = "cfg" // cluster-wide settings, such as the Noise static key
+)
+
+// GroupSeparator splits a key into its group and its member: "rid/msgid".
+// Scan walks one group.
+const GroupSeparator = '/'
+
+// Record is one value record as stored.
+type Record struct {
+	Key   string
+	Value []byte
+	// Generation is 1 after the record is created and grows by one with
+	// every write. Zero means the record does not exist.
+	Generation uint32
+	// Expires is when the record stops existing. Zero means never.
+	Expires time.Time
+}
+
+// Exists reports whether r holds a record (rather than a miss in a batch).
+func (r Record) Exists() bool { return r.Generation != 0 }
+
+// WriteOptions qualify a Put. The zero value writes unconditionally and keeps
+// the record forever.
+type WriteOptions struct {
+	// TTL is how long the record lives after this write. Zero means forever;
+	// negative is invalid (ErrInvalid).
+	TTL time.Duration
+	// Generation, when nonzero, makes the write conditional: it succeeds only
+	// if the record's current generation equals it, and fails with
+	// ErrGenerationMismatch otherwise (also when the record does not exist).
+	Generation uint32
+	// CreateOnly makes the write fail with ErrExists if the record exists.
+	CreateOnly bool
+}
+
+// Write is one element of a PutMany batch.
+type Write struct {
+	Kind    Kind
+	Key     string
+	Value   []byte
+	Options WriteOptions
+}
+
+// Store is the persistence contract every backend implements and
+// dataservice/storetest checks.
+//
+// Semantics common to all methods:
+//   - Keys are non-empty UTF-8 strings of at most MaxKeyLen bytes; values at
+//     most MaxValueLen bytes. Violations fail with ErrInvalid.
+//   - A record past its expiry is gone: no method returns it or counts it,
+//     even before the backend reclaims its space.
+//   - Every single-record operation is atomic and linearizable: once a write
+//     returns, every later read through any client sees it.
+//   - Errors wrap one of the sentinel errors of this package with context;
+//     test them with errors.Is.
+//   - A method whose context is already done fails with an error wrapping
+//     ctx.Err() and has no effect. If the context ends while the method
+//     waits, it may fail the same way; a write may then have been applied
+//     or not.
+//   - Methods are safe for concurrent use.
+type Store interface {
+	// Get returns the record, or ErrNotFound.
+	Get(ctx context.Context, kind Kind, key string) (Record, error)
+
+	// GetMany returns one Record per key, in the order of keys. A key that
+	// does not exist yields a zero Record (Exists() == false) rather than an
+	// error.
+	GetMany(ctx context.Context, kind Kind, keys []string) ([]Record, error)
+
+	// Put creates or replaces a record and returns its new generation.
+	// Conditional writes fail with ErrGenerationMismatch or ErrExists.
+	Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error)
+
+	// PutMany applies unconditional and conditional writes in one round trip.
+	// Each write is atomic on its own; the batch as a whole is not (a backend
+	// may apply some writes and fail others). The error reports the first
+	// failure.
+	PutMany(ctx context.Context, writes []Write) error
+
+	// Delete removes a record and reports whether it existed (unexpired).
+	// With generation nonzero the delete happens only if the current
+	// generation matches, else ErrGenerationMismatch (also when the record
+	// does not exist). Delete and DeleteMany remove value and counter
+	// records alike.
+	Delete(ctx context.Context, kind Kind, key string, generation uint32) (bool, error)
+
+	// DeleteMany removes records and reports, per key, whether each existed.
+	// Exactly one of any number of concurrent deletes of the same record
+	// reports true.
+	DeleteMany(ctx context.Context, kind Kind, keys []string) ([]bool, error)
+
+	// Scan returns up to limit records of the group prefix (which must end
+	// with GroupSeparator), in ascending byte order of key, starting after
+	// the key after (empty: from the start of the group). after is a whole
+	// key, typically the Key of the last record of the previous page. A
+	// prefix without the trailing separator or a limit below 1 fails with
+	// ErrInvalid.
+	Scan(ctx context.Context, kind Kind, prefix, after string, limit int) ([]Record, error)
+
+	// Incr adds delta to each named counter of a counter record, creating the
+	// record and the counters at zero as needed, and returns the new values
+	// in the order of deltas. The whole increment is atomic. A nonzero ttl
+	// (re)sets the record's lifetime; a zero ttl keeps the lifetime of an
+	// existing record, and a record Incr creates then lives forever.
+	// Negative ttl is invalid (ErrInvalid).
+	Incr(ctx context.Context, kind Kind, key string, deltas []Delta, ttl time.Duration) ([]int64, error)
+
+	// Counters returns the counters of a counter record, or ErrNotFound.
+	Counters(ctx context.Context, kind Kind, key string) (map[string]int64, error)
+
+	// Close releases the backend. Calls after Close fail with ErrClosed.
+	Close() error
+}
+
+// Delta is one counter increment of Incr.
+type Delta struct {
+	Name  string
+	Delta int64
+}
+
+// Limits every backend enforces.
+const (
+	MaxKeyLen   = 256
+	MaxValueLen = 1 << 20
+)

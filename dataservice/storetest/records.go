@@ -1,0 +1,275 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+var getCases = []testCase{
+	{name: "missing key is ErrNotFound", test: func(t *testing.T, s dataservice.Store) {
+		wantMissing(t, s, kindValues, "nobody")
+	}},
+	{name: "returns the stored record", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "v", dataservice.WriteOptions{})
+		r := get(t, s, kindValues, "k")
+		if r.Key != "k" || string(r.Value) != "v" || r.Generation != 1 || !r.Expires.IsZero() || !r.Exists() {
+			t.Fatalf("Get = %+v, want {Key k, Value v, Generation 1, Expires zero}", r)
+		}
+	}},
+	{name: "empty value", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "", dataservice.WriteOptions{})
+		wantRecord(t, s, kindValues, "k", "", 1)
+	}},
+	{name: "largest key and value", test: func(t *testing.T, s dataservice.Store) {
+		key := strings.Repeat("k", dataservice.MaxKeyLen)
+		value := make([]byte, dataservice.MaxValueLen)
+		for i := range value {
+			value[i] = byte(i)
+		}
+		if _, err := s.Put(ctx(t), kindValues, key, value, dataservice.WriteOptions{}); err != nil {
+			t.Fatalf("Put of a %d-byte key and a %d-byte value: %v", len(key), len(value), err)
+		}
+		r := get(t, s, kindValues, key)
+		if string(r.Value) != string(value) {
+			t.Fatalf("Get returned a %d-byte value that differs from the %d bytes put", len(r.Value), len(value))
+		}
+	}},
+}
+
+var putCases = []testCase{
+	{name: "generation starts at 1 and increments", test: func(t *testing.T, s dataservice.Store) {
+		for want := uint32(1); want <= 5; want++ {
+			if got := put(t, s, kindValues, "k", "v", dataservice.WriteOptions{}); got != want {
+				t.Fatalf("Put #%d returned generation %d, want %d", want, got, want)
+			}
+			wantRecord(t, s, kindValues, "k", "v", want)
+		}
+	}},
+	{name: "replaces the value", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "old", dataservice.WriteOptions{})
+		put(t, s, kindValues, "k", "new", dataservice.WriteOptions{})
+		wantRecord(t, s, kindValues, "k", "new", 2)
+	}},
+	{name: "create only creates a missing record", test: func(t *testing.T, s dataservice.Store) {
+		if gen := put(t, s, kindValues, "k", "v", dataservice.WriteOptions{CreateOnly: true}); gen != 1 {
+			t.Fatalf("generation %d, want 1", gen)
+		}
+		wantRecord(t, s, kindValues, "k", "v", 1)
+	}},
+	{name: "create only on an existing record is ErrExists", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "first", dataservice.WriteOptions{})
+		_, err := s.Put(ctx(t), kindValues, "k", []byte("second"), dataservice.WriteOptions{CreateOnly: true})
+		wantErr(t, err, dataservice.ErrExists, "Put CreateOnly")
+		wantRecord(t, s, kindValues, "k", "first", 1)
+	}},
+	{name: "matching generation writes", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "a", dataservice.WriteOptions{})
+		put(t, s, kindValues, "k", "b", dataservice.WriteOptions{})
+		if gen := put(t, s, kindValues, "k", "c", dataservice.WriteOptions{Generation: 2}); gen != 3 {
+			t.Fatalf("generation %d, want 3", gen)
+		}
+		wantRecord(t, s, kindValues, "k", "c", 3)
+	}},
+	{name: "mismatching generation is ErrGenerationMismatch", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "a", dataservice.WriteOptions{})
+		put(t, s, kindValues, "k", "b", dataservice.WriteOptions{})
+		for _, stale := range []uint32{1, 3, 1 << 31} {
+			_, err := s.Put(ctx(t), kindValues, "k", []byte("c"), dataservice.WriteOptions{Generation: stale})
+			wantErr(t, err, dataservice.ErrGenerationMismatch, "Put with a stale generation")
+		}
+		wantRecord(t, s, kindValues, "k", "b", 2)
+	}},
+	{name: "generation on a missing record is ErrGenerationMismatch", test: func(t *testing.T, s dataservice.Store) {
+		_, err := s.Put(ctx(t), kindValues, "k", []byte("v"), dataservice.WriteOptions{Generation: 1})
+		wantErr(t, err, dataservice.ErrGenerationMismatch, "Put with a generation on a missing record")
+		wantMissing(t, s, kindValues, "k")
+	}},
+	{name: "a deleted record is created again at generation 1", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "a", dataservice.WriteOptions{})
+		put(t, s, kindValues, "k", "b", dataservice.WriteOptions{})
+		if _, err := s.Delete(ctx(t), kindValues, "k", 0); err != nil {
+			t.Fatal(err)
+		}
+		if gen := put(t, s, kindValues, "k", "c", dataservice.WriteOptions{CreateOnly: true}); gen != 1 {
+			t.Fatalf("generation %d after re-creation, want 1", gen)
+		}
+	}},
+}
+
+var getManyCases = []testCase{
+	{name: "order of keys and misses", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "a", "va", dataservice.WriteOptions{})
+		put(t, s, kindValues, "b", "vb", dataservice.WriteOptions{})
+		put(t, s, kindValues, "b", "vb2", dataservice.WriteOptions{})
+		keys := []string{"b", "missing", "a", "b"}
+		got, err := s.GetMany(ctx(t), kindValues, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			value string
+			gen   uint32
+		}{{"vb2", 2}, {"", 0}, {"va", 1}, {"vb2", 2}}
+		if len(got) != len(want) {
+			t.Fatalf("GetMany returned %d records for %d keys", len(got), len(keys))
+		}
+		for i, w := range want {
+			r := got[i]
+			if w.gen == 0 {
+				if r.Exists() || r.Key != "" || r.Value != nil || r.Generation != 0 || !r.Expires.IsZero() {
+					t.Errorf("record %d (%q) = %+v, want the zero Record", i, keys[i], r)
+				}
+				continue
+			}
+			if r.Key != keys[i] || string(r.Value) != w.value || r.Generation != w.gen {
+				t.Errorf("record %d = %+v, want {Key %q, Value %q, Generation %d}", i, r, keys[i], w.value, w.gen)
+			}
+		}
+	}},
+	{name: "no keys", test: func(t *testing.T, s dataservice.Store) {
+		got, err := s.GetMany(ctx(t), kindValues, nil)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("GetMany(nil) = %v, %v; want no records", got, err)
+		}
+	}},
+}
+
+var putManyCases = []testCase{
+	{name: "mixed kinds and options", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindOther, "s", "v1", dataservice.WriteOptions{})
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindValues, Key: "d", Value: []byte("dev")},
+			{Kind: kindOther, Key: "s", Value: []byte("v2"), Options: dataservice.WriteOptions{Generation: 1}},
+			{Kind: kindGroups, Key: "g/1", Value: []byte("in"), Options: dataservice.WriteOptions{CreateOnly: true}},
+			{Kind: kindValues, Key: "t", Value: []byte("ttl"), Options: dataservice.WriteOptions{TTL: 3600e9}},
+		})
+		if err != nil {
+			t.Fatalf("PutMany: %v", err)
+		}
+		wantRecord(t, s, kindValues, "d", "dev", 1)
+		wantRecord(t, s, kindOther, "s", "v2", 2)
+		wantRecord(t, s, kindGroups, "g/1", "in", 1)
+		if r := get(t, s, kindValues, "t"); r.Expires.IsZero() {
+			t.Fatalf("record written with a TTL has no expiry: %+v", r)
+		}
+	}},
+	{name: "generation mismatch is reported and not applied", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "v1", dataservice.WriteOptions{})
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindValues, Key: "new", Value: []byte("n")},
+			{Kind: kindValues, Key: "k", Value: []byte("v2"), Options: dataservice.WriteOptions{Generation: 7}},
+		})
+		wantErr(t, err, dataservice.ErrGenerationMismatch, "PutMany with a stale generation")
+		wantRecord(t, s, kindValues, "k", "v1", 1)
+	}},
+	{name: "create only conflict is reported and not applied", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "v1", dataservice.WriteOptions{})
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindValues, Key: "k", Value: []byte("v2"), Options: dataservice.WriteOptions{CreateOnly: true}},
+			{Kind: kindValues, Key: "other", Value: []byte("o")},
+		})
+		wantErr(t, err, dataservice.ErrExists, "PutMany CreateOnly on an existing record")
+		wantRecord(t, s, kindValues, "k", "v1", 1)
+	}},
+	{name: "first failure is reported", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "a", "v", dataservice.WriteOptions{})
+		put(t, s, kindValues, "b", "v", dataservice.WriteOptions{})
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindValues, Key: "a", Value: []byte("x"), Options: dataservice.WriteOptions{CreateOnly: true}},
+			{Kind: kindValues, Key: "b", Value: []byte("x"), Options: dataservice.WriteOptions{Generation: 9}},
+		})
+		wantErr(t, err, dataservice.ErrExists, "PutMany whose first failure is CreateOnly")
+	}},
+	{name: "empty batch", test: func(t *testing.T, s dataservice.Store) {
+		if err := s.PutMany(ctx(t), nil); err != nil {
+			t.Fatalf("PutMany(nil): %v", err)
+		}
+	}},
+}
+
+var deleteCases = []testCase{
+	{name: "missing record reports false", test: func(t *testing.T, s dataservice.Store) {
+		existed, err := s.Delete(ctx(t), kindValues, "nobody", 0)
+		if err != nil || existed {
+			t.Fatalf("Delete = %v, %v; want false, nil", existed, err)
+		}
+	}},
+	{name: "existing record reports true once", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "v", dataservice.WriteOptions{})
+		for i, want := range []bool{true, false} {
+			existed, err := s.Delete(ctx(t), kindValues, "k", 0)
+			if err != nil || existed != want {
+				t.Fatalf("Delete #%d = %v, %v; want %v, nil", i+1, existed, err, want)
+			}
+			wantMissing(t, s, kindValues, "k")
+		}
+	}},
+	{name: "matching generation deletes", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "v", dataservice.WriteOptions{})
+		put(t, s, kindValues, "k", "v", dataservice.WriteOptions{})
+		existed, err := s.Delete(ctx(t), kindValues, "k", 2)
+		if err != nil || !existed {
+			t.Fatalf("Delete(generation 2) = %v, %v; want true, nil", existed, err)
+		}
+		wantMissing(t, s, kindValues, "k")
+	}},
+	{name: "mismatching generation is ErrGenerationMismatch", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "k", "v", dataservice.WriteOptions{})
+		put(t, s, kindValues, "k", "v", dataservice.WriteOptions{})
+		_, err := s.Delete(ctx(t), kindValues, "k", 1)
+		wantErr(t, err, dataservice.ErrGenerationMismatch, "Delete with a stale generation")
+		wantRecord(t, s, kindValues, "k", "v", 2)
+	}},
+	{name: "generation on a missing record is ErrGenerationMismatch", test: func(t *testing.T, s dataservice.Store) {
+		_, err := s.Delete(ctx(t), kindValues, "nobody", 1)
+		wantErr(t, err, dataservice.ErrGenerationMismatch, "Delete with a generation of a missing record")
+	}},
+	{name: "counter record", test: func(t *testing.T, s dataservice.Store) {
+		incr(t, s, kindCounters, "m", 0, dataservice.Delta{Name: "sent", Delta: 1})
+		existed, err := s.Delete(ctx(t), kindCounters, "m", 0)
+		if err != nil || !existed {
+			t.Fatalf("Delete of a counter record = %v, %v; want true, nil", existed, err)
+		}
+		_, err = s.Counters(ctx(t), kindCounters, "m")
+		wantErr(t, err, dataservice.ErrNotFound, "Counters after Delete")
+	}},
+}
+
+var deleteManyCases = []testCase{
+	{name: "reports per key", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "a", "v", dataservice.WriteOptions{})
+		put(t, s, kindValues, "c", "v", dataservice.WriteOptions{})
+		put(t, s, kindOther, "b", "v", dataservice.WriteOptions{})
+		got, err := s.DeleteMany(ctx(t), kindValues, []string{"a", "b", "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []bool{true, false, true}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+			t.Fatalf("DeleteMany = %v, want %v", got, want)
+		}
+		wantMissing(t, s, kindValues, "a")
+		wantMissing(t, s, kindValues, "c")
+		wantRecord(t, s, kindOther, "b", "v", 1)
+		got, err = s.DeleteMany(ctx(t), kindValues, []string{"a", "c"})
+		if err != nil || len(got) != 2 || got[0] || got[1] {
+			t.Fatalf("second DeleteMany = %v, %v; want [false false]", got, err)
+		}
+	}},
+	{name: "counter records", test: func(t *testing.T, s dataservice.Store) {
+		incr(t, s, kindCounters, "m1", 0, dataservice.Delta{Name: "sent", Delta: 1})
+		got, err := s.DeleteMany(ctx(t), kindCounters, []string{"m1", "m2"})
+		if err != nil || len(got) != 2 || !got[0] || got[1] {
+			t.Fatalf("DeleteMany = %v, %v; want [true false]", got, err)
+		}
+		_, err = s.Counters(ctx(t), kindCounters, "m1")
+		wantErr(t, err, dataservice.ErrNotFound, "Counters after DeleteMany")
+	}},
+	{name: "no keys", test: func(t *testing.T, s dataservice.Store) {
+		got, err := s.DeleteMany(ctx(t), kindValues, nil)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("DeleteMany(nil) = %v, %v; want no results", got, err)
+		}
+	}},
+}
