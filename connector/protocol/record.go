@@ -164,6 +164,11 @@ func (rr *RecordReader) ReadRecord() ([]byte, error) {
 	}
 }
 
+// Buffered returns the number of bytes read from the stream and not yet
+// returned as records. Zero means the next ReadRecord will block on the
+// underlying reader: the moment for a client to flush batched ACKs.
+func (rr *RecordReader) Buffered() int { return rr.end - rr.start }
+
 // errBadCount reports an io.Reader that broke the io.Reader contract.
 var errBadCount = errors.New("protocol: reader returned an invalid count")
 

@@ -289,3 +289,23 @@ func TestRecordReaderBadReader(t *testing.T) {
 type badCountReader struct{}
 
 func (badCountReader) Read(p []byte) (int, error) { return len(p) + 1, nil }
+
+func TestRecordReaderBuffered(t *testing.T) {
+	stream := AppendRecord(AppendRecord(nil, []byte("one")), []byte("two"))
+	rr := NewRecordReader(bytes.NewReader(stream), 0)
+	if n := rr.Buffered(); n != 0 {
+		t.Fatalf("before the first read: %d buffered", n)
+	}
+	if _, err := rr.ReadRecord(); err != nil {
+		t.Fatal(err)
+	}
+	if n := rr.Buffered(); n != RecordHeaderLen+3 {
+		t.Fatalf("after the first of two records read at once: %d buffered, want %d", n, RecordHeaderLen+3)
+	}
+	if _, err := rr.ReadRecord(); err != nil {
+		t.Fatal(err)
+	}
+	if n := rr.Buffered(); n != 0 {
+		t.Fatalf("after both records: %d buffered", n)
+	}
+}
