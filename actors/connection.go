@@ -1,0 +1,354 @@
+package actors
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// Socket is the connector's side of one device connection, as a connection
+// actor uses it. Write and Close must not block for long; Write may be called
+// after the socket closed and then fails.
+type Socket interface {
+	Write(b []byte) (int, error)
+	Close() error
+	// Ready tells the event loop the handshake is done: from now on the
+	// idle timeout applies instead of the handshake deadline.
+	Ready(idle time.Duration)
+	// Processed tells the event loop one Inbound was handled, for its bound
+	// on unprocessed records per connection.
+	Processed()
+}
+
+// ConnectionProps returns the props of a connection actor serving sock.
+func ConnectionProps(env *Env, sock Socket) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		c := &connection{env: env, sock: sock}
+		c.behavior = actor.NewBehavior()
+		c.behavior.Become(c.handshaking)
+		return c
+	}, actor.WithMailbox(actor.UnboundedLockfree()))
+}
+
+// connection is the connection actor. All fields are owned by its Receive.
+// An idle, authenticated connection keeps only the fields above pending.
+type connection struct {
+	env      *Env
+	sock     Socket
+	behavior actor.Behavior
+	sess     *protocol.Session
+	device   *actor.PID
+	seq      uint32 // sequence number of the last frame written
+	closed   bool
+	// pending holds what authentication needs, from HELLO to WELCOME.
+	pending *pendingAuth
+}
+
+type pendingAuth struct {
+	rid       string
+	proof     [32]byte
+	signature [32]byte // server signature for WELCOME
+	heartbeat time.Duration
+}
+
+// authResult is the outcome of the device lookup of HELLO.
+type authResult struct {
+	device dataservice.Device
+	err    error
+}
+
+func (c *connection) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *SocketClosed:
+		c.closed = true
+		if c.device != nil {
+			ctx.Send(c.device, &Detach{Conn: ctx.Self()})
+			c.device = nil
+		}
+		ctx.Stop(ctx.Self())
+		return
+	case *Inbound:
+		defer c.sock.Processed()
+	case *DeadlinePassed:
+		code := protocol.CodeIdleTimeout
+		if c.device == nil {
+			code = protocol.CodeHandshakeTimeout
+		}
+		c.fail(&protocol.Error{Code: code, Message: "connection silent past its deadline"})
+		return
+	case *Drain:
+		c.fail(&protocol.Error{Code: protocol.CodeShuttingDown, Message: "connector is shutting down; reconnect to another address"})
+		return
+	case *Kick:
+		c.fail(m.Err)
+		return
+	}
+	if !c.closed {
+		c.behavior.Receive(ctx)
+	}
+}
+
+// handshaking expects record 1 of the Noise handshake.
+func (c *connection) handshaking(ctx actor.Context) {
+	in, ok := ctx.Message().(*Inbound)
+	if !ok {
+		return
+	}
+	reply, sess, err := protocol.Respond(c.env.Key, in.Record, nil)
+	if err != nil {
+		var perr *protocol.Error
+		if !errors.As(err, &perr) {
+			perr = &protocol.Error{Code: protocol.CodeHandshakeFailed, Message: err.Error()}
+		}
+		c.write(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, perr)))
+		c.close()
+		return
+	}
+	c.sess = sess
+	c.write(protocol.AppendRecord(nil, reply))
+	c.behavior.Become(c.awaitingHello)
+}
+
+// awaitingHello expects the HELLO frame proving the device's identity.
+func (c *connection) awaitingHello(ctx actor.Context) {
+	in, ok := ctx.Message().(*Inbound)
+	if !ok {
+		return
+	}
+	h, body, ok := c.open(in.Record)
+	if !ok {
+		return
+	}
+	if h.Type != protocol.TypeHello {
+		c.unexpected(h.Type)
+		return
+	}
+	var hello protocol.Hello
+	if err := hello.Unmarshal(body); err != nil {
+		c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
+		return
+	}
+	p := &pendingAuth{rid: string(hello.RegistrationID), heartbeat: c.env.Settings.negotiate(hello.Heartbeat)}
+	p.proof = hello.Proof
+	c.pending = p
+
+	self, system, data, rid := ctx.Self(), c.env.System, c.env.Data, p.rid
+	err := c.env.Workers.TrySubmit(func() {
+		d, err := data.Device(context.Background(), rid)
+		system.Root.Send(self, &authResult{device: d, err: err})
+	})
+	if err != nil {
+		c.fail(&protocol.Error{Code: protocol.CodeServerBusy, Message: "connector busy", RetryAfter: 2 * time.Second})
+		return
+	}
+	c.behavior.Become(c.authenticating)
+}
+
+// authenticating waits for the device lookup; the device may not send
+// anything before WELCOME.
+func (c *connection) authenticating(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Inbound:
+		c.unexpectedBeforeWelcome(m)
+	case *authResult:
+		if m.err != nil && !errors.Is(m.err, dataservice.ErrNotFound) {
+			c.env.Log.Warn("device lookup failed", "rid", c.pending.rid, "err", m.err)
+			c.fail(&protocol.Error{Code: protocol.CodeInternalError, Message: "device lookup failed", RetryAfter: 5 * time.Second})
+			return
+		}
+		binding := c.sess.ChannelBinding()
+		if m.err != nil || !protocol.VerifyClientProof(m.device.StoredKey, binding, c.pending.proof) {
+			c.fail(&protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"})
+			return
+		}
+		c.pending.signature = protocol.ServerSignature(m.device.ServerKey, binding)
+		c.env.Directory.Attach(ctx, m.device.RegistrationID, m.device.AppKey, ctx.Self())
+		c.behavior.Become(c.attaching)
+	}
+}
+
+// attaching waits for the device actor to take the connection.
+func (c *connection) attaching(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Inbound:
+		c.unexpectedBeforeWelcome(m)
+	case *Attached:
+		c.device = m.Device
+		p := c.pending
+		c.pending = nil
+		c.writeFrame(func(b []byte) []byte {
+			return protocol.AppendWelcome(b, c.nextSeq(), &protocol.Welcome{
+				Heartbeat:       uint32(p.heartbeat / time.Second),
+				ServerSignature: p.signature,
+				ServerTime:      c.env.Now().UnixMilli(),
+				Connector:       []byte(c.env.Settings.ConnectorID),
+				MaxRecord:       uint32(c.env.Settings.MaxRecord),
+			})
+		})
+		c.sock.Ready(IdleTimeout(p.heartbeat))
+		c.behavior.Become(c.ready)
+	}
+}
+
+// ready is the steady state: PING and ACK in, PUSH out.
+func (c *connection) ready(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Inbound:
+		h, body, ok := c.open(m.Record)
+		if !ok {
+			return
+		}
+		switch h.Type {
+		case protocol.TypePing:
+			var ping protocol.Ping
+			if err := ping.Unmarshal(body); err != nil {
+				c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
+				return
+			}
+			c.writeFrame(func(b []byte) []byte {
+				return protocol.AppendPong(b, h.Seq, &protocol.Pong{Time: ping.Time})
+			})
+			ctx.Send(c.device, heartbeat)
+		case protocol.TypeAck:
+			var ack protocol.Ack
+			if err := ack.Unmarshal(body); err != nil {
+				c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
+				return
+			}
+			ctx.Send(c.device, &Acked{IDs: ack.MessageIDs})
+		default:
+			c.unexpected(h.Type)
+		}
+	case *Send:
+		c.push(m.Pushes)
+	}
+}
+
+var heartbeat = &Heartbeat{}
+
+// push writes PUSH frames as consecutive records in one socket write.
+func (c *connection) push(pushes []*Outgoing) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	b := (*buf)[:0]
+	for _, p := range pushes {
+		start := len(b)
+		b = append(b, 0, 0)
+		b = append(b, p.Frame...)
+		protocol.SetSeq(b[start+2:], c.nextSeq())
+		b = c.sealTail(b, start)
+	}
+	*buf = b
+	c.write(b)
+}
+
+// writeFrame writes one frame, encoded by appendFrame, as one record.
+func (c *connection) writeFrame(appendFrame func([]byte) []byte) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	b := append(*buf, 0, 0)
+	b = c.sealTail(appendFrame(b), 0)
+	*buf = b
+	c.write(b)
+}
+
+// sealTail encrypts the plaintext frame b[start+2:] in place and fills in
+// the record length at b[start:start+2].
+func (c *connection) sealTail(b []byte, start int) []byte {
+	b = slices.Grow(b, protocol.TagLen)
+	pt := b[start+2:]
+	ct, err := c.sess.Seal(pt[:0], pt)
+	if err != nil {
+		// The session's nonces are spent (after 2^64 records): the
+		// connection cannot say anything more.
+		c.close()
+		return b[:start]
+	}
+	b = b[:start+2+len(ct)]
+	binary.BigEndian.PutUint16(b[start:], uint16(len(ct)))
+	return b
+}
+
+// open decrypts a record in place and parses its frame header; on failure
+// it sends the ERROR and closes.
+func (c *connection) open(record []byte) (protocol.Header, []byte, bool) {
+	pt, err := c.sess.Open(record[:0], record)
+	if err != nil {
+		c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: "record failed authentication"})
+		return protocol.Header{}, nil, false
+	}
+	h, body, err := protocol.ParseHeader(pt)
+	if err != nil {
+		c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
+		return h, nil, false
+	}
+	return h, body, true
+}
+
+func (c *connection) unexpected(t protocol.FrameType) {
+	c.fail(&protocol.Error{Code: protocol.CodeUnexpectedFrame, Message: "frame " + t.String() + " not allowed now"})
+}
+
+func (c *connection) unexpectedBeforeWelcome(in *Inbound) {
+	if h, _, ok := c.open(in.Record); ok {
+		c.unexpected(h.Type)
+	}
+}
+
+// fail sends an ERROR frame (or, before the handshake completed, a
+// refusal), then closes.
+func (c *connection) fail(e *protocol.Error) {
+	if c.closed {
+		return
+	}
+	if c.sess != nil {
+		c.writeFrame(func(b []byte) []byte { return protocol.AppendError(b, c.nextSeq(), e) })
+	} else {
+		c.write(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, e)))
+	}
+	c.close()
+}
+
+func (c *connection) write(b []byte) {
+	if _, err := c.sock.Write(b); err != nil {
+		c.close()
+	}
+}
+
+func (c *connection) close() {
+	if !c.closed {
+		c.closed = true
+		_ = c.sock.Close()
+	}
+}
+
+func (c *connection) nextSeq() uint32 {
+	c.seq++
+	return c.seq
+}
+
+// Write buffers are pooled, not kept per connection: an idle connection
+// owns no buffer at all.
+var buffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 16<<10)
+	return &b
+}}
+
+func getBuffer() *[]byte {
+	b := buffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 256<<10 {
+		buffers.Put(b)
+	}
+}

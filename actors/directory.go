@@ -1,0 +1,206 @@
+package actors
+
+import (
+	"context"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/dataservice"
+)
+
+var internalError = &protocol.Error{Code: protocol.CodeInternalError, Message: "internal error", RetryAfter: 5 * time.Second}
+
+// Directory routes to the device actors of one connector. It is sharded by
+// registration id; each shard is an actor that owns its part of the map, so
+// spawning, routing and retiring a device are serialized per device without
+// locks.
+//
+// Retirement protocol: a device actor may stop only when the shard has
+// forwarded it nothing it has not processed. It asks with the number of
+// forwarded messages it processed; the shard grants only if that equals the
+// number it forwarded. So an Attach or Deliver can never land in the
+// mailbox of a device actor that is stopping.
+type Directory struct {
+	env    *Env
+	seed   maphash.Seed
+	shards []*actor.PID
+	alive  atomic.Int64 // device actors started and not yet terminated
+}
+
+// Messages to directory shards.
+type (
+	attachRequest struct {
+		rid, app string
+		conn     *actor.PID
+	}
+	deliverRequest struct {
+		out  *Outgoing
+		rids []string
+	}
+	retireRequest struct {
+		rid       string
+		device    *actor.PID
+		processed uint64
+	}
+	retireGranted   struct{}
+	retireRefused   struct{}
+	shutdownRequest struct{}
+)
+
+type deviceEntry struct {
+	pid       *actor.PID
+	forwarded uint64
+}
+
+// NewDirectory starts the shards of a directory. env.Directory must be set
+// to the result before any connection actor runs.
+func NewDirectory(env *Env, shards int) *Directory {
+	d := &Directory{env: env, seed: maphash.MakeSeed(), shards: make([]*actor.PID, shards)}
+	for i := range d.shards {
+		d.shards[i] = env.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &directoryShard{dir: d, devices: make(map[string]*deviceEntry)}
+		}, actor.WithSupervisor(stopOnFailure)))
+	}
+	return d
+}
+
+// stopOnFailure stops a failing actor instead of restarting it with empty
+// state: a device actor that panicked tells its connection to reconnect.
+var stopOnFailure = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
+
+func (d *Directory) shard(rid string) *actor.PID {
+	return d.shards[maphash.String(d.seed, rid)%uint64(len(d.shards))]
+}
+
+// Attach hands an authenticated connection to its device's actor, spawning
+// the actor if the device has none. The device actor answers conn with
+// Attached.
+func (d *Directory) Attach(ctx actor.SenderContext, rid, app string, conn *actor.PID) {
+	ctx.Send(d.shard(rid), &attachRequest{rid: rid, app: app, conn: conn})
+}
+
+// Deliver asks the device actors of rids to send out. Devices without an
+// actor here are offline: their copy waits in the inbox (stored_offline),
+// or, for an online-only message, expires.
+func (d *Directory) Deliver(out *Outgoing, rids []string) {
+	if len(d.shards) == 1 {
+		d.env.System.Root.Send(d.shards[0], &deliverRequest{out: out, rids: rids})
+		return
+	}
+	byShard := make(map[*actor.PID][]string)
+	for _, rid := range rids {
+		s := d.shard(rid)
+		byShard[s] = append(byShard[s], rid)
+	}
+	for s, group := range byShard {
+		d.env.System.Root.Send(s, &deliverRequest{out: out, rids: group})
+	}
+}
+
+// Devices returns the number of device actors alive.
+func (d *Directory) Devices() int { return int(d.alive.Load()) }
+
+// Shutdown tells every device actor to save its state and stop, refuses new
+// attachments, and waits until every device actor stopped or ctx is done.
+func (d *Directory) Shutdown(ctx context.Context) error {
+	for _, s := range d.shards {
+		d.env.System.Root.Send(s, &shutdownRequest{})
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for d.alive.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// directoryShard is one shard actor. Its fields are owned by its Receive.
+type directoryShard struct {
+	dir      *Directory
+	devices  map[string]*deviceEntry
+	spawned  uint64
+	stopping bool
+}
+
+func (s *directoryShard) Receive(ctx actor.Context) {
+	env := s.dir.env
+	switch m := ctx.Message().(type) {
+	case *attachRequest:
+		e := s.devices[m.rid]
+		if e == nil {
+			if s.stopping {
+				ctx.Send(m.conn, &Drain{})
+				return
+			}
+			// The name carries the registration id, so Terminated finds the
+			// entry; the sequence number keeps it unique while a retired
+			// actor of the same device is still stopping.
+			s.spawned++
+			pid, err := ctx.SpawnNamed(deviceProps(env, m.rid, m.app), m.rid+"#"+strconv.FormatUint(s.spawned, 36))
+			if err != nil {
+				env.Log.Error("spawn device actor", "rid", m.rid, "err", err)
+				ctx.Send(m.conn, &Kick{Err: internalError})
+				return
+			}
+			e = &deviceEntry{pid: pid}
+			s.devices[m.rid] = e
+			s.dir.alive.Add(1)
+		}
+		e.forwarded++
+		ctx.Send(e.pid, &Attach{Conn: m.conn})
+	case *deliverRequest:
+		var offline int64
+		for _, rid := range m.rids {
+			if e := s.devices[rid]; e != nil {
+				e.forwarded++
+				ctx.Send(e.pid, &Deliver{Out: m.out})
+			} else {
+				offline++
+			}
+		}
+		if offline > 0 {
+			c := dataservice.CounterStoredOffline
+			if !m.out.AckRequested {
+				c = dataservice.CounterExpired
+			}
+			env.Receipts.Add(m.out.ID, c, offline)
+		}
+	case *retireRequest:
+		if e := s.devices[m.rid]; e != nil && e.pid.Equal(m.device) && e.forwarded == m.processed {
+			delete(s.devices, m.rid)
+			ctx.Send(m.device, &retireGranted{})
+		} else {
+			ctx.Send(m.device, &retireRefused{})
+		}
+	case *actor.Terminated:
+		s.dir.alive.Add(-1)
+		// A retired device actor was unlisted when its retirement was
+		// granted; one that failed is still listed and is removed here.
+		id := m.Who.Id
+		if i := strings.LastIndexByte(id, '/'); i >= 0 {
+			id = id[i+1:]
+		}
+		if i := strings.LastIndexByte(id, '#'); i >= 0 {
+			rid := id[:i]
+			if e := s.devices[rid]; e != nil && e.pid.Equal(m.Who) {
+				delete(s.devices, rid)
+			}
+		}
+	case *shutdownRequest:
+		s.stopping = true
+		for _, e := range s.devices {
+			ctx.Send(e.pid, stopNow)
+		}
+	}
+}
+
+var replaced = &protocol.Error{Code: protocol.CodeReplaced, Message: "another connection of this device took over"}

@@ -1,0 +1,23 @@
+// Package actors holds Herald's actor kinds and the messages they exchange
+// (protoactor-go).
+//
+// On a connector:
+//   - a connection actor per socket owns that socket's write side and its
+//     Noise session, runs the handshake and authentication, and turns frames
+//     into messages for its device actor;
+//   - a device actor per online device owns the device's delivery state: the
+//     queue of messages to send, the in-flight window of unacknowledged
+//     ones, redelivery on reconnect, and the flash-disconnect grace period;
+//   - directory actors, sharded by registration id, own the mapping from
+//     device to device actor, spawn device actors, route deliveries to them,
+//     and decide when a device actor may stop, so that no message sent to a
+//     device is ever lost to a stopping actor;
+//   - a collector actor batches delivery receipts into per-message counters.
+//
+// Concurrency contract: Receive never blocks. Store calls and other blocking
+// work run on a bounded worker pool (internal/workpool) and come back to the
+// actor as messages; when the pool is full, the actor sheds the work with a
+// documented policy (a connection is refused with server_busy; a receipt
+// flush is retried on the next tick). State of an actor is touched only by
+// its Receive. Timers never call into an actor: they send it a message.
+package actors

@@ -1,0 +1,333 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/workpool"
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/logging"
+)
+
+// Config configures a Connector. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// Listen is the TCP address devices connect to. Empty means
+	// 127.0.0.1:7100.
+	Listen string
+	// Advertise is the address given to devices by dispatch. Empty means
+	// the address actually listened on.
+	Advertise string
+	// Settings tune the connection and device actors.
+	Settings actors.Settings
+	// HandshakeTimeout bounds the time from accept to WELCOME. Zero means
+	// 10s.
+	HandshakeTimeout time.Duration
+	// Pollers is the number of event-loop goroutines. Zero means GOMAXPROCS.
+	Pollers int
+	// Shards is the number of directory shards. Zero means 4×GOMAXPROCS.
+	Shards int
+	// Workers and WorkerQueue size the pool running store calls. Zero means
+	// 64 workers and a queue of 16384.
+	Workers, WorkerQueue int
+	// MaxWriteBuffer is how much unsent output a connection may pile up
+	// before it is closed as too slow. Zero means 256 KiB.
+	MaxWriteBuffer int
+	// MaxUnprocessed is how many received records may wait for their
+	// connection actor before the connection is cut off as flooding. Zero
+	// means 64.
+	MaxUnprocessed int
+	// Log receives the connector's logs. Nil means slog.Default().
+	Log *slog.Logger
+}
+
+// DefaultConfig returns the configuration with every default filled in.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:7100"
+	}
+	c.Settings = c.Settings.WithDefaults()
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	procs := runtime.GOMAXPROCS(0)
+	if c.Pollers <= 0 {
+		c.Pollers = procs
+	}
+	if c.Shards <= 0 {
+		c.Shards = 4 * procs
+	}
+	if c.Workers <= 0 {
+		c.Workers = 64
+	}
+	if c.WorkerQueue <= 0 {
+		c.WorkerQueue = 16384
+	}
+	if c.MaxWriteBuffer <= 0 {
+		c.MaxWriteBuffer = 256 << 10
+	}
+	if c.MaxUnprocessed <= 0 {
+		c.MaxUnprocessed = 64
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Connector serves device connections.
+type Connector struct {
+	cfg     Config
+	env     *actors.Env
+	engine  *nbio.Engine
+	sockets *socketSet
+	clock   atomic.Int64 // seconds since start, advanced by the sweeper
+
+	listener  net.Listener
+	addr      net.Addr
+	stop      chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
+}
+
+// New prepares a connector; Start begins serving. The connector sends
+// receipts to receipts, and proves itself to devices with key.
+func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipts actors.Receipts, key protocol.Keypair) *Connector {
+	cfg = cfg.withDefaults()
+	c := &Connector{
+		cfg:       cfg,
+		sockets:   newSocketSet(),
+		stop:      make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	c.env = &actors.Env{
+		System:   system,
+		Settings: cfg.Settings,
+		Data:     data,
+		Workers:  workpool.New(cfg.Workers, cfg.WorkerQueue),
+		Receipts: receipts,
+		Key:      key,
+		Log:      cfg.Log,
+		Now:      time.Now,
+	}
+	c.env.Directory = actors.NewDirectory(c.env, cfg.Shards)
+	return c
+}
+
+// Start listens and serves until Shutdown.
+func (c *Connector) Start() error {
+	logging.SetLevel(logging.LevelNone) // the connector logs what matters itself
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 0 && rl.Cur < uint64(nbio.MaxOpenFiles) {
+		nbio.MaxOpenFiles = int(rl.Cur) // nbio indexes connections by fd
+	}
+	c.engine = nbio.NewEngine(nbio.Config{
+		Name:               "connector",
+		Network:            "tcp",
+		Addrs:              []string{c.cfg.Listen},
+		NPoller:            c.cfg.Pollers,
+		ReadBufferSize:     32 << 10,
+		MaxWriteBufferSize: c.cfg.MaxWriteBuffer,
+		Listen: func(network, addr string) (net.Listener, error) {
+			l, err := net.Listen(network, addr)
+			if err == nil {
+				c.listener, c.addr = l, l.Addr()
+			}
+			return l, err
+		},
+	})
+	c.engine.OnOpen(c.onOpen)
+	c.engine.OnData(c.onData)
+	c.engine.OnClose(c.onClose)
+	if err := c.engine.Start(); err != nil {
+		return fmt.Errorf("connector: listen on %s: %w", c.cfg.Listen, err)
+	}
+	go c.sweep()
+	return nil
+}
+
+// Addr returns the address the connector listens on.
+func (c *Connector) Addr() net.Addr { return c.addr }
+
+// Advertised returns the address devices should dial.
+func (c *Connector) Advertised() string {
+	if c.cfg.Advertise != "" {
+		return c.cfg.Advertise
+	}
+	return c.addr.String()
+}
+
+// ID returns the connector's id, as sessions name it.
+func (c *Connector) ID() string { return c.cfg.Settings.ConnectorID }
+
+// Heartbeat returns the heartbeat granted to devices that ask for none.
+func (c *Connector) Heartbeat() time.Duration { return c.cfg.Settings.Heartbeat }
+
+// Stats are a connector's current figures.
+type Stats struct {
+	Connections int `json:"connections"`
+	Devices     int `json:"devices"`
+}
+
+// Stats returns the current figures.
+func (c *Connector) Stats() Stats {
+	return Stats{Connections: c.sockets.len(), Devices: c.env.Directory.Devices()}
+}
+
+// Deliver sends m to those of rids that are online here. It does not wait
+// for the writes; their outcome arrives as receipts. Devices that are not
+// online here are counted stored_offline (or expired, for online-only
+// messages).
+func (c *Connector) Deliver(ctx context.Context, m *dataservice.Message, rids []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.env.Directory.Deliver(actors.NewOutgoing(m), rids)
+	return nil
+}
+
+func (c *Connector) onOpen(nc *nbio.Conn) {
+	now := c.clock.Load()
+	sc := &socket{nc: nc}
+	sc.lastSeen.Store(now)
+	sc.deadline.Store(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second))
+	sc.pid = c.env.System.Root.Spawn(actors.ConnectionProps(c.env, sc))
+	nc.SetSession(sc)
+	c.sockets.add(sc)
+	sc.published.Store(true)
+}
+
+func (c *Connector) onData(nc *nbio.Conn, data []byte) {
+	sc, ok := nc.Session().(*socket)
+	if !ok || !sc.published.Load() || sc.broken {
+		return
+	}
+	sc.lastSeen.Store(c.clock.Load())
+	buf := data
+	if len(sc.partial) > 0 {
+		sc.partial = append(sc.partial, data...)
+		buf = sc.partial
+	}
+	root := c.env.System.Root
+	for {
+		body, rest, err := protocol.SplitRecord(buf, c.cfg.Settings.MaxRecord)
+		if err != nil {
+			sc.broken, sc.partial = true, nil
+			code := protocol.CodeMalformedFrame
+			if errors.Is(err, protocol.ErrRecordTooLarge) {
+				code = protocol.CodeFrameTooLarge
+			}
+			root.Send(sc.pid, &actors.Kick{Err: &protocol.Error{Code: code, Message: err.Error()}})
+			return
+		}
+		if body == nil {
+			break
+		}
+		if int(sc.unprocessed.Add(1)) > c.cfg.MaxUnprocessed {
+			sc.broken, sc.partial = true, nil
+			c.cfg.Log.Warn("device connection flooding; closed", "remote", nc.RemoteAddr())
+			_ = nc.Close()
+			return
+		}
+		root.Send(sc.pid, &actors.Inbound{Record: append([]byte(nil), body...)})
+		buf = rest
+	}
+	switch {
+	case len(buf) == 0:
+		sc.partial = nil
+	case len(sc.partial) == 0:
+		sc.partial = append([]byte(nil), buf...) // data is reused by nbio
+	default:
+		sc.partial = append(sc.partial[:0], buf...) // buf aliases partial; copy is safe forwards
+	}
+}
+
+func (c *Connector) onClose(nc *nbio.Conn, err error) {
+	sc, ok := nc.Session().(*socket)
+	if !ok || !sc.published.Load() {
+		return
+	}
+	c.sockets.remove(sc)
+	c.env.System.Root.Send(sc.pid, &actors.SocketClosed{Err: err})
+}
+
+// sweep advances the coarse clock and enforces handshake and idle
+// deadlines, once a second, for every connection.
+func (c *Connector) sweep() {
+	defer close(c.sweepDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	root := c.env.System.Root
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		now := c.clock.Add(1)
+		c.sockets.each(func(sc *socket) {
+			if sc.expired.Load() {
+				return
+			}
+			d := sc.deadline.Load()
+			late := d != 0 && now > d
+			if idle := sc.idle.Load(); d == 0 && idle > 0 && now-sc.lastSeen.Load() > idle {
+				late = true
+			}
+			if late {
+				sc.expired.Store(true)
+				root.Send(sc.pid, &actors.DeadlinePassed{})
+			}
+		})
+	}
+}
+
+// Shutdown stops accepting, tells every device to reconnect elsewhere
+// (ERROR shutting_down), lets device actors save their state, and releases
+// everything. It waits for the connections to close until ctx is done, then
+// closes what is left.
+func (c *Connector) Shutdown(ctx context.Context) error {
+	var err error
+	c.closeOnce.Do(func() {
+		if c.listener != nil {
+			_ = c.listener.Close()
+		}
+		root := c.env.System.Root
+		c.sockets.each(func(sc *socket) { root.Send(sc.pid, &actors.Drain{}) })
+		for c.sockets.len() > 0 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		err = c.env.Directory.Shutdown(ctx)
+		close(c.stop)
+		<-c.sweepDone
+		if c.engine != nil {
+			c.engine.Stop()
+		}
+		c.env.Workers.Close()
+	})
+	return err
+}
+
+// Client is how the gateway reaches a connector: in process (a *Connector)
+// or, in the distributed form, over HTTP/2.
+type Client interface {
+	// Deliver sends m to those of rids online at the connector; see
+	// (*Connector).Deliver.
+	Deliver(ctx context.Context, m *dataservice.Message, rids []string) error
+}
+
+var _ Client = (*Connector)(nil)

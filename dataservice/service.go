@@ -1,0 +1,388 @@
+package dataservice
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Retention and grace periods of stored delivery data.
+const (
+	// ReportRetention is how long a message body and its counters are kept
+	// after the message expires, so reports can still be read.
+	ReportRetention = 30 * 24 * time.Hour
+	// AckGrace extends the life of inbox copies past the message's expiry so
+	// that a copy sent just before expiry and acknowledged just after still
+	// counts as delivered. Connectors never send a copy after its message
+	// expired.
+	AckGrace = time.Minute
+)
+
+// Service implements Client over a Store, in process.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+var _ Client = (*Service)(nil)
+
+// New returns a Service over store. The caller keeps ownership of store and
+// closes it after the last call.
+func New(store Store) *Service {
+	return &Service{store: store, now: time.Now}
+}
+
+// Store returns the store behind s.
+func (s *Service) Store() Store { return s.store }
+
+// CreateApp implements Client.
+func (s *Service) CreateApp(ctx context.Context, app App) error {
+	v, err := json.Marshal(app)
+	if err != nil {
+		return fmt.Errorf("dataservice: encode app: %w", err)
+	}
+	if _, err := s.store.Put(ctx, KindApp, app.Key, v, WriteOptions{CreateOnly: true}); err != nil {
+		return fmt.Errorf("create app %s: %w", app.Key, err)
+	}
+	return nil
+}
+
+// App implements Client.
+func (s *Service) App(ctx context.Context, key string) (App, error) {
+	var app App
+	r, err := s.store.Get(ctx, KindApp, key)
+	if err != nil {
+		return app, fmt.Errorf("app %s: %w", key, err)
+	}
+	if err := json.Unmarshal(r.Value, &app); err != nil {
+		return app, fmt.Errorf("dataservice: decode app %s: %w", key, err)
+	}
+	return app, nil
+}
+
+// CreateDevice implements Client.
+func (s *Service) CreateDevice(ctx context.Context, d Device) error {
+	if _, err := s.store.Put(ctx, KindDevice, d.RegistrationID, encodeDevice(d), WriteOptions{CreateOnly: true}); err != nil {
+		return fmt.Errorf("create device %s: %w", d.RegistrationID, err)
+	}
+	return nil
+}
+
+// Device implements Client.
+func (s *Service) Device(ctx context.Context, rid string) (Device, error) {
+	r, err := s.store.Get(ctx, KindDevice, rid)
+	if err != nil {
+		return Device{}, fmt.Errorf("device %s: %w", rid, err)
+	}
+	return decodeDevice(rid, r.Value)
+}
+
+// Devices implements Client.
+func (s *Service) Devices(ctx context.Context, rids []string) ([]Device, error) {
+	recs, err := s.store.GetMany(ctx, KindDevice, rids)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	out := make([]Device, len(recs))
+	for i, r := range recs {
+		if !r.Exists() {
+			continue
+		}
+		if out[i], err = decodeDevice(rids[i], r.Value); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// PutSession implements Client.
+func (s *Service) PutSession(ctx context.Context, sess Session, ttl time.Duration) (uint32, error) {
+	v, _ := json.Marshal(sess)
+	gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, v, WriteOptions{TTL: ttl})
+	if err != nil {
+		return 0, fmt.Errorf("put session %s: %w", sess.RegistrationID, err)
+	}
+	return gen, nil
+}
+
+// Sessions implements Client.
+func (s *Service) Sessions(ctx context.Context, rids []string) ([]Session, error) {
+	recs, err := s.store.GetMany(ctx, KindSession, rids)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	out := make([]Session, len(recs))
+	for i, r := range recs {
+		if !r.Exists() {
+			continue
+		}
+		if err := json.Unmarshal(r.Value, &out[i]); err != nil {
+			return nil, fmt.Errorf("dataservice: decode session %s: %w", rids[i], err)
+		}
+		out[i].RegistrationID, out[i].Generation = rids[i], r.Generation
+	}
+	return out, nil
+}
+
+// DeleteSession implements Client.
+func (s *Service) DeleteSession(ctx context.Context, rid string, generation uint32) error {
+	_, err := s.store.Delete(ctx, KindSession, rid, generation)
+	if err != nil && !errors.Is(err, ErrGenerationMismatch) {
+		return fmt.Errorf("delete session %s: %w", rid, err)
+	}
+	return nil
+}
+
+// SaveMessage implements Client.
+func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []string) error {
+	if m.ID == 0 {
+		return fmt.Errorf("save message: %w: zero message id", ErrInvalid)
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("dataservice: encode message: %w", err)
+	}
+	retain := m.TTL + ReportRetention
+	writes := make([]Write, 0, 1+len(recipients))
+	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
+	if m.TTL > 0 {
+		copyTTL := m.TTL + AckGrace
+		for _, rid := range recipients {
+			writes = append(writes, Write{Kind: KindInbox, Key: inboxKey(rid, m.ID), Value: []byte{0}, Options: WriteOptions{TTL: copyTTL}})
+		}
+	}
+	if err := s.store.PutMany(ctx, writes); err != nil {
+		return fmt.Errorf("save message %d: %w", m.ID, err)
+	}
+	if _, err := s.store.Incr(ctx, KindCounter, messageKey(m.ID), []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, retain); err != nil {
+		return fmt.Errorf("save message %d: targeted counter: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Message implements Client.
+func (s *Service) Message(ctx context.Context, id uint64) (Message, error) {
+	r, err := s.store.Get(ctx, KindMessage, messageKey(id))
+	if err != nil {
+		return Message{}, fmt.Errorf("message %d: %w", id, err)
+	}
+	return decodeMessage(id, r.Value)
+}
+
+// Messages implements Client.
+func (s *Service) Messages(ctx context.Context, ids []uint64) ([]Message, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = messageKey(id)
+	}
+	recs, err := s.store.GetMany(ctx, KindMessage, keys)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	out := make([]Message, len(recs))
+	for i, r := range recs {
+		if !r.Exists() {
+			continue
+		}
+		if out[i], err = decodeMessage(ids[i], r.Value); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Inbox implements Client.
+func (s *Service) Inbox(ctx context.Context, rid string, after uint64, limit int) ([]InboxEntry, error) {
+	prefix := rid + string(GroupSeparator)
+	var from string
+	if after > 0 {
+		from = inboxKey(rid, after)
+	}
+	recs, err := s.store.Scan(ctx, KindInbox, prefix, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("inbox of %s: %w", rid, err)
+	}
+	out := make([]InboxEntry, 0, len(recs))
+	for _, r := range recs {
+		id, err := strconv.ParseUint(r.Key[len(prefix):], 16, 64)
+		if err != nil || len(r.Value) != 1 {
+			return nil, fmt.Errorf("dataservice: corrupt inbox record %q", r.Key)
+		}
+		out = append(out, InboxEntry{MessageID: id, Attempts: r.Value[0], Expires: r.Expires, Generation: r.Generation})
+	}
+	return out, nil
+}
+
+// RemoveInbox implements Client.
+func (s *Service) RemoveInbox(ctx context.Context, rid string, ids []uint64) ([]bool, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = inboxKey(rid, id)
+	}
+	existed, err := s.store.DeleteMany(ctx, KindInbox, keys)
+	if err != nil {
+		return nil, fmt.Errorf("remove inbox copies of %s: %w", rid, err)
+	}
+	return existed, nil
+}
+
+// UpdateInbox implements Client.
+func (s *Service) UpdateInbox(ctx context.Context, rid string, entries []InboxEntry) error {
+	now := s.now()
+	writes := make([]Write, 0, len(entries))
+	for _, e := range entries {
+		ttl := e.Expires.Sub(now)
+		if ttl <= 0 || e.Generation == 0 {
+			continue
+		}
+		writes = append(writes, Write{Kind: KindInbox, Key: inboxKey(rid, e.MessageID), Value: []byte{e.Attempts}, Options: WriteOptions{TTL: ttl, Generation: e.Generation}})
+	}
+	// Copies acknowledged or rewritten meanwhile fail their generation check:
+	// that is the intended outcome, not an error. Apply one by one so one
+	// mismatch does not hide the others.
+	for _, w := range writes {
+		if _, err := s.store.Put(ctx, w.Kind, w.Key, w.Value, w.Options); err != nil && !errors.Is(err, ErrGenerationMismatch) {
+			return fmt.Errorf("update inbox of %s: %w", rid, err)
+		}
+	}
+	return nil
+}
+
+// AddCounters implements Client.
+func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error {
+	// Group by message so each message's counters change in one atomic step.
+	byMessage := make(map[uint64][]Delta, len(deltas))
+	order := make([]uint64, 0, len(deltas))
+	for _, d := range deltas {
+		if d.N == 0 {
+			continue
+		}
+		if _, ok := byMessage[d.MessageID]; !ok {
+			order = append(order, d.MessageID)
+		}
+		byMessage[d.MessageID] = append(byMessage[d.MessageID], Delta{Name: string(d.Counter), Delta: d.N})
+	}
+	for _, id := range order {
+		if _, err := s.store.Incr(ctx, KindCounter, messageKey(id), byMessage[id], 0); err != nil {
+			return fmt.Errorf("add counters of message %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Report implements Client.
+func (s *Service) Report(ctx context.Context, id uint64) (Report, error) {
+	m, err := s.Message(ctx, id)
+	if err != nil {
+		return Report{}, err
+	}
+	c, err := s.store.Counters(ctx, KindCounter, messageKey(id))
+	if err != nil {
+		return Report{}, fmt.Errorf("report of message %d: %w", id, err)
+	}
+	r := Report{
+		Targeted:      c[string(CounterTargeted)],
+		Sent:          c[string(CounterSent)],
+		StoredOffline: c[string(CounterStoredOffline)],
+		Delivered:     c[string(CounterDelivered)],
+		Expired:       c[string(CounterExpired)],
+		Failed:        c[string(CounterFailed)],
+	}
+	// Every copy of a message with a TTL ends delivered, failed or expired;
+	// once no copy can be delivered any more, the rest expired.
+	if m.TTL > 0 && !s.now().Before(m.Expires().Add(AckGrace)) {
+		if rest := r.Targeted - r.Delivered - r.Failed - r.Expired; rest > 0 {
+			r.Expired += rest
+		}
+	}
+	return r, nil
+}
+
+// EnsureConfig implements Client.
+func (s *Service) EnsureConfig(ctx context.Context, name string, value []byte) ([]byte, error) {
+	_, err := s.store.Put(ctx, KindConfig, name, value, WriteOptions{CreateOnly: true})
+	if err == nil {
+		return value, nil
+	}
+	if !errors.Is(err, ErrExists) {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	r, err := s.store.Get(ctx, KindConfig, name)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return r.Value, nil
+}
+
+// messageKey is the fixed-width hexadecimal form of a message id, so that
+// byte order of keys is numeric order of ids.
+func messageKey(id uint64) string {
+	var b [16]byte
+	const hex = "0123456789abcdef"
+	for i := 15; i >= 0; i-- {
+		b[i] = hex[id&0xf]
+		id >>= 4
+	}
+	return string(b[:])
+}
+
+func inboxKey(rid string, id uint64) string {
+	return rid + string(GroupSeparator) + messageKey(id)
+}
+
+func decodeMessage(id uint64, v []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(v, &m); err != nil {
+		return m, fmt.Errorf("dataservice: decode message %d: %w", id, err)
+	}
+	m.ID = id
+	return m, nil
+}
+
+// Device records are read on every connection, so they use a compact
+// binary form rather than JSON: version byte, stored key, server key,
+// created (unix ms), then length-prefixed app key and platform.
+const deviceRecordVersion = 1
+
+func encodeDevice(d Device) []byte {
+	b := make([]byte, 0, 1+64+8+2+len(d.AppKey)+len(d.Platform))
+	b = append(b, deviceRecordVersion)
+	b = append(b, d.StoredKey[:]...)
+	b = append(b, d.ServerKey[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(d.Created.UnixMilli()))
+	b = append(b, byte(len(d.AppKey)))
+	b = append(b, d.AppKey...)
+	b = append(b, byte(len(d.Platform)))
+	b = append(b, d.Platform...)
+	return b
+}
+
+func decodeDevice(rid string, v []byte) (Device, error) {
+	bad := func() (Device, error) {
+		return Device{}, fmt.Errorf("dataservice: corrupt device record %s", rid)
+	}
+	if len(v) < 1+64+8+2 || v[0] != deviceRecordVersion {
+		return bad()
+	}
+	d := Device{RegistrationID: rid}
+	copy(d.StoredKey[:], v[1:33])
+	copy(d.ServerKey[:], v[33:65])
+	d.Created = time.UnixMilli(int64(binary.BigEndian.Uint64(v[65:73])))
+	rest := v[73:]
+	n := int(rest[0])
+	if len(rest) < 1+n+1 {
+		return bad()
+	}
+	d.AppKey = string(rest[1 : 1+n])
+	rest = rest[1+n:]
+	m := int(rest[0])
+	if len(rest) != 1+m {
+		return bad()
+	}
+	d.Platform = string(rest[1:])
+	return d, nil
+}

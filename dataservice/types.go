@@ -1,0 +1,115 @@
+package dataservice
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// App is an application that pushes through Herald.
+type App struct {
+	Key  string `json:"key"`
+	Name string `json:"name,omitempty"`
+	// SecretHash is the SHA-256 of the master secret; the secret itself is
+	// shown once, when the app is created, and never stored.
+	SecretHash [32]byte  `json:"secret_hash"`
+	Created    time.Time `json:"created"`
+}
+
+// Device is one installation of an app on a device.
+type Device struct {
+	RegistrationID string `json:"rid"`
+	AppKey         string `json:"app"`
+	Platform       string `json:"platform,omitempty"`
+	// StoredKey and ServerKey are derived one way from the device secret
+	// (see connector/protocol.DeriveDeviceKeys); the secret is never stored.
+	StoredKey [32]byte  `json:"stored_key"`
+	ServerKey [32]byte  `json:"server_key"`
+	Created   time.Time `json:"created"`
+}
+
+// Exists reports whether d is a device rather than a miss in a batch.
+func (d Device) Exists() bool { return d.RegistrationID != "" }
+
+// Session says which connector holds a device's connection. It is a routing
+// hint with a TTL: the connector itself is the authority on whether the
+// device is online.
+type Session struct {
+	RegistrationID string    `json:"-"`
+	Connector      string    `json:"connector"`
+	Since          time.Time `json:"since"`
+	// Generation is the store generation of the session record, used to
+	// delete it only if no newer session replaced it.
+	Generation uint32 `json:"-"`
+}
+
+// Exists reports whether s is a session rather than a miss in a batch.
+func (s Session) Exists() bool { return s.Generation != 0 }
+
+// Message is the body of a push, stored once however many devices it
+// targets.
+type Message struct {
+	ID      uint64          `json:"-"`
+	AppKey  string          `json:"app"`
+	Title   string          `json:"title,omitempty"`
+	Content string          `json:"content"`
+	Extras  json.RawMessage `json:"extras,omitempty"`
+	// TTL is how long undelivered copies wait for offline devices. Zero
+	// means online only: no copy is stored and nothing is acknowledged.
+	TTL     time.Duration `json:"ttl"`
+	Created time.Time     `json:"created"`
+}
+
+// Expires returns when undelivered copies of m expire.
+func (m *Message) Expires() time.Time { return m.Created.Add(m.TTL) }
+
+// InboxEntry is an undelivered copy of a message for one device.
+type InboxEntry struct {
+	MessageID uint64
+	// Attempts counts how many times the copy was written to a connection.
+	Attempts uint8
+	Expires  time.Time
+	// Generation of the inbox record, so updates never resurrect a copy
+	// that was acknowledged in the meantime.
+	Generation uint32
+}
+
+// Counter names a per-message delivery counter.
+type Counter string
+
+// The per-message counters. Every copy with a TTL ends as exactly one of
+// delivered, failed or expired.
+const (
+	// CounterTargeted counts the devices a message was addressed to.
+	CounterTargeted Counter = "targeted"
+	// CounterSent counts copies written to a device connection, once per device.
+	CounterSent Counter = "sent"
+	// CounterStoredOffline counts copies that found their device offline and
+	// waited in its inbox.
+	CounterStoredOffline Counter = "stored_offline"
+	// CounterDelivered counts copies the device acknowledged, once per device.
+	CounterDelivered Counter = "delivered"
+	// CounterFailed counts copies dropped undelivered: the device never
+	// acknowledged them within the redelivery cap.
+	CounterFailed Counter = "failed"
+	// CounterExpired counts online-only copies whose device was offline. For
+	// messages with a TTL, Report derives the expired copies once the TTL
+	// (and the acknowledgement grace) has passed.
+	CounterExpired Counter = "expired"
+)
+
+// CounterDelta adds N to one counter of one message.
+type CounterDelta struct {
+	MessageID uint64
+	Counter   Counter
+	N         int64
+}
+
+// Report is the delivery report of one message.
+type Report struct {
+	Targeted      int64 `json:"targeted"`
+	Sent          int64 `json:"sent"`
+	StoredOffline int64 `json:"stored_offline"`
+	Delivered     int64 `json:"delivered"`
+	Expired       int64 `json:"expired"`
+	Failed        int64 `json:"failed"`
+}

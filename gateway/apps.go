@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/ids"
+)
+
+func errorsIsNotFound(err error) bool { return errors.Is(err, dataservice.ErrNotFound) }
+
+type createAppRequest struct {
+	Name string `json:"name"`
+}
+
+type createAppResponse struct {
+	AppKey       string `json:"app_key"`
+	MasterSecret string `json:"master_secret"`
+	Name         string `json:"name,omitempty"`
+}
+
+func (g *Gateway) createApp(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	var req createAppRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+			return err
+		}
+	}
+	if len(req.Name) > 128 {
+		return errorf(http.StatusBadRequest, "invalid_field", "name must be at most 128 bytes")
+	}
+	secret := ids.MasterSecret()
+	app := dataservice.App{Key: ids.AppKey(), Name: req.Name, SecretHash: sha256.Sum256([]byte(secret)), Created: time.Now().UTC()}
+	if err := g.data.CreateApp(r.Context(), app); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, createAppResponse{AppKey: app.Key, MasterSecret: secret, Name: app.Name})
+	return nil
+}
+
+type registerDeviceRequest struct {
+	AppKey   string `json:"app_key"`
+	Platform string `json:"platform"`
+}
+
+type registerDeviceResponse struct {
+	RegistrationID string `json:"registration_id"`
+	DeviceSecret   string `json:"device_secret"`
+}
+
+var platforms = map[string]bool{"android": true, "ios": true, "hmos": true, "quickapp": true, "web": true, "desktop": true, "other": true}
+
+var appKeyShape = regexp.MustCompile(`^[0-9a-zA-Z]{24}$`)
+
+func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	var req registerDeviceRequest
+	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+		return err
+	}
+	if !appKeyShape.MatchString(req.AppKey) {
+		return errorf(http.StatusBadRequest, "invalid_field", "app_key must be the 24 letters and digits returned by POST /v1/apps")
+	}
+	if req.Platform == "" {
+		req.Platform = "other"
+	}
+	if !platforms[req.Platform] {
+		return errorf(http.StatusBadRequest, "invalid_field", "platform must be one of android, ios, hmos, quickapp, web, desktop, other; got %q", req.Platform)
+	}
+	if _, err := g.data.App(r.Context(), req.AppKey); err != nil {
+		if errorsIsNotFound(err) {
+			return errorf(http.StatusBadRequest, "unknown_app_key", "no app has app_key %s", req.AppKey)
+		}
+		return err
+	}
+	secret, text := ids.Secret(protocol.SecretLen)
+	keys := protocol.DeriveDeviceKeys(secret)
+	d := dataservice.Device{
+		RegistrationID: ids.RegistrationID(),
+		AppKey:         req.AppKey,
+		Platform:       req.Platform,
+		StoredKey:      keys.Stored,
+		ServerKey:      keys.Server,
+		Created:        time.Now().UTC(),
+	}
+	if err := g.data.CreateDevice(r.Context(), d); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, registerDeviceResponse{RegistrationID: d.RegistrationID, DeviceSecret: text})
+	return nil
+}
+
+type dispatchResponse struct {
+	Addresses []string `json:"addresses"`
+	Heartbeat int      `json:"heartbeat"`
+	ServerKey []byte   `json:"server_key"`
+}
+
+func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	q := r.URL.Query()
+	rid := q.Get("registration_id")
+	if rid == "" {
+		return errorf(http.StatusBadRequest, "missing_parameter", "registration_id is required: GET /v1/dispatch?registration_id=…")
+	}
+	if _, err := g.data.Device(r.Context(), rid); err != nil {
+		if errorsIsNotFound(err) {
+			return errorf(http.StatusNotFound, "unknown_registration_id", "no device has registration_id %s; register again with POST /v1/devices", rid)
+		}
+		return err
+	}
+	var failed []string
+	for _, f := range q["failed"] {
+		for a := range strings.SplitSeq(f, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				failed = append(failed, a)
+			}
+		}
+	}
+	d := g.cluster.Dispatch(rid, failed)
+	if len(d.Addresses) == 0 {
+		return errorf(http.StatusServiceUnavailable, "no_connector", "no connector is available; retry later")
+	}
+	writeJSON(w, http.StatusOK, dispatchResponse{Addresses: d.Addresses, Heartbeat: int(d.Heartbeat / time.Second), ServerKey: d.ServerKey})
+	return nil
+}

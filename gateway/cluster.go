@@ -1,0 +1,28 @@
+package gateway
+
+import (
+	"github.com/heraldpush/herald/connector"
+)
+
+// LocalCluster is the Cluster of `herald all`: one connector in the same
+// process.
+type LocalCluster struct {
+	Conn      *connector.Connector
+	ServerKey []byte
+}
+
+var _ Cluster = (*LocalCluster)(nil)
+
+// Connector implements Cluster.
+func (l *LocalCluster) Connector(id string) (connector.Client, bool) {
+	if id != l.Conn.ID() {
+		return nil, false
+	}
+	return l.Conn, true
+}
+
+// Dispatch implements Cluster. With one connector there is nothing to skip:
+// a device that failed to reach it gets it again, to retry after backoff.
+func (l *LocalCluster) Dispatch(string, []string) Dispatch {
+	return Dispatch{Addresses: []string{l.Conn.Advertised()}, Heartbeat: l.Conn.Heartbeat(), ServerKey: l.ServerKey}
+}

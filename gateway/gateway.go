@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/connector"
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/runtimestats"
+)
+
+// Config configures a Gateway. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// AdminTokenHash is the SHA-256 of the admin token that guards app
+	// creation and runtime figures. Required.
+	AdminTokenHash [32]byte
+	// MaxBody bounds request bodies. Zero means 64 KiB.
+	MaxBody int64
+	// MaxPayload bounds a message: title, content and extras together.
+	// Zero means 4096 bytes.
+	MaxPayload int
+	// MaxRecipients bounds the registration ids of one push. Zero means
+	// 1000.
+	MaxRecipients int
+	// DefaultTTL applies when a push gives no time_to_live. Zero means one
+	// day.
+	DefaultTTL time.Duration
+	// MaxTTL bounds time_to_live. Zero means ten days.
+	MaxTTL time.Duration
+	// Log receives the gateway's logs. Nil means slog.Default().
+	Log *slog.Logger
+}
+
+// DefaultConfig returns the configuration with every default filled in.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+func (c Config) withDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = 64 << 10
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 4096
+	}
+	if c.MaxRecipients <= 0 {
+		c.MaxRecipients = 1000
+	}
+	if c.DefaultTTL <= 0 {
+		c.DefaultTTL = 24 * time.Hour
+	}
+	if c.MaxTTL <= 0 {
+		c.MaxTTL = 10 * 24 * time.Hour
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Cluster is the gateway's view of the connectors.
+type Cluster interface {
+	// Connector returns the client of the connector with this id.
+	Connector(id string) (connector.Client, bool)
+	// Dispatch tells a device where to connect: connector addresses, best
+	// first, skipping those it reports as failed, and the Noise public key
+	// and heartbeat they use.
+	Dispatch(rid string, failed []string) Dispatch
+}
+
+// Dispatch is the answer to a device asking where to connect.
+type Dispatch struct {
+	Addresses []string      `json:"addresses"`
+	Heartbeat time.Duration `json:"-"`
+	ServerKey []byte        `json:"server_key"`
+}
+
+// Gateway serves the REST API.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	data     dataservice.Client
+	cluster  Cluster
+	receipts actors.Receipts
+	ids      *ids.Generator
+	stats    func() any
+	handler  http.Handler
+	routes   []route
+}
+
+// New returns a gateway over data, reaching devices through cluster,
+// counting what it learns of deliveries into receipts, and generating
+// message ids with gen. stats, if not nil, adds figures to the admin runtime
+// report.
+func New(cfg Config, data dataservice.Client, cluster Cluster, receipts actors.Receipts, gen *ids.Generator, stats func() any) *Gateway {
+	cfg = cfg.withDefaults()
+	g := &Gateway{cfg: cfg, log: cfg.Log, data: data, cluster: cluster, receipts: receipts, ids: gen, stats: stats}
+	g.routes = []route{
+		{"GET", "/healthz", authNone, g.healthz},
+		{"POST", "/v1/apps", authAdmin, g.createApp},
+		{"POST", "/v1/devices", authNone, g.registerDevice},
+		{"GET", "/v1/dispatch", authNone, g.dispatch},
+		{"POST", "/v1/push", authApp, g.push},
+		{"GET", "/v1/messages/{msg_id}", authApp, g.messageReport},
+		{"GET", "/v1/admin/runtime", authAdmin, g.runtime},
+	}
+	g.handler = g.mux()
+	return g
+}
+
+// Handler returns the HTTP handler of the API.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+type authKind int
+
+const (
+	authNone  authKind = iota
+	authAdmin          // Authorization: Bearer <admin token>
+	authApp            // Authorization: Basic base64(app_key:master_secret)
+)
+
+type route struct {
+	method, pattern string
+	auth            authKind
+	handle          func(w http.ResponseWriter, r *http.Request, app *dataservice.App) error
+}
+
+// mux registers each path once and answers wrong methods and unknown paths
+// with JSON errors, like every other error of the API.
+func (g *Gateway) mux() http.Handler {
+	mux := http.NewServeMux()
+	byPattern := map[string][]route{}
+	var order []string
+	for _, rt := range g.routes {
+		if _, ok := byPattern[rt.pattern]; !ok {
+			order = append(order, rt.pattern)
+		}
+		byPattern[rt.pattern] = append(byPattern[rt.pattern], rt)
+	}
+	for _, pattern := range order {
+		routes := byPattern[pattern]
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			var allowed []string
+			for _, rt := range routes {
+				if rt.method == r.Method {
+					g.serve(w, r, rt)
+					return
+				}
+				allowed = append(allowed, rt.method)
+			}
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			g.writeError(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		g.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	var app *dataservice.App
+	switch rt.auth {
+	case authAdmin:
+		if err := g.checkAdmin(r); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+	case authApp:
+		a, err := g.checkApp(r)
+		if err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+		app = a
+	}
+	if err := rt.handle(w, r, app); err != nil {
+		g.writeError(w, r, err)
+	}
+}
+
+var errUnauthorizedApp = errorf(http.StatusUnauthorized, "unauthorized",
+	"send Authorization: Basic base64(app_key:master_secret) with the credentials returned by POST /v1/apps")
+
+func (g *Gateway) checkAdmin(r *http.Request) error {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return errorf(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <admin token> (the token herald printed on first start, or HERALD_ADMIN_TOKEN)")
+	}
+	h := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(h[:], g.cfg.AdminTokenHash[:]) != 1 {
+		return errorf(http.StatusUnauthorized, "unauthorized", "the admin token is wrong")
+	}
+	return nil
+}
+
+func (g *Gateway) checkApp(r *http.Request) (*dataservice.App, error) {
+	key, secret, ok := r.BasicAuth()
+	if !ok || key == "" || secret == "" {
+		return nil, errUnauthorizedApp
+	}
+	app, err := g.data.App(r.Context(), key)
+	if err != nil {
+		if errorsIsNotFound(err) {
+			return nil, errorf(http.StatusUnauthorized, "unauthorized", "unknown app_key or wrong master_secret")
+		}
+		return nil, err
+	}
+	h := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(h[:], app.SecretHash[:]) != 1 {
+		return nil, errorf(http.StatusUnauthorized, "unauthorized", "unknown app_key or wrong master_secret")
+	}
+	return &app, nil
+}
+
+func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (g *Gateway) runtime(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	out := map[string]any{"process": runtimestats.Read()}
+	if g.stats != nil {
+		out["components"] = g.stats()
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package cli is the command line of the herald binary: it parses flags and
+// HERALD_* environment variables into component configs and runs them until
+// a signal stops them. cmd/herald only calls Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/heraldpush/herald/internal/server"
+)
+
+// Main runs the herald command with args (without the program name) and
+// returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := "all"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "all":
+		return runAll(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "herald", Version())
+		return 0
+	case "help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "herald: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Herald is a push platform: devices hold connections, app backends push.
+
+Usage:
+  herald [all] [flags]   run every component in one process (embedded store)
+  herald version         print the version
+  herald help            print this help
+
+Run "herald all -h" for the flags. Every flag can also be set with an
+environment variable: --http is HERALD_HTTP, --data is HERALD_DATA, and so on.
+`)
+}
+
+// Version returns the module version the binary was built from.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// flags is a flag set whose defaults come from HERALD_* variables.
+type flags struct {
+	*flag.FlagSet
+	errs []error
+}
+
+func newFlags(name string, stderr io.Writer) *flags {
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flags{FlagSet: fs}
+}
+
+func envName(flagName string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flags) string(name, def, usage string) *string {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		def = v
+	}
+	return f.String(name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flags) duration(name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+		} else {
+			def = d
+		}
+	}
+	return f.Duration(name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flags) int(name string, def int, usage string) *int {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		var n int
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a number", envName(name), v))
+		} else {
+			def = n
+		}
+	}
+	return f.Int(name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(f.Args(), " "))
+	}
+	return errors.Join(f.errs...)
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// untilSignal returns a context canceled by SIGINT or SIGTERM.
+func untilSignal() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runAll(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("all", stderr)
+	dataDir := f.string("data", "./herald-data", "directory of the embedded store")
+	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
+	deviceAddr := f.string("device", "127.0.0.1:7100", "device TCP address")
+	advertise := f.string("device-advertise", "", "device address given to devices by dispatch (default: the listening address)")
+	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
+	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
+	node := f.int("node", 0, "number of this process in message ids, 0..1023")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	if err := f.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "herald all:", err)
+		return 2
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald all:", err)
+		return 2
+	}
+	cfg := server.AllConfig{
+		DataDir:    *dataDir,
+		HTTP:       *httpAddr,
+		AdminToken: os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:       *node,
+		Log:        log,
+	}
+	cfg.Connector.Listen = *deviceAddr
+	cfg.Connector.Advertise = *advertise
+	cfg.Connector.Settings.Heartbeat = *heartbeat
+	cfg.Connector.Settings.Grace = *grace
+
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := server.StartAll(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald all:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  data        %s\n",
+		Version(), n.HTTPAddr(), n.DeviceAddr(), n.DataDir())
+	if n.NewAdminToken != "" {
+		fmt.Fprintf(stdout, "  admin token %s\n              (shown once: keep it; only its hash is stored. Or set HERALD_ADMIN_TOKEN.)\n", n.NewAdminToken)
+	}
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(stdout, "herald: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Close(shutdown); err != nil {
+		fmt.Fprintln(stderr, "herald: shutdown:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "herald: stopped")
+	return 0
+}

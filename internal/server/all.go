@@ -1,0 +1,228 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/connector"
+	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/leveldb"
+	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/workpool"
+)
+
+// AllConfig configures `herald all`.
+type AllConfig struct {
+	// DataDir holds the embedded store. Empty means ./herald-data.
+	DataDir string
+	// HTTP is the REST API address. Empty means 127.0.0.1:8080.
+	HTTP string
+	// AdminToken guards admin endpoints. Empty means: use the token stored
+	// on first start, or generate one then (see AllNode.NewAdminToken).
+	AdminToken string
+	// Node numbers this process in message ids (0..1023).
+	Node int
+	// Connector configures the device listener (its Listen defaults to
+	// 127.0.0.1:7100).
+	Connector connector.Config
+	// Gateway configures the REST API.
+	Gateway gateway.Config
+	// Log receives logs. Nil means slog.Default().
+	Log *slog.Logger
+}
+
+// AllNode is a running `herald all`.
+type AllNode struct {
+	// NewAdminToken is set when this start generated the admin token: it is
+	// shown once and only its hash is stored.
+	NewAdminToken string
+	// ServerKey is the Noise static public key devices pin.
+	ServerKey []byte
+
+	log       *slog.Logger
+	store     *leveldb.Store
+	system    *actor.ActorSystem
+	workers   *workpool.Pool
+	collector *actors.Collector
+	conn      *connector.Connector
+	http      *http.Server
+	httpLn    net.Listener
+	dataDir   string
+}
+
+// Config names of cluster-wide settings in the store.
+const (
+	configNoiseKey   = "noise_static_key"
+	configAdminToken = "admin_token_sha256"
+)
+
+// StartAll starts every component in this process.
+func StartAll(cfg AllConfig) (_ *AllNode, err error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "herald-data"
+	}
+	if cfg.HTTP == "" {
+		cfg.HTTP = "127.0.0.1:8080"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	n := &AllNode{log: cfg.Log, dataDir: cfg.DataDir}
+	defer func() {
+		if err != nil {
+			n.Close(context.Background())
+		}
+	}()
+
+	lcfg := leveldb.DefaultConfig()
+	lcfg.Dir = filepath.Join(cfg.DataDir, "store")
+	if n.store, err = leveldb.Open(lcfg); err != nil {
+		return nil, err
+	}
+	data := dataservice.New(n.store)
+	ctx := context.Background()
+
+	key, err := loadNoiseKey(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	n.ServerKey = key.Public
+	adminHash, err := n.adminTokenHash(ctx, data, cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := ids.NewGenerator(cfg.Node)
+	if err != nil {
+		return nil, err
+	}
+
+	n.system = actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return quietActorLogs(cfg.Log)
+	})))
+	n.workers = workpool.New(16, 4096)
+	n.collector = actors.NewCollector(n.system, actors.CollectorConfig{}, data, n.workers, cfg.Log)
+
+	ccfg := cfg.Connector
+	ccfg.Log = cfg.Log
+	n.conn = connector.New(ccfg, n.system, data, n.collector, key)
+	if err := n.conn.Start(); err != nil {
+		return nil, err
+	}
+
+	gcfg := cfg.Gateway
+	gcfg.AdminTokenHash = adminHash
+	gcfg.Log = cfg.Log
+	gw := gateway.New(gcfg, data, &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, n.collector, gen,
+		func() any { return map[string]any{"connector": n.conn.Stats()} })
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
+	}
+	n.http = NewHTTPServer(gw.Handler())
+	go func() {
+		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Log.Error("http server stopped", "err", err)
+		}
+	}()
+	return n, nil
+}
+
+// NewHTTPServer returns a server for HTTP/1.1 and cleartext HTTP/2 (prior
+// knowledge) on the same port, with timeouts that bound slow clients.
+func NewHTTPServer(h http.Handler) *http.Server {
+	s := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Protocols:         new(http.Protocols),
+	}
+	s.Protocols.SetHTTP1(true)
+	s.Protocols.SetUnencryptedHTTP2(true)
+	return s
+}
+
+// HTTPAddr returns the REST API address.
+func (n *AllNode) HTTPAddr() net.Addr { return n.httpLn.Addr() }
+
+// DeviceAddr returns the device listener address.
+func (n *AllNode) DeviceAddr() net.Addr { return n.conn.Addr() }
+
+// DataDir returns the data directory.
+func (n *AllNode) DataDir() string { return n.dataDir }
+
+// Close shuts down in the order that loses nothing: stop taking API
+// requests, drain devices (their state is saved), write pending delivery
+// counters, then close the store.
+func (n *AllNode) Close(ctx context.Context) error {
+	var errs []error
+	if n.http != nil {
+		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.conn != nil {
+		errs = append(errs, n.conn.Shutdown(ctx))
+	}
+	if n.collector != nil {
+		errs = append(errs, n.collector.Flush(ctx))
+	}
+	if n.workers != nil {
+		n.workers.Close()
+	}
+	if n.system != nil {
+		n.system.Shutdown()
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// loadNoiseKey returns the cluster's Noise static keypair, creating it on
+// first start.
+func loadNoiseKey(ctx context.Context, data dataservice.Client) (protocol.Keypair, error) {
+	fresh, err := protocol.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return protocol.Keypair{}, err
+	}
+	v, err := data.EnsureConfig(ctx, configNoiseKey, append(append([]byte{}, fresh.Private...), fresh.Public...))
+	if err != nil {
+		return protocol.Keypair{}, err
+	}
+	if len(v) != 64 {
+		return protocol.Keypair{}, fmt.Errorf("stored noise key has %d bytes, want 64", len(v))
+	}
+	return protocol.Keypair{Private: v[:32], Public: v[32:]}, nil
+}
+
+// adminTokenHash returns the hash of the admin token: of the configured
+// one, else of the one stored on first start, else of a new one.
+func (n *AllNode) adminTokenHash(ctx context.Context, data dataservice.Client, configured string) ([32]byte, error) {
+	if configured != "" {
+		return sha256.Sum256([]byte(configured)), nil
+	}
+	token := rand.Text()
+	want := sha256.Sum256([]byte(token))
+	v, err := data.EnsureConfig(ctx, configAdminToken, want[:])
+	if err != nil {
+		return [32]byte{}, err
+	}
+	var got [32]byte
+	if len(v) != len(got) {
+		return got, fmt.Errorf("stored admin token hash has %d bytes, want %d", len(v), len(got))
+	}
+	copy(got[:], v)
+	if got == want {
+		n.NewAdminToken = token
+	}
+	return got, nil
+}
