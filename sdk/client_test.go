@@ -1,0 +1,280 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/sdk"
+)
+
+// inbox collects what a device's handler receives.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []*sdk.Message
+	fail func(*sdk.Message) error
+}
+
+func (b *inbox) handle(m *sdk.Message) error {
+	if b.fail != nil {
+		if err := b.fail(m); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *inbox) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.msgs)
+}
+
+func (b *inbox) get(i int) *sdk.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.msgs[i]
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func register(t *testing.T, h *heraldtest.Herald, app heraldtest.App) sdk.Credentials {
+	t.Helper()
+	cr, err := sdk.Register(context.Background(), h.URL, app.Key, &sdk.RegisterOptions{Platform: "android"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cr
+}
+
+func dial(t *testing.T, h *heraldtest.Herald, cr sdk.Credentials, b *inbox, mod ...func(*sdk.Config)) *sdk.Client {
+	t.Helper()
+	cfg := sdk.Config{Gateway: h.URL, Credentials: cr, Handler: b.handle, Logger: quiet, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitLen(t *testing.T, b *inbox, n int) {
+	t.Helper()
+	heraldtest.Eventually(t, 10*time.Second, func() bool { return b.len() >= n }, func() string {
+		return "messages received: " + itoa(b.len())
+	})
+}
+
+func itoa(n int) string { return time.Duration(n).String() }
+
+func TestPushReachesOnlineDeviceAndIsAcknowledged(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	var b inbox
+	c := dial(t, h, cr, &b)
+
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Title: "t", Content: "hello", Extras: map[string]any{"k": "v"}})
+	waitLen(t, &b, 1)
+	m := b.get(0)
+	if m.Content != "hello" || m.Title != "t" || string(m.Extras) != `{"k":"v"}` || m.AppKey != app.Key || m.ExpiresAt.IsZero() {
+		t.Fatalf("got %+v", m)
+	}
+	r := h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+	want := heraldtest.Report{Targeted: 1, Sent: 1, Delivered: 1}
+	if r != want {
+		t.Fatalf("report %+v, want %+v", r, want)
+	}
+	if s := c.Stats(); s.Received != 1 || s.Acked != 1 || s.Duplicates != 0 || s.Connects != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestOfflineDeviceGetsMessagesWhenItConnects(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	var ids []string
+	for _, content := range []string{"one", "two", "three"} {
+		ids = append(ids, h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: content}))
+	}
+	for _, id := range ids {
+		h.WaitReport(app, id, func(r heraldtest.Report) bool {
+			return r == heraldtest.Report{Targeted: 1, StoredOffline: 1}
+		})
+	}
+	var b inbox
+	dial(t, h, cr, &b)
+	waitLen(t, &b, 3)
+	for i, want := range []string{"one", "two", "three"} {
+		if got := b.get(i).Content; got != want {
+			t.Fatalf("message %d is %q, want %q (in order)", i, got, want)
+		}
+	}
+	for _, id := range ids {
+		h.WaitReport(app, id, func(r heraldtest.Report) bool {
+			return r == heraldtest.Report{Targeted: 1, Sent: 1, StoredOffline: 1, Delivered: 1}
+		})
+	}
+}
+
+func TestOnlineOnlyMessageIsNotStored(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "typing…", TTL: heraldtest.TTL(0)})
+	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r == heraldtest.Report{Targeted: 1, Expired: 1} })
+
+	var b inbox
+	dial(t, h, cr, &b)
+	live := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "now", TTL: heraldtest.TTL(0)})
+	waitLen(t, &b, 1)
+	if got := b.get(0).Content; got != "now" {
+		t.Fatalf("got %q: the offline online-only message was delivered", got)
+	}
+	h.WaitReport(app, live, func(r heraldtest.Report) bool { return r == heraldtest.Report{Targeted: 1, Sent: 1} })
+}
+
+func TestFailedHandlerGetsTheMessageAgainAfterReconnect(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	var mu sync.Mutex
+	failures := 1
+	b := inbox{fail: func(*sdk.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	c := dial(t, h, cr, &b)
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "retry me"})
+	heraldtest.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failures == 0
+	}, func() string { return "handler never called" })
+	c.Close() // unacknowledged: the server keeps it
+
+	c2 := dial(t, h, cr, &b)
+	waitLen(t, &b, 1)
+	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+	if s := c2.Stats(); s.Received != 1 {
+		t.Fatalf("second client stats %+v", s)
+	}
+}
+
+func TestRestartBetweenPushAndReconnectStillDelivers(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "survives"})
+	h.Restart()
+	var b inbox
+	dial(t, h, cr, &b)
+	waitLen(t, &b, 1)
+	if b.get(0).Content != "survives" {
+		t.Fatalf("got %+v", b.get(0))
+	}
+	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 && r.StoredOffline == 1 })
+}
+
+func TestClientReconnectsAfterServerRestart(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	var b inbox
+	var states sync.Map
+	c := dial(t, h, cr, &b, func(cfg *sdk.Config) {
+		cfg.OnState = func(s sdk.State, _ error) { states.Store(s, true) }
+	})
+	h.Restart()
+	heraldtest.Eventually(t, 10*time.Second, func() bool { return c.Stats().Connects >= 2 }, func() string {
+		return "client did not reconnect"
+	})
+	if _, ok := states.Load(sdk.StateDisconnected); !ok {
+		t.Fatal("no disconnected state reported")
+	}
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "after restart"})
+	waitLen(t, &b, 1)
+	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+}
+
+func TestSecondConnectionReplacesFirst(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	var b1, b2 inbox
+	c1 := dial(t, h, cr, &b1)
+	dial(t, h, cr, &b2)
+	done := make(chan error, 1)
+	go func() { done <- c1.Wait() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, sdk.ErrReplaced) {
+			t.Fatalf("first client ended with %v, want ErrReplaced", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("first client was not replaced")
+	}
+	h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "to the new one"})
+	waitLen(t, &b2, 1)
+	if b1.len() != 0 {
+		t.Fatal("the replaced client got the message")
+	}
+}
+
+func TestWrongSecretIsRejected(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	other := register(t, h, app)
+	cr.DeviceSecret = other.DeviceSecret
+	var b inbox
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := sdk.Dial(ctx, sdk.Config{Gateway: h.URL, Credentials: cr, Handler: b.handle, Logger: quiet})
+	if !errors.Is(err, sdk.ErrUnauthorized) {
+		t.Fatalf("Dial with another device's secret: %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestUnknownDeviceIsRejected(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	cr.RegistrationID = "00000000000000000000"
+	var b inbox
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := sdk.Dial(ctx, sdk.Config{Gateway: h.URL, Credentials: cr, Handler: b.handle, Logger: quiet})
+	if !errors.Is(err, sdk.ErrUnauthorized) {
+		t.Fatalf("Dial with an unknown registration id: %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestRegisterRejectsUnknownApp(t *testing.T) {
+	h := heraldtest.Start(t)
+	_, err := sdk.Register(context.Background(), h.URL, "000000000000000000000000", nil)
+	var ae *sdk.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Code != "unknown_app_key" {
+		t.Fatalf("Register with an unknown app: %v", err)
+	}
+}
