@@ -192,7 +192,7 @@ func (c *connection) attaching(ctx actor.Context) {
 				MaxRecord:       uint32(c.env.Settings.MaxRecord),
 			})
 		})
-		c.sock.Ready(IdleTimeout(p.heartbeat))
+		c.sock.Ready(c.env.Settings.IdleTimeout(p.heartbeat))
 		c.behavior.Become(c.ready)
 	}
 }

@@ -23,6 +23,8 @@ type (
 		at         time.Time
 	}
 	inboxLoaded struct {
+		after   uint64 // the cursor the page was read after
+		sheds   uint64 // the shed count when it was read
 		entries []dataservice.InboxEntry
 		msgs    []dataservice.Message
 		err     error
@@ -73,13 +75,21 @@ type device struct {
 	cursor    uint64
 	inboxDone bool
 	loading   bool
+	sheds     uint64 // messages with a TTL dropped from memory so far
+	// shedFloor is the smallest id dropped from memory since the inbox was
+	// last paged through; newer messages with a TTL wait in the store too,
+	// so they are sent after it, in id order. Zero when nothing waits.
+	shedFloor uint64
 
-	// acking holds ids whose ACK is being written to the store, so a
-	// concurrent inbox load does not resend them; pendingAcks holds ACKs
-	// that found the worker pool full.
-	acking      map[uint64]struct{}
-	pendingAcks []uint64
-	retrying    bool
+	// acking holds ids whose ACK is being written to the store, and
+	// removedWhileLoading those whose ACK was written while an inbox page
+	// was being read: a page read before the write may still hold them,
+	// and they must not be sent again. pendingAcks holds ACKs that found
+	// the worker pool full.
+	acking              map[uint64]struct{}
+	removedWhileLoading map[uint64]struct{}
+	pendingAcks         []uint64
+	retrying            bool
 
 	session   uint32 // generation of our session record; 0 before it is saved
 	sessionAt time.Time
@@ -204,6 +214,10 @@ func (d *device) deliver(out *Outgoing) {
 	if d.known(out.ID) {
 		return
 	}
+	if out.AckRequested && d.shedFloor != 0 && out.ID > d.shedFloor {
+		d.shed(out) // in the store already; paged in after what was shed before
+		return
+	}
 	if d.conn == nil {
 		if !out.AckRequested {
 			d.env.Receipts.Add(out.ID, dataservice.CounterExpired, 1)
@@ -220,15 +234,24 @@ func (d *device) insert(e *entry) {
 	i, _ := slices.BinarySearchFunc(d.queue, e.out.ID, byID)
 	d.queue = slices.Insert(d.queue, i, e)
 	if len(d.queue) > maxQueue {
-		shed := d.queue[len(d.queue)-1]
+		last := d.queue[len(d.queue)-1]
 		d.queue = d.queue[:len(d.queue)-1]
-		if shed.out.AckRequested {
-			// Still in the store: page it in again later.
-			d.cursor = min(d.cursor, shed.out.ID-1)
-			d.inboxDone = false
-		} else {
-			d.env.Receipts.Add(shed.out.ID, dataservice.CounterExpired, 1)
-		}
+		d.shed(last.out)
+	}
+}
+
+// shed drops a message from memory. One with a TTL is still in the store and
+// is paged in again later; an online-only one expires.
+func (d *device) shed(out *Outgoing) {
+	if !out.AckRequested {
+		d.env.Receipts.Add(out.ID, dataservice.CounterExpired, 1)
+		return
+	}
+	d.cursor = min(d.cursor, out.ID-1)
+	d.inboxDone = false
+	d.sheds++
+	if d.shedFloor == 0 || out.ID < d.shedFloor {
+		d.shedFloor = out.ID
 	}
 }
 
@@ -288,7 +311,7 @@ func (d *device) pump(ctx actor.Context) {
 }
 
 func (d *device) loadInbox(ctx actor.Context) {
-	self, root, data, rid, after, page := ctx.Self(), d.env.System.Root, d.env.Data, d.rid, d.cursor, d.env.Settings.InboxPage
+	self, root, data, rid, after, page, sheds := ctx.Self(), d.env.System.Root, d.env.Data, d.rid, d.cursor, d.env.Settings.InboxPage, d.sheds
 	err := d.env.Workers.TrySubmit(func() {
 		c := context.Background()
 		entries, err := data.Inbox(c, rid, after, page)
@@ -300,7 +323,7 @@ func (d *device) loadInbox(ctx actor.Context) {
 			}
 			msgs, err = data.Messages(c, ids)
 		}
-		root.Send(self, &inboxLoaded{entries: entries, msgs: msgs, err: err})
+		root.Send(self, &inboxLoaded{after: after, sheds: sheds, entries: entries, msgs: msgs, err: err})
 	})
 	if err != nil {
 		d.retryLater(ctx, 100*time.Millisecond)
@@ -316,15 +339,29 @@ func (d *device) loaded(ctx actor.Context, m *inboxLoaded) {
 		d.retryLater(ctx, time.Second)
 		return
 	}
+	// The page covers the store up to its last id, unless a shed while it
+	// was read lowered the cursor below where it started: then the cursor
+	// must stay there. Messages shed above the page keep the inbox
+	// unfinished even if the page was short.
+	if d.cursor == m.after {
+		if n := len(m.entries); n > 0 {
+			d.cursor = m.entries[n-1].MessageID
+		}
+		d.inboxDone = len(m.entries) < d.env.Settings.InboxPage && d.sheds == m.sheds
+		if d.inboxDone {
+			d.shedFloor = 0
+		}
+	}
+	removed := d.removedWhileLoading
+	d.removedWhileLoading = nil
 	for i, e := range m.entries {
-		d.cursor = max(d.cursor, e.MessageID)
 		msg := &m.msgs[i]
-		if msg.ID == 0 || d.known(e.MessageID) {
+		if _, gone := removed[e.MessageID]; gone || msg.ID == 0 || d.known(e.MessageID) {
 			continue
 		}
+		// insert may shed, lowering the cursor again.
 		d.insert(&entry{out: NewOutgoing(msg), attempts: e.Attempts, stored: e.Attempts, generation: e.Generation})
 	}
-	d.inboxDone = len(m.entries) < d.env.Settings.InboxPage
 }
 
 func (d *device) ack(ctx actor.Context, ids []uint64) {
@@ -382,6 +419,12 @@ func (d *device) acksRemoved(m *acksRemoved) {
 	}
 	for _, id := range m.ids {
 		delete(d.acking, id)
+		if d.loading {
+			if d.removedWhileLoading == nil {
+				d.removedWhileLoading = make(map[uint64]struct{})
+			}
+			d.removedWhileLoading[id] = struct{}{}
+		}
 	}
 	if len(d.acking) == 0 {
 		d.acking = nil

@@ -39,6 +39,10 @@ type Settings struct {
 	// InboxPage is how many stored messages a device actor loads at a time.
 	// Zero means 100.
 	InboxPage int
+	// IdleSlack is added to one and a half heartbeats to give the idle
+	// timeout of a connection: a device that sends nothing for that long is
+	// disconnected (ERROR idle_timeout). Zero means 10s.
+	IdleSlack time.Duration
 }
 
 // DefaultSettings returns the settings with every default filled in.
@@ -63,6 +67,7 @@ func (s Settings) WithDefaults() Settings {
 	def(&s.MaxHeartbeat, 30*time.Minute)
 	def(&s.Grace, 30*time.Second)
 	def(&s.SessionTTL, time.Hour)
+	def(&s.IdleSlack, 10*time.Second)
 	defInt(&s.MaxRecord, protocol.DefaultMaxRecord)
 	defInt(&s.Window, 32)
 	defInt(&s.MaxAttempts, 5)
@@ -74,7 +79,7 @@ func (s Settings) WithDefaults() Settings {
 }
 
 // IdleTimeout is how long a connection with heartbeat hb may stay silent.
-func IdleTimeout(hb time.Duration) time.Duration { return hb*3/2 + 10*time.Second }
+func (s *Settings) IdleTimeout(hb time.Duration) time.Duration { return hb*3/2 + s.IdleSlack }
 
 // negotiate returns the heartbeat granted for a device's request (seconds).
 func (s *Settings) negotiate(requested uint32) time.Duration {
