@@ -61,6 +61,12 @@ func (h *Herald) start() {
 	h.URL = "http://" + n.HTTPAddr().String()
 }
 
+// Attach returns REST helpers for a Herald already running at url (such as
+// a herald binary started by a test); Stop and Restart do nothing on it.
+func Attach(tb testing.TB, url string) *Herald {
+	return &Herald{URL: url, tb: tb}
+}
+
 // Stop shuts the server down; it is safe to call twice.
 func (h *Herald) Stop() {
 	if h.Node == nil {

@@ -1,0 +1,441 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/sdk"
+)
+
+var heraldBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "herald-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	heraldBin = filepath.Join(dir, "herald")
+	build := exec.Command("go", "build", "-o", heraldBin, "github.com/heraldpush/herald/cmd/herald")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building herald:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running herald binary.
+type process struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	http    string // host:port
+	device  string
+	stdout  *lockedBuffer
+	exited  chan error
+	h       *heraldtest.Herald // REST helpers bound to this process
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var listening = regexp.MustCompile(`(?m)REST API\s+http://(\S+)\n\s+devices\s+tcp://(\S+)`)
+
+// startHerald runs `herald all` on dataDir, on the given addresses (port 0
+// picks free ones), and waits until it says where it listens.
+func startHerald(t *testing.T, dataDir, httpAddr, deviceAddr string, extra ...string) *process {
+	t.Helper()
+	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s"}, extra...)
+	cmd := exec.Command(heraldBin, args...)
+	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+heraldtest.AdminToken)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{t: t, cmd: cmd, dataDir: dataDir, stdout: &lockedBuffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = p.stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan []string, 1)
+	go func() {
+		r := bufio.NewReader(out)
+		for {
+			line, err := r.ReadString('\n')
+			p.stdout.Write([]byte(line))
+			if m := listening.FindStringSubmatch(p.stdout.String()); m != nil {
+				select {
+				case found <- m[1:]:
+				default:
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case addrs := <-found:
+		p.http, p.device = addrs[0], addrs[1]
+	case err := <-p.exited:
+		t.Fatalf("herald exited before listening: %v\n%s", err, p.stdout)
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("herald did not start:\n%s", p.stdout)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	p.h = heraldtest.Attach(t, "http://"+p.http)
+	return p
+}
+
+// stop sends sig and waits for a clean exit.
+func (p *process) stop(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			p.t.Fatalf("herald exited with %v after %v:\n%s", err, sig, p.stdout)
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		p.t.Fatalf("herald did not stop on %v:\n%s", sig, p.stdout)
+	}
+	if !strings.Contains(p.stdout.String(), "herald: stopped") {
+		p.t.Fatalf("no clean stop message:\n%s", p.stdout)
+	}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fleet is a set of SDK devices that count what they receive per message.
+type fleet struct {
+	mu       sync.Mutex
+	got      map[string]map[uint64]int // rid → message id → times handed over
+	contents map[string][]string
+	clients  []*sdk.Client
+	creds    []sdk.Credentials
+}
+
+func newFleet() *fleet {
+	return &fleet{got: map[string]map[uint64]int{}, contents: map[string][]string{}}
+}
+
+func (f *fleet) register(t *testing.T, gateway string, app heraldtest.App, n int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cr, err := sdk.Register(context.Background(), gateway, app.Key, &sdk.RegisterOptions{Platform: "android"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			f.creds = append(f.creds, cr)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func (f *fleet) connect(t *testing.T, gateway string, creds []sdk.Credentials) {
+	t.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	errs := make(chan error, len(creds))
+	var mu sync.Mutex
+	for _, cr := range creds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rid := cr.RegistrationID
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, err := sdk.Dial(ctx, sdk.Config{
+				Gateway: gateway, Credentials: cr, Logger: quiet,
+				MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+				Handler: func(m *sdk.Message) error {
+					f.mu.Lock()
+					defer f.mu.Unlock()
+					if f.got[rid] == nil {
+						f.got[rid] = map[uint64]int{}
+					}
+					f.got[rid][m.ID]++
+					f.contents[rid] = append(f.contents[rid], m.Content)
+					return nil
+				},
+			})
+			if err != nil {
+				errs <- fmt.Errorf("device %s: %w", rid, err)
+				return
+			}
+			mu.Lock()
+			f.clients = append(f.clients, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.close)
+}
+
+func (f *fleet) close() {
+	for _, c := range f.clients {
+		c.Close()
+	}
+	f.clients = nil
+}
+
+func (f *fleet) received(rid string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.got[rid])
+}
+
+func (f *fleet) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.got {
+		n += len(m)
+	}
+	return n
+}
+
+// exactlyOnce checks every device got want distinct messages, each handed
+// over exactly once.
+func (f *fleet) exactlyOnce(t *testing.T, want int) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, cr := range f.creds {
+		got := f.got[cr.RegistrationID]
+		if len(got) != want {
+			t.Fatalf("device %s got %d distinct messages, want %d", cr.RegistrationID, len(got), want)
+		}
+		for id, n := range got {
+			if n != 1 {
+				t.Fatalf("device %s got message %d %d times", cr.RegistrationID, id, n)
+			}
+		}
+	}
+}
+
+func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
+	p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
+	app := p.h.CreateApp()
+	gateway := "http://" + p.http
+	const devices = 1000
+	f := newFleet()
+	f.register(t, gateway, app, devices)
+	f.connect(t, gateway, f.creds)
+
+	// One unicast push per device, from 16 concurrent senders.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	msgIDs := make([]string, devices)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= devices {
+					return
+				}
+				msgIDs[i] = p.h.Push(app, heraldtest.Push{RegistrationIDs: []string{f.creds[i].RegistrationID}, Content: fmt.Sprint("unicast ", i)})
+			}
+		}()
+	}
+	wg.Wait()
+	// And one push to all of them at once.
+	rids := make([]string, devices)
+	for i, cr := range f.creds {
+		rids[i] = cr.RegistrationID
+	}
+	batch := p.h.Push(app, heraldtest.Push{RegistrationIDs: rids, Content: "to all"})
+
+	heraldtest.Eventually(t, 60*time.Second, func() bool { return f.total() == 2*devices }, func() string {
+		return fmt.Sprintf("%d of %d messages received", f.total(), 2*devices)
+	})
+	f.exactlyOnce(t, 2)
+	for i, cr := range f.creds {
+		if !contains(f.contents[cr.RegistrationID], fmt.Sprint("unicast ", i)) {
+			t.Fatalf("device %d did not get its own unicast: %v", i, f.contents[cr.RegistrationID])
+		}
+	}
+	p.h.WaitReport(app, batch, func(r heraldtest.Report) bool {
+		return r == heraldtest.Report{Targeted: devices, Sent: devices, Delivered: devices}
+	})
+	for _, id := range msgIDs[:20] {
+		p.h.WaitReport(app, id, func(r heraldtest.Report) bool {
+			return r == heraldtest.Report{Targeted: 1, Sent: 1, Delivered: 1}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startHerald(t, dataDir, "127.0.0.1:0", "127.0.0.1:0")
+	app := p.h.CreateApp()
+	gateway := "http://" + p.http
+	f := newFleet()
+	f.register(t, gateway, app, 20)
+	online, offline := f.creds[:10], f.creds[10:]
+	f.connect(t, gateway, online)
+
+	var offlineIDs []string
+	for _, cr := range offline {
+		offlineIDs = append(offlineIDs, p.h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "while you were away"}))
+	}
+	for _, id := range offlineIDs {
+		p.h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.StoredOffline == 1 })
+	}
+
+	// Restart herald on the same store and ports. The online devices are
+	// told to go away, and come back by themselves.
+	p.stop(syscall.SIGTERM)
+	p = startHerald(t, dataDir, p.http, p.device)
+	heraldtest.Eventually(t, 30*time.Second, func() bool {
+		for _, c := range f.clients {
+			if c.Stats().Connects < 2 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "online devices did not reconnect after the restart" })
+
+	f.connect(t, gateway, offline)
+	var all []string
+	for _, cr := range f.creds {
+		all = append(all, cr.RegistrationID)
+	}
+	p.h.Push(app, heraldtest.Push{RegistrationIDs: all, Content: "after restart"})
+	heraldtest.Eventually(t, 30*time.Second, func() bool {
+		for _, cr := range online {
+			if f.received(cr.RegistrationID) != 1 {
+				return false
+			}
+		}
+		for _, cr := range offline {
+			if f.received(cr.RegistrationID) != 2 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("received %d in all", f.total()) })
+	for _, id := range offlineIDs {
+		p.h.WaitReport(app, id, func(r heraldtest.Report) bool {
+			return r == heraldtest.Report{Targeted: 1, StoredOffline: 1, Sent: 1, Delivered: 1}
+		})
+	}
+	p.stop(os.Interrupt)
+}
+
+func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
+	p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
+	app := p.h.CreateApp()
+	gateway := "http://" + p.http
+	f := newFleet()
+	f.register(t, gateway, app, 50)
+	f.connect(t, gateway, f.creds)
+	var rids []string
+	for _, cr := range f.creds {
+		rids = append(rids, cr.RegistrationID)
+	}
+
+	// A client that sends a valid-looking record 1 and then garbage must
+	// be disconnected.
+	nc, err := net.Dial("tcp", p.device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	garbage := make([]byte, 2+49)
+	garbage[1], garbage[2] = 49, 1
+	if _, err := nc.Write(garbage); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(nc); err != nil {
+		t.Fatalf("garbage client was not disconnected: %v", err)
+	}
+
+	const rounds = 3
+	for r := range rounds {
+		p.h.Push(app, heraldtest.Push{RegistrationIDs: rids, Content: fmt.Sprint("round ", r)})
+	}
+	heraldtest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*len(rids) }, func() string {
+		return fmt.Sprintf("%d of %d received", f.total(), rounds*len(rids))
+	})
+	f.exactlyOnce(t, rounds)
+	if !strings.Contains(p.stdout.String(), "herald") {
+		t.Fatal("no output")
+	}
+}
