@@ -1,0 +1,37 @@
+# Herald's everyday commands. `make test` is what CI runs.
+
+GO ?= go
+
+.PHONY: build run test test-e2e bench fuzz lint
+
+build:
+	$(GO) build -o bin/herald ./cmd/herald
+	$(GO) build -o bin/herald-bench ./cmd/herald-bench
+
+run:
+	$(GO) run ./cmd/herald
+
+# Everything: vet, formatting, unit, conformance, fuzz seed corpora, and the
+# end-to-end tests that build and run the herald binary, under the race
+# detector.
+test: lint
+	$(GO) test -race -timeout 20m ./...
+
+test-e2e:
+	$(GO) test -race -count=1 -v ./e2e
+
+# Go micro-benchmarks of the hot paths (frame codec, store, ids).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitRecord$$' -fuzztime $(FUZZTIME) ./connector/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime $(FUZZTIME) ./connector/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME) ./connector/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzPushBody$$' -fuzztime $(FUZZTIME) ./gateway
+
+lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
