@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 )
 
@@ -285,6 +286,14 @@ func (d *device) pump(ctx actor.Context) {
 		taken++
 		if !e.out.Expires.IsZero() && now.After(e.out.Expires) {
 			continue // expired: the report counts it once the TTL passed
+		}
+		if len(e.out.Frame)+protocol.TagLen > s.MaxRecord {
+			// Larger than the record limit announced in WELCOME: the device
+			// would refuse it and reconnect forever. The gateway's payload
+			// limit keeps this from happening; if it does, drop the copy.
+			d.env.Log.Error("message too large for the device protocol; dropped", "id", e.out.ID, "frame", len(e.out.Frame))
+			d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
+			continue
 		}
 		if int(e.attempts) >= s.MaxAttempts {
 			// Never acknowledged: drop the copy; failed is counted if the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -374,4 +375,21 @@ func TestShutdownDrainsConnectionsAndStopsDevices(t *testing.T) {
 	if n := h.env.Directory.Devices(); n != 0 {
 		t.Fatalf("%d device actors left", n)
 	}
+}
+
+func TestMessageLargerThanTheRecordLimitIsDroppedAsFailed(t *testing.T) {
+	h := newHarness(t, func(s *actors.Settings) { s.MaxRecord = 256 })
+	p := h.attach("d1")
+	h.nextID++
+	big := &dataservice.Message{ID: h.nextID, AppKey: "app", Content: strings.Repeat("x", 300), TTL: time.Hour, Created: time.Now()}
+	if err := h.data.SaveMessage(context.Background(), big, []string{"d1"}); err != nil {
+		t.Fatal(err)
+	}
+	h.deliver("d1", actors.NewOutgoing(big))
+	small := h.message("d1", time.Hour)
+	h.deliver("d1", small)
+	if got := p.pushes(t, 1); got[0] != small.ID {
+		t.Fatalf("sent %v, want only the message that fits", got)
+	}
+	h.eventually(func() bool { return h.receipts.get(big.ID, dataservice.CounterFailed) == 1 }, "oversized message counted failed")
 }

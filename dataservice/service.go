@@ -2,7 +2,6 @@ package dataservice
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,10 +141,7 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 	if m.ID == 0 {
 		return fmt.Errorf("save message: %w: zero message id", ErrInvalid)
 	}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("dataservice: encode message: %w", err)
-	}
+	body := encodeMessage(m)
 	retain := m.TTL + ReportRetention
 	writes := make([]Write, 0, 1+len(recipients))
 	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
@@ -332,57 +328,4 @@ func messageKey(id uint64) string {
 
 func inboxKey(rid string, id uint64) string {
 	return rid + string(GroupSeparator) + messageKey(id)
-}
-
-func decodeMessage(id uint64, v []byte) (Message, error) {
-	var m Message
-	if err := json.Unmarshal(v, &m); err != nil {
-		return m, fmt.Errorf("dataservice: decode message %d: %w", id, err)
-	}
-	m.ID = id
-	return m, nil
-}
-
-// Device records are read on every connection, so they use a compact
-// binary form rather than JSON: version byte, stored key, server key,
-// created (unix ms), then length-prefixed app key and platform.
-const deviceRecordVersion = 1
-
-func encodeDevice(d Device) []byte {
-	b := make([]byte, 0, 1+64+8+2+len(d.AppKey)+len(d.Platform))
-	b = append(b, deviceRecordVersion)
-	b = append(b, d.StoredKey[:]...)
-	b = append(b, d.ServerKey[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(d.Created.UnixMilli()))
-	b = append(b, byte(len(d.AppKey)))
-	b = append(b, d.AppKey...)
-	b = append(b, byte(len(d.Platform)))
-	b = append(b, d.Platform...)
-	return b
-}
-
-func decodeDevice(rid string, v []byte) (Device, error) {
-	bad := func() (Device, error) {
-		return Device{}, fmt.Errorf("dataservice: corrupt device record %s", rid)
-	}
-	if len(v) < 1+64+8+2 || v[0] != deviceRecordVersion {
-		return bad()
-	}
-	d := Device{RegistrationID: rid}
-	copy(d.StoredKey[:], v[1:33])
-	copy(d.ServerKey[:], v[33:65])
-	d.Created = time.UnixMilli(int64(binary.BigEndian.Uint64(v[65:73])))
-	rest := v[73:]
-	n := int(rest[0])
-	if len(rest) < 1+n+1 {
-		return bad()
-	}
-	d.AppKey = string(rest[1 : 1+n])
-	rest = rest[1+n:]
-	m := int(rest[0])
-	if len(rest) != 1+m {
-		return bad()
-	}
-	d.Platform = string(rest[1:])
-	return d, nil
 }

@@ -1,0 +1,104 @@
+package dataservice
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Records read on hot paths use compact binary forms rather than JSON: they
+// are cheaper to encode and decode, and they keep bytes verbatim (JSON
+// encoding would escape '<', '>' and '&' inside a message's extras and
+// could grow a 4 KiB message past what a device accepts).
+
+const messageRecordVersion = 1
+
+// encodeMessage: version, created (unix ms), TTL (ns), then app key, title,
+// content and extras, each prefixed by its length as a uvarint.
+func encodeMessage(m *Message) []byte {
+	b := make([]byte, 0, 1+8+8+4*binary.MaxVarintLen32+len(m.AppKey)+len(m.Title)+len(m.Content)+len(m.Extras))
+	b = append(b, messageRecordVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Created.UnixMilli()))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.TTL))
+	for _, f := range [][]byte{[]byte(m.AppKey), []byte(m.Title), []byte(m.Content), m.Extras} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func decodeMessage(id uint64, v []byte) (Message, error) {
+	bad := func(why string) (Message, error) {
+		return Message{}, fmt.Errorf("dataservice: corrupt message record %d: %s", id, why)
+	}
+	if len(v) < 17 || v[0] != messageRecordVersion {
+		return bad("bad header")
+	}
+	m := Message{
+		ID:      id,
+		Created: time.UnixMilli(int64(binary.BigEndian.Uint64(v[1:9]))),
+		TTL:     time.Duration(binary.BigEndian.Uint64(v[9:17])),
+	}
+	rest := v[17:]
+	var fields [4][]byte
+	for i := range fields {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return bad("truncated field")
+		}
+		fields[i] = rest[k : k+int(n)]
+		rest = rest[k+int(n):]
+	}
+	if len(rest) != 0 {
+		return bad("trailing bytes")
+	}
+	m.AppKey, m.Title, m.Content = string(fields[0]), string(fields[1]), string(fields[2])
+	if len(fields[3]) > 0 {
+		m.Extras = append([]byte(nil), fields[3]...)
+	}
+	return m, nil
+}
+
+// Device records are read on every connection, so they use a compact
+// binary form rather than JSON: version byte, stored key, server key,
+// created (unix ms), then length-prefixed app key and platform.
+const deviceRecordVersion = 1
+
+func encodeDevice(d Device) []byte {
+	b := make([]byte, 0, 1+64+8+2+len(d.AppKey)+len(d.Platform))
+	b = append(b, deviceRecordVersion)
+	b = append(b, d.StoredKey[:]...)
+	b = append(b, d.ServerKey[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(d.Created.UnixMilli()))
+	b = append(b, byte(len(d.AppKey)))
+	b = append(b, d.AppKey...)
+	b = append(b, byte(len(d.Platform)))
+	b = append(b, d.Platform...)
+	return b
+}
+
+func decodeDevice(rid string, v []byte) (Device, error) {
+	bad := func() (Device, error) {
+		return Device{}, fmt.Errorf("dataservice: corrupt device record %s", rid)
+	}
+	if len(v) < 1+64+8+2 || v[0] != deviceRecordVersion {
+		return bad()
+	}
+	d := Device{RegistrationID: rid}
+	copy(d.StoredKey[:], v[1:33])
+	copy(d.ServerKey[:], v[33:65])
+	d.Created = time.UnixMilli(int64(binary.BigEndian.Uint64(v[65:73])))
+	rest := v[73:]
+	n := int(rest[0])
+	if len(rest) < 1+n+1 {
+		return bad()
+	}
+	d.AppKey = string(rest[1 : 1+n])
+	rest = rest[1+n:]
+	m := int(rest[0])
+	if len(rest) != 1+m {
+		return bad()
+	}
+	d.Platform = string(rest[1:])
+	return d, nil
+}

@@ -1,0 +1,64 @@
+package dataservice
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestMessageRecordKeepsBytesVerbatim(t *testing.T) {
+	m := &Message{
+		AppKey:  "3abdab7debf1dc3aee6377fa",
+		Title:   "<b>Sale</b> & more",
+		Content: "\u2028 line separator, é, 😀",
+		Extras:  json.RawMessage(`{"html":"<a href=\"x\">&amp;</a>","n":1}`),
+		TTL:     36 * time.Hour,
+		Created: time.UnixMilli(1_700_000_000_123),
+	}
+	v := encodeMessage(m)
+	if size := len(v); size > 17+4+len(m.AppKey)+len(m.Title)+len(m.Content)+len(m.Extras) {
+		t.Fatalf("record of %d bytes is larger than its fields", size)
+	}
+	got, err := decodeMessage(7, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != 7 || got.AppKey != m.AppKey || got.Title != m.Title || got.Content != m.Content ||
+		!bytes.Equal(got.Extras, m.Extras) || got.TTL != m.TTL || !got.Created.Equal(m.Created) {
+		t.Fatalf("round trip changed the message:\n got %+v\nwant %+v", got, *m)
+	}
+}
+
+func TestMessageRecordWithoutExtras(t *testing.T) {
+	got, err := decodeMessage(1, encodeMessage(&Message{Content: "x"}))
+	if err != nil || got.Extras != nil || got.Content != "x" {
+		t.Fatalf("%+v %v", got, err)
+	}
+}
+
+func TestCorruptMessageRecordsAreRejected(t *testing.T) {
+	good := encodeMessage(&Message{AppKey: "k", Content: "hello", Extras: json.RawMessage(`{}`)})
+	for name, v := range map[string][]byte{
+		"empty":          nil,
+		"wrong version":  append([]byte{9}, good[1:]...),
+		"truncated":      good[:len(good)-1],
+		"trailing bytes": append(append([]byte{}, good...), 0),
+		"huge length":    append(append([]byte{}, good[:17]...), 0xff, 0xff, 0xff, 0xff, 0x0f),
+	} {
+		if _, err := decodeMessage(1, v); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestDeviceRecordRoundTrip(t *testing.T) {
+	d := Device{RegistrationID: "r1", AppKey: "app", Platform: "ios", StoredKey: [32]byte{1}, ServerKey: [32]byte{2}, Created: time.UnixMilli(42)}
+	got, err := decodeDevice("r1", encodeDevice(d))
+	if err != nil || got != d {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := decodeDevice("r1", encodeDevice(d)[:70]); err == nil {
+		t.Fatal("truncated device record accepted")
+	}
+}
