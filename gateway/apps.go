@@ -27,10 +27,8 @@ type createAppResponse struct {
 
 func (g *Gateway) createApp(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
 	var req createAppRequest
-	if r.ContentLength != 0 {
-		if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
-			return err
-		}
+	if err := decodeOptionalBody(w, r, g.cfg.MaxBody, &req); err != nil {
+		return err
 	}
 	if len(req.Name) > 128 {
 		return errorf(http.StatusBadRequest, "invalid_field", "name must be at most 128 bytes")
@@ -106,6 +104,9 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, _ *dataservic
 	rid := q.Get("registration_id")
 	if rid == "" {
 		return errorf(http.StatusBadRequest, "missing_parameter", "registration_id is required: GET /v1/dispatch?registration_id=…")
+	}
+	if !validID(rid) {
+		return errorf(http.StatusNotFound, "unknown_registration_id", "no device has this registration_id (ids are 1 to 64 bytes of UTF-8); register with POST /v1/devices")
 	}
 	if _, err := g.data.Device(r.Context(), rid); err != nil {
 		if errorsIsNotFound(err) {

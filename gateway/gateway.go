@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/connector"
@@ -147,7 +148,8 @@ func (g *Gateway) mux() http.Handler {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			var allowed []string
 			for _, rt := range routes {
-				if rt.method == r.Method {
+				// HEAD is GET without the body (net/http drops it).
+				if rt.method == r.Method || (r.Method == http.MethodHead && rt.method == http.MethodGet) {
 					g.serve(w, r, rt)
 					return
 				}
@@ -184,17 +186,26 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 }
 
-var errUnauthorizedApp = errorf(http.StatusUnauthorized, "unauthorized",
-	"send Authorization: Basic base64(app_key:master_secret) with the credentials returned by POST /v1/apps")
+// Authentication failures, with the challenge each scheme sends.
+var (
+	errNoAppAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Basic realm="herald"`,
+		Message: "send Authorization: Basic base64(app_key:master_secret) with the credentials returned by POST /v1/apps"}
+	errBadAppAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Basic realm="herald"`,
+		Message: "unknown app_key or wrong master_secret"}
+	errNoAdminAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Bearer realm="herald admin"`,
+		Message: "send Authorization: Bearer <admin token> (the token herald printed on first start, or HERALD_ADMIN_TOKEN)"}
+	errBadAdminAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Bearer realm="herald admin", error="invalid_token"`,
+		Message: "the admin token is wrong"}
+)
 
 func (g *Gateway) checkAdmin(r *http.Request) error {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
-		return errorf(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <admin token> (the token herald printed on first start, or HERALD_ADMIN_TOKEN)")
+		return errNoAdminAuth
 	}
 	h := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(h[:], g.cfg.AdminTokenHash[:]) != 1 {
-		return errorf(http.StatusUnauthorized, "unauthorized", "the admin token is wrong")
+		return errBadAdminAuth
 	}
 	return nil
 }
@@ -202,20 +213,29 @@ func (g *Gateway) checkAdmin(r *http.Request) error {
 func (g *Gateway) checkApp(r *http.Request) (*dataservice.App, error) {
 	key, secret, ok := r.BasicAuth()
 	if !ok || key == "" || secret == "" {
-		return nil, errUnauthorizedApp
+		return nil, errNoAppAuth
+	}
+	if !appKeyShape.MatchString(key) {
+		return nil, errBadAppAuth
 	}
 	app, err := g.data.App(r.Context(), key)
 	if err != nil {
 		if errorsIsNotFound(err) {
-			return nil, errorf(http.StatusUnauthorized, "unauthorized", "unknown app_key or wrong master_secret")
+			return nil, errBadAppAuth
 		}
 		return nil, err
 	}
 	h := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(h[:], app.SecretHash[:]) != 1 {
-		return nil, errorf(http.StatusUnauthorized, "unauthorized", "unknown app_key or wrong master_secret")
+		return nil, errBadAppAuth
 	}
 	return &app, nil
+}
+
+// validID reports whether s can be a registration id: 1 to 64 bytes of
+// UTF-8. Anything else cannot name a device, whatever the store accepts.
+func validID(s string) bool {
+	return s != "" && len(s) <= 64 && utf8.ValidString(s)
 }
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {

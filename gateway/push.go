@@ -97,8 +97,8 @@ func (g *Gateway) validatePush(req *pushRequest) ([]string, *dataservice.Message
 	seen := make(map[string]struct{}, len(req.Audience.RegistrationID))
 	rids := make([]string, 0, len(req.Audience.RegistrationID))
 	for i, rid := range req.Audience.RegistrationID {
-		if rid == "" || len(rid) > 64 {
-			return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "audience.registration_id[%d] must be 1 to 64 characters", i)
+		if !validID(rid) {
+			return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "audience.registration_id[%d] must be 1 to 64 bytes of UTF-8", i)
 		}
 		if _, dup := seen[rid]; !dup {
 			seen[rid] = struct{}{}
@@ -135,7 +135,7 @@ func (g *Gateway) validatePush(req *pushRequest) ([]string, *dataservice.Message
 	ttl := g.cfg.DefaultTTL
 	if req.Options != nil && req.Options.TimeToLive != nil {
 		s := *req.Options.TimeToLive
-		if s < 0 || time.Duration(s)*time.Second > g.cfg.MaxTTL {
+		if s < 0 || s > int64(g.cfg.MaxTTL/time.Second) { // compared in seconds: s*time.Second could overflow
 			return nil, nil, errorf(http.StatusBadRequest, "invalid_field",
 				"options.time_to_live must be 0 (online only) to %d seconds; got %d", int64(g.cfg.MaxTTL/time.Second), s)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 )
@@ -16,12 +17,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	ae := toAPIError(err)
-	if ae.Status >= 500 {
-		g.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	ae, unexpected := toAPIError(err)
+	if unexpected {
+		level := slog.LevelWarn
+		if ae.Status >= 500 {
+			level = slog.LevelError
+		}
+		g.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "err", err)
 	}
-	if ae.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="herald"`)
+	if ae.challenge != "" {
+		w.Header().Set("WWW-Authenticate", ae.challenge)
 	}
 	writeJSON(w, ae.Status, map[string]*apiError{"error": ae})
 }
@@ -44,6 +49,22 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
+// decodeOptionalBody is decodeBody for requests whose body may be absent
+// (no Content-Length, or an empty chunked body): then v is left as is.
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	err := decodeBody(w, r, limit, v)
+	var ae *apiError
+	if errors.As(err, &ae) && ae == errEmptyBody {
+		return nil
+	}
+	return err
+}
+
+var errEmptyBody = errorf(http.StatusBadRequest, "invalid_json", "the body is empty; send a JSON object")
+
 func bodyError(err error, limit int64) error {
 	var (
 		mbe *http.MaxBytesError
@@ -54,7 +75,7 @@ func bodyError(err error, limit int64) error {
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "request_too_large", "the body is over %d bytes", limit)
 	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, "invalid_json", "the body is empty; send a JSON object")
+		return errEmptyBody
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(http.StatusBadRequest, "invalid_json", "the body ends in the middle of a JSON value")
 	case errors.As(err, &se):
