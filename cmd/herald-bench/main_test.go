@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/heraldpush/herald/internal/heraldtest"
+)
+
+// TestMain lets the tests run this binary as herald-bench: a child started
+// with HERALD_BENCH_RUN_MAIN=1 runs main instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("HERALD_BENCH_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// run runs herald-bench as a separate process and returns its exit status,
+// stdout and stderr.
+func run(t *testing.T, token string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "HERALD_BENCH_RUN_MAIN=1", "HERALD_ADMIN_TOKEN="+token)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0, stdout.String(), stderr.String()
+}
+
+func TestExitStatus(t *testing.T) {
+	h := heraldtest.Start(t)
+	tests := []struct {
+		name   string
+		token  string
+		args   []string
+		status int
+		stderr string
+	}{
+		{"help", "", []string{"help"}, 0, "Usage:"},
+		{"no scenario", "x", nil, 2, "name a scenario"},
+		{"bad flag", "x", []string{"hold", "--devices", "many"}, 2, "invalid value"},
+		{"too many devices", "x", []string{"hold", "--devices", "18001", "--duration", "1s"}, 2, "18000"},
+		{"no token", "", []string{"hold", "--devices", "1", "--duration", "1s"}, 2, "HERALD_ADMIN_TOKEN"},
+		{"unreachable", "x", []string{"hold", "--target", "http://127.0.0.1:1", "--devices", "1", "--duration", "1s"}, 1, "setup failed"},
+		{"wrong token", "wrong", []string{"hold", "--target", h.URL, "--devices", "1", "--duration", "1s"}, 1, "admin token was rejected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, stdout, stderr := run(t, tt.token, tt.args...)
+			if status != tt.status || !strings.Contains(stderr, tt.stderr) || stdout != "" {
+				t.Fatalf("status %d (want %d), stdout %q, stderr %q (want it to mention %q)", status, tt.status, stdout, stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestHoldPrintsOneJSONLine(t *testing.T) {
+	h := heraldtest.Start(t)
+	status, stdout, stderr := run(t, heraldtest.AdminToken, "hold", "--target", h.URL, "--devices", "10", "--duration", "1500ms", "--settle-timeout", "2s")
+	if status != 0 {
+		t.Fatalf("status %d, stderr %s", status, stderr)
+	}
+	if !strings.Contains(stderr, "connected=10") {
+		t.Errorf("no progress line on stderr: %q", stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	var res map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &res) != nil {
+		t.Fatalf("stdout is not one JSON line: %q", stdout)
+	}
+	if res["scenario"] != "hold" || res["connected"] != 10.0 || res["rss_per_conn_bytes"] == nil {
+		t.Fatalf("result %s", stdout)
+	}
+}

@@ -1,0 +1,305 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/sdk"
+)
+
+// requestTimeout bounds every REST call of the bench.
+const requestTimeout = 30 * time.Second
+
+// newTransport returns a transport that speaks HTTP/2 only, cleartext
+// with prior knowledge for http:// targets and TLS for https://, over one
+// connection: requests beyond the server's stream limit wait for a stream
+// instead of opening another connection, and a burst of first requests
+// does not dial one connection each (MaxConnsPerHost).
+func newTransport() *http.Transport {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP2(true)
+	return &http.Transport{
+		Protocols:       p,
+		MaxConnsPerHost: 1,
+		DialContext:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		HTTP2: &http.HTTP2Config{
+			StrictMaxConcurrentRequests: true,
+			SendPingTimeout:             15 * time.Second,
+			PingTimeout:                 15 * time.Second,
+		},
+	}
+}
+
+// fallbackStreamLimit is the stream limit assumed when the server's cannot
+// be read: the least HTTP/2 recommends servers allow.
+const fallbackStreamLimit = 100
+
+// streamLimit asks the server at target how many concurrent streams it
+// allows on one connection, over a probe connection of its own.
+func streamLimit(ctx context.Context, tr *http.Transport, target string) (int, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return 0, err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	cc, err := tr.NewClientConn(ctx, u.Scheme, host)
+	if err != nil {
+		return 0, err
+	}
+	defer cc.Close()
+	// The limit is known once the server's SETTINGS arrived, which the
+	// first answer guarantees.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(target, "/")+"/healthz", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if n := cc.Available() + cc.InFlight(); n > 0 {
+		return n, nil
+	}
+	return fallbackStreamLimit, nil
+}
+
+// streamLimiter keeps the requests in flight on the shared connection
+// within the server's stream limit. The Go HTTP/2 client stalls when more
+// requests than the limit wait for a stream with
+// StrictMaxConcurrentRequests set: their reservations count against the
+// limit and are released only by themselves (golang/go#70809). A slot is
+// held until the response body is closed, as the stream is.
+type streamLimiter struct {
+	base  http.RoundTripper
+	slots chan struct{}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (l *streamLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, req.Context().Err()
+	}
+	resp, err := l.base.RoundTrip(req)
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, slots: l.slots}
+	return resp, nil
+}
+
+// CloseIdleConnections closes the shared connection if it is idle.
+func (l *streamLimiter) CloseIdleConnections() {
+	if c, ok := l.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// releasingBody frees its stream slot when closed.
+type releasingBody struct {
+	io.ReadCloser
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { <-b.slots })
+	return err
+}
+
+// newHTTPClient returns the client of every REST call of a run: one
+// HTTP/2 connection, at most limit requests in flight on it.
+func newHTTPClient(tr *http.Transport, limit int) *http.Client {
+	return &http.Client{Transport: &streamLimiter{base: tr, slots: make(chan struct{}, limit)}, Timeout: requestTimeout}
+}
+
+// httpError is a REST call answered with a status other than the expected
+// one.
+type httpError struct {
+	Method, Path string
+	Status       int
+	Body         string
+}
+
+func (e *httpError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Body)
+}
+
+// api calls the gateway's REST API. Its methods are safe for concurrent
+// use once the app is set.
+type api struct {
+	base      string
+	http      *http.Client
+	adminAuth string // Authorization header of admin calls
+	appKey    string
+	appAuth   string // Authorization header of the app's calls
+}
+
+func newAPI(target, adminToken string, c *http.Client) *api {
+	return &api{base: strings.TrimSuffix(target, "/"), http: c, adminAuth: "Bearer " + adminToken}
+}
+
+// do makes a call and decodes a 2xx answer into out, if not nil.
+func (a *api) do(ctx context.Context, method, path, auth string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, r)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return &httpError{Method: method, Path: path, Status: resp.StatusCode, Body: strings.TrimSpace(string(data))}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// serverFigures is the part of GET /v1/admin/runtime the bench reads.
+type serverFigures struct {
+	Process struct {
+		RSSBytes     int64   `json:"rss_bytes"`
+		GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
+		CPUSeconds   float64 `json:"cpu_seconds"`
+		Goroutines   int     `json:"goroutines"`
+	} `json:"process"`
+	Components struct {
+		Connector struct {
+			Connections int `json:"connections"`
+			Devices     int `json:"devices"`
+		} `json:"connector"`
+	} `json:"components"`
+}
+
+// runtime reads the server's runtime figures.
+func (a *api) runtime(ctx context.Context) (serverFigures, error) {
+	var f serverFigures
+	err := a.do(ctx, http.MethodGet, "/v1/admin/runtime", a.adminAuth, nil, &f)
+	return f, err
+}
+
+// createApp creates the app the run's devices belong to.
+func (a *api) createApp(ctx context.Context, name string) error {
+	body, _ := json.Marshal(map[string]string{"name": name})
+	var out struct {
+		AppKey       string `json:"app_key"`
+		MasterSecret string `json:"master_secret"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/v1/apps", a.adminAuth, body, &out); err != nil {
+		return err
+	}
+	if out.AppKey == "" || out.MasterSecret == "" {
+		return errors.New("POST /v1/apps answered without app_key or master_secret")
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth(out.AppKey, out.MasterSecret)
+	a.appKey, a.appAuth = out.AppKey, req.Header.Get("Authorization")
+	return nil
+}
+
+// register registers one device of the app.
+func (a *api) register(ctx context.Context) (sdk.Credentials, error) {
+	return sdk.Register(ctx, a.base, a.appKey, &sdk.RegisterOptions{Platform: "android", HTTPClient: a.http})
+}
+
+// push sends one POST /v1/push with body and returns the message id. buf
+// is scratch space for the answer, reused by the caller.
+func (a *api) push(ctx context.Context, body []byte, buf *bytes.Buffer) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v1/push", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", a.appAuth)
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<10)); err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, &httpError{Method: http.MethodPost, Path: "/v1/push", Status: resp.StatusCode, Body: strings.TrimSpace(buf.String())}
+	}
+	id, ok := msgIDOf(buf.Bytes())
+	if !ok {
+		return 0, fmt.Errorf("POST /v1/push: no msg_id in %q", buf.String())
+	}
+	return id, nil
+}
+
+// msgIDOf finds the decimal msg_id in a push answer without allocating.
+func msgIDOf(b []byte) (uint64, bool) {
+	const key = `"msg_id":"`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	j := bytes.IndexByte(b, '"')
+	if j <= 0 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(string(b[:j]), 10, 64)
+	return id, err == nil && id != 0
+}
+
+// report is the part of a message report the bench reads.
+type report struct {
+	Targeted  int64 `json:"targeted"`
+	Sent      int64 `json:"sent"`
+	Delivered int64 `json:"delivered"`
+	Failed    int64 `json:"failed"`
+}
+
+// report reads the delivery report of message id.
+func (a *api) report(ctx context.Context, id uint64) (report, error) {
+	var r report
+	err := a.do(ctx, http.MethodGet, "/v1/messages/"+strconv.FormatUint(id, 10), a.appAuth, nil, &r)
+	return r, err
+}

@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Exit statuses of Main.
+const (
+	// ExitOK: the run completed, whether or not it met any target.
+	ExitOK = 0
+	// ExitSetup: the run could not start or was interrupted.
+	ExitSetup = 1
+	// ExitUsage: bad command line or environment.
+	ExitUsage = 2
+)
+
+const usageText = `herald-bench drives a running Herald with simulated devices and reports
+one JSON line on stdout; progress goes to stderr every second.
+
+Usage:
+  herald-bench hold    --target URL --devices N --duration D [flags]
+  herald-bench unicast --target URL --devices N --messages M [flags]
+  herald-bench help
+
+  hold      connect N idle devices, hold them for D, and report the server's
+            memory per connection (rss_per_conn_bytes) and connections/s
+  unicast   connect N devices and push M messages to each, one device per
+            POST /v1/push, and report delivery latency, loss and duplicates
+
+The admin token is read from HERALD_ADMIN_TOKEN. Each run creates its own
+app. At most 18000 devices per process.
+Run "herald-bench <scenario> -h" for the flags of a scenario.
+
+Exit status: 0 the run completed, 1 setup failed (target unreachable, token
+rejected, no device connected) or the run was interrupted, 2 bad flags.
+`
+
+// Main runs herald-bench with args (without the program name) and returns
+// its exit status. The result goes to stdout as one JSON line; progress and
+// errors go to stderr. SIGINT and SIGTERM stop the run.
+func Main(args []string, stdout, stderr io.Writer) int {
+	opts, err := ParseArgs(args, os.Getenv, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case err != nil:
+		fmt.Fprintln(stderr, "herald-bench:", err)
+		return ExitUsage
+	}
+	opts.Progress = stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := Run(ctx, opts)
+	if res.Scenario != "" {
+		line, _ := json.Marshal(res)
+		fmt.Fprintf(stdout, "%s\n", line)
+	}
+	switch {
+	case errors.Is(err, ErrInvalidOptions):
+		fmt.Fprintln(stderr, "herald-bench:", err)
+		return ExitUsage
+	case err != nil:
+		fmt.Fprintln(stderr, "herald-bench:", err)
+		return ExitSetup
+	}
+	return ExitOK
+}
+
+// ParseArgs parses a herald-bench command line into Options, reading the
+// admin token with getenv. It returns flag.ErrHelp after printing help,
+// and an error wrapping ErrInvalidOptions for a bad command line.
+func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return Options{}, fmt.Errorf("%w: name a scenario: hold or unicast", ErrInvalidOptions)
+	}
+	var o Options
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stderr, usageText)
+		return o, flag.ErrHelp
+	case string(Hold), string(Unicast):
+		o.Scenario = Scenario(args[0])
+	default:
+		return o, fmt.Errorf("%w: unknown scenario %q; use hold or unicast (herald-bench help)", ErrInvalidOptions, args[0])
+	}
+
+	fs := flag.NewFlagSet("herald-bench "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Target, "target", "http://127.0.0.1:8080", "base URL of Herald's REST API")
+	fs.IntVar(&o.Devices, "devices", 0, fmt.Sprintf("devices to register and connect (1 to %d; required)", MaxDevices))
+	fs.DurationVar(&o.Heartbeat, "heartbeat", 180*time.Second, "heartbeat the devices ask for")
+	sources := fs.String("sources", DefaultSources, "local addresses device sockets are opened from, in turn: ranges and addresses, comma-separated")
+	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 256, "device connections in progress at once")
+	fs.IntVar(&o.RegisterConcurrency, "register-concurrency", 64, "device registrations in flight at once")
+	var ttl int64
+	switch o.Scenario {
+	case Hold:
+		fs.DurationVar(&o.Duration, "duration", 0, "how long to hold the connections once all are up (required)")
+		fs.DurationVar(&o.SettleTimeout, "settle-timeout", 10*time.Second, "longest wait for the server's memory to settle")
+	case Unicast:
+		fs.IntVar(&o.Messages, "messages", 0, "messages to push to each device (required)")
+		fs.IntVar(&o.Concurrency, "concurrency", 64, "push requests in flight at once, over one HTTP/2 connection")
+		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")
+		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push, and then for ACKs")
+		fs.IntVar(&o.AckSample, "ack-sample", 100, "delivered messages whose report is checked for the server having seen the ACK")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("%w: unexpected arguments: %s", ErrInvalidOptions, strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if o.Sources, err = ParseSources(*sources); err != nil {
+		return o, fmt.Errorf("%w: --sources: %v", ErrInvalidOptions, err)
+	}
+	if o.Scenario == Unicast {
+		if ttl < 0 {
+			return o, fmt.Errorf("%w: --ttl must be 0 (online only) or more seconds; got %d", ErrInvalidOptions, ttl)
+		}
+		o.TTL, o.OnlineOnly = time.Duration(ttl)*time.Second, ttl == 0
+	}
+	o.AdminToken = getenv("HERALD_ADMIN_TOKEN")
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return o, err
+	}
+	return o, nil
+}

@@ -1,0 +1,29 @@
+// Package bench is herald-bench's engine: it drives a running Herald with
+// simulated devices and API load, and reports what the run achieved and
+// what it cost the server as one JSON object.
+//
+// Run takes Options naming a scenario:
+//
+//   - hold connects many idle devices and measures the server's resident
+//     memory per connection and how fast it accepts connections;
+//   - unicast pushes messages one device at a time through POST /v1/push and
+//     measures delivery latency, loss and duplicates end to end, ACKs
+//     included.
+//
+// Devices belong to a fleet: a set of SDK clients with the counters and the
+// latency histogram of what they received. A scenario drives one fleet per
+// process; fleet snapshots add up, so a parent can aggregate several
+// worker processes.
+//
+// All REST calls (registration, dispatch, pushes, reports, runtime figures)
+// share one cleartext HTTP/2 connection to the gateway. Device sockets are
+// spread over source addresses (127.0.0.2 to 127.0.0.254 by default) so
+// that tens of thousands of them do not exhaust one address's ephemeral
+// ports.
+//
+// Concurrency: Run blocks until the scenario ends and may be called from
+// several goroutines, each with its own Options. Message handlers run on
+// the SDK's reading goroutines and only update atomic counters and
+// preallocated slots; the bench starts no goroutine per device or per
+// message.
+package bench

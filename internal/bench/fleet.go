@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/sdk"
+)
+
+// fleetConfig configures a fleet.
+type fleetConfig struct {
+	// Gateway is the REST API base URL devices ask dispatch at.
+	Gateway string
+	// HTTP makes the devices' dispatch calls.
+	HTTP *http.Client
+	// Sources opens device sockets, from its source addresses in turn.
+	Sources *sourceDialer
+	// First is the global index of the fleet's first device: stamps name
+	// devices by global index, so that fleets of several workers can share
+	// one numbering.
+	First int
+	// Messages is how many messages each device expects (seq 0 to
+	// Messages-1); zero for scenarios that push nothing.
+	Messages int
+	// Heartbeat is the interval devices ask for. Zero means the server's
+	// default.
+	Heartbeat time.Duration
+	// DialTimeout bounds one device's sdk.Dial, retries included.
+	DialTimeout time.Duration
+}
+
+// fleet owns a set of simulated devices and counts what they receive. The
+// handlers run on the SDK's reading goroutines and touch only atomics and
+// preallocated memory; everything else runs on the goroutine driving the
+// scenario (and the workers it starts for a phase).
+type fleet struct {
+	cfg     fleetConfig
+	devices []device
+	latency *histogram
+	// slots counts the arrivals of each (device, seq): index
+	// (device-First)*Messages + seq.
+	slots []atomic.Uint32
+
+	connected, disconnects, welcomed, dialErrors atomic.Int64
+	received, handlerDuplicates, invalid         atomic.Int64
+	firstDial, lastWelcome, lastDelivery         atomic.Int64 // Unix nanoseconds
+	firstInvalid                                 atomic.Pointer[string]
+}
+
+// device is one simulated device.
+type device struct {
+	fleet  *fleet
+	index  int // global
+	cred   sdk.Credentials
+	client atomic.Pointer[sdk.Client]
+	up     atomic.Bool // counted in fleet.connected
+}
+
+func newFleet(cfg fleetConfig, creds []sdk.Credentials) *fleet {
+	f := &fleet{cfg: cfg, devices: make([]device, len(creds)), latency: new(histogram)}
+	if cfg.Messages > 0 {
+		f.slots = make([]atomic.Uint32, len(creds)*cfg.Messages)
+	}
+	for i := range f.devices {
+		f.devices[i] = device{fleet: f, index: cfg.First + i, cred: creds[i]}
+	}
+	return f
+}
+
+// handle is every device's sdk.Handler. Returning nil acknowledges the
+// message, also when it is not one of the bench's: the bench must not make
+// the server redeliver.
+func (d *device) handle(m *sdk.Message) error {
+	now := time.Now()
+	f := d.fleet
+	st, ok := parseStamp(m.Extras)
+	if !ok || st.device != d.index || st.seq >= f.cfg.Messages {
+		f.invalid.Add(1)
+		msg := fmt.Sprintf("device %d got message %d with extras %s", d.index, m.ID, m.Extras)
+		f.firstInvalid.CompareAndSwap(nil, &msg)
+		return nil
+	}
+	if f.slots[(d.index-f.cfg.First)*f.cfg.Messages+st.seq].Add(1) > 1 {
+		f.handlerDuplicates.Add(1)
+		return nil
+	}
+	f.latency.record(now.Sub(time.Unix(0, st.sent)))
+	f.received.Add(1)
+	storeMax(&f.lastDelivery, now.UnixNano())
+	return nil
+}
+
+// onState keeps fleet.connected current. It runs on the client's
+// goroutine.
+func (d *device) onState(s sdk.State, err error) {
+	f := d.fleet
+	switch s {
+	case sdk.StateConnected:
+		if !d.up.Swap(true) {
+			f.connected.Add(1)
+		}
+	case sdk.StateDisconnected, sdk.StateClosed:
+		if d.up.Swap(false) {
+			f.connected.Add(-1)
+		}
+		if s == sdk.StateDisconnected || !errors.Is(err, sdk.ErrClosed) {
+			f.disconnects.Add(1)
+		}
+	}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// storeMin lowers a to v if a is zero or larger.
+func storeMin(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if (cur != 0 && cur <= v) || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// connect connects every device, at most concurrency dials in flight, and
+// returns the number that failed to connect. onError is called with each
+// device's failure.
+func (f *fleet) connect(ctx context.Context, concurrency int, onError func(error)) int {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(concurrency, len(f.devices)) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(f.devices) {
+					return
+				}
+				if err := f.dial(ctx, &f.devices[i]); err != nil {
+					f.dialErrors.Add(1)
+					onError(fmt.Errorf("device %d (%s): %w", f.devices[i].index, f.devices[i].cred.RegistrationID, err))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return len(f.devices) - int(f.welcomed.Load())
+}
+
+func (f *fleet) dial(ctx context.Context, d *device) error {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
+	defer cancel()
+	storeMin(&f.firstDial, time.Now().UnixNano())
+	c, err := sdk.Dial(ctx, sdk.Config{
+		Gateway:     f.cfg.Gateway,
+		Credentials: d.cred,
+		Handler:     d.handle,
+		Heartbeat:   f.cfg.Heartbeat,
+		HTTPClient:  f.cfg.HTTP,
+		Dial:        f.cfg.Sources.DialContext,
+		// The server retries unacknowledged messages only after a
+		// reconnect; remembering every message of the run suffices, and
+		// keeps 18,000 clients from holding the default 4096-entry map each.
+		DedupeWindow: f.cfg.Messages + 16,
+		OnState:      d.onState,
+		Logger:       discardLogger,
+	})
+	if err != nil {
+		return err
+	}
+	storeMax(&f.lastWelcome, time.Now().UnixNano())
+	f.welcomed.Add(1)
+	d.client.Store(c)
+	return nil
+}
+
+// close disconnects every device.
+func (f *fleet) close() {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(f.devices) {
+					return
+				}
+				if c := f.devices[i].client.Swap(nil); c != nil {
+					c.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// fleetStats is a snapshot of a fleet's counters. Snapshots of several
+// fleets add up with add.
+type fleetStats struct {
+	Devices           int
+	Connected         int64
+	Welcomed          int64 // devices whose first connection succeeded
+	Unconnected       int64 // devices whose first connection failed
+	Disconnects       int64
+	DialFailures      int64
+	Received          int64 // distinct messages handed to handlers
+	HandlerDuplicates int64 // messages handed to a handler again
+	SDKDuplicates     int64 // duplicates the SDK dropped before the handler
+	SDKReceived       int64
+	Acked             int64
+	Invalid           int64
+	FirstDial         int64 // Unix nanoseconds; zero if none
+	LastWelcome       int64
+	LastDelivery      int64
+}
+
+// stats takes a snapshot. Summing the SDK counters visits every client.
+func (f *fleet) stats() fleetStats {
+	s := fleetStats{
+		Devices:           len(f.devices),
+		Connected:         f.connected.Load(),
+		Welcomed:          f.welcomed.Load(),
+		Unconnected:       f.dialErrors.Load(),
+		Disconnects:       f.disconnects.Load(),
+		Received:          f.received.Load(),
+		HandlerDuplicates: f.handlerDuplicates.Load(),
+		Invalid:           f.invalid.Load(),
+		FirstDial:         f.firstDial.Load(),
+		LastWelcome:       f.lastWelcome.Load(),
+		LastDelivery:      f.lastDelivery.Load(),
+	}
+	if f.cfg.Sources != nil {
+		s.DialFailures = f.cfg.Sources.failures.Load()
+	}
+	for i := range f.devices {
+		if c := f.devices[i].client.Load(); c != nil {
+			cs := c.Stats()
+			s.SDKDuplicates += cs.Duplicates
+			s.SDKReceived += cs.Received
+			s.Acked += cs.Acked
+		}
+	}
+	return s
+}
+
+// add adds o's counters to s.
+func (s *fleetStats) add(o fleetStats) {
+	s.Devices += o.Devices
+	s.Connected += o.Connected
+	s.Welcomed += o.Welcomed
+	s.Unconnected += o.Unconnected
+	s.Disconnects += o.Disconnects
+	s.DialFailures += o.DialFailures
+	s.Received += o.Received
+	s.HandlerDuplicates += o.HandlerDuplicates
+	s.SDKDuplicates += o.SDKDuplicates
+	s.SDKReceived += o.SDKReceived
+	s.Acked += o.Acked
+	s.Invalid += o.Invalid
+	if o.FirstDial != 0 && (s.FirstDial == 0 || o.FirstDial < s.FirstDial) {
+		s.FirstDial = o.FirstDial
+	}
+	s.LastWelcome = max(s.LastWelcome, o.LastWelcome)
+	s.LastDelivery = max(s.LastDelivery, o.LastDelivery)
+}

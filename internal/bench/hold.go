@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"context"
+	"time"
+)
+
+// hold registers and connects Devices idle devices, holds them for
+// Duration, and measures the server's resident memory per connection: the
+// settled reading after connecting minus the settled reading before,
+// divided by the devices connected.
+func (r *run) hold(ctx context.Context) (Result, error) {
+	start, err := r.start(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	f, err := r.setup(ctx, 0)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.close()
+
+	r.setPhase("settle")
+	before, err := r.settle(ctx)
+	if err != nil {
+		return Result{}, setupError("reading the server's memory before connecting", err)
+	}
+	failed, err := r.connect(ctx, f)
+	if err != nil {
+		return Result{}, err
+	}
+	held := time.Now()
+	r.setPhase("settle")
+	after, err := r.settle(ctx)
+	if err != nil {
+		r.reportError("reading the server's memory after connecting", err)
+	}
+	connected := f.connected.Load()
+	r.setPhase("hold")
+	_ = sleep(ctx, time.Until(held.Add(r.opts.Duration)))
+
+	st := f.stats()
+	var res Result
+	if after.Process.RSSBytes > 0 && connected > 0 {
+		per := (after.Process.RSSBytes - before.Process.RSSBytes) / connected
+		res.RSSPerConnBytes = &per
+		res.ServerRSSBeforeBytes = before.Process.RSSBytes
+		res.ServerRSSSettledBytes = after.Process.RSSBytes
+	}
+	res.Errors = int64(failed)
+	r.finish(ctx, &res, start, st)
+	res.PerSec = res.ConnectionsPerSec
+	r.setPhase("close")
+	return res, ctx.Err()
+}

@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Errors of Run, telling the CLI which exit status to use.
+var (
+	// ErrInvalidOptions means the options cannot describe a run; nothing
+	// was sent to the target.
+	ErrInvalidOptions = errors.New("bench: invalid options")
+	// ErrSetup means the run could not start: the target is unreachable,
+	// the admin token is wrong, or devices could not be registered or
+	// connected.
+	ErrSetup = errors.New("bench: setup failed")
+)
+
+// Scenario names what a run does.
+type Scenario string
+
+// Scenarios.
+const (
+	// Hold connects idle devices and measures memory per connection.
+	Hold Scenario = "hold"
+	// Unicast pushes messages to devices one at a time and measures
+	// delivery.
+	Unicast Scenario = "unicast"
+)
+
+// MaxDevices is the most devices one bench process simulates: the
+// process holds a socket per device and may open at most 20,000 files,
+// which leaves room for the REST connection, logs and the runtime.
+const MaxDevices = 18000
+
+// Options configure a run. Scenario, Target, AdminToken and Devices are
+// required, and Duration for Hold, Messages for Unicast; zero values of the
+// others mean their defaults.
+type Options struct {
+	Scenario Scenario
+	// Target is the base URL of Herald's REST API, such as
+	// http://127.0.0.1:8080.
+	Target string
+	// AdminToken authorizes creating the run's app and reading the
+	// server's runtime figures.
+	AdminToken string
+	// Devices is how many devices to register and connect, at most
+	// MaxDevices.
+	Devices int
+
+	// Duration is how long Hold holds the connections once all are up.
+	Duration time.Duration
+	// Heartbeat is the heartbeat devices ask for. Zero means 180s, so that
+	// pings do not distort idle memory.
+	Heartbeat time.Duration
+	// Sources are the local addresses device sockets are opened from, in
+	// turn. Nil means DefaultSources.
+	Sources []netip.Addr
+	// DialConcurrency bounds device connections in progress. Zero means
+	// 256.
+	DialConcurrency int
+	// RegisterConcurrency bounds device registrations in flight. Zero
+	// means 64.
+	RegisterConcurrency int
+	// SettleInterval and SettleTimeout shape the wait for the server's
+	// memory to settle: it is read every SettleInterval until two readings
+	// are within 1% of each other or SettleTimeout passes. Zero means 1s
+	// and 10s.
+	SettleInterval, SettleTimeout time.Duration
+
+	// Messages is how many messages Unicast pushes to each device.
+	Messages int
+	// Concurrency bounds push requests in flight. Zero means 64.
+	Concurrency int
+	// TTL is the messages' time_to_live. Zero means one day; it is
+	// rounded down to seconds.
+	TTL time.Duration
+	// OnlineOnly sends messages with time_to_live 0: not stored, not
+	// acknowledged. TTL is then ignored.
+	OnlineOnly bool
+	// Timeout bounds the wait for deliveries after the last push, and then
+	// the wait for ACKs. Zero means 30s.
+	Timeout time.Duration
+	// AckSample is how many delivered messages' reports are checked for
+	// the server having seen their ACK. Zero means 100.
+	AckSample int
+
+	// Progress receives a progress line every second and the first few
+	// errors. Nil means no progress output.
+	Progress io.Writer
+}
+
+// withDefaults returns o with its zero values replaced by defaults.
+func (o Options) withDefaults() Options {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.Heartbeat, 180*time.Second)
+	def(&o.SettleInterval, time.Second)
+	def(&o.SettleTimeout, 10*time.Second)
+	def(&o.TTL, 24*time.Hour)
+	def(&o.Timeout, 30*time.Second)
+	defInt(&o.DialConcurrency, 256)
+	defInt(&o.RegisterConcurrency, 64)
+	defInt(&o.Concurrency, 64)
+	defInt(&o.AckSample, 100)
+	if o.Sources == nil {
+		o.Sources, _ = ParseSources(DefaultSources)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return o
+}
+
+// validate reports the first problem with o, which has its defaults.
+func (o *Options) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+	}
+	switch o.Scenario {
+	case Hold, Unicast:
+	default:
+		return bad("unknown scenario %q; use %s or %s", o.Scenario, Hold, Unicast)
+	}
+	u, err := url.Parse(o.Target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("target %q must be the REST API's base URL, such as http://127.0.0.1:8080", o.Target)
+	}
+	if o.AdminToken == "" {
+		return bad("the admin token is missing: set HERALD_ADMIN_TOKEN to the token herald printed on first start (or was started with)")
+	}
+	if o.Devices < 1 || o.Devices > MaxDevices {
+		return bad("devices must be 1 to %d per process (a process may open at most 20,000 files and holds one socket per device); got %d", MaxDevices, o.Devices)
+	}
+	if o.Heartbeat < 0 || o.Timeout < 0 || o.SettleInterval < 0 || o.SettleTimeout < 0 || o.TTL < 0 {
+		return bad("durations must not be negative")
+	}
+	if o.DialConcurrency < 1 || o.RegisterConcurrency < 1 || o.Concurrency < 1 || o.AckSample < 1 {
+		return bad("concurrency and sample sizes must be positive")
+	}
+	if len(o.Sources) == 0 {
+		return bad("no source address")
+	}
+	switch o.Scenario {
+	case Hold:
+		if o.Duration <= 0 {
+			return bad("hold needs a positive duration, such as 30s; got %v", o.Duration)
+		}
+	case Unicast:
+		if o.Messages < 1 {
+			return bad("unicast needs messages ≥ 1 per device; got %d", o.Messages)
+		}
+		if o.Devices*o.Messages > 100_000_000 {
+			return bad("devices × messages = %d is over 100,000,000", o.Devices*o.Messages)
+		}
+		if o.TTL > 0 && o.TTL < time.Second && !o.OnlineOnly {
+			return bad("ttl must be at least one second; use online-only messages for time_to_live 0")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/heraldpush/herald/sdk"
+)
+
+// shownErrors is how many errors of each kind are printed to
+// Options.Progress; the rest are only counted.
+const shownErrors = 5
+
+// Run runs the scenario opts describe and returns its result. Its errors
+// wrap ErrInvalidOptions when opts are unusable, ErrSetup when the run
+// could not start, or ctx's error when ctx ended it. A run that starts
+// returns a Result even if it misses every target: its counters say how.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return Result{}, err
+	}
+	r, err := newRun(ctx, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.http.CloseIdleConnections()
+	stop := r.startProgress()
+	defer stop()
+	var res Result
+	switch opts.Scenario {
+	case Hold:
+		res, err = r.hold(ctx)
+	case Unicast:
+		res, err = r.unicast(ctx)
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return res, err
+}
+
+// run is the state of one run. It is driven by the goroutine calling Run;
+// counters are atomic because phase workers and the progress reporter
+// read them.
+type run struct {
+	opts    Options
+	http    *http.Client
+	api     *api
+	sources *sourceDialer
+	started time.Time
+	cpu0    float64 // this process's CPU seconds at start
+
+	phase      atomic.Pointer[string]
+	fleet      atomic.Pointer[fleet]
+	registered atomic.Int64
+	pushed     atomic.Int64 // pushes answered 200
+	pushErrors atomic.Int64
+	firstPush  atomic.Int64 // Unix nanoseconds
+	lastPushed atomic.Int64
+
+	printMu sync.Mutex
+	shown   map[string]int // errors printed per kind
+}
+
+// newRun prepares a run, learning how many requests the target takes at
+// once on one connection.
+func newRun(ctx context.Context, opts Options) (*run, error) {
+	started := time.Now()
+	tr := newTransport()
+	limit, err := streamLimit(ctx, tr, opts.Target)
+	if err != nil {
+		return nil, setupError("connecting to "+opts.Target, err)
+	}
+	if opts.Scenario == Unicast && opts.Concurrency > limit {
+		fmt.Fprintf(opts.Progress, "herald-bench: the gateway allows %d requests at once on a connection: at most %d pushes are in flight, not %d\n",
+			limit, limit, opts.Concurrency)
+	}
+	c := newHTTPClient(tr, limit)
+	r := &run{
+		opts:    opts,
+		http:    c,
+		api:     newAPI(opts.Target, opts.AdminToken, c),
+		sources: newSourceDialer(opts.Sources, 10*time.Second),
+		started: started,
+		cpu0:    processCPU(),
+		shown:   map[string]int{},
+	}
+	r.setPhase("setup")
+	return r, nil
+}
+
+func (r *run) setPhase(p string) { r.phase.Store(&p) }
+
+// printf writes a line to the progress output.
+func (r *run) printf(format string, args ...any) {
+	r.printMu.Lock()
+	defer r.printMu.Unlock()
+	fmt.Fprintf(r.opts.Progress, format+"\n", args...)
+}
+
+// reportError prints one of the first few errors of its kind.
+func (r *run) reportError(kind string, err error) {
+	r.printMu.Lock()
+	defer r.printMu.Unlock()
+	switch n := r.shown[kind]; {
+	case n < shownErrors:
+		fmt.Fprintf(r.opts.Progress, "herald-bench: %s: %v\n", kind, err)
+	case n == shownErrors:
+		fmt.Fprintf(r.opts.Progress, "herald-bench: %s: more errors, counted but not shown\n", kind)
+	}
+	r.shown[kind]++
+}
+
+// setupError wraps err as a setup failure, saying what the bench was
+// doing.
+func setupError(doing string, err error) error {
+	var he *httpError
+	if errors.As(err, &he) && he.Status == http.StatusUnauthorized && he.Path == "/v1/admin/runtime" {
+		return fmt.Errorf("%w: %s: the admin token was rejected; set HERALD_ADMIN_TOKEN to the server's admin token (%v)", ErrSetup, doing, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrSetup, doing, err)
+}
+
+// start checks that the target answers and the admin token works, and
+// returns the server's figures at the start of the run.
+func (r *run) start(ctx context.Context) (serverFigures, error) {
+	f, err := r.api.runtime(ctx)
+	if err != nil {
+		return f, setupError("reading "+r.opts.Target+"/v1/admin/runtime", err)
+	}
+	return f, nil
+}
+
+// setup creates the run's app, registers the devices and builds the fleet
+// (not yet connected).
+func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
+	name := fmt.Sprintf("herald-bench %s %s", r.opts.Scenario, time.Now().UTC().Format(time.RFC3339))
+	if err := r.api.createApp(ctx, name); err != nil {
+		return nil, setupError("creating the app", err)
+	}
+	r.setPhase("register")
+	creds, err := r.register(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := newFleet(fleetConfig{
+		Gateway:     r.api.base,
+		HTTP:        r.http,
+		Sources:     r.sources,
+		Messages:    messages,
+		Heartbeat:   r.opts.Heartbeat,
+		DialTimeout: 30 * time.Second,
+	}, creds)
+	r.fleet.Store(f)
+	return f, nil
+}
+
+// register registers the devices, RegisterConcurrency at a time, trying
+// each up to three times.
+func (r *run) register(ctx context.Context) ([]sdk.Credentials, error) {
+	creds := make([]sdk.Credentials, r.opts.Devices)
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(r.opts.RegisterConcurrency, r.opts.Devices) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(creds) {
+					return
+				}
+				var err error
+				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+					if creds[i], err = r.api.register(ctx); err == nil {
+						break
+					}
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					cancel()
+					return
+				}
+				r.registered.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, setupError(fmt.Sprintf("registering device %d of %d", r.registered.Load()+1, r.opts.Devices), firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return creds, nil
+}
+
+// connect connects the fleet and fails the setup if no device could.
+func (r *run) connect(ctx context.Context, f *fleet) (failed int, err error) {
+	r.setPhase("connect")
+	failed = f.connect(ctx, r.opts.DialConcurrency, func(err error) { r.reportError("connect", err) })
+	if err := ctx.Err(); err != nil {
+		return failed, err
+	}
+	if failed == len(f.devices) {
+		return failed, fmt.Errorf("%w: no device could connect (see the errors above)", ErrSetup)
+	}
+	return failed, nil
+}
+
+// settle reads the server's figures every SettleInterval until two
+// readings of its resident memory are within 1% of each other or
+// SettleTimeout passes, and returns the last reading.
+func (r *run) settle(ctx context.Context) (serverFigures, error) {
+	prev, err := r.api.runtime(ctx)
+	if err != nil {
+		return prev, err
+	}
+	deadline := time.Now().Add(r.opts.SettleTimeout)
+	for time.Now().Before(deadline) {
+		if err := sleep(ctx, r.opts.SettleInterval); err != nil {
+			return prev, err
+		}
+		cur, err := r.api.runtime(ctx)
+		if err != nil {
+			return prev, err
+		}
+		if within1Percent(prev.Process.RSSBytes, cur.Process.RSSBytes) {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
+}
+
+func within1Percent(a, b int64) bool {
+	d := b - a
+	if d < 0 {
+		d = -d
+	}
+	return d*100 <= a
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitFor polls cond every interval until it holds (true), the deadline
+// passes or ctx ends (false).
+func waitFor(ctx context.Context, deadline time.Time, interval time.Duration, cond func() bool) bool {
+	for !cond() {
+		if !time.Now().Before(deadline) || sleep(ctx, interval) != nil {
+			return cond()
+		}
+	}
+	return true
+}
+
+// finish fills in what every scenario reports.
+func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st fleetStats) {
+	// The final reading should not fail because the run was interrupted.
+	end, err := r.api.runtime(context.WithoutCancel(ctx))
+	if err != nil {
+		r.reportError("reading runtime figures", err)
+	} else {
+		res.ServerRSSBytes = end.Process.RSSBytes
+		res.ServerConnections = end.Components.Connector.Connections
+		res.GCPauseP99Ms = round3(end.Process.GCPauseP99Ms)
+		res.ServerCPUSeconds = round3(end.Process.CPUSeconds - start.Process.CPUSeconds)
+	}
+	res.Scenario = string(r.opts.Scenario)
+	res.Devices = r.opts.Devices
+	res.Connected = st.Connected
+	res.Disconnects = st.Disconnects
+	res.DialRetries = st.DialFailures
+	res.ConnectionsPerSec = rate(st.Welcomed, st.FirstDial, st.LastWelcome)
+	res.BenchCPUSeconds = round3(processCPU() - r.cpu0)
+	res.DurationSeconds = round3(time.Since(r.started).Seconds())
+}
+
+// processCPU returns the CPU seconds this process has used.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return (time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())).Seconds()
+}
