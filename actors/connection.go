@@ -27,14 +27,15 @@ type Socket interface {
 	Processed()
 }
 
-// ConnectionProps returns the props of a connection actor serving sock.
-func ConnectionProps(env *Env, sock Socket) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		c := &connection{env: env, sock: sock}
-		c.behavior = actor.NewBehavior()
-		c.behavior.Become(c.handshaking)
-		return c
-	}, actor.WithMailbox(actor.UnboundedLockfree()))
+// connectionInit gives a new connection actor its socket (see
+// Env.SpawnConnection).
+type connectionInit struct{ sock Socket }
+
+func newConnection(env *Env) actor.Actor {
+	c := &connection{env: env}
+	c.behavior = actor.NewBehavior()
+	c.behavior.Become(c.handshaking)
+	return c
 }
 
 // connection is the connection actor. All fields are owned by its Receive.
@@ -66,6 +67,9 @@ type authResult struct {
 
 func (c *connection) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *connectionInit:
+		c.sock = m.sock
+		return
 	case *SocketClosed:
 		c.closed = true
 		if c.device != nil {
@@ -169,7 +173,7 @@ func (c *connection) authenticating(ctx actor.Context) {
 			return
 		}
 		c.pending.signature = protocol.ServerSignature(m.device.ServerKey, binding)
-		c.env.Directory.Attach(ctx, m.device.RegistrationID, m.device.AppKey, ctx.Self())
+		c.env.Directory.Attach(ctx, m.device.RegistrationID, ctx.Self())
 		c.behavior.Become(c.attaching)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,6 +24,7 @@ type (
 	sessionSaved struct {
 		generation uint32
 		at         time.Time
+		err        error
 	}
 	inboxLoaded struct {
 		after   uint64 // the cursor the page was read after
@@ -39,6 +42,11 @@ type (
 	graceExpired   struct{ epoch uint32 }
 	retryStoreWork struct{}
 	stopNowMessage struct{}
+	// deviceStopped tells the directory shard a device actor stopped.
+	deviceStopped struct {
+		rid    string
+		device *actor.PID
+	}
 )
 
 var stopNow = &stopNowMessage{}
@@ -52,31 +60,60 @@ type entry struct {
 	generation       uint32
 }
 
-func deviceProps(env *Env, rid, app string) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &device{env: env, rid: rid, app: app}
-	}, actor.WithMailbox(actor.UnboundedLockfree()))
+// newDevice is the producer of device actors. A device actor learns its
+// registration id from its own name (see deviceName), so all device actors
+// share one Props.
+func newDevice(env *Env) actor.Actor { return &device{env: env} }
+
+// deviceName names the device actor of rid; seq keeps the name unique while
+// a retired actor of the same device is still stopping.
+func deviceName(rid string, seq uint64) string { return rid + "#" + strconv.FormatUint(seq, 36) }
+
+// ridOf returns the registration id in a device actor's name.
+func ridOf(name string) string {
+	if i := strings.LastIndexByte(name, '#'); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
 
-// device is the device actor. All fields are owned by its Receive.
+// device is the device actor. All fields are owned by its Receive. An idle
+// device (connected, nothing to send or acknowledge) keeps only the fields
+// before b, which is nil then.
 type device struct {
-	env      *Env
-	rid, app string
-	conn     *actor.PID
+	env  *Env
+	rid  string
+	conn *actor.PID
+	// attaching is a connection waiting for the session record to be
+	// written: WELCOME means the device is reachable, so it waits.
+	attaching *actor.PID
 
 	// forwarded counts Attach and Deliver messages processed, for the
 	// retirement protocol of the directory.
 	forwarded uint64
 
+	sessionAt int64  // when the session record was written, unix seconds
+	session   uint32 // generation of our session record; 0 before it is saved
+	epoch     uint32 // invalidates grace timers that fired late
+
+	// inboxDone means every stored copy for the device is in memory or
+	// acknowledged; loading that an inbox page is being read.
+	inboxDone, loading bool
+	retrying           bool // store work failed or was shed; a retry is scheduled
+	retiring, stopping bool
+
+	b *backlog
+}
+
+// backlog is the state of a device with something in progress.
+type backlog struct {
 	queue    []*entry // to send, ascending message id
 	inflight []*entry // sent, awaiting ACK, at most Settings.Window
 
-	// Inbox paging: the store holds copies with ids above cursor that may
-	// not be in memory, unless inboxDone.
-	cursor    uint64
-	inboxDone bool
-	loading   bool
-	sheds     uint64 // messages with a TTL dropped from memory so far
+	// The store may hold copies with ids above cursor that are not in
+	// memory, unless the device's inboxDone.
+	cursor uint64
+	sheds  uint64 // messages with a TTL dropped from memory so far
 	// shedFloor is the smallest id dropped from memory since the inbox was
 	// last paged through; newer messages with a TTL wait in the store too,
 	// so they are sent after it, in id order. Zero when nothing waits.
@@ -90,19 +127,31 @@ type device struct {
 	acking              map[uint64]struct{}
 	removedWhileLoading map[uint64]struct{}
 	pendingAcks         []uint64
-	retrying            bool
 
-	session   uint32 // generation of our session record; 0 before it is saved
-	sessionAt time.Time
+	grace *time.Timer // running while the device is disconnected
+}
 
-	grace    *time.Timer
-	epoch    uint32 // invalidates grace timers that fired late
-	retiring bool
-	stopping bool
+// work returns the backlog, creating it if the device was idle.
+func (d *device) work() *backlog {
+	if d.b == nil {
+		d.b = &backlog{}
+	}
+	return d.b
+}
+
+// settle frees the backlog once nothing is in progress any more.
+func (d *device) settle() {
+	b := d.b
+	if b != nil && d.inboxDone && !d.loading && len(b.queue) == 0 && len(b.inflight) == 0 && b.acking == nil &&
+		b.removedWhileLoading == nil && b.pendingAcks == nil && b.grace == nil && b.shedFloor == 0 {
+		d.b = nil
+	}
 }
 
 func (d *device) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		d.rid = ridOf(ctx.Self().Id)
 	case *Attach:
 		d.forwarded++
 		d.attach(ctx, m.Conn)
@@ -110,17 +159,21 @@ func (d *device) Receive(ctx actor.Context) {
 		d.forwarded++
 		d.deliver(m.Out)
 	case *Detach:
-		if d.conn.Equal(m.Conn) {
+		switch {
+		case d.conn.Equal(m.Conn):
 			d.detach(ctx)
+		case d.attaching.Equal(m.Conn):
+			d.attaching = nil // gone before its session was saved
+			d.detachedState(ctx)
 		}
 	case *Acked:
 		d.ack(ctx, m.IDs)
 	case *Heartbeat:
-		if d.session != 0 && d.env.Now().Sub(d.sessionAt) > d.env.Settings.SessionTTL/2 {
+		if d.session != 0 && d.env.Now().Unix()-d.sessionAt > int64(d.env.Settings.SessionTTL/time.Second/2) {
 			d.saveSession(ctx)
 		}
 	case *sessionSaved:
-		d.session, d.sessionAt = m.generation, m.at
+		d.sessionSaved(ctx, m)
 	case *inboxLoaded:
 		d.loaded(ctx, m)
 	case *acksRemoved:
@@ -129,7 +182,7 @@ func (d *device) Receive(ctx actor.Context) {
 		d.retrying = false
 		d.flushAcks(ctx)
 	case *graceExpired:
-		if m.epoch == d.epoch && d.conn == nil && !d.stopping {
+		if m.epoch == d.epoch && d.conn == nil && d.attaching == nil && !d.stopping {
 			d.retiring = true
 			d.saveAttempts(ctx)
 		}
@@ -140,32 +193,43 @@ func (d *device) Receive(ctx actor.Context) {
 		switch {
 		case d.stopping:
 			d.stop(ctx)
-		case d.retiring && d.conn == nil:
-			ctx.Send(d.env.Directory.shard(d.rid), &retireRequest{rid: d.rid, device: ctx.Self(), processed: d.forwarded})
+		case d.retiring && d.conn == nil && d.attaching == nil:
+			d.askToRetire(ctx)
 		}
 	case *retireRefused:
 		// Messages forwarded before the refusal are processed by now. If
 		// none of them brought a connection back, ask again.
-		if d.retiring && d.conn == nil {
-			ctx.Send(d.env.Directory.shard(d.rid), &retireRequest{rid: d.rid, device: ctx.Self(), processed: d.forwarded})
+		if d.retiring && d.conn == nil && d.attaching == nil {
+			d.askToRetire(ctx)
 		}
 	case *retireGranted:
 		d.stop(ctx)
 	case *stopNowMessage:
 		d.stopping = true
-		if d.conn != nil {
-			ctx.Send(d.conn, &Drain{})
-			d.conn = nil
+		for _, c := range []*actor.PID{d.conn, d.attaching} {
+			if c != nil {
+				ctx.Send(c, &Drain{})
+			}
 		}
+		d.conn, d.attaching = nil, nil
 		d.cancelGrace()
 		d.saveAttempts(ctx)
 	case *actor.Stopped:
-		if d.conn != nil {
-			ctx.Send(d.conn, &Kick{Err: internalError})
+		for _, c := range []*actor.PID{d.conn, d.attaching} {
+			if c != nil {
+				ctx.Send(c, &Kick{Err: internalError})
+			}
 		}
 		d.cancelGrace()
+		ctx.Send(d.env.Directory.shard(d.rid), &deviceStopped{rid: d.rid, device: ctx.Self()})
+		return
 	}
 	d.pump(ctx)
+	d.settle()
+}
+
+func (d *device) askToRetire(ctx actor.Context) {
+	ctx.Send(d.env.Directory.shard(d.rid), &retireRequest{rid: d.rid, device: ctx.Self(), processed: d.forwarded})
 }
 
 func (d *device) attach(ctx actor.Context, conn *actor.PID) {
@@ -173,31 +237,66 @@ func (d *device) attach(ctx actor.Context, conn *actor.PID) {
 		ctx.Send(conn, &Drain{})
 		return
 	}
-	if d.conn != nil && !d.conn.Equal(conn) {
-		ctx.Send(d.conn, &Kick{Err: replaced})
-		d.requeueInflight()
+	for _, old := range []*actor.PID{d.conn, d.attaching} {
+		if old != nil && !old.Equal(conn) {
+			ctx.Send(old, &Kick{Err: replaced})
+		}
 	}
-	d.conn = conn
+	d.requeueInflight()
+	d.conn, d.attaching = nil, nil
 	d.retiring = false
 	d.cancelGrace()
-	ctx.Send(conn, &Attached{Device: ctx.Self()})
-	if d.session == 0 {
-		d.saveSession(ctx)
+	if d.session != 0 {
+		d.attached(ctx, conn)
+		return
 	}
+	d.attaching = conn
+	d.saveSession(ctx)
+}
+
+// attached takes conn as the device's connection.
+func (d *device) attached(ctx actor.Context, conn *actor.PID) {
+	d.conn = conn
+	ctx.Send(conn, &Attached{Device: ctx.Self()})
+}
+
+func (d *device) sessionSaved(ctx actor.Context, m *sessionSaved) {
+	if m.err == nil {
+		d.session, d.sessionAt = m.generation, m.at.Unix()
+	}
+	conn := d.attaching
+	if conn == nil {
+		return // a refresh
+	}
+	d.attaching = nil
+	if m.err != nil {
+		// Not routable without a session: let the device come back later
+		// rather than sit connected where pushes cannot find it.
+		d.env.Log.Warn("saving session failed; device asked to reconnect later", "rid", d.rid, "err", m.err)
+		ctx.Send(conn, &Kick{Err: internalError})
+		d.detachedState(ctx)
+		return
+	}
+	d.attached(ctx, conn)
 }
 
 func (d *device) detach(ctx actor.Context) {
 	d.conn = nil
+	d.detachedState(ctx)
+}
+
+// detachedState starts the grace period of a device without a connection.
+func (d *device) detachedState(ctx actor.Context) {
 	d.requeueInflight()
 	d.epoch++
 	epoch, self, root := d.epoch, ctx.Self(), d.env.System.Root
-	d.grace = time.AfterFunc(d.env.Settings.Grace, func() { root.Send(self, &graceExpired{epoch: epoch}) })
+	d.work().grace = time.AfterFunc(d.env.Settings.Grace, func() { root.Send(self, &graceExpired{epoch: epoch}) })
 }
 
 func (d *device) cancelGrace() {
-	if d.grace != nil {
-		d.grace.Stop()
-		d.grace = nil
+	if d.b != nil && d.b.grace != nil {
+		d.b.grace.Stop()
+		d.b.grace = nil
 	}
 	d.epoch++
 }
@@ -205,38 +304,42 @@ func (d *device) cancelGrace() {
 // requeueInflight moves unacknowledged messages back to the queue, to be
 // sent again on the next connection.
 func (d *device) requeueInflight() {
-	for _, e := range d.inflight {
+	if d.b == nil {
+		return
+	}
+	for _, e := range d.b.inflight {
 		d.insert(e)
 	}
-	d.inflight = d.inflight[:0]
+	d.b.inflight = d.b.inflight[:0]
 }
 
 func (d *device) deliver(out *Outgoing) {
 	if d.known(out.ID) {
 		return
 	}
-	if out.AckRequested && d.shedFloor != 0 && out.ID > d.shedFloor {
+	if out.AckRequested && d.b != nil && d.b.shedFloor != 0 && out.ID > d.b.shedFloor {
 		d.shed(out) // in the store already; paged in after what was shed before
 		return
 	}
-	if d.conn == nil {
+	if d.conn == nil && d.attaching == nil {
 		if !out.AckRequested {
 			d.env.Receipts.Add(out.ID, dataservice.CounterExpired, 1)
 			return
 		}
 		d.env.Receipts.Add(out.ID, dataservice.CounterStoredOffline, 1)
 	}
-	d.insert(&entry{out: out, generation: 1})
+	d.insert(&entry{out: out, generation: 1}) // sent once connected
 }
 
 // insert adds e to the queue in message id order, shedding the newest
 // message past maxQueue.
 func (d *device) insert(e *entry) {
-	i, _ := slices.BinarySearchFunc(d.queue, e.out.ID, byID)
-	d.queue = slices.Insert(d.queue, i, e)
-	if len(d.queue) > maxQueue {
-		last := d.queue[len(d.queue)-1]
-		d.queue = d.queue[:len(d.queue)-1]
+	b := d.work()
+	i, _ := slices.BinarySearchFunc(b.queue, e.out.ID, byID)
+	b.queue = slices.Insert(b.queue, i, e)
+	if len(b.queue) > maxQueue {
+		last := b.queue[len(b.queue)-1]
+		b.queue = b.queue[:len(b.queue)-1]
 		d.shed(last.out)
 	}
 }
@@ -248,24 +351,29 @@ func (d *device) shed(out *Outgoing) {
 		d.env.Receipts.Add(out.ID, dataservice.CounterExpired, 1)
 		return
 	}
-	d.cursor = min(d.cursor, out.ID-1)
+	b := d.work()
+	b.cursor = min(b.cursor, out.ID-1)
 	d.inboxDone = false
-	d.sheds++
-	if d.shedFloor == 0 || out.ID < d.shedFloor {
-		d.shedFloor = out.ID
+	b.sheds++
+	if b.shedFloor == 0 || out.ID < b.shedFloor {
+		b.shedFloor = out.ID
 	}
 }
 
 func (d *device) known(id uint64) bool {
-	if _, ok := d.acking[id]; ok {
+	b := d.b
+	if b == nil {
+		return false
+	}
+	if _, ok := b.acking[id]; ok {
 		return true
 	}
-	for _, e := range d.inflight {
+	for _, e := range b.inflight {
 		if e.out.ID == id {
 			return true
 		}
 	}
-	_, found := slices.BinarySearchFunc(d.queue, id, byID)
+	_, found := slices.BinarySearchFunc(b.queue, id, byID)
 	return found
 }
 
@@ -275,52 +383,56 @@ func (d *device) pump(ctx actor.Context) {
 	if d.conn == nil || d.stopping {
 		return
 	}
-	s := &d.env.Settings
-	now := d.env.Now()
-	var batch []*Outgoing
-	taken := 0
-	for _, e := range d.queue {
-		if len(d.inflight) >= s.Window {
-			break
+	if b := d.b; b != nil && len(b.queue) > 0 {
+		s := &d.env.Settings
+		now := d.env.Now()
+		var batch []*Outgoing
+		taken := 0
+		for _, e := range b.queue {
+			if len(b.inflight) >= s.Window {
+				break
+			}
+			taken++
+			if !e.out.Expires.IsZero() && now.After(e.out.Expires) {
+				continue // expired: the report counts it once the TTL passed
+			}
+			if len(e.out.Frame)+protocol.TagLen > s.MaxRecord {
+				// Larger than the record limit announced in WELCOME: the
+				// device would refuse it and reconnect forever. The
+				// gateway's payload limit keeps this from happening; if it
+				// does, drop the copy.
+				d.env.Log.Error("message too large for the device protocol; dropped", "id", e.out.ID, "frame", len(e.out.Frame))
+				d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
+				continue
+			}
+			if int(e.attempts) >= s.MaxAttempts {
+				// Never acknowledged: drop the copy; failed is counted if
+				// the store still had it.
+				d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
+				continue
+			}
+			if e.attempts == 0 {
+				d.env.Receipts.Add(e.out.ID, dataservice.CounterSent, 1)
+			}
+			e.attempts++
+			if e.out.AckRequested {
+				b.inflight = append(b.inflight, e)
+			}
+			batch = append(batch, e.out)
 		}
-		taken++
-		if !e.out.Expires.IsZero() && now.After(e.out.Expires) {
-			continue // expired: the report counts it once the TTL passed
+		b.queue = slices.Delete(b.queue, 0, taken)
+		if len(batch) > 0 {
+			ctx.Send(d.conn, &Send{Pushes: batch})
 		}
-		if len(e.out.Frame)+protocol.TagLen > s.MaxRecord {
-			// Larger than the record limit announced in WELCOME: the device
-			// would refuse it and reconnect forever. The gateway's payload
-			// limit keeps this from happening; if it does, drop the copy.
-			d.env.Log.Error("message too large for the device protocol; dropped", "id", e.out.ID, "frame", len(e.out.Frame))
-			d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
-			continue
-		}
-		if int(e.attempts) >= s.MaxAttempts {
-			// Never acknowledged: drop the copy; failed is counted if the
-			// store still had it.
-			d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
-			continue
-		}
-		if e.attempts == 0 {
-			d.env.Receipts.Add(e.out.ID, dataservice.CounterSent, 1)
-		}
-		e.attempts++
-		if e.out.AckRequested {
-			d.inflight = append(d.inflight, e)
-		}
-		batch = append(batch, e.out)
 	}
-	d.queue = slices.Delete(d.queue, 0, taken)
-	if len(batch) > 0 {
-		ctx.Send(d.conn, &Send{Pushes: batch})
-	}
-	if len(d.queue) == 0 && !d.inboxDone && !d.loading && !d.retrying {
+	if (d.b == nil || len(d.b.queue) == 0) && !d.inboxDone && !d.loading && !d.retrying {
 		d.loadInbox(ctx)
 	}
 }
 
 func (d *device) loadInbox(ctx actor.Context) {
-	self, root, data, rid, after, page, sheds := ctx.Self(), d.env.System.Root, d.env.Data, d.rid, d.cursor, d.env.Settings.InboxPage, d.sheds
+	b := d.work()
+	self, root, data, rid, after, page, sheds := ctx.Self(), d.env.System.Root, d.env.Data, d.rid, b.cursor, d.env.Settings.InboxPage, b.sheds
 	err := d.env.Workers.TrySubmit(func() {
 		c := context.Background()
 		entries, err := data.Inbox(c, rid, after, page)
@@ -348,21 +460,22 @@ func (d *device) loaded(ctx actor.Context, m *inboxLoaded) {
 		d.retryLater(ctx, time.Second)
 		return
 	}
+	b := d.work()
 	// The page covers the store up to its last id, unless a shed while it
 	// was read lowered the cursor below where it started: then the cursor
 	// must stay there. Messages shed above the page keep the inbox
 	// unfinished even if the page was short.
-	if d.cursor == m.after {
+	if b.cursor == m.after {
 		if n := len(m.entries); n > 0 {
-			d.cursor = m.entries[n-1].MessageID
+			b.cursor = m.entries[n-1].MessageID
 		}
-		d.inboxDone = len(m.entries) < d.env.Settings.InboxPage && d.sheds == m.sheds
+		d.inboxDone = len(m.entries) < d.env.Settings.InboxPage && b.sheds == m.sheds
 		if d.inboxDone {
-			d.shedFloor = 0
+			b.shedFloor = 0
 		}
 	}
-	removed := d.removedWhileLoading
-	d.removedWhileLoading = nil
+	removed := b.removedWhileLoading
+	b.removedWhileLoading = nil
 	for i, e := range m.entries {
 		msg := &m.msgs[i]
 		if _, gone := removed[e.MessageID]; gone || msg.ID == 0 || d.known(e.MessageID) {
@@ -374,23 +487,24 @@ func (d *device) loaded(ctx actor.Context, m *inboxLoaded) {
 }
 
 func (d *device) ack(ctx actor.Context, ids []uint64) {
-	d.inflight = slices.DeleteFunc(d.inflight, func(e *entry) bool { return slices.Contains(ids, e.out.ID) })
-	if d.acking == nil {
-		d.acking = make(map[uint64]struct{}, len(ids))
+	b := d.work()
+	b.inflight = slices.DeleteFunc(b.inflight, func(e *entry) bool { return slices.Contains(ids, e.out.ID) })
+	if b.acking == nil {
+		b.acking = make(map[uint64]struct{}, len(ids))
 	}
 	for _, id := range ids {
-		d.acking[id] = struct{}{}
+		b.acking[id] = struct{}{}
 	}
-	d.pendingAcks = append(d.pendingAcks, ids...)
+	b.pendingAcks = append(b.pendingAcks, ids...)
 	d.flushAcks(ctx)
 }
 
 func (d *device) flushAcks(ctx actor.Context) {
-	if len(d.pendingAcks) == 0 {
+	if d.b == nil || len(d.b.pendingAcks) == 0 {
 		return
 	}
-	if d.removeStored(ctx, d.pendingAcks, dataservice.CounterDelivered) {
-		d.pendingAcks = nil
+	if d.removeStored(ctx, d.b.pendingAcks, dataservice.CounterDelivered) {
+		d.b.pendingAcks = nil
 	}
 }
 
@@ -426,17 +540,18 @@ func (d *device) acksRemoved(m *acksRemoved) {
 		// its next connection and ACK again.
 		d.env.Log.Warn("recording acknowledgements failed", "rid", d.rid, "err", m.err)
 	}
+	b := d.work()
 	for _, id := range m.ids {
-		delete(d.acking, id)
+		delete(b.acking, id)
 		if d.loading {
-			if d.removedWhileLoading == nil {
-				d.removedWhileLoading = make(map[uint64]struct{})
+			if b.removedWhileLoading == nil {
+				b.removedWhileLoading = make(map[uint64]struct{})
 			}
-			d.removedWhileLoading[id] = struct{}{}
+			b.removedWhileLoading[id] = struct{}{}
 		}
 	}
-	if len(d.acking) == 0 {
-		d.acking = nil
+	if len(b.acking) == 0 {
+		b.acking = nil
 	}
 }
 
@@ -457,11 +572,9 @@ func (d *device) saveSession(ctx actor.Context) {
 	ttl := d.env.Settings.SessionTTL
 	if err := d.env.Workers.TrySubmit(func() {
 		gen, err := data.PutSession(context.Background(), s, ttl)
-		if err == nil {
-			root.Send(self, &sessionSaved{generation: gen, at: s.Since})
-		}
+		root.Send(self, &sessionSaved{generation: gen, at: s.Since, err: err})
 	}); err != nil {
-		d.env.Log.Warn("session not saved: worker pool full", "rid", d.rid)
+		root.Send(self, &sessionSaved{err: err})
 	}
 }
 
@@ -469,12 +582,14 @@ func (d *device) saveSession(ctx actor.Context) {
 // the redelivery cap holds across device actors; attemptsSaved follows.
 func (d *device) saveAttempts(ctx actor.Context) {
 	var changed []dataservice.InboxEntry
-	for _, e := range d.queue {
-		if e.out.AckRequested && e.attempts != e.stored {
-			changed = append(changed, dataservice.InboxEntry{
-				MessageID: e.out.ID, Attempts: e.attempts, Generation: e.generation,
-				Expires: e.out.Expires.Add(dataservice.AckGrace),
-			})
+	if d.b != nil {
+		for _, e := range d.b.queue {
+			if e.out.AckRequested && e.attempts != e.stored {
+				changed = append(changed, dataservice.InboxEntry{
+					MessageID: e.out.ID, Attempts: e.attempts, Generation: e.generation,
+					Expires: e.out.Expires.Add(dataservice.AckGrace),
+				})
+			}
 		}
 	}
 	self, root, data, rid := ctx.Self(), d.env.System.Root, d.env.Data, d.rid

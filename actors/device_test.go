@@ -102,7 +102,7 @@ func (h *harness) attach(rid string) *probe {
 			p.ch <- ctx.Message()
 		}
 	}))
-	h.env.Directory.Attach(h.env.System.Root, rid, "app", p.pid)
+	h.env.Directory.Attach(h.env.System.Root, rid, p.pid)
 	a, ok := p.next(h.t).(*actors.Attached)
 	if !ok {
 		h.t.Fatal("no Attached")

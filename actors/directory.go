@@ -3,8 +3,6 @@ package actors
 import (
 	"context"
 	"hash/maphash"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,8 +33,8 @@ type Directory struct {
 // Messages to directory shards.
 type (
 	attachRequest struct {
-		rid, app string
-		conn     *actor.PID
+		rid  string
+		conn *actor.PID
 	}
 	deliverRequest struct {
 		out  *Outgoing
@@ -52,25 +50,37 @@ type (
 	shutdownRequest struct{}
 )
 
+// deviceEntry is a shard's record of one device actor, held by value in
+// the shard's map (one allocation fewer per device).
 type deviceEntry struct {
 	pid       *actor.PID
 	forwarded uint64
 }
 
-// NewDirectory starts the shards of a directory. env.Directory must be set
-// to the result before any connection actor runs.
+// NewDirectory starts the shards of a directory and prepares the props
+// that connection and device actors of env are spawned with. env.Directory
+// must be set to the result before any connection actor runs.
 func NewDirectory(env *Env, shards int) *Directory {
+	mailbox := actor.WithMailbox(newMailbox)
+	dispatcher := actor.WithDispatcher(env.Dispatcher)
+	if env.Dispatcher == nil {
+		dispatcher = func(*actor.Props) {}
+	}
+	env.connectionProps = actor.PropsFromProducer(func() actor.Actor { return newConnection(env) }, mailbox, dispatcher)
+	// Device actors are spawned from the root, not as children of their
+	// shard, so no shard keeps a set of children; they report their own
+	// end with deviceStopped. A failing one is stopped, not restarted with
+	// empty state: it tells its connection to reconnect.
+	env.deviceProps = actor.PropsFromProducer(func() actor.Actor { return newDevice(env) }, mailbox, dispatcher, actor.WithGuardian(stopOnFailure))
 	d := &Directory{env: env, seed: maphash.MakeSeed(), shards: make([]*actor.PID, shards)}
 	for i := range d.shards {
 		d.shards[i] = env.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-			return &directoryShard{dir: d, devices: make(map[string]*deviceEntry)}
-		}, actor.WithSupervisor(stopOnFailure)))
+			return &directoryShard{dir: d, devices: make(map[string]deviceEntry)}
+		}))
 	}
 	return d
 }
 
-// stopOnFailure stops a failing actor instead of restarting it with empty
-// state: a device actor that panicked tells its connection to reconnect.
 var stopOnFailure = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 
 func (d *Directory) shard(rid string) *actor.PID {
@@ -80,8 +90,8 @@ func (d *Directory) shard(rid string) *actor.PID {
 // Attach hands an authenticated connection to its device's actor, spawning
 // the actor if the device has none. The device actor answers conn with
 // Attached.
-func (d *Directory) Attach(ctx actor.SenderContext, rid, app string, conn *actor.PID) {
-	ctx.Send(d.shard(rid), &attachRequest{rid: rid, app: app, conn: conn})
+func (d *Directory) Attach(ctx actor.SenderContext, rid string, conn *actor.PID) {
+	ctx.Send(d.shard(rid), &attachRequest{rid: rid, conn: conn})
 }
 
 // Deliver asks the device actors of rids to send out. Devices without an
@@ -126,7 +136,7 @@ func (d *Directory) Shutdown(ctx context.Context) error {
 // directoryShard is one shard actor. Its fields are owned by its Receive.
 type directoryShard struct {
 	dir      *Directory
-	devices  map[string]*deviceEntry
+	devices  map[string]deviceEntry
 	spawned  uint64
 	stopping bool
 }
@@ -135,33 +145,31 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 	env := s.dir.env
 	switch m := ctx.Message().(type) {
 	case *attachRequest:
-		e := s.devices[m.rid]
-		if e == nil {
+		e, ok := s.devices[m.rid]
+		if !ok {
 			if s.stopping {
 				ctx.Send(m.conn, &Drain{})
 				return
 			}
-			// The name carries the registration id, so Terminated finds the
-			// entry; the sequence number keeps it unique while a retired
-			// actor of the same device is still stopping.
 			s.spawned++
-			pid, err := ctx.SpawnNamed(deviceProps(env, m.rid, m.app), m.rid+"#"+strconv.FormatUint(s.spawned, 36))
+			pid, err := env.System.Root.SpawnNamed(env.deviceProps, deviceName(m.rid, s.spawned))
 			if err != nil {
 				env.Log.Error("spawn device actor", "rid", m.rid, "err", err)
 				ctx.Send(m.conn, &Kick{Err: internalError})
 				return
 			}
-			e = &deviceEntry{pid: pid}
-			s.devices[m.rid] = e
+			e = deviceEntry{pid: pid}
 			s.dir.alive.Add(1)
 		}
 		e.forwarded++
+		s.devices[m.rid] = e
 		ctx.Send(e.pid, &Attach{Conn: m.conn})
 	case *deliverRequest:
 		var offline int64
 		for _, rid := range m.rids {
-			if e := s.devices[rid]; e != nil {
+			if e, ok := s.devices[rid]; ok {
 				e.forwarded++
+				s.devices[rid] = e
 				ctx.Send(e.pid, &Deliver{Out: m.out})
 			} else {
 				offline++
@@ -175,25 +183,18 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 			env.Receipts.Add(m.out.ID, c, offline)
 		}
 	case *retireRequest:
-		if e := s.devices[m.rid]; e != nil && e.pid.Equal(m.device) && e.forwarded == m.processed {
+		if e, ok := s.devices[m.rid]; ok && e.pid.Equal(m.device) && e.forwarded == m.processed {
 			delete(s.devices, m.rid)
 			ctx.Send(m.device, &retireGranted{})
 		} else {
 			ctx.Send(m.device, &retireRefused{})
 		}
-	case *actor.Terminated:
+	case *deviceStopped:
 		s.dir.alive.Add(-1)
 		// A retired device actor was unlisted when its retirement was
 		// granted; one that failed is still listed and is removed here.
-		id := m.Who.Id
-		if i := strings.LastIndexByte(id, '/'); i >= 0 {
-			id = id[i+1:]
-		}
-		if i := strings.LastIndexByte(id, '#'); i >= 0 {
-			rid := id[:i]
-			if e := s.devices[rid]; e != nil && e.pid.Equal(m.Who) {
-				delete(s.devices, rid)
-			}
+		if e, ok := s.devices[m.rid]; ok && e.pid.Equal(m.device) {
+			delete(s.devices, m.rid)
 		}
 	case *shutdownRequest:
 		s.stopping = true

@@ -100,7 +100,23 @@ type Env struct {
 	Receipts  Receipts
 	Key       protocol.Keypair
 	Directory *Directory
-	Log       *slog.Logger
+	// Dispatcher runs connection and device actors. Nil means protoactor's
+	// default (a goroutine per mailbox run).
+	Dispatcher *Dispatcher
+	Log        *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	// Props shared by every actor of a kind (set by NewDirectory): an actor
+	// keeps a reference to its props, so one per actor would cost memory
+	// per connection.
+	connectionProps, deviceProps *actor.Props
+}
+
+// SpawnConnection starts the connection actor of a new socket.
+func (env *Env) SpawnConnection(sock Socket) *actor.PID {
+	pid := env.System.Root.Spawn(env.connectionProps)
+	// The first message the actor gets, before any Inbound of the socket.
+	env.System.Root.Send(pid, &connectionInit{sock: sock})
+	return pid
 }
