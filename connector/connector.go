@@ -94,7 +94,7 @@ type Connector struct {
 	cfg     Config
 	env     *actors.Env
 	engine  *nbio.Engine
-	sockets *socketSet
+	sockets socketTable
 	clock   atomic.Int64 // seconds since start, advanced by the sweeper
 
 	listener  net.Listener
@@ -110,19 +110,19 @@ func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipt
 	cfg = cfg.withDefaults()
 	c := &Connector{
 		cfg:       cfg,
-		sockets:   newSocketSet(),
 		stop:      make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
 	c.env = &actors.Env{
-		System:   system,
-		Settings: cfg.Settings,
-		Data:     data,
-		Workers:  workpool.New(cfg.Workers, cfg.WorkerQueue),
-		Receipts: receipts,
-		Key:      key,
-		Log:      cfg.Log,
-		Now:      time.Now,
+		System:     system,
+		Settings:   cfg.Settings,
+		Data:       data,
+		Workers:    workpool.New(cfg.Workers, cfg.WorkerQueue),
+		Receipts:   receipts,
+		Key:        key,
+		Dispatcher: actors.NewDispatcher(0, 0, 0),
+		Log:        cfg.Log,
+		Now:        time.Now,
 	}
 	c.env.Directory = actors.NewDirectory(c.env, cfg.Shards)
 	return c
@@ -144,10 +144,11 @@ func (c *Connector) Start() error {
 		MaxWriteBufferSize: c.cfg.MaxWriteBuffer,
 		Listen: func(network, addr string) (net.Listener, error) {
 			l, err := net.Listen(network, addr)
-			if err == nil {
-				c.listener, c.addr = l, l.Addr()
+			if err != nil {
+				return nil, err
 			}
-			return l, err
+			c.listener, c.addr = l, l.Addr()
+			return l, nil
 		},
 	})
 	c.engine.OnOpen(c.onOpen)
@@ -205,7 +206,7 @@ func (c *Connector) onOpen(nc *nbio.Conn) {
 	sc := &socket{nc: nc}
 	sc.lastSeen.Store(now)
 	sc.deadline.Store(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second))
-	sc.pid = c.env.System.Root.Spawn(actors.ConnectionProps(c.env, sc))
+	sc.pid = c.env.SpawnConnection(sc)
 	nc.SetSession(sc)
 	c.sockets.add(sc)
 	sc.published.Store(true)
@@ -318,6 +319,7 @@ func (c *Connector) Shutdown(ctx context.Context) error {
 			c.engine.Stop()
 		}
 		c.env.Workers.Close()
+		c.env.Dispatcher.Close()
 	})
 	return err
 }

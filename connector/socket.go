@@ -43,56 +43,53 @@ func (s *socket) Ready(idle time.Duration) {
 	s.deadline.Store(0)
 }
 
-// socketSet holds every open socket, for the sweeper and for draining. It is
-// sharded so that opens and closes on different pollers rarely contend.
-type socketSet struct {
-	shards [64]struct {
-		mu sync.Mutex
-		m  map[*socket]struct{}
+// socketTable holds every open socket in a slot indexed by its file
+// descriptor, as nbio does: 8 bytes per descriptor rather than a map entry
+// per socket, and a sweep is a walk over one slice. A descriptor can be
+// reused by a new connection before the old one's close is processed, so
+// removal checks the slot still holds the socket being removed.
+type socketTable struct {
+	mu    sync.Mutex
+	slots []*socket
+	n     int
+}
+
+func (t *socketTable) add(sc *socket) {
+	fd := sc.nc.Hash()
+	t.mu.Lock()
+	if fd >= len(t.slots) {
+		t.slots = append(t.slots, make([]*socket, fd+1-len(t.slots)+len(t.slots)/2)...)
 	}
-	n atomic.Int64
-}
-
-func newSocketSet() *socketSet {
-	s := &socketSet{}
-	for i := range s.shards {
-		s.shards[i].m = make(map[*socket]struct{})
+	if t.slots[fd] == nil {
+		t.n++
 	}
-	return s
+	t.slots[fd] = sc
+	t.mu.Unlock()
 }
 
-func (s *socketSet) shard(sc *socket) int { return sc.nc.Hash() % len(s.shards) }
-
-func (s *socketSet) add(sc *socket) {
-	sh := &s.shards[s.shard(sc)]
-	sh.mu.Lock()
-	sh.m[sc] = struct{}{}
-	sh.mu.Unlock()
-	s.n.Add(1)
-}
-
-func (s *socketSet) remove(sc *socket) {
-	sh := &s.shards[s.shard(sc)]
-	sh.mu.Lock()
-	_, ok := sh.m[sc]
-	delete(sh.m, sc)
-	sh.mu.Unlock()
-	if ok {
-		s.n.Add(-1)
+func (t *socketTable) remove(sc *socket) {
+	fd := sc.nc.Hash()
+	t.mu.Lock()
+	if fd < len(t.slots) && t.slots[fd] == sc {
+		t.slots[fd] = nil
+		t.n--
 	}
+	t.mu.Unlock()
 }
 
-func (s *socketSet) len() int { return int(s.n.Load()) }
+func (t *socketTable) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
 
-// each calls f for every socket, one shard locked at a time; f must not
-// block.
-func (s *socketSet) each(f func(*socket)) {
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for sc := range sh.m {
+// each calls f for every socket with the table locked; f must not block.
+func (t *socketTable) each(f func(*socket)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, sc := range t.slots {
+		if sc != nil {
 			f(sc)
 		}
-		sh.mu.Unlock()
 	}
 }

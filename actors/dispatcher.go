@@ -1,0 +1,81 @@
+package actors
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Dispatcher runs actor mailboxes on a fixed set of long-lived goroutines.
+// protoactor's default dispatcher starts a goroutine per mailbox run; a run
+// of a connection actor (a Noise handshake) then grows the new goroutine's
+// stack every time, which cost a tenth of a connector's CPU in a connection
+// storm. Here stacks grow once.
+//
+// Schedule never blocks: when the queue is full it falls back to a new
+// goroutine, so an actor posting to another actor can never deadlock the
+// pool.
+type Dispatcher struct {
+	runs       chan func()
+	throughput int
+	wg         sync.WaitGroup
+
+	mu     sync.RWMutex // guards closed against sends on a closed channel
+	closed bool
+}
+
+// NewDispatcher starts workers goroutines (zero means 2×GOMAXPROCS) taking
+// mailbox runs from a queue of queue runs (zero means 65536). Each run
+// handles up to throughput messages before yielding (zero means 300, as
+// protoactor's default).
+func NewDispatcher(workers, queue, throughput int) *Dispatcher {
+	if workers <= 0 {
+		workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	if queue <= 0 {
+		queue = 1 << 16
+	}
+	if throughput <= 0 {
+		throughput = 300
+	}
+	d := &Dispatcher{runs: make(chan func(), queue), throughput: throughput}
+	d.wg.Add(workers)
+	for range workers {
+		go func() {
+			defer d.wg.Done()
+			for run := range d.runs {
+				run()
+			}
+		}()
+	}
+	return d
+}
+
+// Schedule implements actor.Dispatcher. After Close, runs get goroutines of
+// their own, so late messages still reach their actors.
+func (d *Dispatcher) Schedule(run func()) {
+	d.mu.RLock()
+	if !d.closed {
+		select {
+		case d.runs <- run:
+			d.mu.RUnlock()
+			return
+		default:
+		}
+	}
+	d.mu.RUnlock()
+	go run()
+}
+
+// Throughput implements actor.Dispatcher.
+func (d *Dispatcher) Throughput() int { return d.throughput }
+
+// Close stops the workers after the runs already queued.
+func (d *Dispatcher) Close() {
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.runs)
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
