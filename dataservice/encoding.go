@@ -102,3 +102,25 @@ func decodeDevice(rid string, v []byte) (Device, error) {
 	d.Platform = string(rest[1:])
 	return d, nil
 }
+
+// Session records are written on every connection and read on every push:
+// version, since (unix ms), then the connector id.
+const sessionRecordVersion = 1
+
+func encodeSession(s Session) []byte {
+	b := make([]byte, 0, 9+len(s.Connector))
+	b = append(b, sessionRecordVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(s.Since.UnixMilli()))
+	return append(b, s.Connector...)
+}
+
+func decodeSession(rid string, v []byte) (Session, error) {
+	if len(v) < 10 || v[0] != sessionRecordVersion {
+		return Session{}, fmt.Errorf("dataservice: corrupt session record %s", rid)
+	}
+	return Session{
+		RegistrationID: rid,
+		Since:          time.UnixMilli(int64(binary.BigEndian.Uint64(v[1:9]))),
+		Connector:      string(v[9:]),
+	}, nil
+}

@@ -62,3 +62,16 @@ func TestDeviceRecordRoundTrip(t *testing.T) {
 		t.Fatal("truncated device record accepted")
 	}
 }
+
+func TestSessionRecordRoundTrip(t *testing.T) {
+	s := Session{RegistrationID: "r1", Connector: "connector-7", Since: time.UnixMilli(1_700_000_000_000)}
+	got, err := decodeSession("r1", encodeSession(s))
+	if err != nil || got.Connector != s.Connector || !got.Since.Equal(s.Since) || got.RegistrationID != "r1" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {2, 0, 0, 0, 0, 0, 0, 0, 0, 'c'}, {1, 0, 0}} {
+		if _, err := decodeSession("r1", bad); err == nil {
+			t.Errorf("%x accepted", bad)
+		}
+	}
+}

@@ -100,8 +100,7 @@ func (s *Service) Devices(ctx context.Context, rids []string) ([]Device, error) 
 
 // PutSession implements Client.
 func (s *Service) PutSession(ctx context.Context, sess Session, ttl time.Duration) (uint32, error) {
-	v, _ := json.Marshal(sess)
-	gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, v, WriteOptions{TTL: ttl})
+	gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, encodeSession(sess), WriteOptions{TTL: ttl})
 	if err != nil {
 		return 0, fmt.Errorf("put session %s: %w", sess.RegistrationID, err)
 	}
@@ -119,10 +118,10 @@ func (s *Service) Sessions(ctx context.Context, rids []string) ([]Session, error
 		if !r.Exists() {
 			continue
 		}
-		if err := json.Unmarshal(r.Value, &out[i]); err != nil {
-			return nil, fmt.Errorf("dataservice: decode session %s: %w", rids[i], err)
+		if out[i], err = decodeSession(rids[i], r.Value); err != nil {
+			return nil, err
 		}
-		out[i].RegistrationID, out[i].Generation = rids[i], r.Generation
+		out[i].Generation = r.Generation
 	}
 	return out, nil
 }

@@ -23,12 +23,12 @@ type Config struct {
 	Sync bool
 
 	// BlockCacheBytes is the capacity of the cache of uncompressed table
-	// blocks. Zero means 8 MiB; negative is invalid.
+	// blocks. Zero means 4 MiB; negative is invalid.
 	BlockCacheBytes int
 
 	// WriteBufferBytes is the size the in-memory table reaches before it is
 	// written to disk. Up to two of them (one being flushed) are resident, and
-	// the journal replayed at start-up is at most this long. Zero means 4 MiB;
+	// the journal replayed at start-up is at most this long. Zero means 2 MiB;
 	// negative is invalid.
 	WriteBufferBytes int
 
@@ -40,8 +40,8 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultBlockCacheBytes  = 8 << 20
-	DefaultWriteBufferBytes = 4 << 20
+	DefaultBlockCacheBytes  = 4 << 20
+	DefaultWriteBufferBytes = 2 << 20
 	DefaultSweepInterval    = time.Second
 )
 
