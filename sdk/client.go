@@ -86,6 +86,9 @@ type Config struct {
 	// Heartbeat is the interval the device asks for; the server grants a
 	// value within its bounds. Zero means the server's default.
 	Heartbeat time.Duration
+	// Endpoints, if set, are tried before asking dispatch: what an earlier
+	// Dispatch or Client.Endpoints returned.
+	Endpoints *Endpoints
 	// ServerKey pins the connectors' Noise public key. Nil means the key
 	// dispatch returns.
 	ServerKey []byte
@@ -130,8 +133,9 @@ type Client struct {
 	done   chan struct{}
 	err    error // why the client stopped; set before done closes
 
-	mu   sync.Mutex
-	conn net.Conn // current connection, closed by Close
+	mu        sync.Mutex
+	conn      net.Conn  // current connection, closed by Close
+	endpoints Endpoints // what the client connects with
 
 	received, duplicates, acked, connects atomic.Int64
 }
@@ -200,6 +204,14 @@ func (c *Client) Wait() error {
 	return c.err
 }
 
+// Endpoints returns the endpoints the client currently uses, for an app to
+// keep and pass in Config.Endpoints on its next start.
+func (c *Client) Endpoints() Endpoints {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Endpoints{Addresses: append([]string(nil), c.endpoints.Addresses...), ServerKey: append([]byte(nil), c.endpoints.ServerKey...)}
+}
+
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{Received: c.received.Load(), Duplicates: c.duplicates.Load(), Acked: c.acked.Load(), Connects: c.connects.Load()}
@@ -224,6 +236,19 @@ func (c *Client) run(first chan<- error) {
 		backoff  = c.cfg.MinBackoff
 		dd       = newDedupe(c.cfg.DedupeWindow)
 	)
+	use := func(e Endpoints) {
+		addrs, idx = e.Addresses, 0
+		key = c.cfg.ServerKey
+		if key == nil {
+			key = e.ServerKey
+		}
+		c.mu.Lock()
+		c.endpoints = e
+		c.mu.Unlock()
+	}
+	if e := c.cfg.Endpoints; e != nil && len(e.Addresses) > 0 {
+		use(*e)
+	}
 	stop := func(err error) {
 		c.err = err
 		if !reported {
@@ -239,7 +264,7 @@ func (c *Client) run(first chan<- error) {
 		}
 		if addrs == nil {
 			c.state(StateConnecting, nil)
-			d, err := dispatch(c.ctx, httpClient(c.cfg.HTTPClient), c.cfg.Gateway, c.cfg.Credentials.RegistrationID, failed)
+			d, err := dispatch(c.ctx, httpClientOrDefault(c.cfg.HTTPClient), c.cfg.Gateway, c.cfg.Credentials.RegistrationID, failed)
 			var ae *APIError
 			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 				stop(fmt.Errorf("%w: %v", ErrUnauthorized, err))
@@ -250,11 +275,8 @@ func (c *Client) run(first chan<- error) {
 				backoff = c.sleep(backoff)
 				continue
 			}
-			addrs, failed, idx = d.Addresses, nil, 0
-			key = c.cfg.ServerKey
-			if key == nil {
-				key = d.ServerKey
-			}
+			failed = nil
+			use(d)
 		}
 		addr := addrs[idx]
 		conn, err := c.connect(addr, key, dd)

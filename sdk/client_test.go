@@ -278,3 +278,32 @@ func TestRegisterRejectsUnknownApp(t *testing.T) {
 		t.Fatalf("Register with an unknown app: %v", err)
 	}
 }
+
+func TestCachedEndpointsSkipDispatchAndAreRefreshedWhenStale(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	ends, err := sdk.Dispatch(context.Background(), h.URL, cr.RegistrationID, nil)
+	if err != nil || len(ends.Addresses) != 1 || len(ends.ServerKey) != 32 {
+		t.Fatalf("Dispatch: %+v %v", ends, err)
+	}
+	// Good endpoints: the gateway is not needed at all.
+	var b inbox
+	c := dial(t, h, cr, &b, func(cfg *sdk.Config) {
+		cfg.Endpoints = &ends
+		cfg.Gateway = "http://127.0.0.1:1" // nothing listens here
+	})
+	if got := c.Endpoints(); got.Addresses[0] != ends.Addresses[0] {
+		t.Fatalf("Endpoints() = %+v", got)
+	}
+	c.Close()
+
+	// Stale endpoints: the client falls back to dispatch.
+	stale := sdk.Endpoints{Addresses: []string{"127.0.0.1:1"}, ServerKey: ends.ServerKey}
+	c = dial(t, h, cr, &b, func(cfg *sdk.Config) { cfg.Endpoints = &stale })
+	if got := c.Endpoints(); got.Addresses[0] != ends.Addresses[0] {
+		t.Fatalf("after falling back to dispatch, Endpoints() = %+v", got)
+	}
+	h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "found you"})
+	waitLen(t, &b, 1)
+}

@@ -56,7 +56,7 @@ func Register(ctx context.Context, gateway, appKey string, opts *RegisterOptions
 		RegistrationID string `json:"registration_id"`
 		DeviceSecret   string `json:"device_secret"`
 	}
-	if err := call(ctx, httpClient(o.HTTPClient), http.MethodPost, strings.TrimSuffix(gateway, "/")+"/v1/devices", body, &resp); err != nil {
+	if err := call(ctx, httpClientOrDefault(o.HTTPClient), http.MethodPost, strings.TrimSuffix(gateway, "/")+"/v1/devices", body, &resp); err != nil {
 		return Credentials{}, err
 	}
 	return Credentials{AppKey: appKey, RegistrationID: resp.RegistrationID, DeviceSecret: resp.DeviceSecret}, nil
@@ -64,26 +64,35 @@ func Register(ctx context.Context, gateway, appKey string, opts *RegisterOptions
 
 var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second}
 
-func httpClient(c *http.Client) *http.Client {
+func httpClientOrDefault(c *http.Client) *http.Client {
 	if c != nil {
 		return c
 	}
 	return defaultHTTPClient
 }
 
-// dispatchInfo is what the gateway's dispatch answers.
-type dispatchInfo struct {
+// Endpoints say where a device connects: connector addresses, best first,
+// and the Noise public key they prove themselves with. Dispatch returns
+// them; an app may keep them with the credentials and pass them in
+// Config.Endpoints on its next start, saving a round trip (the client asks
+// dispatch again when they stop working).
+type Endpoints struct {
 	Addresses []string `json:"addresses"`
-	Heartbeat int      `json:"heartbeat"`
 	ServerKey []byte   `json:"server_key"`
 }
 
-func dispatch(ctx context.Context, c *http.Client, gateway, rid string, failed []string) (dispatchInfo, error) {
+// Dispatch asks the gateway at gateway where the device rid should
+// connect. httpClient nil means a client with a 10s timeout.
+func Dispatch(ctx context.Context, gateway, rid string, httpClient *http.Client) (Endpoints, error) {
+	return dispatch(ctx, httpClientOrDefault(httpClient), gateway, rid, nil)
+}
+
+func dispatch(ctx context.Context, c *http.Client, gateway, rid string, failed []string) (Endpoints, error) {
 	q := url.Values{"registration_id": {rid}}
 	if len(failed) > 0 {
 		q.Set("failed", strings.Join(failed, ","))
 	}
-	var d dispatchInfo
+	var d Endpoints
 	if err := call(ctx, c, http.MethodGet, strings.TrimSuffix(gateway, "/")+"/v1/dispatch?"+q.Encode(), nil, &d); err != nil {
 		return d, err
 	}
