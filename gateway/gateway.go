@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -109,6 +110,11 @@ func New(cfg Config, data dataservice.Client, cluster Cluster, receipts actors.R
 		{"POST", "/v1/push", authApp, g.push},
 		{"GET", "/v1/messages/{msg_id}", authApp, g.messageReport},
 		{"GET", "/v1/admin/runtime", authAdmin, g.runtime},
+		{"GET", "/debug/pprof/", authAdmin, profile(pprof.Index)},
+		{"GET", "/debug/pprof/cmdline", authAdmin, profile(pprof.Cmdline)},
+		{"GET", "/debug/pprof/profile", authAdmin, profile(pprof.Profile)},
+		{"GET", "/debug/pprof/symbol", authAdmin, profile(pprof.Symbol)},
+		{"GET", "/debug/pprof/trace", authAdmin, profile(pprof.Trace)},
 	}
 	g.handler = g.mux()
 	return g
@@ -241,6 +247,14 @@ func validID(s string) bool {
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
+}
+
+// profile serves a net/http/pprof handler (behind admin auth).
+func profile(h http.HandlerFunc) func(http.ResponseWriter, *http.Request, *dataservice.App) error {
+	return func(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+		h(w, r)
+		return nil
+	}
 }
 
 func (g *Gateway) runtime(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	opts.Progress = stderr
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "herald-bench: cpu profile:", err)
+			return ExitUsage
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := Run(ctx, opts)
@@ -103,6 +116,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	sources := fs.String("sources", DefaultSources, "local addresses device sockets are opened from, in turn: ranges and addresses, comma-separated")
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 256, "device connections in progress at once")
 	fs.IntVar(&o.RegisterConcurrency, "register-concurrency", 64, "device registrations in flight at once")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of herald-bench itself to this file")
 	var ttl int64
 	switch o.Scenario {
 	case Hold:

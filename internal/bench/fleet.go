@@ -58,17 +58,18 @@ type device struct {
 	fleet  *fleet
 	index  int // global
 	cred   sdk.Credentials
+	ends   sdk.Endpoints // from dispatch, asked while registering
 	client atomic.Pointer[sdk.Client]
 	up     atomic.Bool // counted in fleet.connected
 }
 
-func newFleet(cfg fleetConfig, creds []sdk.Credentials) *fleet {
+func newFleet(cfg fleetConfig, creds []sdk.Credentials, ends []sdk.Endpoints) *fleet {
 	f := &fleet{cfg: cfg, devices: make([]device, len(creds)), latency: new(histogram)}
 	if cfg.Messages > 0 {
 		f.slots = make([]atomic.Uint32, len(creds)*cfg.Messages)
 	}
 	for i := range f.devices {
-		f.devices[i] = device{fleet: f, index: cfg.First + i, cred: creds[i]}
+		f.devices[i] = device{fleet: f, index: cfg.First + i, cred: creds[i], ends: ends[i]}
 	}
 	return f
 }
@@ -168,6 +169,7 @@ func (f *fleet) dial(ctx context.Context, d *device) error {
 	c, err := sdk.Dial(ctx, sdk.Config{
 		Gateway:     f.cfg.Gateway,
 		Credentials: d.cred,
+		Endpoints:   &d.ends,
 		Handler:     d.handle,
 		Heartbeat:   f.cfg.Heartbeat,
 		HTTPClient:  f.cfg.HTTP,

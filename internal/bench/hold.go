@@ -7,8 +7,10 @@ import (
 
 // hold registers and connects Devices idle devices, holds them for
 // Duration, and measures the server's resident memory per connection: the
-// settled reading after connecting minus the settled reading before,
-// divided by the devices connected.
+// reading at the end of the hold (idle, after the runtime returned freed
+// memory to the system) minus the settled reading before connecting,
+// divided by the devices connected. The reading right after connecting is
+// reported as the peak.
 func (r *run) hold(ctx context.Context) (Result, error) {
 	start, err := r.start(ctx)
 	if err != nil {
@@ -38,14 +40,22 @@ func (r *run) hold(ctx context.Context) (Result, error) {
 	connected := f.connected.Load()
 	r.setPhase("hold")
 	_ = sleep(ctx, time.Until(held.Add(r.opts.Duration)))
+	end, err := r.api.runtime(ctx)
+	if err != nil {
+		r.reportError("reading the server's memory at the end of the hold", err)
+	}
 
 	st := f.stats()
 	var res Result
-	if after.Process.RSSBytes > 0 && connected > 0 {
-		per := (after.Process.RSSBytes - before.Process.RSSBytes) / connected
+	if end.Process.RSSBytes > 0 && connected > 0 {
+		per := (end.Process.RSSBytes - before.Process.RSSBytes) / connected
 		res.RSSPerConnBytes = &per
 		res.ServerRSSBeforeBytes = before.Process.RSSBytes
-		res.ServerRSSSettledBytes = after.Process.RSSBytes
+		res.ServerRSSSettledBytes = end.Process.RSSBytes
+	}
+	if after.Process.RSSBytes > 0 && connected > 0 {
+		peak := (after.Process.RSSBytes - before.Process.RSSBytes) / connected
+		res.RSSPerConnPeakBytes = &peak
 	}
 	res.Errors = int64(failed)
 	r.finish(ctx, &res, start, st)

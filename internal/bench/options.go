@@ -92,6 +92,9 @@ type Options struct {
 	// Progress receives a progress line every second and the first few
 	// errors. Nil means no progress output.
 	Progress io.Writer
+	// CPUProfile, if set, names a file for a CPU profile of the bench
+	// itself, to tell the load generator's cost from the server's.
+	CPUProfile string
 }
 
 // withDefaults returns o with its zero values replaced by defaults.

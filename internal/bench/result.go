@@ -47,11 +47,15 @@ type Result struct {
 	// to the last WELCOME.
 	ConnectionsPerSec float64 `json:"connections_per_sec"`
 
-	// RSSPerConnBytes is the server's settled resident memory growth per
-	// connected device (hold only).
+	// RSSPerConnBytes is the server's resident memory growth per idle
+	// connected device at the end of the hold (hold only).
 	RSSPerConnBytes *int64 `json:"rss_per_conn_bytes,omitempty"`
-	// ServerRSSBeforeBytes and ServerRSSSettledBytes are the settled
-	// readings RSSPerConnBytes comes from (hold only).
+	// RSSPerConnPeakBytes is the same growth right after the last device
+	// connected, before the runtime returned memory freed by the connection
+	// storm (hold only).
+	RSSPerConnPeakBytes *int64 `json:"rss_per_conn_peak_bytes,omitempty"`
+	// ServerRSSBeforeBytes and ServerRSSSettledBytes are the readings
+	// RSSPerConnBytes comes from (hold only).
 	ServerRSSBeforeBytes  int64 `json:"server_rss_before_bytes,omitempty"`
 	ServerRSSSettledBytes int64 `json:"server_rss_settled_bytes,omitempty"`
 	// ServerConnections is the connections the server's connector held at

@@ -146,7 +146,7 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 		return nil, setupError("creating the app", err)
 	}
 	r.setPhase("register")
-	creds, err := r.register(ctx)
+	creds, ends, err := r.register(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -157,15 +157,18 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 		Messages:    messages,
 		Heartbeat:   r.opts.Heartbeat,
 		DialTimeout: 30 * time.Second,
-	}, creds)
+	}, creds, ends)
 	r.fleet.Store(f)
 	return f, nil
 }
 
 // register registers the devices, RegisterConcurrency at a time, trying
-// each up to three times.
-func (r *run) register(ctx context.Context) ([]sdk.Credentials, error) {
+// each up to three times, and asks dispatch where each connects, as a real
+// device does once and then caches: the timed connection phase measures
+// handshake, authentication and session registration, not dispatch.
+func (r *run) register(ctx context.Context) ([]sdk.Credentials, []sdk.Endpoints, error) {
 	creds := make([]sdk.Credentials, r.opts.Devices)
+	ends := make([]sdk.Endpoints, r.opts.Devices)
 	var (
 		next     atomic.Int64
 		wg       sync.WaitGroup
@@ -183,7 +186,10 @@ func (r *run) register(ctx context.Context) ([]sdk.Credentials, error) {
 				}
 				var err error
 				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-					if creds[i], err = r.api.register(ctx); err == nil {
+					if creds[i], err = r.api.register(ctx); err != nil {
+						continue
+					}
+					if ends[i], err = sdk.Dispatch(ctx, r.api.base, creds[i].RegistrationID, r.http); err == nil {
 						break
 					}
 				}
@@ -198,12 +204,12 @@ func (r *run) register(ctx context.Context) ([]sdk.Credentials, error) {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return nil, setupError(fmt.Sprintf("registering device %d of %d", r.registered.Load()+1, r.opts.Devices), firstErr)
+		return nil, nil, setupError(fmt.Sprintf("registering device %d of %d", r.registered.Load()+1, r.opts.Devices), firstErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return creds, nil
+	return creds, ends, nil
 }
 
 // connect connects the fleet and fails the setup if no device could.
