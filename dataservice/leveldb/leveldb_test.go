@@ -311,3 +311,18 @@ func TestCloseWaitsForScan(t *testing.T) {
 	}
 	<-done
 }
+
+func TestStatsReportLevels(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Put(context.Background(), "k", "a", []byte("v"), dataservice.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.WriteDelays != 0 || st.WritePaused {
+		t.Fatalf("stats of a fresh store: %+v", st)
+	}
+}

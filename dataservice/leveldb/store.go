@@ -94,6 +94,10 @@ func Open(cfg Config) (*Store, error) {
 		// 10 bits per key answer a miss without touching disk 99% of the
 		// time, for about 1.2 bytes per key of table index in memory.
 		Filter: filter.NewBloomFilter(10),
+		// Herald's records are small and mostly random identifiers, which
+		// compress poorly; Snappy on every flush and compaction cost CPU
+		// for little disk.
+		Compression: opt.NoCompression,
 	})
 	if err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, storage.ErrLocked) {
