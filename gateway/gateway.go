@@ -91,6 +91,7 @@ type Gateway struct {
 	receipts actors.Receipts
 	ids      *ids.Generator
 	stats    func() any
+	apps     *appCache
 	handler  http.Handler
 	routes   []route
 }
@@ -101,7 +102,8 @@ type Gateway struct {
 // report.
 func New(cfg Config, data dataservice.Client, cluster Cluster, receipts actors.Receipts, gen *ids.Generator, stats func() any) *Gateway {
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, log: cfg.Log, data: data, cluster: cluster, receipts: receipts, ids: gen, stats: stats}
+	g := &Gateway{cfg: cfg, log: cfg.Log, data: data, cluster: cluster, receipts: receipts, ids: gen, stats: stats,
+		apps: newAppCache(data, 5*time.Second, 10000)}
 	g.routes = []route{
 		{"GET", "/healthz", authNone, g.healthz},
 		{"POST", "/v1/apps", authAdmin, g.createApp},
@@ -224,7 +226,7 @@ func (g *Gateway) checkApp(r *http.Request) (*dataservice.App, error) {
 	if !appKeyShape.MatchString(key) {
 		return nil, errBadAppAuth
 	}
-	app, err := g.data.App(r.Context(), key)
+	app, err := g.apps.get(r.Context(), key)
 	if err != nil {
 		if errorsIsNotFound(err) {
 			return nil, errBadAppAuth

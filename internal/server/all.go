@@ -125,7 +125,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
 	gw := gateway.New(gcfg, data, &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, n.collector, gen,
-		func() any { return map[string]any{"connector": n.conn.Stats()} })
+		func() any { return map[string]any{"connector": n.conn.Stats(), "store": n.store.Stats()} })
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
 	}
