@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldpush/herald/sdk"
@@ -133,9 +134,34 @@ func (b *releasingBody) Close() error {
 }
 
 // newHTTPClient returns the client of every REST call of a run: one
-// HTTP/2 connection, at most limit requests in flight on it.
-func newHTTPClient(tr *http.Transport, limit int) *http.Client {
-	return &http.Client{Transport: &streamLimiter{base: tr, slots: make(chan struct{}, limit)}, Timeout: requestTimeout}
+// HTTP/2 connection per transport, at most limit requests in flight on
+// each, requests spread over them in turn. An app backend pushing at a high
+// rate holds several connections; one connection's frames are written by a
+// single goroutine at each end.
+func newHTTPClient(trs []*http.Transport, limit int) *http.Client {
+	p := &connPool{}
+	for _, tr := range trs {
+		p.conns = append(p.conns, &streamLimiter{base: tr, slots: make(chan struct{}, limit)})
+	}
+	return &http.Client{Transport: p, Timeout: requestTimeout}
+}
+
+// connPool spreads requests over several connections, round robin.
+type connPool struct {
+	conns []*streamLimiter
+	next  atomic.Uint64
+}
+
+// RoundTrip implements http.RoundTripper.
+func (p *connPool) RoundTrip(req *http.Request) (*http.Response, error) {
+	return p.conns[p.next.Add(1)%uint64(len(p.conns))].RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections.
+func (p *connPool) CloseIdleConnections() {
+	for _, c := range p.conns {
+		c.CloseIdleConnections()
+	}
 }
 
 // httpError is a REST call answered with a status other than the expected

@@ -57,7 +57,7 @@ func TestRequestsBeyondTheStreamLimitDoNotStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newHTTPClient(tr, limit)
+	c := newHTTPClient([]*http.Transport{tr}, limit)
 	c.Timeout = 10 * time.Second
 	var (
 		wg     sync.WaitGroup

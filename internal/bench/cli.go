@@ -117,6 +117,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 256, "device connections in progress at once")
 	fs.IntVar(&o.RegisterConcurrency, "register-concurrency", 64, "device registrations in flight at once")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of herald-bench itself to this file")
+	fs.IntVar(&o.Connections, "connections", 4, "HTTP/2 connections REST calls are spread over")
 	var ttl int64
 	switch o.Scenario {
 	case Hold:

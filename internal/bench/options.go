@@ -95,6 +95,9 @@ type Options struct {
 	// CPUProfile, if set, names a file for a CPU profile of the bench
 	// itself, to tell the load generator's cost from the server's.
 	CPUProfile string
+	// Connections is how many HTTP/2 connections REST calls are spread
+	// over. Zero means 4.
+	Connections int
 }
 
 // withDefaults returns o with its zero values replaced by defaults.
@@ -111,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.Heartbeat, 180*time.Second)
 	def(&o.SettleInterval, time.Second)
+	if o.Connections <= 0 {
+		o.Connections = 4
+	}
 	def(&o.SettleTimeout, 10*time.Second)
 	def(&o.TTL, 24*time.Hour)
 	def(&o.Timeout, 30*time.Second)

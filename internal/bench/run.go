@@ -78,11 +78,15 @@ func newRun(ctx context.Context, opts Options) (*run, error) {
 	if err != nil {
 		return nil, setupError("connecting to "+opts.Target, err)
 	}
-	if opts.Scenario == Unicast && opts.Concurrency > limit {
-		fmt.Fprintf(opts.Progress, "herald-bench: the gateway allows %d requests at once on a connection: at most %d pushes are in flight, not %d\n",
-			limit, limit, opts.Concurrency)
+	if opts.Scenario == Unicast && opts.Concurrency > limit*opts.Connections {
+		fmt.Fprintf(opts.Progress, "herald-bench: the gateway allows %d requests at once on a connection: at most %d pushes are in flight on %d connections, not %d\n",
+			limit, limit*opts.Connections, opts.Connections, opts.Concurrency)
 	}
-	c := newHTTPClient(tr, limit)
+	trs := []*http.Transport{tr}
+	for len(trs) < opts.Connections {
+		trs = append(trs, newTransport())
+	}
+	c := newHTTPClient(trs, limit)
 	r := &run{
 		opts:    opts,
 		http:    c,
