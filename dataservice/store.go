@@ -6,20 +6,31 @@ import (
 )
 
 // Kind names a record kind. Each kind is a key space of its own: a set in
-// Aerospike, a key prefix in LevelDB. A kind holds either value records
-// (Put/Get/Scan) or counter records (Incr/Counters), never both.
+// Aerospike, a key prefix in LevelDB. A kind holds one shape of record:
+// value records (Put/Get/Scan), counter records (Incr/Counters) or list
+// records (ListAppend/ListRange), never a mix. Delete removes any shape.
 type Kind string
 
-// The record kinds Herald stores.
+// The record kinds Herald stores, with their key layouts. Keys with a
+// GroupSeparator form groups that Scan walks in key order: these are
+// Herald's secondary indexes.
 const (
 	KindApp       Kind = "app" // app_key → App
 	KindDevice    Kind = "dev" // registration_id → Device
 	KindSession   Kind = "ses" // registration_id → Session (which connector holds the device)
 	KindMessage   Kind = "msg" // msg_id → Message body
 	KindInbox     Kind = "inb" // registration_id/msg_id → undelivered copy of a message
-	KindCounter   Kind = "cnt" // msg_id → per-message delivery counters
-	KindConnector Kind = "con" // connector id → Connector (membership, refreshed by heartbeat)
+	KindCounter   Kind = "cnt" // msg_id → per-message delivery counters (counter records)
+	KindConnector Kind = "con" // cluster/connector_id → Connector (membership, refreshed by heartbeat)
 	KindConfig    Kind = "cfg" // cluster-wide settings, such as the Noise static key
+	KindTag       Kind = "tag" // app_key/tag/registration_id → tag index: the devices of a tag
+	KindAlias     Kind = "als" // app_key/alias/registration_id → alias index: the devices of an alias
+	KindTask      Kind = "tsk" // msg_id → push task progress (audience cursor), for resuming after a restart
+	KindSchedule  Kind = "sch" // app_key/schedule_id → schedule
+	KindCampaign  Kind = "cmp" // app_key/campaign_id → red-envelope campaign
+	KindWinner    Kind = "win" // campaign_id/registration_id → what a device won in a campaign
+	KindUser      Kind = "usr" // email → portal user
+	KindRecent    Kind = "rcn" // app_key → the app's recent message ids (list record)
 )
 
 // GroupSeparator splits a key into its group and its member: "rid/msgid".
@@ -129,8 +140,31 @@ type Store interface {
 	// Counters returns the counters of a counter record, or ErrNotFound.
 	Counters(ctx context.Context, kind Kind, key string) (map[string]int64, error)
 
+	// ListAppend appends items to a list record, creating it as needed,
+	// then, if opts.MaxLen is positive, trims it to its last MaxLen items
+	// (the oldest go first). It returns the length after the trim. The
+	// append and the trim are one atomic step. A nonzero opts.TTL (re)sets
+	// the record's lifetime; zero keeps it (a new record lives forever).
+	// Items are at most MaxValueLen bytes together.
+	ListAppend(ctx context.Context, kind Kind, key string, items [][]byte, opts ListOptions) (int, error)
+
+	// ListRange returns up to count items of a list record from index
+	// start (0 is the oldest; a negative start counts from the end, -1
+	// being the newest), in list order, or ErrNotFound if the record does
+	// not exist. count ≤ 0 is ErrInvalid.
+	ListRange(ctx context.Context, kind Kind, key string, start, count int) ([][]byte, error)
+
 	// Close releases the backend. Calls after Close fail with ErrClosed.
 	Close() error
+}
+
+// ListOptions qualify ListAppend.
+type ListOptions struct {
+	// MaxLen, when positive, bounds the list: after the append the oldest
+	// items beyond MaxLen are dropped. Zero means unbounded.
+	MaxLen int
+	// TTL (re)sets the record's lifetime. Zero keeps it.
+	TTL time.Duration
 }
 
 // Delta is one counter increment of Incr.

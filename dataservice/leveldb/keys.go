@@ -16,6 +16,7 @@ import (
 const (
 	tagRecord  byte = 'r' // 'r' kind 0 key → header ++ value
 	tagCounter byte = 'c' // 'c' kind 0 key → header ++ counters
+	tagList    byte = 'l' // 'l' kind 0 key → header ++ items (uvarint length ++ bytes each)
 	tagExpiry  byte = 'x' // 'x' expiry(8) record-key → nothing
 )
 

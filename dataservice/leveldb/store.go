@@ -386,7 +386,7 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	return first
 }
 
-// planDelete appends to sc.batch the deletion of the value or counter
+// planDelete appends to sc.batch the deletion of the value, counter or list
 // record of kind and key, which the caller has locked. It reports whether
 // a live record existed; with generation nonzero it deletes only a live
 // record of that generation.
@@ -396,7 +396,7 @@ func (s *Store) planDelete(sc *scratch, kind dataservice.Kind, key string, gener
 		found bool
 		err   error
 	)
-	for _, tag := range [...]byte{tagRecord, tagCounter} {
+	for _, tag := range [...]byte{tagRecord, tagCounter, tagList} {
 		sc.key = appendRecordKey(sc.key[:0], tag, kind, key)
 		if raw, found, err = s.read(sc.key); err != nil || found {
 			break
