@@ -515,7 +515,11 @@ func (d *device) removeStored(ctx actor.Context, ids []uint64, c dataservice.Cou
 	self, root, data, rid := ctx.Self(), d.env.System.Root, d.env.Data, d.rid
 	receipts := d.env.Receipts
 	err := d.env.Workers.TrySubmit(func() {
-		existed, err := data.RemoveInbox(context.Background(), rid, ids)
+		copies := make([]dataservice.InboxCopy, len(ids))
+		for i, id := range ids {
+			copies[i] = dataservice.InboxCopy{RegistrationID: rid, MessageID: id}
+		}
+		existed, err := data.RemoveInbox(context.Background(), copies)
 		if err == nil {
 			for i, ok := range existed {
 				if ok {
@@ -571,7 +575,11 @@ func (d *device) saveSession(ctx actor.Context) {
 	s := dataservice.Session{RegistrationID: d.rid, Connector: d.env.Settings.ConnectorID, Since: d.env.Now()}
 	ttl := d.env.Settings.SessionTTL
 	if err := d.env.Workers.TrySubmit(func() {
-		gen, err := data.PutSession(context.Background(), s, ttl)
+		gens, err := data.PutSessions(context.Background(), []dataservice.Session{s}, ttl)
+		var gen uint32
+		if err == nil {
+			gen = gens[0]
+		}
 		root.Send(self, &sessionSaved{generation: gen, at: s.Since, err: err})
 	}); err != nil {
 		root.Send(self, &sessionSaved{err: err})

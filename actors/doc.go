@@ -12,7 +12,8 @@
 //     device to device actor, spawn device actors, route deliveries to them,
 //     and decide when a device actor may stop, so that no message sent to a
 //     device is ever lost to a stopping actor;
-//   - a collector actor batches delivery receipts into per-message counters.
+//   - the writer actor batches dense writes: session records, inbox removals
+//     (ACKs) and delivery receipts (per-message counters).
 //
 // Concurrency contract: Receive never blocks. Store calls and other blocking
 // work run on a bounded worker pool (internal/workpool) and come back to the

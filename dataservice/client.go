@@ -22,9 +22,9 @@ type Client interface {
 	// that do not exist.
 	Devices(ctx context.Context, rids []string) ([]Device, error)
 
-	// PutSession records where a device is connected, for ttl, and returns
-	// the session's generation.
-	PutSession(ctx context.Context, s Session, ttl time.Duration) (uint32, error)
+	// PutSessions records where devices are connected, for ttl, and
+	// returns each session's generation, in order.
+	PutSessions(ctx context.Context, sessions []Session, ttl time.Duration) ([]uint32, error)
 	// Sessions returns one Session per id, in order; a zero Session for
 	// devices with none.
 	Sessions(ctx context.Context, rids []string) ([]Session, error)
@@ -47,10 +47,11 @@ type Client interface {
 	// Inbox returns up to limit undelivered, unexpired copies for a device,
 	// oldest first, with message ids above after.
 	Inbox(ctx context.Context, rid string, after uint64, limit int) ([]InboxEntry, error)
-	// RemoveInbox deletes inbox copies and reports, per id, whether the copy
-	// still existed. Of concurrent removals of one copy exactly one reports
-	// true, which makes "delivered" countable exactly once.
-	RemoveInbox(ctx context.Context, rid string, ids []uint64) ([]bool, error)
+	// RemoveInbox deletes inbox copies, of any devices, and reports for
+	// each whether it still existed. Of concurrent removals of one copy
+	// exactly one reports true, which makes "delivered" countable exactly
+	// once.
+	RemoveInbox(ctx context.Context, copies []InboxCopy) ([]bool, error)
 	// UpdateInbox stores new attempt counts for inbox copies. A copy removed
 	// or changed since it was read (generation mismatch) is left alone.
 	UpdateInbox(ctx context.Context, rid string, entries []InboxEntry) error

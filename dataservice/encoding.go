@@ -36,7 +36,7 @@ func decodeMessage(id uint64, v []byte) (Message, error) {
 	}
 	m := Message{
 		ID:      id,
-		Created: time.UnixMilli(int64(binary.BigEndian.Uint64(v[1:9]))),
+		Created: time.UnixMilli(int64(binary.BigEndian.Uint64(v[1:9]))).UTC(),
 		TTL:     time.Duration(binary.BigEndian.Uint64(v[9:17])),
 	}
 	rest := v[17:]
@@ -87,7 +87,7 @@ func decodeDevice(rid string, v []byte) (Device, error) {
 	d := Device{RegistrationID: rid}
 	copy(d.StoredKey[:], v[1:33])
 	copy(d.ServerKey[:], v[33:65])
-	d.Created = time.UnixMilli(int64(binary.BigEndian.Uint64(v[65:73])))
+	d.Created = time.UnixMilli(int64(binary.BigEndian.Uint64(v[65:73]))).UTC()
 	rest := v[73:]
 	n := int(rest[0])
 	if len(rest) < 1+n+1 {
@@ -120,7 +120,7 @@ func decodeSession(rid string, v []byte) (Session, error) {
 	}
 	return Session{
 		RegistrationID: rid,
-		Since:          time.UnixMilli(int64(binary.BigEndian.Uint64(v[1:9]))),
+		Since:          time.UnixMilli(int64(binary.BigEndian.Uint64(v[1:9]))).UTC(),
 		Connector:      string(v[9:]),
 	}, nil
 }

@@ -53,7 +53,7 @@ func TestCorruptMessageRecordsAreRejected(t *testing.T) {
 }
 
 func TestDeviceRecordRoundTrip(t *testing.T) {
-	d := Device{RegistrationID: "r1", AppKey: "app", Platform: "ios", StoredKey: [32]byte{1}, ServerKey: [32]byte{2}, Created: time.UnixMilli(42)}
+	d := Device{RegistrationID: "r1", AppKey: "app", Platform: "ios", StoredKey: [32]byte{1}, ServerKey: [32]byte{2}, Created: time.UnixMilli(42).UTC()}
 	got, err := decodeDevice("r1", encodeDevice(d))
 	if err != nil || got != d {
 		t.Fatalf("%+v %v", got, err)

@@ -98,13 +98,17 @@ func (s *Service) Devices(ctx context.Context, rids []string) ([]Device, error) 
 	return out, nil
 }
 
-// PutSession implements Client.
-func (s *Service) PutSession(ctx context.Context, sess Session, ttl time.Duration) (uint32, error) {
-	gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, encodeSession(sess), WriteOptions{TTL: ttl})
-	if err != nil {
-		return 0, fmt.Errorf("put session %s: %w", sess.RegistrationID, err)
+// PutSessions implements Client.
+func (s *Service) PutSessions(ctx context.Context, sessions []Session, ttl time.Duration) ([]uint32, error) {
+	gens := make([]uint32, len(sessions))
+	for i, sess := range sessions {
+		gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, encodeSession(sess), WriteOptions{TTL: ttl})
+		if err != nil {
+			return nil, fmt.Errorf("put session %s: %w", sess.RegistrationID, err)
+		}
+		gens[i] = gen
 	}
-	return gen, nil
+	return gens, nil
 }
 
 // Sessions implements Client.
@@ -213,14 +217,14 @@ func (s *Service) Inbox(ctx context.Context, rid string, after uint64, limit int
 }
 
 // RemoveInbox implements Client.
-func (s *Service) RemoveInbox(ctx context.Context, rid string, ids []uint64) ([]bool, error) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = inboxKey(rid, id)
+func (s *Service) RemoveInbox(ctx context.Context, copies []InboxCopy) ([]bool, error) {
+	keys := make([]string, len(copies))
+	for i, c := range copies {
+		keys[i] = inboxKey(c.RegistrationID, c.MessageID)
 	}
 	existed, err := s.store.DeleteMany(ctx, KindInbox, keys)
 	if err != nil {
-		return nil, fmt.Errorf("remove inbox copies of %s: %w", rid, err)
+		return nil, fmt.Errorf("remove %d inbox copies: %w", len(copies), err)
 	}
 	return existed, nil
 }

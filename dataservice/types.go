@@ -34,12 +34,12 @@ func (d Device) Exists() bool { return d.RegistrationID != "" }
 // hint with a TTL: the connector itself is the authority on whether the
 // device is online.
 type Session struct {
-	RegistrationID string    `json:"-"`
+	RegistrationID string    `json:"registration_id"`
 	Connector      string    `json:"connector"`
 	Since          time.Time `json:"since"`
 	// Generation is the store generation of the session record, used to
 	// delete it only if no newer session replaced it.
-	Generation uint32 `json:"-"`
+	Generation uint32 `json:"generation,omitempty"`
 }
 
 // Exists reports whether s is a session rather than a miss in a batch.
@@ -48,7 +48,7 @@ func (s Session) Exists() bool { return s.Generation != 0 }
 // Message is the body of a push, stored once however many devices it
 // targets.
 type Message struct {
-	ID      uint64          `json:"-"`
+	ID      uint64          `json:"id,string"`
 	AppKey  string          `json:"app"`
 	Title   string          `json:"title,omitempty"`
 	Content string          `json:"content"`
@@ -64,13 +64,19 @@ func (m *Message) Expires() time.Time { return m.Created.Add(m.TTL) }
 
 // InboxEntry is an undelivered copy of a message for one device.
 type InboxEntry struct {
-	MessageID uint64
+	MessageID uint64 `json:"message_id,string"`
 	// Attempts counts how many times the copy was written to a connection.
-	Attempts uint8
-	Expires  time.Time
+	Attempts uint8     `json:"attempts"`
+	Expires  time.Time `json:"expires"`
 	// Generation of the inbox record, so updates never resurrect a copy
 	// that was acknowledged in the meantime.
-	Generation uint32
+	Generation uint32 `json:"generation"`
+}
+
+// InboxCopy names one device's copy of one message.
+type InboxCopy struct {
+	RegistrationID string `json:"registration_id"`
+	MessageID      uint64 `json:"message_id,string"`
 }
 
 // Counter names a per-message delivery counter.
@@ -99,9 +105,9 @@ const (
 
 // CounterDelta adds N to one counter of one message.
 type CounterDelta struct {
-	MessageID uint64
-	Counter   Counter
-	N         int64
+	MessageID uint64  `json:"message_id,string"`
+	Counter   Counter `json:"counter"`
+	N         int64   `json:"n"`
 }
 
 // Report is the delivery report of one message.

@@ -258,7 +258,7 @@ func (e *env) registerDevices(tb testing.TB, appKey string, n int) []string {
 // connect records a session routing rid to connector id.
 func (e *env) connect(tb testing.TB, rid, connectorID string) {
 	tb.Helper()
-	if _, err := e.data.PutSession(context.Background(), dataservice.Session{RegistrationID: rid, Connector: connectorID, Since: time.Now()}, time.Hour); err != nil {
+	if _, err := e.data.PutSessions(context.Background(), []dataservice.Session{{RegistrationID: rid, Connector: connectorID, Since: time.Now()}}, time.Hour); err != nil {
 		tb.Fatalf("put session: %v", err)
 	}
 }

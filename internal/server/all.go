@@ -20,7 +20,6 @@ import (
 	"github.com/heraldpush/herald/dataservice/leveldb"
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/internal/ids"
-	"github.com/heraldpush/herald/internal/workpool"
 )
 
 // AllConfig configures `herald all`.
@@ -51,15 +50,14 @@ type AllNode struct {
 	// ServerKey is the Noise static public key devices pin.
 	ServerKey []byte
 
-	log       *slog.Logger
-	store     *leveldb.Store
-	system    *actor.ActorSystem
-	workers   *workpool.Pool
-	collector *actors.Collector
-	conn      *connector.Connector
-	http      *http.Server
-	httpLn    net.Listener
-	dataDir   string
+	log     *slog.Logger
+	store   *leveldb.Store
+	system  *actor.ActorSystem
+	writer  *actors.Writer
+	conn    *connector.Connector
+	http    *http.Server
+	httpLn  net.Listener
+	dataDir string
 }
 
 // Config names of cluster-wide settings in the store.
@@ -111,12 +109,12 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	n.system = actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return quietActorLogs(cfg.Log)
 	})))
-	n.workers = workpool.New(16, 4096)
-	n.collector = actors.NewCollector(n.system, actors.CollectorConfig{}, data, n.workers, cfg.Log)
+	// Dense writes (sessions, ACKs, receipts) are batched by one writer.
+	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, data, cfg.Log)
 
 	ccfg := cfg.Connector
 	ccfg.Log = cfg.Log
-	n.conn = connector.New(ccfg, n.system, data, n.collector, key)
+	n.conn = connector.New(ccfg, n.system, n.writer, n.writer, key)
 	if err := n.conn.Start(); err != nil {
 		return nil, err
 	}
@@ -124,7 +122,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	gcfg := cfg.Gateway
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
-	gw := gateway.New(gcfg, data, &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, n.collector, gen,
+	gw := gateway.New(gcfg, data, &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, n.writer, gen,
 		func() any { return map[string]any{"connector": n.conn.Stats(), "store": n.store.Stats()} })
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
@@ -172,11 +170,8 @@ func (n *AllNode) Close(ctx context.Context) error {
 	if n.conn != nil {
 		errs = append(errs, n.conn.Shutdown(ctx))
 	}
-	if n.collector != nil {
-		errs = append(errs, n.collector.Flush(ctx))
-	}
-	if n.workers != nil {
-		n.workers.Close()
+	if n.writer != nil {
+		errs = append(errs, n.writer.Flush(ctx))
 	}
 	if n.system != nil {
 		n.system.Shutdown()

@@ -1,0 +1,373 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// Writer is the batching writer: a dataservice.Client whose dense writes
+// go through one actor that coalesces them.
+//
+//   - Session writes (one per connection, one per refresh) are merged per
+//     device (the latest wins) and written with one PutSessions.
+//   - Inbox removals (one per ACK) of all devices are written with one
+//     RemoveInbox.
+//   - Delivery receipts (Add, several per push) are summed per message and
+//     counter and written with one AddCounters every Interval.
+//
+// Sessions and removals flush as soon as the previous flush of their kind
+// is done ("passive feedback"): no added latency when idle, large batches
+// under load. Callers of PutSessions and RemoveInbox wait for their flush;
+// at most MaxPending of them wait at once, and further callers block until
+// one is answered (or their context ends) — the backpressure that reaches
+// device actors as a full worker pool. Add never blocks: receipts are
+// coalesced in a map whose size is bounded by the messages in flight.
+//
+// Every other Client method passes through unchanged.
+type Writer struct {
+	dataservice.Client
+	pid   *actor.PID
+	root  *actor.RootContext
+	slots chan struct{}
+}
+
+var (
+	_ dataservice.Client = (*Writer)(nil)
+	_ Receipts           = (*Writer)(nil)
+)
+
+// WriterConfig configures a Writer. Zero fields take the defaults.
+type WriterConfig struct {
+	// Interval is the longest a receipt waits before it is written. Zero
+	// means 50ms.
+	Interval time.Duration
+	// MaxBatch flushes receipts early once this many distinct counters
+	// are pending. Zero means 4096.
+	MaxBatch int
+	// MaxPending bounds the callers waiting for a flush. Zero means 16384.
+	MaxPending int
+}
+
+// Messages of the writer actor.
+type (
+	sessionWrite struct {
+		s     dataservice.Session
+		ttl   time.Duration
+		reply chan sessionResult
+	}
+	sessionResult struct {
+		generation uint32
+		err        error
+	}
+	inboxRemoval struct {
+		copies []dataservice.InboxCopy
+		reply  chan removalResult
+	}
+	removalResult struct {
+		existed []bool
+		err     error
+	}
+	receipt struct {
+		key counterKey
+		n   int64
+	}
+	counterKey struct {
+		id uint64
+		c  dataservice.Counter
+	}
+	flushTick    struct{}
+	sessionsDone struct{}
+	removalsDone struct{}
+	countersDone struct {
+		deltas []dataservice.CounterDelta
+		err    error
+	}
+	flushAll struct{ done chan error }
+)
+
+// NewWriter starts a writer over data.
+func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Client, log *slog.Logger) *Writer {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 50 * time.Millisecond
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 4096
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 16384
+	}
+	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
+			sessions: make(map[time.Duration]map[string]*pendingSession), counters: make(map[counterKey]int64)}
+	}))
+	return &Writer{Client: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending)}
+}
+
+// acquire takes a waiting slot, blocking while MaxPending callers wait.
+func (w *Writer) acquire(ctx context.Context) error {
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PutSessions implements dataservice.Client through the batch.
+func (w *Writer) PutSessions(ctx context.Context, sessions []dataservice.Session, ttl time.Duration) ([]uint32, error) {
+	if err := w.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-w.slots }()
+	replies := make([]chan sessionResult, len(sessions))
+	for i, s := range sessions {
+		replies[i] = make(chan sessionResult, 1)
+		w.root.Send(w.pid, &sessionWrite{s: s, ttl: ttl, reply: replies[i]})
+	}
+	gens := make([]uint32, len(sessions))
+	for i, r := range replies {
+		select {
+		case res := <-r:
+			if res.err != nil {
+				return nil, res.err
+			}
+			gens[i] = res.generation
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return gens, nil
+}
+
+// RemoveInbox implements dataservice.Client through the batch.
+func (w *Writer) RemoveInbox(ctx context.Context, copies []dataservice.InboxCopy) ([]bool, error) {
+	if err := w.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-w.slots }()
+	reply := make(chan removalResult, 1)
+	w.root.Send(w.pid, &inboxRemoval{copies: copies, reply: reply})
+	select {
+	case res := <-reply:
+		return res.existed, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Add implements Receipts. It never blocks.
+func (w *Writer) Add(id uint64, counter dataservice.Counter, n int64) {
+	w.root.Send(w.pid, &receipt{key: counterKey{id, counter}, n: n})
+}
+
+// AddCounters implements dataservice.Client through the batch: the
+// increments are written with the next flush of receipts, not before it
+// returns.
+func (w *Writer) AddCounters(_ context.Context, deltas []dataservice.CounterDelta) error {
+	for _, d := range deltas {
+		w.Add(d.MessageID, d.Counter, d.N)
+	}
+	return nil
+}
+
+// Flush writes everything handed to the writer before the call, and waits.
+func (w *Writer) Flush(ctx context.Context) error {
+	done := make(chan error, 1)
+	w.root.Send(w.pid, &flushAll{done: done})
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type pendingSession struct {
+	s       dataservice.Session
+	replies []chan sessionResult
+}
+
+// writer is the writer actor. Its fields are owned by its Receive.
+type writer struct {
+	cfg  WriterConfig
+	data dataservice.Client
+	log  *slog.Logger
+	root *actor.RootContext
+
+	sessions        map[time.Duration]map[string]*pendingSession // by TTL, then device
+	sessionsFlowing bool
+	removals        []*inboxRemoval
+	removalsFlowing bool
+	counters        map[counterKey]int64
+	countersFlowing bool
+	scheduled       bool // a flushTick is on its way
+	waiting         []chan error
+}
+
+func (w *writer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *sessionWrite:
+		byRID := w.sessions[m.ttl]
+		if byRID == nil {
+			byRID = make(map[string]*pendingSession)
+			w.sessions[m.ttl] = byRID
+		}
+		p := byRID[m.s.RegistrationID]
+		if p == nil {
+			p = &pendingSession{}
+			byRID[m.s.RegistrationID] = p
+		}
+		p.s = m.s // the latest write of a device wins
+		p.replies = append(p.replies, m.reply)
+		w.flushSessions(ctx)
+	case *sessionsDone:
+		w.sessionsFlowing = false
+		w.flushSessions(ctx)
+	case *inboxRemoval:
+		w.removals = append(w.removals, m)
+		w.flushRemovals(ctx)
+	case *removalsDone:
+		w.removalsFlowing = false
+		w.flushRemovals(ctx)
+	case *receipt:
+		w.counters[m.key] += m.n
+		if len(w.counters) >= w.cfg.MaxBatch {
+			w.flushCounters(ctx)
+		} else {
+			w.schedule(ctx, w.cfg.Interval)
+		}
+	case *flushTick:
+		w.scheduled = false
+		w.flushCounters(ctx)
+	case *countersDone:
+		w.countersDone(ctx, m)
+	case *flushAll:
+		w.waiting = append(w.waiting, m.done)
+		w.flushCounters(ctx)
+	}
+	w.release(nil)
+}
+
+// flushSessions writes the pending sessions unless a flush is in flight.
+func (w *writer) flushSessions(ctx actor.Context) {
+	if w.sessionsFlowing || len(w.sessions) == 0 {
+		return
+	}
+	batches := w.sessions
+	w.sessions = make(map[time.Duration]map[string]*pendingSession)
+	w.sessionsFlowing = true
+	self, root, data := ctx.Self(), w.root, w.data
+	go func() {
+		for ttl, byRID := range batches {
+			ss := make([]dataservice.Session, 0, len(byRID))
+			ps := make([]*pendingSession, 0, len(byRID))
+			for _, p := range byRID {
+				ss = append(ss, p.s)
+				ps = append(ps, p)
+			}
+			gens, err := data.PutSessions(context.Background(), ss, ttl)
+			for i, p := range ps {
+				res := sessionResult{err: err}
+				if err == nil {
+					res.generation = gens[i]
+				}
+				for _, r := range p.replies {
+					r <- res
+				}
+			}
+		}
+		root.Send(self, &sessionsDone{})
+	}()
+}
+
+// flushRemovals writes the pending inbox removals unless a flush is in
+// flight.
+func (w *writer) flushRemovals(ctx actor.Context) {
+	if w.removalsFlowing || len(w.removals) == 0 {
+		return
+	}
+	batch := w.removals
+	w.removals = nil
+	w.removalsFlowing = true
+	self, root, data := ctx.Self(), w.root, w.data
+	go func() {
+		var copies []dataservice.InboxCopy
+		for _, r := range batch {
+			copies = append(copies, r.copies...)
+		}
+		existed, err := data.RemoveInbox(context.Background(), copies)
+		off := 0
+		for _, r := range batch {
+			res := removalResult{err: err}
+			if err == nil {
+				res.existed = existed[off : off+len(r.copies)]
+			}
+			off += len(r.copies)
+			r.reply <- res
+		}
+		root.Send(self, &removalsDone{})
+	}()
+}
+
+// flushCounters writes the pending receipts unless a flush is in flight.
+func (w *writer) flushCounters(ctx actor.Context) {
+	if w.countersFlowing || len(w.counters) == 0 {
+		return
+	}
+	deltas := make([]dataservice.CounterDelta, 0, len(w.counters))
+	for k, n := range w.counters {
+		deltas = append(deltas, dataservice.CounterDelta{MessageID: k.id, Counter: k.c, N: n})
+	}
+	clear(w.counters)
+	w.countersFlowing = true
+	self, root, data := ctx.Self(), w.root, w.data
+	go func() {
+		root.Send(self, &countersDone{deltas: deltas, err: data.AddCounters(context.Background(), deltas)})
+	}()
+}
+
+func (w *writer) countersDone(ctx actor.Context, m *countersDone) {
+	w.countersFlowing = false
+	if m.err != nil {
+		// Put the increments back; they go out with a later flush.
+		w.log.Warn("writing delivery counters failed; will retry", "err", m.err)
+		for _, d := range m.deltas {
+			w.counters[counterKey{d.MessageID, d.Counter}] += d.N
+		}
+		w.release(m.err) // a waiting Flush learns of the failure
+		w.schedule(ctx, time.Second)
+		return
+	}
+	if len(w.waiting) > 0 || len(w.counters) >= w.cfg.MaxBatch {
+		w.flushCounters(ctx)
+	}
+}
+
+// release answers Flush callers once nothing is pending or flowing.
+func (w *writer) release(err error) {
+	if len(w.waiting) == 0 {
+		return
+	}
+	if err == nil && (w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
+		w.removalsFlowing || len(w.removals) > 0) {
+		return
+	}
+	for _, c := range w.waiting {
+		c <- err
+	}
+	w.waiting = nil
+}
+
+// schedule makes sure a flushTick arrives within after.
+func (w *writer) schedule(ctx actor.Context, after time.Duration) {
+	if w.scheduled {
+		return
+	}
+	w.scheduled = true
+	self, root := ctx.Self(), w.root
+	time.AfterFunc(after, func() { root.Send(self, &flushTick{}) })
+}
