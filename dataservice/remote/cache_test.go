@@ -1,0 +1,160 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/clienttest"
+)
+
+var sentinelOn = &dataservice.SentinelConfig{Lease: 500 * time.Millisecond}
+
+// dialReady returns a caching client of in whose cache is serving.
+func dialReady(tb testing.TB, urls ...string) *Client {
+	tb.Helper()
+	c, err := Dial(ClientConfig{URLs: urls, Token: testToken, Log: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Holder().Ready(ctx); err != nil {
+		tb.Fatalf("cache of the client never started serving: %v", err)
+	}
+	return c
+}
+
+// With the sentinel on, the client caches, and still passes the suite.
+func TestCachingClientConformance(t *testing.T) {
+	clienttest.Run(t, func(t testing.TB) dataservice.Client {
+		in := serve(t, openLevelDB(t), sentinelOn)
+		return dialReady(t, in.URL)
+	})
+}
+
+func TestCachedReadsAreServedFromTheCache(t *testing.T) {
+	in := serve(t, openLevelDB(t), sentinelOn)
+	c := dialReady(t, in.URL)
+	ctx := context.Background()
+	if err := c.CreateDevice(ctx, dataservice.Device{RegistrationID: "r1", AppKey: "a", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.Device(ctx, "r1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Cache().Stats(); st.Hits < 2 || st.Entries < 1 {
+		t.Fatalf("cache stats after three reads: %+v", st)
+	}
+}
+
+// A write through one caching process is never read stale through
+// another: the write returns only after every holder dropped the key.
+func TestWriteThroughOneHolderIsNeverReadStaleThroughAnother(t *testing.T) {
+	in := serve(t, openLevelDB(t), sentinelOn)
+	a, b := dialReady(t, in.URL), dialReady(t, in.URL)
+	ctx := context.Background()
+	const devices, rounds = 8, 50
+	var wg sync.WaitGroup
+	for d := range devices {
+		wg.Go(func() {
+			rid := fmt.Sprint("dev", d)
+			for round := range rounds {
+				conn := fmt.Sprint("c", round)
+				if _, err := a.PutSessions(ctx, []dataservice.Session{{RegistrationID: rid, Connector: conn, Since: time.Now()}}, time.Hour); err != nil {
+					t.Error(err)
+					return
+				}
+				// Read through b, which cached the previous round's value.
+				ss, err := b.Sessions(ctx, []string{rid})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ss[0].Connector != conn {
+					t.Errorf("device %s round %d: b read %q after a wrote %q", rid, round, ss[0].Connector, conn)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if st := b.Cache().Stats(); st.Invalidations == 0 {
+		t.Fatalf("b's cache was never invalidated (%+v): the test did not exercise the sentinel", st)
+	}
+}
+
+// A holder that cannot be reached does not stall writes forever, and the
+// cut-off holder stops serving from its cache.
+func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
+	src := dataservice.NewSource(openLevelDB(t), dataservice.SentinelConfig{Lease: 100 * time.Millisecond})
+	sub := src.Subscribe() // a holder that never acknowledges
+	start := time.Now()
+	if _, err := src.Put(context.Background(), dataservice.KindDevice, "r1", []byte("v"), dataservice.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waited := time.Since(start)
+	if waited < 200*time.Millisecond {
+		t.Fatalf("the write returned after %v, before the cut-off holder's lease (2×100ms) ran out", waited)
+	}
+	select {
+	case _, ok := <-sub.C:
+		if ok {
+			// The invalidation was queued before the cut-off; then the
+			// stream ends.
+			if _, ok := <-sub.C; ok {
+				t.Fatal("the stream of the cut-off holder did not end")
+			}
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the stream of the cut-off holder did not end")
+	}
+	// Later writes do not wait for it any more.
+	start = time.Now()
+	if _, err := src.Put(context.Background(), dataservice.KindDevice, "r2", []byte("v"), dataservice.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("a write after the cut-off took %v", d)
+	}
+}
+
+func TestHolderStopsServingWhenItsStreamBreaks(t *testing.T) {
+	in := serve(t, openLevelDB(t), sentinelOn)
+	c := dialReady(t, in.URL)
+	in.srv.CloseClientConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Holder().Serving() {
+		if time.Now().After(deadline) {
+			t.Fatal("still serving from the cache after its stream broke")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// It comes back by itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Holder().Ready(ctx); err != nil {
+		t.Fatalf("holder did not reconnect: %v", err)
+	}
+}
+
+// BenchmarkInvalidation measures a write until every holder acknowledged
+// it: what a write pays to keep other processes' caches exact.
+func BenchmarkInvalidation(b *testing.B) {
+	in := serve(b, openLevelDB(b), sentinelOn)
+	writer := dialReady(b, in.URL)
+	dialReady(b, in.URL)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := writer.PutSessions(ctx, []dataservice.Session{{RegistrationID: fmt.Sprint("d", i%100), Since: time.Now()}}, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+	"golang.org/x/net/http2"
+)
+
+// MaxStreams is how many calls a Server accepts at once on one connection;
+// a client keeps fewer in flight per instance (see inFlight), so calls wait
+// in the client rather than in the HTTP/2 layer, which can stall when
+// calls queue for streams (golang/go#70809).
+const MaxStreams = 1000
+
+const inFlight = MaxStreams - 100
+
+// NewHTTP2Transport returns the transport of calls between components:
+// cleartext HTTP/2 with prior knowledge, one multiplexed connection per
+// peer, pings every 10s of silence and a dead peer noticed 5s later.
+func NewHTTP2Transport() *http2.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+		ReadIdleTimeout:            10 * time.Second,
+		PingTimeout:                5 * time.Second,
+		StrictMaxConcurrentStreams: true, // one connection: never open a second one for more streams
+	}
+}
+
+// instance is one dataservice process.
+type instance struct {
+	url   string
+	slots chan struct{} // calls in flight
+}
+
+// caller makes calls to a set of dataservice instances.
+type caller struct {
+	instances []*instance
+	http      *http.Client
+	token     string
+	next      atomic.Uint64
+	closed    atomic.Bool
+}
+
+func newCaller(urls []string, token string, tr http.RoundTripper) (*caller, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("remote: no dataservice URL")
+	}
+	if token == "" {
+		return nil, errors.New("remote: a cluster token is required")
+	}
+	c := &caller{http: &http.Client{Transport: tr}, token: token}
+	for _, u := range urls {
+		u = strings.TrimSuffix(u, "/")
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("remote: dataservice URL %q must start with http:// or https://", u)
+		}
+		c.instances = append(c.instances, &instance{url: u, slots: make(chan struct{}, inFlight)})
+	}
+	return c, nil
+}
+
+// call posts req to path and decodes the answer into resp. Reads
+// (idempotent) that fail to reach an instance are tried on the next one.
+func (c *caller) call(ctx context.Context, path string, idempotent bool, req, resp any) error {
+	if c.closed.Load() {
+		return fmt.Errorf("remote: %s: %w", path, dataservice.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("remote: %s: %w", path, err)
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(req); err != nil {
+		return fmt.Errorf("remote: %s: encoding the call: %w: %v", path, dataservice.ErrInvalid, err)
+	}
+	tries := 1
+	if idempotent {
+		tries = len(c.instances)
+	}
+	first := int(c.next.Add(1))
+	var err error
+	for i := range tries {
+		in := c.instances[(first+i)%len(c.instances)]
+		var reached bool
+		reached, err = c.once(ctx, in, path, body.Bytes(), resp)
+		if reached || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// once makes one call to one instance; reached says whether the instance
+// answered (then err is its answer, not a transport failure).
+func (c *caller) once(ctx context.Context, in *instance, path string, body []byte, resp any) (reached bool, err error) {
+	select {
+	case in.slots <- struct{}{}:
+		defer func() { <-in.slots }()
+	case <-ctx.Done():
+		return false, fmt.Errorf("remote: %s: %w", path, ctx.Err())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.url+path, bytes.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("remote: %s: %w: %v", path, dataservice.ErrInvalid, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	res, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("remote: %s at %s: %w", path, in.url, ctx.Err())
+		}
+		return false, fmt.Errorf("remote: %s at %s: %w: %v", path, in.url, dataservice.ErrUnavailable, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		return false, fmt.Errorf("remote: %s at %s: %w: %v", path, in.url, dataservice.ErrUnavailable, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		var e errorBody
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			return true, fmt.Errorf("remote: %s at %s: %w: HTTP %d: %s", path, in.url, dataservice.ErrUnavailable, res.StatusCode, bytes.TrimSpace(data))
+		}
+		if res.StatusCode == http.StatusUnauthorized {
+			return true, fmt.Errorf("remote: %s at %s: %w: wrong cluster token", path, in.url, dataservice.ErrUnavailable)
+		}
+		return true, fmt.Errorf("remote: %s at %s: %w: %s", path, in.url, errorOf(e.Error.Code), e.Error.Message)
+	}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return true, fmt.Errorf("remote: %s at %s: %w: decoding the answer: %v", path, in.url, dataservice.ErrUnavailable, err)
+	}
+	return true, nil
+}
+
+// close makes every later call fail with ErrClosed and releases the
+// connections.
+func (c *caller) close() {
+	c.closed.Store(true)
+	if ci, ok := c.http.Transport.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,284 @@
+package dataservice
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// The sentinel keeps the caches of other processes correct. A Source wraps
+// the Store of a dataservice instance: after each write of a cached kind it
+// publishes the key and new generation to every subscribed holder and waits
+// until each one acknowledges that it dropped the key, so once a write
+// returns, no cache anywhere serves the value it replaced.
+//
+// A holder that does not acknowledge within the lease is cut off; its
+// stream ends, and the write waits out twice the lease, by which time the
+// holder has stopped serving from its cache (it serves only while it hears
+// from every source at least once per lease).
+
+// Invalidation names one written record.
+type Invalidation struct {
+	Seq        uint64 // position in the source's stream, from 1, consecutive
+	Kind       Kind
+	Key        string
+	Generation uint32 // the record's new generation; 0 for a deletion
+}
+
+// SentinelConfig configures a Source. Zero fields take the defaults.
+type SentinelConfig struct {
+	// Lease is how long a holder may serve cached values after it last
+	// heard from the source. Zero means 500ms.
+	Lease time.Duration
+	// Heartbeat is how often the source tells idle holders it is alive.
+	// Zero means Lease/5.
+	Heartbeat time.Duration
+	// Backlog bounds the invalidations queued for one holder; a holder that
+	// falls this far behind is cut off. Zero means 65536.
+	Backlog int
+}
+
+func (c SentinelConfig) withDefaults() SentinelConfig {
+	if c.Lease <= 0 {
+		c.Lease = 500 * time.Millisecond
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = c.Lease / 5
+	}
+	if c.Backlog <= 0 {
+		c.Backlog = 1 << 16
+	}
+	return c
+}
+
+// CachedKinds are the record kinds processes cache: read on hot paths,
+// written rarely. Writes of other kinds publish nothing.
+var CachedKinds = map[Kind]bool{KindApp: true, KindDevice: true, KindSession: true, KindMessage: true, KindConfig: true}
+
+// Source is a Store that publishes its writes of cached kinds to
+// subscribed holders and waits for them. It is safe for concurrent use.
+type Source struct {
+	Store
+	cfg SentinelConfig
+	id  string
+
+	mu   sync.Mutex
+	seq  uint64
+	subs map[*Subscription]struct{}
+}
+
+// NewSource wraps store. The source's id is random, so holders notice a
+// restart (a new stream with new sequence numbers).
+func NewSource(store Store, cfg SentinelConfig) *Source {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return &Source{Store: store, cfg: cfg.withDefaults(), id: hex.EncodeToString(b), subs: make(map[*Subscription]struct{})}
+}
+
+// ID identifies this run of the source.
+func (s *Source) ID() string { return s.id }
+
+// Config returns the source's configuration.
+func (s *Source) Config() SentinelConfig { return s.cfg }
+
+// Subscription is one holder's stream of invalidations.
+type Subscription struct {
+	// C delivers batches of invalidations in order. It is closed when the
+	// subscription is cut off (the holder must then drop its cache).
+	C <-chan []Invalidation
+	// Start is the sequence number the stream starts after.
+	Start uint64
+
+	src *Source
+	c   chan []Invalidation
+
+	mu       sync.Mutex
+	acked    uint64
+	dead     bool
+	lastSent time.Time     // when a frame last went out: the holder's lease runs from there
+	changed  chan struct{} // closed on every ack and on death
+}
+
+// Subscribe starts a holder's stream. The holder must drop everything it
+// cached before, then acknowledge what it processes with Ack, and call
+// Close when it goes away.
+func (s *Source) Subscribe() *Subscription {
+	c := make(chan []Invalidation, s.cfg.Backlog)
+	s.mu.Lock()
+	sub := &Subscription{C: c, c: c, src: s, Start: s.seq, acked: s.seq, lastSent: time.Now(), changed: make(chan struct{})}
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	return sub
+}
+
+// Seq returns the source's latest sequence number, for heartbeats: a
+// holder that has processed less than a heartbeat's seq missed something.
+func (s *Source) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// Ack records that the holder processed every invalidation up to seq.
+func (sub *Subscription) Ack(seq uint64) {
+	sub.mu.Lock()
+	if seq > sub.acked && !sub.dead {
+		sub.acked = seq
+		close(sub.changed)
+		sub.changed = make(chan struct{})
+	}
+	sub.mu.Unlock()
+}
+
+// Sent records that a frame (invalidations or heartbeat) reached the wire.
+func (sub *Subscription) Sent(at time.Time) {
+	sub.mu.Lock()
+	sub.lastSent = at
+	sub.mu.Unlock()
+}
+
+// Close ends the subscription (the holder went away or is cut off).
+func (sub *Subscription) Close() {
+	sub.src.mu.Lock()
+	_, live := sub.src.subs[sub]
+	delete(sub.src.subs, sub)
+	if live {
+		close(sub.c)
+	}
+	sub.src.mu.Unlock()
+	sub.mu.Lock()
+	if !sub.dead {
+		sub.dead = true
+		close(sub.changed)
+	}
+	sub.mu.Unlock()
+}
+
+// publish assigns sequence numbers to the written records and queues them
+// for every holder; it returns the holders to wait for and the last seq.
+func (s *Source) publish(inv []Invalidation) ([]*Subscription, uint64) {
+	s.mu.Lock()
+	for i := range inv {
+		s.seq++
+		inv[i].Seq = s.seq
+	}
+	last := s.seq
+	subs := make([]*Subscription, 0, len(s.subs))
+	var slow []*Subscription
+	for sub := range s.subs {
+		select {
+		case sub.c <- inv:
+			subs = append(subs, sub)
+		default:
+			slow = append(slow, sub) // its backlog is full
+		}
+	}
+	s.mu.Unlock()
+	for _, sub := range slow {
+		sub.Close()
+		subs = append(subs, sub) // still waited out: it may be serving
+	}
+	return subs, last
+}
+
+// await waits until every holder acknowledged seq, or was cut off and its
+// lease has run out.
+func (s *Source) await(ctx context.Context, subs []*Subscription, seq uint64) error {
+	for _, sub := range subs {
+		deadline := time.NewTimer(s.cfg.Lease)
+		for {
+			sub.mu.Lock()
+			acked, dead, changed, lastSent := sub.acked >= seq, sub.dead, sub.changed, sub.lastSent
+			sub.mu.Unlock()
+			if acked {
+				break
+			}
+			if dead {
+				// The holder serves at most a lease past what it last
+				// received; wait twice that past the last frame sent.
+				if wait := time.Until(lastSent.Add(2 * s.cfg.Lease)); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
+						deadline.Stop()
+						return fmt.Errorf("dataservice: waiting for caches to drop a written key: %w", ctx.Err())
+					}
+				}
+				break
+			}
+			select {
+			case <-changed:
+			case <-deadline.C:
+				sub.Close() // too slow: cut it off, then wait its lease out
+			case <-ctx.Done():
+				deadline.Stop()
+				return fmt.Errorf("dataservice: waiting for caches to drop a written key: %w", ctx.Err())
+			}
+		}
+		deadline.Stop()
+	}
+	return nil
+}
+
+// invalidate publishes and waits, for the writes of cached kinds.
+func (s *Source) invalidate(ctx context.Context, inv []Invalidation) error {
+	if len(inv) == 0 {
+		return nil
+	}
+	subs, seq := s.publish(inv)
+	if len(subs) == 0 {
+		return nil
+	}
+	return s.await(ctx, subs, seq)
+}
+
+// Put implements Store.
+func (s *Source) Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error) {
+	gen, err := s.Store.Put(ctx, kind, key, value, opts)
+	if err == nil && CachedKinds[kind] {
+		err = s.invalidate(ctx, []Invalidation{{Kind: kind, Key: key, Generation: gen}})
+	}
+	return gen, err
+}
+
+// PutMany implements Store. Keys of cached kinds are invalidated whether
+// or not their write succeeded: a partial failure must not leave a holder
+// serving what one of them replaced.
+func (s *Source) PutMany(ctx context.Context, writes []Write) error {
+	err := s.Store.PutMany(ctx, writes)
+	var inv []Invalidation
+	for _, w := range writes {
+		if CachedKinds[w.Kind] {
+			inv = append(inv, Invalidation{Kind: w.Kind, Key: w.Key})
+		}
+	}
+	return errors.Join(err, s.invalidate(ctx, inv))
+}
+
+// Delete implements Store.
+func (s *Source) Delete(ctx context.Context, kind Kind, key string, generation uint32) (bool, error) {
+	existed, err := s.Store.Delete(ctx, kind, key, generation)
+	if err == nil && existed && CachedKinds[kind] {
+		err = s.invalidate(ctx, []Invalidation{{Kind: kind, Key: key}})
+	}
+	return existed, err
+}
+
+// DeleteMany implements Store.
+func (s *Source) DeleteMany(ctx context.Context, kind Kind, keys []string) ([]bool, error) {
+	existed, err := s.Store.DeleteMany(ctx, kind, keys)
+	if err == nil && CachedKinds[kind] {
+		var inv []Invalidation
+		for i, ok := range existed {
+			if ok {
+				inv = append(inv, Invalidation{Kind: kind, Key: keys[i]})
+			}
+		}
+		err = s.invalidate(ctx, inv)
+	}
+	return existed, err
+}
