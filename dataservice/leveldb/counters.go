@@ -57,25 +57,6 @@ func appendCounter(dst []byte, e *counterEntry) []byte {
 	return binary.AppendVarint(dst, e.value)
 }
 
-// checkIncr validates the arguments of an Incr.
-func checkIncr(kind dataservice.Kind, key string, deltas []dataservice.Delta, ttl time.Duration) error {
-	if err := checkKey(kind, key); err != nil {
-		return err
-	}
-	switch {
-	case len(deltas) == 0:
-		return fmt.Errorf("%w: no counters to increment", dataservice.ErrInvalid)
-	case ttl < 0:
-		return fmt.Errorf("%w: negative ttl %v", dataservice.ErrInvalid, ttl)
-	}
-	for _, d := range deltas {
-		if d.Name == "" || len(d.Name) > dataservice.MaxKeyLen {
-			return fmt.Errorf("%w: counter name must have 1 to %d bytes", dataservice.ErrInvalid, dataservice.MaxKeyLen)
-		}
-	}
-	return nil
-}
-
 // Incr implements dataservice.Store. Counters are created at zero in the
 // order they are first named.
 func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, deltas []dataservice.Delta, ttl time.Duration) ([]int64, error) {
@@ -83,7 +64,7 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := checkIncr(kind, key, deltas, ttl); err != nil {
+	if err := dataservice.CheckIncr(kind, key, deltas, ttl); err != nil {
 		return nil, invalid(op, kind, err)
 	}
 	sc := s.getScratch()
@@ -157,7 +138,7 @@ func (s *Store) Counters(ctx context.Context, kind dataservice.Kind, key string)
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := checkKey(kind, key); err != nil {
+	if err := dataservice.CheckKey(kind, key); err != nil {
 		return nil, invalid(op, kind, err)
 	}
 	sc := s.getScratch()

@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -23,9 +21,6 @@ const (
 // headerLen is the length of the header that starts every record value:
 // generation (4 bytes) and expiry (8 bytes), big-endian.
 const headerLen = 12
-
-// maxKindLen bounds a kind so that keys stay small.
-const maxKindLen = 64
 
 // header is the metadata stored in front of every record.
 type header struct {
@@ -113,47 +108,4 @@ func splitExpiryKey(xk []byte) (expires int64, recordKey []byte, ok bool) {
 		return 0, nil, false
 	}
 	return int64(binary.BigEndian.Uint64(xk[1:])), xk[9:], true
-}
-
-// checkKind validates a kind: non-empty, short, without 0x00.
-func checkKind(kind dataservice.Kind) error {
-	switch {
-	case kind == "":
-		return fmt.Errorf("%w: empty kind", dataservice.ErrInvalid)
-	case len(kind) > maxKindLen:
-		return fmt.Errorf("%w: kind longer than %d bytes", dataservice.ErrInvalid, maxKindLen)
-	case strings.IndexByte(string(kind), 0) >= 0:
-		return fmt.Errorf("%w: kind contains a 0x00 byte", dataservice.ErrInvalid)
-	}
-	return nil
-}
-
-// checkKey validates a kind and a record key.
-func checkKey(kind dataservice.Kind, key string) error {
-	if err := checkKind(kind); err != nil {
-		return err
-	}
-	switch {
-	case key == "":
-		return fmt.Errorf("%w: empty key", dataservice.ErrInvalid)
-	case len(key) > dataservice.MaxKeyLen:
-		return fmt.Errorf("%w: key of %d bytes exceeds %d", dataservice.ErrInvalid, len(key), dataservice.MaxKeyLen)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: key is not valid UTF-8", dataservice.ErrInvalid)
-	}
-	return nil
-}
-
-// checkWrite validates the arguments of a Put.
-func checkWrite(kind dataservice.Kind, key string, value []byte, opts dataservice.WriteOptions) error {
-	if err := checkKey(kind, key); err != nil {
-		return err
-	}
-	if len(value) > dataservice.MaxValueLen {
-		return fmt.Errorf("%w: value of %d bytes exceeds %d", dataservice.ErrInvalid, len(value), dataservice.MaxValueLen)
-	}
-	if opts.TTL < 0 {
-		return fmt.Errorf("%w: negative TTL %v", dataservice.ErrInvalid, opts.TTL)
-	}
-	return nil
 }

@@ -40,17 +40,8 @@ func (s *Store) ListAppend(ctx context.Context, kind dataservice.Kind, key strin
 	if err := s.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	if err := checkKey(kind, key); err != nil {
+	if err := dataservice.CheckListAppend(kind, key, items, opts); err != nil {
 		return 0, invalid(op, kind, err)
-	}
-	switch {
-	case len(items) == 0:
-		return 0, invalid(op, kind, fmt.Errorf("%w: no items to append", dataservice.ErrInvalid))
-	case opts.MaxLen < 0 || opts.TTL < 0:
-		return 0, invalid(op, kind, fmt.Errorf("%w: negative MaxLen or TTL", dataservice.ErrInvalid))
-	}
-	if n := itemBytes(items); n > dataservice.MaxValueLen {
-		return 0, invalid(op, kind, fmt.Errorf("%w: items of %d bytes together exceed %d", dataservice.ErrInvalid, n, dataservice.MaxValueLen))
 	}
 	sc := s.getScratch()
 	defer s.putScratch(sc)
@@ -110,11 +101,8 @@ func (s *Store) ListRange(ctx context.Context, kind dataservice.Kind, key string
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := checkKey(kind, key); err != nil {
+	if err := dataservice.CheckListRange(kind, key, count); err != nil {
 		return nil, invalid(op, kind, err)
-	}
-	if count <= 0 {
-		return nil, invalid(op, kind, fmt.Errorf("%w: count must be positive", dataservice.ErrInvalid))
 	}
 	sc := s.getScratch()
 	sc.key = appendRecordKey(sc.key[:0], tagList, kind, key)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/syndtr/goleveldb/leveldb/util"
 
@@ -17,24 +16,6 @@ const scanCheckEvery = 256
 
 // scanGuessRecords bounds how many records Scan sizes its value buffer for.
 const scanGuessRecords = 128
-
-// checkScan validates the arguments of a Scan.
-func checkScan(kind dataservice.Kind, prefix, after string, limit int) error {
-	if err := checkKind(kind); err != nil {
-		return err
-	}
-	switch {
-	case prefix == "" || prefix[len(prefix)-1] != dataservice.GroupSeparator:
-		return fmt.Errorf("%w: group prefix %q does not end with %q", dataservice.ErrInvalid, prefix, dataservice.GroupSeparator)
-	case len(prefix) > dataservice.MaxKeyLen || len(after) > dataservice.MaxKeyLen:
-		return fmt.Errorf("%w: prefix or after longer than %d bytes", dataservice.ErrInvalid, dataservice.MaxKeyLen)
-	case !utf8.ValidString(prefix) || !utf8.ValidString(after):
-		return fmt.Errorf("%w: prefix or after is not valid UTF-8", dataservice.ErrInvalid)
-	case limit < 1:
-		return fmt.Errorf("%w: limit %d below 1", dataservice.ErrInvalid, limit)
-	}
-	return nil
-}
 
 // scanned locates one record of a Scan in its key and value buffers.
 type scanned struct {
@@ -50,7 +31,7 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := checkScan(kind, prefix, after, limit); err != nil {
+	if err := dataservice.CheckScan(kind, prefix, after, limit); err != nil {
 		return nil, invalid(op, kind, err)
 	}
 	s.closeMu.RLock()

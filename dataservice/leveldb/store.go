@@ -204,7 +204,7 @@ func (s *Store) Get(ctx context.Context, kind dataservice.Kind, key string) (dat
 	if err := s.begin(ctx, op); err != nil {
 		return dataservice.Record{}, err
 	}
-	if err := checkKey(kind, key); err != nil {
+	if err := dataservice.CheckKey(kind, key); err != nil {
 		return dataservice.Record{}, invalid(op, kind, err)
 	}
 	sc := s.getScratch()
@@ -241,7 +241,7 @@ func (s *Store) GetMany(ctx context.Context, kind dataservice.Kind, keys []strin
 		return nil, err
 	}
 	for _, key := range keys {
-		if err := checkKey(kind, key); err != nil {
+		if err := dataservice.CheckKey(kind, key); err != nil {
 			return nil, invalid(op, kind, err)
 		}
 	}
@@ -302,7 +302,7 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 	if err := s.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	if err := checkWrite(kind, key, value, opts); err != nil {
+	if err := dataservice.CheckWrite(kind, key, value, opts); err != nil {
 		return 0, invalid(op, kind, err)
 	}
 	sc := s.getScratch()
@@ -336,7 +336,7 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	}
 	for i := range writes {
 		w := &writes[i]
-		if err := checkWrite(w.Kind, w.Key, w.Value, w.Options); err != nil {
+		if err := dataservice.CheckWrite(w.Kind, w.Key, w.Value, w.Options); err != nil {
 			return fmt.Errorf("dataservice/leveldb: put many: write %d: %w", i, err)
 		}
 	}
@@ -431,7 +431,7 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	if err := checkKey(kind, key); err != nil {
+	if err := dataservice.CheckKey(kind, key); err != nil {
 		return false, invalid(op, kind, err)
 	}
 	sc := s.getScratch()
@@ -460,7 +460,7 @@ func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []st
 		return nil, err
 	}
 	for _, key := range keys {
-		if err := checkKey(kind, key); err != nil {
+		if err := dataservice.CheckKey(kind, key); err != nil {
 			return nil, invalid(op, kind, err)
 		}
 	}

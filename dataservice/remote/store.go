@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -31,23 +30,20 @@ func NewRemoteStore(urls []string, token string, tr http.RoundTripper) (*RemoteS
 	return &RemoteStore{c: c}, nil
 }
 
-// checkText rejects strings JSON cannot carry unchanged: JSON replaces
-// invalid UTF-8 with U+FFFD, which would reach the store as another key.
-func checkText(op string, kind dataservice.Kind, strs ...string) error {
-	if !utf8.ValidString(string(kind)) {
-		return fmt.Errorf("remote: %s: %w: kind is not UTF-8", op, dataservice.ErrInvalid)
-	}
-	for _, s := range strs {
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("remote: %s %s: %w: key is not UTF-8", op, kind, dataservice.ErrInvalid)
-		}
+// check validates arguments before a call, with the contract's own rules
+// (dataservice.Check*): an invalid call fails here exactly as in process,
+// without a round trip. It matters beyond speed: JSON would replace
+// invalid UTF-8 with U+FFFD, and the server would see another key.
+func check(op string, err error) error {
+	if err != nil {
+		return fmt.Errorf("remote: %s: %w", op, err)
 	}
 	return nil
 }
 
 // Get implements dataservice.Store.
 func (s *RemoteStore) Get(ctx context.Context, kind dataservice.Kind, key string) (dataservice.Record, error) {
-	if err := checkText("get", kind, key); err != nil {
+	if err := check("get", dataservice.CheckKey(kind, key)); err != nil {
 		return dataservice.Record{}, err
 	}
 	var r record
@@ -57,8 +53,10 @@ func (s *RemoteStore) Get(ctx context.Context, kind dataservice.Kind, key string
 
 // GetMany implements dataservice.Store.
 func (s *RemoteStore) GetMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
-	if err := checkText("get many", kind, keys...); err != nil {
-		return nil, err
+	for _, key := range keys {
+		if err := check("get many", dataservice.CheckKey(kind, key)); err != nil {
+			return nil, err
+		}
 	}
 	var rs []record
 	if err := s.c.call(ctx, storePath+"getmany", true, keysReq{Kind: kind, Keys: keys}, &rs); err != nil {
@@ -69,7 +67,7 @@ func (s *RemoteStore) GetMany(ctx context.Context, kind dataservice.Kind, keys [
 
 // Put implements dataservice.Store.
 func (s *RemoteStore) Put(ctx context.Context, kind dataservice.Kind, key string, value []byte, opts dataservice.WriteOptions) (uint32, error) {
-	if err := checkText("put", kind, key); err != nil {
+	if err := check("put", dataservice.CheckWrite(kind, key, value, opts)); err != nil {
 		return 0, err
 	}
 	var gen uint32
@@ -80,7 +78,7 @@ func (s *RemoteStore) Put(ctx context.Context, kind dataservice.Kind, key string
 // PutMany implements dataservice.Store.
 func (s *RemoteStore) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	for _, w := range writes {
-		if err := checkText("put many", w.Kind, w.Key); err != nil {
+		if err := check("put many", dataservice.CheckWrite(w.Kind, w.Key, w.Value, w.Options)); err != nil {
 			return err
 		}
 	}
@@ -89,7 +87,7 @@ func (s *RemoteStore) PutMany(ctx context.Context, writes []dataservice.Write) e
 
 // Delete implements dataservice.Store.
 func (s *RemoteStore) Delete(ctx context.Context, kind dataservice.Kind, key string, generation uint32) (bool, error) {
-	if err := checkText("delete", kind, key); err != nil {
+	if err := check("delete", dataservice.CheckKey(kind, key)); err != nil {
 		return false, err
 	}
 	var existed bool
@@ -99,8 +97,10 @@ func (s *RemoteStore) Delete(ctx context.Context, kind dataservice.Kind, key str
 
 // DeleteMany implements dataservice.Store.
 func (s *RemoteStore) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
-	if err := checkText("delete many", kind, keys...); err != nil {
-		return nil, err
+	for _, key := range keys {
+		if err := check("delete many", dataservice.CheckKey(kind, key)); err != nil {
+			return nil, err
+		}
 	}
 	var existed []bool
 	if err := s.c.call(ctx, storePath+"deletemany", false, keysReq{Kind: kind, Keys: keys}, &existed); err != nil {
@@ -111,7 +111,7 @@ func (s *RemoteStore) DeleteMany(ctx context.Context, kind dataservice.Kind, key
 
 // Scan implements dataservice.Store.
 func (s *RemoteStore) Scan(ctx context.Context, kind dataservice.Kind, prefix, after string, limit int) ([]dataservice.Record, error) {
-	if err := checkText("scan", kind, prefix, after); err != nil {
+	if err := check("scan", dataservice.CheckScan(kind, prefix, after, limit)); err != nil {
 		return nil, err
 	}
 	var rs []record
@@ -123,11 +123,7 @@ func (s *RemoteStore) Scan(ctx context.Context, kind dataservice.Kind, prefix, a
 
 // Incr implements dataservice.Store.
 func (s *RemoteStore) Incr(ctx context.Context, kind dataservice.Kind, key string, deltas []dataservice.Delta, ttl time.Duration) ([]int64, error) {
-	names := []string{key}
-	for _, d := range deltas {
-		names = append(names, d.Name)
-	}
-	if err := checkText("incr", kind, names...); err != nil {
+	if err := check("incr", dataservice.CheckIncr(kind, key, deltas, ttl)); err != nil {
 		return nil, err
 	}
 	var out []int64
@@ -139,7 +135,7 @@ func (s *RemoteStore) Incr(ctx context.Context, kind dataservice.Kind, key strin
 
 // Counters implements dataservice.Store.
 func (s *RemoteStore) Counters(ctx context.Context, kind dataservice.Kind, key string) (map[string]int64, error) {
-	if err := checkText("counters", kind, key); err != nil {
+	if err := check("counters", dataservice.CheckKey(kind, key)); err != nil {
 		return nil, err
 	}
 	var out map[string]int64
@@ -151,7 +147,7 @@ func (s *RemoteStore) Counters(ctx context.Context, kind dataservice.Kind, key s
 
 // ListAppend implements dataservice.Store.
 func (s *RemoteStore) ListAppend(ctx context.Context, kind dataservice.Kind, key string, items [][]byte, opts dataservice.ListOptions) (int, error) {
-	if err := checkText("list append", kind, key); err != nil {
+	if err := check("list append", dataservice.CheckListAppend(kind, key, items, opts)); err != nil {
 		return 0, err
 	}
 	var n int
@@ -161,7 +157,7 @@ func (s *RemoteStore) ListAppend(ctx context.Context, kind dataservice.Kind, key
 
 // ListRange implements dataservice.Store.
 func (s *RemoteStore) ListRange(ctx context.Context, kind dataservice.Kind, key string, start, count int) ([][]byte, error) {
-	if err := checkText("list range", kind, key); err != nil {
+	if err := check("list range", dataservice.CheckListRange(kind, key, count)); err != nil {
 		return nil, err
 	}
 	var out [][]byte
