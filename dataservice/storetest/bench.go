@@ -15,6 +15,7 @@ const (
 	benchValueSize = 256  // bytes per value, about a Device or Session
 	benchBatch     = 100  // writes per PutMany
 	benchGroup     = 100  // records in the scanned group
+	benchListLen   = 100  // MaxLen of the appended lists
 )
 
 // benchKeys returns n distinct keys.
@@ -42,6 +43,8 @@ func benchValue() []byte {
 //	PutMany/batch=100 100 new records per op (ns/write is per record)
 //	Incr              two counters of one of 1024 counter records
 //	Scan/group=100    a whole 100-record group in one page
+//	ListAppend/maxlen=100
+//	                  one 16-byte item to one of 1024 lists kept at 100 items
 //
 // Each runs on GOMAXPROCS goroutines (b.RunParallel).
 func Bench(b *testing.B, newStore func(testing.TB) dataservice.Store) {
@@ -139,6 +142,25 @@ func Bench(b *testing.B, newStore func(testing.TB) dataservice.Store) {
 				got, err := s.Scan(bg, kindGroups, "rid-1/", "", benchGroup)
 				if err != nil || len(got) != benchGroup {
 					b.Errorf("Scan = %d records, %v; want %d", len(got), err, benchGroup)
+					return
+				}
+			}
+		})
+	})
+
+	b.Run(fmt.Sprintf("ListAppend/maxlen=%d", benchListLen), func(b *testing.B) {
+		s := open(b, newStore)
+		item := [][]byte{value[:16]}
+		opts := dataservice.ListOptions{MaxLen: benchListLen}
+		var next atomic.Uint64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := next.Add(7919)
+			for pb.Next() {
+				i++
+				if _, err := s.ListAppend(bg, kindLists, keys[i%benchRecords], item, opts); err != nil {
+					b.Error(err)
 					return
 				}
 			}

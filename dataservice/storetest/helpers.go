@@ -11,15 +11,18 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Kinds used by the suite. Value records and counter records never share a
+// Kinds used by the suite. Value, counter and list records never share a
 // kind, as the contract requires.
 const (
 	kindValues   = dataservice.KindDevice
 	kindOther    = dataservice.KindSession
 	kindGroups   = dataservice.KindInbox
 	kindCounters = dataservice.KindCounter
-	// kindCounters2 is a second counter kind for the isolation tests.
+	kindLists    = dataservice.KindRecent
+	// kindCounters2 and kindLists2 are second counter and list kinds for the
+	// isolation tests.
 	kindCounters2 dataservice.Kind = "cn2"
+	kindLists2    dataservice.Kind = "rc2"
 )
 
 // Timing of the TTL tests.

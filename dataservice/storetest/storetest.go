@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/heraldpush/herald/dataservice"
@@ -28,18 +29,20 @@ func groups() []group {
 		{"Put", putCases},
 		{"GetMany", getManyCases},
 		{"PutMany", putManyCases},
-		{"Delete", deleteCases},
-		{"DeleteMany", deleteManyCases},
+		{"Delete", slices.Concat(deleteCases, listDeleteCases)},
+		{"DeleteMany", slices.Concat(deleteManyCases, listDeleteManyCases)},
 		{"Scan", scanCases},
-		{"Kinds", kindCases},
+		{"Kinds", slices.Concat(kindCases, listKindCases)},
 		{"Incr", incrCases},
 		{"Counters", countersCases},
-		{"TTL", ttlCases},
+		{"ListAppend", listAppendCases},
+		{"ListRange", listRangeCases},
+		{"TTL", slices.Concat(ttlCases, listTTLCases)},
 		{"Validation", validationCases()},
 		{"Closed", closedCases},
 		{"Context", contextCases},
-		{"Copies", copyCases},
-		{"Concurrency", concurrencyCases},
+		{"Copies", slices.Concat(copyCases, listCopyCases)},
+		{"Concurrency", slices.Concat(concurrencyCases, listConcurrencyCases)},
 	}
 }
 

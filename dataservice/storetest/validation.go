@@ -77,6 +77,20 @@ func countersCall(kind dataservice.Kind, key string) func(context.Context, datas
 	}
 }
 
+func listAppendCall(kind dataservice.Kind, key string, opts dataservice.ListOptions, items ...[]byte) func(context.Context, dataservice.Store) error {
+	return func(ctx context.Context, s dataservice.Store) error {
+		_, err := s.ListAppend(ctx, kind, key, items, opts)
+		return err
+	}
+}
+
+func listRangeCall(kind dataservice.Kind, key string, start, count int) func(context.Context, dataservice.Store) error {
+	return func(ctx context.Context, s dataservice.Store) error {
+		_, err := s.ListRange(ctx, kind, key, start, count)
+		return err
+	}
+}
+
 // everyMethod returns one valid call of each method, on records that the
 // caller has not created.
 func everyMethod() []call {
@@ -91,6 +105,8 @@ func everyMethod() []call {
 		{"Scan", scanCall(kindGroups, "g/", "", 10)},
 		{"Incr", incrCall(kindCounters, "k", 0, one)},
 		{"Counters", countersCall(kindCounters, "k")},
+		{"ListAppend", listAppendCall(kindLists, "k", dataservice.ListOptions{}, []byte("v"))},
+		{"ListRange", listRangeCall(kindLists, "k", 0, 10)},
 	}
 }
 
@@ -105,6 +121,7 @@ func validationCases() []testCase {
 		one     = dataservice.Delta{Name: "n", Delta: 1}
 		v       = []byte("v")
 		none    = dataservice.WriteOptions{}
+		noLimit = dataservice.ListOptions{}
 	)
 	invalid := []call{
 		{"Get/empty key", getCall(kindValues, "")},
@@ -133,6 +150,18 @@ func validationCases() []testCase {
 		{"Incr/negative ttl", incrCall(kindCounters, "k", -time.Second, one)},
 		{"Counters/empty key", countersCall(kindCounters, "")},
 		{"Counters/key too long", countersCall(kindCounters, long)},
+		{"ListAppend/empty key", listAppendCall(kindLists, "", noLimit, v)},
+		{"ListAppend/key too long", listAppendCall(kindLists, long, noLimit, v)},
+		{"ListAppend/key not UTF-8", listAppendCall(kindLists, badUTF8, noLimit, v)},
+		{"ListAppend/no items", listAppendCall(kindLists, "k", noLimit)},
+		{"ListAppend/negative MaxLen", listAppendCall(kindLists, "k", dataservice.ListOptions{MaxLen: -1}, v)},
+		{"ListAppend/negative TTL", listAppendCall(kindLists, "k", dataservice.ListOptions{TTL: -time.Second}, v)},
+		{"ListAppend/item too long", listAppendCall(kindLists, "k", noLimit, big)},
+		{"ListAppend/items too long together", listAppendCall(kindLists, "k", noLimit, halfValues(dataservice.MaxValueLen+1)...)},
+		{"ListRange/empty key", listRangeCall(kindLists, "", 0, 10)},
+		{"ListRange/key too long", listRangeCall(kindLists, long, 0, 10)},
+		{"ListRange/zero count", listRangeCall(kindLists, "k", 0, 0)},
+		{"ListRange/negative count", listRangeCall(kindLists, "k", -1, -1)},
 	}
 	cases := make([]testCase, 0, len(invalid))
 	for _, c := range invalid {
@@ -151,6 +180,8 @@ func wantNothingWritten(t testing.TB, s dataservice.Store) {
 	wantMissing(t, s, kindValues, "k")
 	_, err := s.Counters(ctx(t), kindCounters, "k")
 	wantErr(t, err, dataservice.ErrNotFound, "Counters after a failed call")
+	_, err = s.ListRange(ctx(t), kindLists, "k", 0, 10)
+	wantErr(t, err, dataservice.ErrNotFound, "ListRange after a failed call")
 }
 
 var closedCases = []testCase{

@@ -1,0 +1,200 @@
+package aerospike
+
+import (
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	as "github.com/aerospike/aerospike-client-go/v7"
+	"github.com/aerospike/aerospike-client-go/v7/types"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// maxIndexName is the longest secondary index name Aerospike accepts.
+const maxIndexName = 63
+
+// indexName returns the name of the secondary index on the group bin of
+// set: set + "_g", or a hash of set if that is too long.
+func indexName(set string) string {
+	if name := set + "_" + binGroups; len(name) <= maxIndexName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(set))
+	return binGroups + "_" + hex.EncodeToString(sum[:16])
+}
+
+// ensureIndex makes sure the secondary index on the group bin of kind's set
+// exists and is built, creating it the first time this Store needs it.
+func (s *Store) ensureIndex(ctx context.Context, kind dataservice.Kind) error {
+	if _, ok := s.indexed.Load(kind); ok {
+		return nil
+	}
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	if _, ok := s.indexed.Load(kind); ok {
+		return nil
+	}
+	if err := s.createIndex(ctx, kind); err != nil {
+		return err
+	}
+	s.indexed.Store(kind, struct{}{})
+	return nil
+}
+
+// createIndex creates the string index on the elements of the group bin
+// (a list) of kind's set and waits, within ctx and Config.IndexTimeout, for
+// the server to index the records already there. An index that exists
+// already is fine.
+func (s *Store) createIndex(ctx context.Context, kind dataservice.Kind) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.IndexTimeout)
+	defer cancel()
+	set := s.set(kind)
+	name := indexName(set)
+	what := fmt.Sprintf("create index %s on %s.%s", name, s.namespace, set)
+	total, _, err := budget(ctx, s.cfg.ConnectTimeout, 0)
+	if err != nil {
+		return contextError(what, err)
+	}
+	wp := as.NewWritePolicy(0, 0)
+	wp.TotalTimeout = total
+	task, aerr := s.client.CreateComplexIndex(wp, s.namespace, set, name, binGroups, as.STRING, as.ICT_LIST)
+	if aerr != nil {
+		if resultCode(aerr) != types.INDEX_FOUND {
+			return translate(ctx, what, aerr)
+		}
+		// Made earlier, by this process or another, and maybe still building.
+		task = as.NewIndexTask(s.client.Cluster(), s.namespace, name)
+	}
+	if done, aerr := task.IsDone(); aerr == nil && done {
+		return nil
+	}
+	select {
+	case aerr := <-task.OnComplete(): // polls every 100ms or more
+		if aerr != nil {
+			return translate(ctx, what, aerr)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("dataservice/aerospike: %s: the server is still indexing existing records: %w: %w",
+			what, dataservice.ErrUnavailable, ctx.Err())
+	}
+}
+
+// scanned is a record a Scan keeps while it reads the group.
+type scanned struct {
+	key string
+	rec *as.Record
+}
+
+// pageHeap is a max-heap on key of the smallest keys seen so far.
+type pageHeap []scanned
+
+func (h pageHeap) Len() int           { return len(h) }
+func (h pageHeap) Less(i, j int) bool { return h[i].key > h[j].key }
+func (h pageHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pageHeap) Push(x any)        { *h = append(*h, x.(scanned)) }
+func (h *pageHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// Scan implements dataservice.Store with a secondary-index query: every
+// value record stores in its group bin the prefixes of its key that end with
+// GroupSeparator, and the query asks for the records whose group bin
+// contains prefix. Aerospike returns them in no particular order, so Scan
+// reads the whole group (less the keys up to after, which the server
+// filters out) and keeps the limit smallest keys in a heap: the memory is
+// bounded by the page, the work and traffic by the rest of the group. See
+// the package documentation for the cost of paging through a large group.
+func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after string, limit int) ([]dataservice.Record, error) {
+	const op = "scan"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := checkKind(s.setPrefix, kind); err != nil {
+		return nil, invalid(op, kind, err)
+	}
+	if err := checkScan(prefix, after, limit); err != nil {
+		return nil, invalid(op, kind, err)
+	}
+	if after > prefix && !strings.HasPrefix(after, prefix) {
+		return nil, nil // after is past every key of the group
+	}
+	if err := s.ensureIndex(ctx, kind); err != nil {
+		return nil, err
+	}
+	qp, err := s.pol.queryPolicy(ctx)
+	if err != nil {
+		return nil, contextError(op, err)
+	}
+	if after >= prefix {
+		qp.FilterExpression = as.ExpGreater(as.ExpKey(as.ExpTypeSTRING), as.ExpStringVal(s.keyPrefix+after))
+	}
+	stmt := as.NewStatement(s.namespace, s.set(kind), binValue)
+	if aerr := stmt.SetFilter(as.NewContainsFilter(binGroups, as.ICT_LIST, s.keyPrefix+prefix)); aerr != nil {
+		return nil, s.fail(ctx, op, kind, prefix, aerr)
+	}
+	rs, aerr := s.client.Query(qp, stmt)
+	if aerr != nil {
+		if resultCode(aerr) == types.INDEX_NOTFOUND {
+			s.indexed.Delete(kind) // dropped behind our back: recreate next time
+		}
+		return nil, s.fail(ctx, op, kind, prefix, aerr)
+	}
+	defer rs.Close()
+
+	page := make(pageHeap, 0, min(limit, 1024))
+	results := rs.Results()
+	for {
+		var res *as.Result
+		select {
+		case r, ok := <-results:
+			if !ok {
+				return s.pageRecords(page), nil
+			}
+			res = r
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dataservice/aerospike: %s %s %q: %w", op, kind, prefix, ctx.Err())
+		}
+		if res.Err != nil {
+			if resultCode(res.Err) == types.INDEX_NOTFOUND {
+				s.indexed.Delete(kind)
+			}
+			return nil, s.fail(ctx, op, kind, prefix, res.Err)
+		}
+		key, ok := s.userKey(res.Record.Key)
+		if !ok || !strings.HasPrefix(key, prefix) || key <= after {
+			continue // another store's record (tests), or filtered out
+		}
+		if _, ok := res.Record.Bins[binValue].([]byte); !ok {
+			continue
+		}
+		switch {
+		case len(page) < limit:
+			heap.Push(&page, scanned{key: key, rec: res.Record})
+		case key < page[0].key:
+			page[0] = scanned{key: key, rec: res.Record}
+			heap.Fix(&page, 0)
+		}
+	}
+}
+
+// pageRecords returns the records of page in ascending key order.
+func (s *Store) pageRecords(page pageHeap) []dataservice.Record {
+	if len(page) == 0 {
+		return nil
+	}
+	slices.SortFunc(page, func(a, b scanned) int { return strings.Compare(a.key, b.key) })
+	out := make([]dataservice.Record, len(page))
+	for i, p := range page {
+		out[i], _ = toRecord(p.key, p.rec)
+	}
+	return out
+}

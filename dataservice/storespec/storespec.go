@@ -1,0 +1,177 @@
+// Package storespec opens the dataservice.Store named by a one-line spec,
+// the value of the --store flags:
+//
+//	leveldb:DIR                                   LevelDB in directory DIR
+//	DIR                                           the same (a bare path)
+//	aerospike://HOST:PORT[,HOST:PORT…]/NAMESPACE  an Aerospike cluster
+//
+// An Aerospike spec takes optional query parameters: user and password
+// (authentication; without them the environment variables
+// HERALD_AEROSPIKE_USER and HERALD_AEROSPIKE_PASSWORD are used, which keeps
+// the password out of process listings and shell history), and set-prefix
+// (Config.SetPrefix, for clusters sharing a namespace):
+//
+//	aerospike://10.0.0.1:3000,10.0.0.2:3000/herald?set-prefix=staging_
+//
+// A port may be omitted (3000). A spec that starts like a URL scheme
+// ("name:") must use a known one; write a path containing ':' as
+// "leveldb:PATH" or "./PATH". Backends are opened with their default
+// configuration otherwise.
+package storespec
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/aerospike"
+	"github.com/heraldpush/herald/dataservice/leveldb"
+)
+
+// Environment variables that hold the Aerospike credentials when the spec
+// has none.
+const (
+	EnvAerospikeUser     = "HERALD_AEROSPIKE_USER"
+	EnvAerospikePassword = "HERALD_AEROSPIKE_PASSWORD"
+)
+
+// Open opens the store named by spec. A malformed spec fails with an error
+// wrapping dataservice.ErrInvalid; the backend's Open reports the rest
+// (dataservice.ErrUnavailable if the directory is locked or the cluster
+// unreachable).
+func Open(spec string) (dataservice.Store, error) {
+	p, err := parse(spec, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	switch p.backend {
+	case backendLevelDB:
+		s, err := leveldb.Open(p.leveldb)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	default:
+		s, err := aerospike.Open(p.aerospike)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+type backend int
+
+const (
+	backendLevelDB backend = iota
+	backendAerospike
+)
+
+// parsed is a parsed spec: the backend and its configuration.
+type parsed struct {
+	backend   backend
+	leveldb   leveldb.Config
+	aerospike aerospike.Config
+}
+
+// scheme matches the scheme of a URL-like spec.
+var scheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*):`)
+
+func invalid(spec, format string, args ...any) error {
+	return fmt.Errorf("dataservice/storespec: store spec %q: %w: %s", Redact(spec), dataservice.ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// password matches the value of a password parameter.
+var password = regexp.MustCompile(`([?&]password=)[^&]*`)
+
+// Redact returns spec with the value of its password parameter hidden, to
+// log a spec or show it in an error.
+func Redact(spec string) string {
+	return password.ReplaceAllString(spec, "${1}xxxxx")
+}
+
+// parse parses spec, reading credentials missing from it with getenv.
+func parse(spec string, getenv func(string) string) (parsed, error) {
+	if strings.TrimSpace(spec) == "" {
+		return parsed{}, invalid(spec, "empty; want leveldb:DIR, a directory or aerospike://HOST:PORT/NAMESPACE")
+	}
+	m := scheme.FindStringSubmatch(spec)
+	if m == nil {
+		return levelDB(spec, spec)
+	}
+	switch strings.ToLower(m[1]) {
+	case "leveldb":
+		return levelDB(spec, spec[len(m[0]):])
+	case "aerospike":
+		return aerospikeSpec(spec, spec[len(m[0]):], getenv)
+	default:
+		return parsed{}, invalid(spec, "unknown store %q; want leveldb or aerospike (write a path containing ':' as ./PATH)", m[1])
+	}
+}
+
+func levelDB(spec, dir string) (parsed, error) {
+	if dir == "" {
+		return parsed{}, invalid(spec, "no directory; want leveldb:DIR")
+	}
+	cfg := leveldb.DefaultConfig()
+	cfg.Dir = dir
+	return parsed{backend: backendLevelDB, leveldb: cfg}, nil
+}
+
+func aerospikeSpec(spec, rest string, getenv func(string) string) (parsed, error) {
+	const want = "want aerospike://HOST:PORT[,HOST:PORT…]/NAMESPACE"
+	rest, ok := strings.CutPrefix(rest, "//")
+	if !ok {
+		return parsed{}, invalid(spec, "no '//' after 'aerospike:'; %s", want)
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	hosts, namespace, ok := strings.Cut(rest, "/")
+	switch {
+	case !ok || namespace == "":
+		return parsed{}, invalid(spec, "no namespace; %s", want)
+	case strings.Contains(namespace, "/"):
+		return parsed{}, invalid(spec, "namespace %q contains '/'; %s", namespace, want)
+	case hosts == "":
+		return parsed{}, invalid(spec, "no host; %s", want)
+	case strings.Contains(hosts, "@"):
+		return parsed{}, invalid(spec, "credentials go in ?user=&password= or in %s and %s, not before the host", EnvAerospikeUser, EnvAerospikePassword)
+	}
+	cfg := aerospike.DefaultConfig()
+	cfg.Namespace = namespace
+	for _, h := range strings.Split(hosts, ",") {
+		if h == "" {
+			return parsed{}, invalid(spec, "empty host in %q", hosts)
+		}
+		cfg.Hosts = append(cfg.Hosts, h)
+	}
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return parsed{}, invalid(spec, "bad query: %v", err)
+	}
+	for name, values := range params {
+		if len(values) != 1 {
+			return parsed{}, invalid(spec, "parameter %s given %d times", name, len(values))
+		}
+		switch name {
+		case "user":
+			cfg.User = values[0]
+		case "password":
+			cfg.Password = values[0]
+		case "set-prefix":
+			cfg.SetPrefix = values[0]
+		default:
+			return parsed{}, invalid(spec, "unknown parameter %q; want user, password or set-prefix", name)
+		}
+	}
+	if !params.Has("user") && !params.Has("password") {
+		cfg.User = getenv(EnvAerospikeUser)
+		cfg.Password = getenv(EnvAerospikePassword)
+	}
+	if err := cfg.Validate(); err != nil {
+		return parsed{}, fmt.Errorf("dataservice/storespec: store spec %q: %w", Redact(spec), err)
+	}
+	return parsed{backend: backendAerospike, aerospike: cfg}, nil
+}
