@@ -99,6 +99,7 @@ type Connector struct {
 
 	listener  net.Listener
 	addr      net.Addr
+	started   time.Time
 	stop      chan struct{}
 	sweepDone chan struct{}
 	closeOnce sync.Once
@@ -157,6 +158,7 @@ func (c *Connector) Start() error {
 	if err := c.engine.Start(); err != nil {
 		return fmt.Errorf("connector: listen on %s: %w", c.cfg.Listen, err)
 	}
+	c.started = time.Now()
 	go c.sweep()
 	return nil
 }
@@ -316,12 +318,27 @@ func (c *Connector) Shutdown(ctx context.Context) error {
 		close(c.stop)
 		<-c.sweepDone
 		if c.engine != nil {
-			c.engine.Stop()
+			c.stopEngine()
 		}
 		c.env.Workers.Close()
 		c.env.Dispatcher.Close()
 	})
 	return err
+}
+
+// stopEngine stops the event loop. nbio (v1.6.7 to v1.6.9) has a race: a
+// poller goroutine that starts running after Stop asked it to stop resets
+// the flag and sleeps in epoll_wait forever. Stopping is delayed until the
+// pollers have surely started, and bounded, so a shutdown can never hang.
+func (c *Connector) stopEngine() {
+	if wait := 100*time.Millisecond - time.Since(c.started); wait > 0 {
+		time.Sleep(wait)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.engine.Shutdown(ctx); err != nil {
+		c.cfg.Log.Warn("event loop did not stop in time; abandoning its pollers", "err", err)
+	}
 }
 
 // Client is how the gateway reaches a connector: in process (a *Connector)
