@@ -35,3 +35,6 @@ fuzz:
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@if command -v docker-compose >/dev/null; then \
+		HERALD_CLUSTER_TOKEN=check HERALD_ADMIN_TOKEN=check docker-compose config -q && echo "docker-compose.yml is valid"; \
+	else echo "docker-compose not installed: docker-compose.yml not validated (CI installs it)"; fi

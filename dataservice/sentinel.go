@@ -115,6 +115,21 @@ func (s *Source) Subscribe() *Subscription {
 	return sub
 }
 
+// EndSubscriptions ends every subscription: holders drop their caches and reconnect
+// (to another instance, or to this one when it is back). Writes keep
+// publishing to holders that subscribe later.
+func (s *Source) EndSubscriptions() {
+	s.mu.Lock()
+	subs := make([]*Subscription, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.Close()
+	}
+}
+
 // Seq returns the source's latest sequence number, for heartbeats: a
 // holder that has processed less than a heartbeat's seq missed something.
 func (s *Source) Seq() uint64 {

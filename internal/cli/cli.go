@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/internal/server"
 )
 
@@ -30,6 +33,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "all":
 		return runAll(args, stdout, stderr)
+	case "dataservice":
+		return runDataservice(args, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(args, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "herald", Version())
 		return 0
@@ -47,12 +54,16 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Herald is a push platform: devices hold connections, app backends push.
 
 Usage:
-  herald [all] [flags]   run every component in one process (embedded store)
-  herald version         print the version
-  herald help            print this help
+  herald [all] [flags]         run every component in one process (embedded store)
+  herald dataservice [flags]   serve a store to the other components over HTTP/2
+  herald healthcheck URL       exit 0 if URL answers 200 (container health checks)
+  herald version               print the version
+  herald help                  print this help
 
-Run "herald all -h" for the flags. Every flag can also be set with an
-environment variable: --http is HERALD_HTTP, --data is HERALD_DATA, and so on.
+Run "herald COMMAND -h" for the flags of a command. Every flag can also be set
+with an environment variable: --http is HERALD_HTTP, --data is HERALD_DATA, and
+so on. Secrets come only from the environment: HERALD_ADMIN_TOKEN,
+HERALD_CLUSTER_TOKEN.
 `)
 }
 
@@ -143,6 +154,8 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
 	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
 	node := f.int("node", 0, "number of this process in message ids, 0..1023")
+	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
+	dataservices := f.string("dataservice", "", "comma-separated URLs of dataservice instances to use instead of a store (needs HERALD_CLUSTER_TOKEN)")
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	if err := f.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -157,11 +170,14 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := server.AllConfig{
-		DataDir:    *dataDir,
-		HTTP:       *httpAddr,
-		AdminToken: os.Getenv("HERALD_ADMIN_TOKEN"),
-		Node:       *node,
-		Log:        log,
+		DataDir:      *dataDir,
+		Store:        *store,
+		Dataservice:  splitList(*dataservices),
+		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
+		HTTP:         *httpAddr,
+		AdminToken:   os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:         *node,
+		Log:          log,
 	}
 	cfg.Connector.Listen = *deviceAddr
 	cfg.Connector.Advertise = *advertise
@@ -175,8 +191,15 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "herald all:", err)
 		return 1
 	}
+	data := n.DataDir()
+	switch {
+	case len(cfg.Dataservice) > 0:
+		data = "dataservice " + strings.Join(cfg.Dataservice, ", ")
+	case cfg.Store != "":
+		data = storespec.Redact(cfg.Store)
+	}
 	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  data        %s\n",
-		Version(), n.HTTPAddr(), n.DeviceAddr(), n.DataDir())
+		Version(), n.HTTPAddr(), n.DeviceAddr(), data)
 	if n.NewAdminToken != "" {
 		fmt.Fprintf(stdout, "  admin token %s\n              (shown once: keep it; only its hash is stored. Or set HERALD_ADMIN_TOKEN.)\n", n.NewAdminToken)
 	}
@@ -190,5 +213,80 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "herald: stopped")
+	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func runDataservice(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("dataservice", stderr)
+	store := f.string("store", "leveldb:./herald-data/store", "leveldb:DIR or aerospike://host:port[,host:port]/namespace")
+	httpAddr := f.string("http", "127.0.0.1:8090", "address served to the other components (HTTP/2 cleartext)")
+	lease := f.duration("lease", 500*time.Millisecond, "how long caches of other processes may serve without hearing from this one")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	if err := f.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "herald dataservice:", err)
+		return 2
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald dataservice:", err)
+		return 2
+	}
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := server.StartDataservice(server.DataserviceConfig{
+		Store:    *store,
+		HTTP:     *httpAddr,
+		Token:    os.Getenv("HERALD_CLUSTER_TOKEN"),
+		Sentinel: dataservice.SentinelConfig{Lease: *lease},
+		Log:      log,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "herald dataservice:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s dataservice running\n  serving     http://%s\n  store       %s\n", Version(), n.Addr(), storespec.Redact(*store))
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(stdout, "herald: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Close(shutdown); err != nil {
+		fmt.Fprintln(stderr, "herald: shutdown:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "herald: stopped")
+	return 0
+}
+
+// runHealthcheck GETs a health endpoint: containers without curl use it.
+func runHealthcheck(args []string, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: herald healthcheck URL")
+		return 2
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	res, err := c.Get(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "herald healthcheck:", err)
+		return 1
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "herald healthcheck:", res.Status)
+		return 1
+	}
 	return 0
 }

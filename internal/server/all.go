@@ -14,10 +14,13 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/cache"
 	"github.com/heraldpush/herald/connector"
 	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
+	"github.com/heraldpush/herald/dataservice/remote"
+	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/internal/ids"
 )
@@ -26,6 +29,14 @@ import (
 type AllConfig struct {
 	// DataDir holds the embedded store. Empty means ./herald-data.
 	DataDir string
+	// Store selects another store than the embedded LevelDB in DataDir:
+	// leveldb:DIR or aerospike://host:port[,host:port]/namespace.
+	Store string
+	// Dataservice, if set, lists the URLs of dataservice instances to use
+	// instead of a store of this process; ClusterToken is then required.
+	Dataservice []string
+	// ClusterToken authenticates calls to dataservice instances.
+	ClusterToken string
 	// HTTP is the REST API address. Empty means 127.0.0.1:8080.
 	HTTP string
 	// AdminToken guards admin endpoints. Empty means: use the token stored
@@ -38,6 +49,9 @@ type AllConfig struct {
 	Connector connector.Config
 	// Gateway configures the REST API.
 	Gateway gateway.Config
+	// Cache configures the cache of records read. Zero fields take
+	// cache.DefaultConfig's.
+	Cache cache.Config
 	// Log receives logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -51,7 +65,9 @@ type AllNode struct {
 	ServerKey []byte
 
 	log     *slog.Logger
-	store   *leveldb.Store
+	store   dataservice.Store // nil with remote dataservice instances
+	cache   *cache.Tiered     // nil with remote dataservice instances (the client has its own)
+	remote  *remote.Client
 	system  *actor.ActorSystem
 	writer  *actors.Writer
 	conn    *connector.Connector
@@ -84,12 +100,10 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 		}
 	}()
 
-	lcfg := leveldb.DefaultConfig()
-	lcfg.Dir = filepath.Join(cfg.DataDir, "store")
-	if n.store, err = leveldb.Open(lcfg); err != nil {
+	data, err := n.openData(cfg)
+	if err != nil {
 		return nil, err
 	}
-	data := dataservice.New(n.store)
 	ctx := context.Background()
 
 	key, err := loadNoiseKey(ctx, data)
@@ -123,7 +137,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
 	gw := gateway.New(gcfg, data, &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, n.writer, gen,
-		func() any { return map[string]any{"connector": n.conn.Stats(), "store": n.store.Stats()} })
+		n.stats)
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
 	}
@@ -134,6 +148,37 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 		}
 	}()
 	return n, nil
+}
+
+// openData returns the dataservice of this process: remote instances (with
+// a cache kept exact by their sentinel streams), or a store of its own.
+func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
+	if len(cfg.Dataservice) > 0 {
+		if cfg.Store != "" {
+			return nil, errors.New("choose either a store or dataservice instances, not both")
+		}
+		c, err := remote.Dial(remote.ClientConfig{URLs: cfg.Dataservice, Token: cfg.ClusterToken, Cache: cfg.Cache, Log: cfg.Log})
+		if err != nil {
+			return nil, err
+		}
+		n.remote = c
+		return c, nil
+	}
+	spec := cfg.Store
+	if spec == "" {
+		spec = "leveldb:" + filepath.Join(cfg.DataDir, "store")
+	}
+	var err error
+	if n.store, err = storespec.Open(spec); err != nil {
+		return nil, err
+	}
+	// Reads of apps, devices, sessions and message bodies go through a
+	// cache; every write in this process goes through it too, so it
+	// invalidates what it writes and needs no sentinel.
+	if n.cache, err = cache.New(cfg.Cache); err != nil {
+		return nil, err
+	}
+	return dataservice.New(dataservice.NewCachedStore(n.store, n.cache, 0, nil)), nil
 }
 
 // NewHTTPServer returns a server for HTTP/1.1 and cleartext HTTP/2 (prior
@@ -148,6 +193,21 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	s.Protocols.SetHTTP1(true)
 	s.Protocols.SetUnencryptedHTTP2(true)
 	return s
+}
+
+// stats are the figures of the components, for the admin runtime report.
+func (n *AllNode) stats() any {
+	out := map[string]any{"connector": n.conn.Stats()}
+	if s, ok := n.store.(interface{ Stats() leveldb.Stats }); ok {
+		out["store"] = s.Stats()
+	}
+	if n.cache != nil {
+		out["cache"] = n.cache.Stats()
+	}
+	if n.remote != nil {
+		out["cache"] = n.remote.Cache().Stats()
+	}
+	return out
 }
 
 // HTTPAddr returns the REST API address.
@@ -175,6 +235,12 @@ func (n *AllNode) Close(ctx context.Context) error {
 	}
 	if n.system != nil {
 		n.system.Shutdown()
+	}
+	if n.remote != nil {
+		errs = append(errs, n.remote.Close())
+	}
+	if n.cache != nil {
+		errs = append(errs, n.cache.Close())
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
