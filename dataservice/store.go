@@ -42,7 +42,9 @@ type Record struct {
 	Key   string
 	Value []byte
 	// Generation is 1 after the record is created and grows by one with
-	// every write. Zero means the record does not exist.
+	// every write. Zero means the record does not exist. It may wrap
+	// around (Aerospike keeps 16 bits, LevelDB 32, and neither ever gives
+	// 0 to a record): compare generations for equality only.
 	Generation uint32
 	// Expires is when the record stops existing. Zero means never.
 	Expires time.Time
@@ -77,8 +79,10 @@ type Write struct {
 // dataservice/storetest checks.
 //
 // Semantics common to all methods:
-//   - Keys are non-empty UTF-8 strings of at most MaxKeyLen bytes; values at
-//     most MaxValueLen bytes. Violations fail with ErrInvalid.
+//   - Arguments follow the rules of the Check* functions (validate.go):
+//     kinds of 1 to MaxKindLen bytes of [a-z0-9_], keys of 1 to MaxKeyLen
+//     bytes of UTF-8, values of at most MaxValueLen bytes, TTLs of at most
+//     MaxTTL. Violations fail with ErrInvalid before any effect.
 //   - A record past its expiry is gone: no method returns it or counts it,
 //     even before the backend reclaims its space.
 //   - Every single-record operation is atomic and linearizable: once a write
@@ -145,13 +149,18 @@ type Store interface {
 	// (the oldest go first). It returns the length after the trim. The
 	// append and the trim are one atomic step. A nonzero opts.TTL (re)sets
 	// the record's lifetime; zero keeps it (a new record lives forever).
-	// Items are at most MaxValueLen bytes together.
+	// The items of one call are at most MaxValueLen bytes together; a list
+	// that grows past what the backend keeps in one record (MaxValueLen on
+	// LevelDB, the namespace's record size on Aerospike) fails with
+	// ErrInvalid: bound lists that grow with MaxLen.
 	ListAppend(ctx context.Context, kind Kind, key string, items [][]byte, opts ListOptions) (int, error)
 
 	// ListRange returns up to count items of a list record from index
 	// start (0 is the oldest; a negative start counts from the end, -1
-	// being the newest), in list order, or ErrNotFound if the record does
-	// not exist. count ≤ 0 is ErrInvalid.
+	// being the newest, and one before the oldest item starts at the
+	// oldest), in list order; a start past the end gives no items. It
+	// returns ErrNotFound if the record does not exist; count ≤ 0 is
+	// ErrInvalid.
 	ListRange(ctx context.Context, kind Kind, key string, start, count int) ([][]byte, error)
 
 	// Close releases the backend. Calls after Close fail with ErrClosed.

@@ -1,11 +1,14 @@
 package remote
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/clienttest"
@@ -109,4 +112,44 @@ func TestClientConformance(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	})
+}
+
+// BenchmarkBatchedStoreCalls measures store operations per second through
+// the HTTP/2 dataservice when callers batch them (100 records a call), as
+// the writer and device inbox loads do, from concurrent callers.
+func BenchmarkBatchedStoreCalls(b *testing.B) {
+	const batch = 100
+	s := newRemoteStore(b)
+	ctx := context.Background()
+	value := make([]byte, 128)
+	keys := make([]string, batch)
+	writes := make([]dataservice.Write, batch)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%04d", i)
+		writes[i] = dataservice.Write{Kind: "bench", Key: keys[i], Value: value}
+	}
+	if err := s.PutMany(ctx, writes); err != nil {
+		b.Fatal(err)
+	}
+	for _, op := range []string{"getmany", "putmany"} {
+		b.Run(fmt.Sprintf("op=%s/batch=%d", op, batch), func(b *testing.B) {
+			b.ReportAllocs()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					var err error
+					if op == "getmany" {
+						_, err = s.GetMany(ctx, "bench", keys)
+					} else {
+						err = s.PutMany(ctx, writes)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "ops/s")
+		})
+	}
 }
