@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/gateway"
-	"github.com/heraldpush/herald/internal/server"
+	"github.com/heraldpush/herald/internal/h2c"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -315,7 +315,7 @@ func serve(tb testing.TB, h http.Handler) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := server.NewHTTPServer(h)
+	srv := h2c.NewServer(h)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	tb.Cleanup(func() {

@@ -3,44 +3,22 @@ package remote
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/heraldpush/herald/dataservice"
-	"golang.org/x/net/http2"
+	"github.com/heraldpush/herald/internal/h2c"
 )
 
-// MaxStreams is how many calls a Server accepts at once on one connection;
-// a client keeps fewer in flight per instance (see inFlight), so calls wait
-// in the client rather than in the HTTP/2 layer, which can stall when
-// calls queue for streams (golang/go#70809).
-const MaxStreams = 1000
-
-const inFlight = MaxStreams - 100
-
-// NewHTTP2Transport returns the transport of calls between components:
-// cleartext HTTP/2 with prior knowledge, one multiplexed connection per
-// peer, pings every 10s of silence and a dead peer noticed 5s later.
-func NewHTTP2Transport() *http2.Transport {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
-		ReadIdleTimeout:            10 * time.Second,
-		PingTimeout:                5 * time.Second,
-		StrictMaxConcurrentStreams: true, // one connection: never open a second one for more streams
-	}
-}
+// inFlight is how many calls a client keeps in flight per instance: fewer
+// than the server's stream limit, so calls wait here rather than in the
+// HTTP/2 layer.
+const inFlight = h2c.MaxStreams - 100
 
 // instance is one dataservice process.
 type instance struct {

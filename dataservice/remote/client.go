@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldpush/herald/cache"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/h2c"
 )
 
 // ClientConfig configures a Client.
@@ -17,7 +18,7 @@ type ClientConfig struct {
 	URLs []string
 	// Token is the cluster token. Required.
 	Token string
-	// Transport carries the calls. Nil means NewHTTP2Transport().
+	// Transport carries the calls. Nil means h2c.NewTransport().
 	Transport http.RoundTripper
 	// Cache configures the cache of records read (apps, devices,
 	// sessions, message bodies). Zero fields take cache.DefaultConfig's.
@@ -43,7 +44,7 @@ var _ dataservice.Client = (*Client)(nil)
 // the first call.
 func Dial(cfg ClientConfig) (*Client, error) {
 	if cfg.Transport == nil {
-		cfg.Transport = NewHTTP2Transport()
+		cfg.Transport = h2c.NewTransport()
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

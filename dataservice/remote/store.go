@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/h2c"
 )
 
 // RemoteStore is a dataservice.Store served by dataservice instances over
@@ -18,10 +19,10 @@ type RemoteStore struct {
 var _ dataservice.Store = (*RemoteStore)(nil)
 
 // NewRemoteStore returns a store calling the instances at urls with the
-// cluster token; tr nil means NewHTTP2Transport().
+// cluster token; tr nil means h2c.NewTransport().
 func NewRemoteStore(urls []string, token string, tr http.RoundTripper) (*RemoteStore, error) {
 	if tr == nil {
-		tr = NewHTTP2Transport()
+		tr = h2c.NewTransport()
 	}
 	c, err := newCaller(urls, token, tr)
 	if err != nil {

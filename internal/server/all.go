@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
@@ -22,6 +21,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -141,7 +141,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = NewHTTPServer(gw.Handler())
+	n.http = h2c.NewServer(gw.Handler())
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)
@@ -179,20 +179,6 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 		return nil, err
 	}
 	return dataservice.New(dataservice.NewCachedStore(n.store, n.cache, 0, nil)), nil
-}
-
-// NewHTTPServer returns a server for HTTP/1.1 and cleartext HTTP/2 (prior
-// knowledge) on the same port, with timeouts that bound slow clients.
-func NewHTTPServer(h http.Handler) *http.Server {
-	s := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		Protocols:         new(http.Protocols),
-	}
-	s.Protocols.SetHTTP1(true)
-	s.Protocols.SetUnencryptedHTTP2(true)
-	return s
 }
 
 // stats are the figures of the components, for the admin runtime report.

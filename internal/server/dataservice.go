@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/dataservice/storespec"
+	"github.com/heraldpush/herald/internal/h2c"
 )
 
 // DataserviceConfig configures `herald dataservice`.
@@ -65,8 +66,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = NewHTTPServer(srv.Handler())
-	n.http.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: remote.MaxStreams}
+	n.http = h2c.NewServer(srv.Handler())
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("dataservice http server stopped", "err", err)

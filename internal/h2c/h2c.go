@@ -1,0 +1,51 @@
+// Package h2c sets up HTTP between Herald's components and for its REST
+// API: servers that speak HTTP/1.1 and cleartext HTTP/2 (prior knowledge)
+// on one port, and the client transport for calls between components.
+package h2c
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// MaxStreams is how many calls a server accepts at once on one HTTP/2
+// connection. Clients between components keep fewer in flight per peer
+// and queue the rest themselves: Go's HTTP/2 client can stall when calls
+// wait for streams (golang/go#70809).
+const MaxStreams = 1000
+
+// NewServer returns a server for HTTP/1.1 and cleartext HTTP/2 on the same
+// port, with timeouts that bound slow clients.
+func NewServer(h http.Handler) *http.Server {
+	s := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Protocols:         new(http.Protocols),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: MaxStreams},
+	}
+	s.Protocols.SetHTTP1(true)
+	s.Protocols.SetUnencryptedHTTP2(true)
+	return s
+}
+
+// NewTransport returns the transport of calls between components:
+// cleartext HTTP/2 with prior knowledge, one multiplexed connection per
+// peer, pings after 10s of silence and a dead peer noticed 5s later.
+func NewTransport() *http2.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+		ReadIdleTimeout:            10 * time.Second,
+		PingTimeout:                5 * time.Second,
+		StrictMaxConcurrentStreams: true, // one connection: never open a second one for more streams
+	}
+}
