@@ -15,15 +15,10 @@ import (
 	"github.com/heraldpush/herald/internal/h2c"
 )
 
-// inFlight is how many calls a client keeps in flight per instance: fewer
-// than the server's stream limit, so calls wait here rather than in the
-// HTTP/2 layer.
-const inFlight = h2c.MaxStreams - 100
-
 // instance is one dataservice process.
 type instance struct {
 	url   string
-	slots chan struct{} // calls in flight
+	slots h2c.Slots // calls in flight
 }
 
 // caller makes calls to a set of dataservice instances.
@@ -48,7 +43,7 @@ func newCaller(urls []string, token string, tr http.RoundTripper) (*caller, erro
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			return nil, fmt.Errorf("remote: dataservice URL %q must start with http:// or https://", u)
 		}
-		c.instances = append(c.instances, &instance{url: u, slots: make(chan struct{}, inFlight)})
+		c.instances = append(c.instances, &instance{url: u, slots: h2c.NewSlots()})
 	}
 	return c, nil
 }
@@ -88,12 +83,10 @@ func (c *caller) call(ctx context.Context, path string, idempotent bool, req, re
 // once makes one call to one instance; reached says whether the instance
 // answered (then err is its answer, not a transport failure).
 func (c *caller) once(ctx context.Context, in *instance, path string, body []byte, resp any) (reached bool, err error) {
-	select {
-	case in.slots <- struct{}{}:
-		defer func() { <-in.slots }()
-	case <-ctx.Done():
-		return false, fmt.Errorf("remote: %s: %w", path, ctx.Err())
+	if err := in.slots.Acquire(ctx); err != nil {
+		return false, fmt.Errorf("remote: %s: %w", path, err)
 	}
+	defer in.slots.Release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.url+path, bytes.NewReader(body))
 	if err != nil {
 		return false, fmt.Errorf("remote: %s: %w: %v", path, dataservice.ErrInvalid, err)

@@ -49,3 +49,27 @@ func NewTransport() *http2.Transport {
 		StrictMaxConcurrentStreams: true, // one connection: never open a second one for more streams
 	}
 }
+
+// InFlight is how many calls a client keeps in flight to one peer: fewer
+// than the server's stream limit, so calls wait in Slots rather than in the
+// HTTP/2 layer.
+const InFlight = MaxStreams - 100
+
+// Slots bounds the calls in flight to one peer.
+type Slots chan struct{}
+
+// NewSlots returns InFlight slots.
+func NewSlots() Slots { return make(Slots, InFlight) }
+
+// Acquire takes a slot, waiting for one until ctx ends.
+func (s Slots) Acquire(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Release returns a slot taken by Acquire.
+func (s Slots) Release() { <-s }
