@@ -345,16 +345,18 @@ func TestGarbageClientDoesNotDisturbOthers(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 	}
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-stopped }()
+	addr := h.Node.DeviceAddr().String()
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			nc, err := net.Dial("tcp", h.Node.DeviceAddr().String())
+			nc, err := net.Dial("tcp", addr)
 			if err != nil {
 				continue
 			}

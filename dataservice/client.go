@@ -9,6 +9,8 @@ import (
 // process; every implementation behaves identically, so a component cannot
 // tell which one it has.
 type Client interface {
+	Cluster
+
 	// CreateApp stores a new app; ErrExists if the key is taken.
 	CreateApp(ctx context.Context, app App) error
 	// App returns an app, or ErrNotFound.

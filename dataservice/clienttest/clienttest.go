@@ -34,6 +34,7 @@ func Run(t *testing.T, newClient func(t testing.TB) dataservice.Client) {
 		{"Counters", counters},
 		{"EnsureConfig", ensureConfig},
 		{"ReadYourWrites", readYourWrites},
+		{"Cluster", cluster},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newClient(t)) })

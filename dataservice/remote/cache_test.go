@@ -94,8 +94,9 @@ func TestWriteThroughOneHolderIsNeverReadStaleThroughAnother(t *testing.T) {
 // cut-off holder stops serving from its cache.
 func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
 	src := dataservice.NewSource(openLevelDB(t), dataservice.SentinelConfig{Lease: 100 * time.Millisecond})
-	sub := src.Subscribe() // a holder that never acknowledges
+	// The lease runs from the holder's last sign of life: its subscription.
 	start := time.Now()
+	sub := src.Subscribe() // a holder that never acknowledges
 	if _, err := src.Put(context.Background(), dataservice.KindDevice, "r1", []byte("v"), dataservice.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}

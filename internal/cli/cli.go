@@ -35,6 +35,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runAll(args, stdout, stderr)
 	case "dataservice":
 		return runDataservice(args, stdout, stderr)
+	case "connector":
+		return runConnector(args, stdout, stderr)
+	case "gateway":
+		return runGateway(args, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(args, stderr)
 	case "version":
@@ -56,6 +60,8 @@ func usage(w io.Writer) {
 Usage:
   herald [all] [flags]         run every component in one process (embedded store)
   herald dataservice [flags]   serve a store to the other components over HTTP/2
+  herald connector [flags]     hold device connections (needs dataservice)
+  herald gateway [flags]       serve the REST API (needs dataservice and connectors)
   herald healthcheck URL       exit 0 if URL answers 200 (container health checks)
   herald version               print the version
   herald help                  print this help
@@ -145,6 +151,44 @@ func untilSignal() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// setup parses a command's flags and builds its logger; code is non-zero
+// (the exit code) when the command must not run.
+func (f *flags) setup(args []string, logLevel *string, stderr io.Writer) (log *slog.Logger, code int) {
+	name := f.Name()
+	if err := f.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, -1
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, 2
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, 2
+	}
+	return log, 0
+}
+
+// exitCode turns setup's code into the process exit code.
+func exitCode(code int) int { return max(code, 0) }
+
+// serveUntilSignal waits until ctx (from untilSignal) ends, then shuts n
+// down; stop (untilSignal's) lets a second signal kill the process.
+func serveUntilSignal(ctx context.Context, stop context.CancelFunc, n interface{ Close(context.Context) error }, stdout, stderr io.Writer) int {
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(stdout, "herald: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Close(shutdown); err != nil {
+		fmt.Fprintln(stderr, "herald: shutdown:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "herald: stopped")
+	return 0
+}
+
 func runAll(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("all", stderr)
 	dataDir := f.string("data", "./herald-data", "directory of the embedded store")
@@ -157,17 +201,9 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
 	dataservices := f.string("dataservice", "", "comma-separated URLs of dataservice instances to use instead of a store (needs HERALD_CLUSTER_TOKEN)")
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
-	if err := f.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "herald all:", err)
-		return 2
-	}
-	log, err := newLogger(*logLevel, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "herald all:", err)
-		return 2
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
 	}
 	cfg := server.AllConfig{
 		DataDir:      *dataDir,
@@ -201,19 +237,13 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  data        %s\n",
 		Version(), n.HTTPAddr(), n.DeviceAddr(), data)
 	if n.NewAdminToken != "" {
-		fmt.Fprintf(stdout, "  admin token %s\n              (shown once: keep it; only its hash is stored. Or set HERALD_ADMIN_TOKEN.)\n", n.NewAdminToken)
+		printAdminToken(stdout, n.NewAdminToken)
 	}
-	<-ctx.Done()
-	stop()
-	fmt.Fprintln(stdout, "herald: shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Close(shutdown); err != nil {
-		fmt.Fprintln(stderr, "herald: shutdown:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, "herald: stopped")
-	return 0
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+func printAdminToken(w io.Writer, token string) {
+	fmt.Fprintf(w, "  admin token %s\n              (shown once: keep it; only its hash is stored. Or set HERALD_ADMIN_TOKEN.)\n", token)
 }
 
 func splitList(s string) []string {
@@ -232,17 +262,9 @@ func runDataservice(args []string, stdout, stderr io.Writer) int {
 	httpAddr := f.string("http", "127.0.0.1:8090", "address served to the other components (HTTP/2 cleartext)")
 	lease := f.duration("lease", 500*time.Millisecond, "how long caches of other processes may serve without hearing from this one")
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
-	if err := f.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "herald dataservice:", err)
-		return 2
-	}
-	log, err := newLogger(*logLevel, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "herald dataservice:", err)
-		return 2
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
 	}
 	ctx, stop := untilSignal()
 	defer stop()
@@ -258,17 +280,81 @@ func runDataservice(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "herald %s dataservice running\n  serving     http://%s\n  store       %s\n", Version(), n.Addr(), storespec.Redact(*store))
-	<-ctx.Done()
-	stop()
-	fmt.Fprintln(stdout, "herald: shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Close(shutdown); err != nil {
-		fmt.Fprintln(stderr, "herald: shutdown:", err)
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+func runConnector(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("connector", stderr)
+	id := f.string("id", "", "name of this connector in the cluster (default: a new random one each start)")
+	dataservices := f.string("dataservice", "http://127.0.0.1:8090", "comma-separated URLs of dataservice instances")
+	deviceAddr := f.string("device", "127.0.0.1:7100", "device TCP address")
+	advertise := f.string("device-advertise", "", "device address given to devices by dispatch (default: the listening address)")
+	httpAddr := f.string("http", "127.0.0.1:7190", "internal API address, called by gateways (HTTP/2 cleartext)")
+	internalURL := f.string("internal-url", "", "URL gateways use to reach the internal API (default: http:// and the listening address)")
+	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
+	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
+	announce := f.duration("announce", 3*time.Second, "how often the connector refreshes its registry entry (which lives three times as long)")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	cfg := server.ConnectorConfig{
+		ID:           *id,
+		Dataservice:  splitList(*dataservices),
+		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
+		HTTP:         *httpAddr,
+		InternalURL:  *internalURL,
+		Announce:     *announce,
+		Log:          log,
+	}
+	cfg.Connector.Listen = *deviceAddr
+	cfg.Connector.Advertise = *advertise
+	cfg.Connector.Settings.Heartbeat = *heartbeat
+	cfg.Connector.Settings.Grace = *grace
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := server.StartConnector(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald connector:", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, "herald: stopped")
-	return 0
+	fmt.Fprintf(stdout, "herald %s connector %s running\n  devices     tcp://%s\n  internal    http://%s\n  dataservice %s\n",
+		Version(), n.ID(), n.DeviceAddr(), n.InternalAddr(), strings.Join(cfg.Dataservice, ", "))
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+func runGateway(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("gateway", stderr)
+	dataservices := f.string("dataservice", "http://127.0.0.1:8090", "comma-separated URLs of dataservice instances")
+	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
+	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own")
+	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := server.StartGateway(server.GatewayConfig{
+		Dataservice:  splitList(*dataservices),
+		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
+		HTTP:         *httpAddr,
+		AdminToken:   os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:         *node,
+		Refresh:      *refresh,
+		Log:          log,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "herald gateway:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s gateway running\n  REST API    http://%s\n  dataservice %s\n", Version(), n.HTTPAddr(), *dataservices)
+	if n.NewAdminToken != "" {
+		printAdminToken(stdout, n.NewAdminToken)
+	}
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
 }
 
 // runHealthcheck GETs a health endpoint: containers without curl use it.

@@ -111,18 +111,17 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 		return nil, err
 	}
 	n.ServerKey = key.Public
-	adminHash, err := n.adminTokenHash(ctx, data, cfg.AdminToken)
+	adminHash, newToken, err := adminTokenHash(ctx, data, cfg.AdminToken)
 	if err != nil {
 		return nil, err
 	}
+	n.NewAdminToken = newToken
 	gen, err := ids.NewGenerator(cfg.Node)
 	if err != nil {
 		return nil, err
 	}
 
-	n.system = actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return quietActorLogs(cfg.Log)
-	})))
+	n.system = newActorSystem(cfg.Log)
 	// Dense writes (sessions, ACKs, receipts) are batched by one writer.
 	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, data, cfg.Log)
 
@@ -252,24 +251,32 @@ func loadNoiseKey(ctx context.Context, data dataservice.Client) (protocol.Keypai
 }
 
 // adminTokenHash returns the hash of the admin token: of the configured
-// one, else of the one stored on first start, else of a new one.
-func (n *AllNode) adminTokenHash(ctx context.Context, data dataservice.Client, configured string) ([32]byte, error) {
+// one, else of the one stored on first start, else of a new one, which it
+// returns too, to be shown once.
+func adminTokenHash(ctx context.Context, data dataservice.Client, configured string) (hash [32]byte, newToken string, err error) {
 	if configured != "" {
-		return sha256.Sum256([]byte(configured)), nil
+		return sha256.Sum256([]byte(configured)), "", nil
 	}
 	token := rand.Text()
 	want := sha256.Sum256([]byte(token))
 	v, err := data.EnsureConfig(ctx, configAdminToken, want[:])
 	if err != nil {
-		return [32]byte{}, err
+		return hash, "", err
 	}
-	var got [32]byte
-	if len(v) != len(got) {
-		return got, fmt.Errorf("stored admin token hash has %d bytes, want %d", len(v), len(got))
+	if len(v) != len(hash) {
+		return hash, "", fmt.Errorf("stored admin token hash has %d bytes, want %d", len(v), len(hash))
 	}
-	copy(got[:], v)
-	if got == want {
-		n.NewAdminToken = token
+	copy(hash[:], v)
+	if hash == want {
+		newToken = token
 	}
-	return got, nil
+	return hash, newToken, nil
+}
+
+// newActorSystem returns the actor system of a process, logging through
+// log.
+func newActorSystem(log *slog.Logger) *actor.ActorSystem {
+	return actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return quietActorLogs(log)
+	})))
 }

@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/connector"
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// RemoteClusterConfig configures a RemoteCluster.
+type RemoteClusterConfig struct {
+	// Registry is where connectors announce themselves.
+	Registry dataservice.Cluster
+	// Token authenticates calls to connectors' internal APIs.
+	Token string
+	// Transport carries those calls (HTTP/2); shared by every connector.
+	Transport http.RoundTripper
+	// ServerKey is the Noise public key devices pin.
+	ServerKey []byte
+	// Refresh is how often the registry is read. Zero means 1s.
+	Refresh time.Duration
+	// Log receives logs. Nil means slog.Default().
+	Log *slog.Logger
+}
+
+// RemoteCluster is the Cluster of a gateway running apart from the
+// connectors: it follows the registry, places devices on a consistent-hash
+// ring with bounded loads, and calls connectors over HTTP/2.
+type RemoteCluster struct {
+	cfg  RemoteClusterConfig
+	view atomic.Pointer[clusterView]
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// clusterView is one reading of the registry; it is never modified.
+type clusterView struct {
+	infos   []dataservice.ConnectorInfo
+	ring    *ring
+	clients map[string]*connector.Remote
+}
+
+var _ Cluster = (*RemoteCluster)(nil)
+
+// NewRemoteCluster reads the registry once (a failure there is logged,
+// and dispatch answers "no connector" until a reading succeeds) and then
+// follows it until Close.
+func NewRemoteCluster(ctx context.Context, cfg RemoteClusterConfig) *RemoteCluster {
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	rc := &RemoteCluster{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	rc.view.Store(&clusterView{ring: newRing(nil, nil)})
+	if err := rc.refresh(ctx); err != nil {
+		cfg.Log.Warn("cluster: reading the connector registry", "err", err)
+	}
+	go rc.follow()
+	return rc
+}
+
+func (rc *RemoteCluster) follow() {
+	defer close(rc.done)
+	t := time.NewTicker(rc.cfg.Refresh)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-rc.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), rc.cfg.Refresh*5)
+		err := rc.refresh(ctx)
+		cancel()
+		// Log the first failure and the recovery, not every tick.
+		switch {
+		case err != nil && !failing:
+			rc.cfg.Log.Warn("cluster: reading the connector registry; keeping the last view", "err", err)
+		case err == nil && failing:
+			rc.cfg.Log.Info("cluster: connector registry readable again")
+		}
+		failing = err != nil
+	}
+}
+
+// refresh replaces the view with the registry's current content. Clients
+// of connectors that stay are kept, with their connections.
+func (rc *RemoteCluster) refresh(ctx context.Context) error {
+	infos, err := rc.cfg.Registry.Connectors(ctx)
+	if err != nil {
+		return err
+	}
+	old := rc.view.Load()
+	v := &clusterView{infos: infos, clients: make(map[string]*connector.Remote, len(infos))}
+	ids := make([]string, len(infos))
+	loads := make([]int, len(infos))
+	for i, ci := range infos {
+		ids[i], loads[i] = ci.ID, ci.Connections
+		if c, ok := old.clients[ci.ID]; ok && c.URL() == ci.Internal {
+			v.clients[ci.ID] = c
+		} else {
+			v.clients[ci.ID] = connector.NewRemote(ci.Internal, rc.cfg.Token, rc.cfg.Transport)
+		}
+	}
+	v.ring = newRing(ids, loads)
+	rc.view.Store(v)
+	return nil
+}
+
+// Connectors returns the connectors of the last registry reading.
+func (rc *RemoteCluster) Connectors() []dataservice.ConnectorInfo {
+	return slices.Clone(rc.view.Load().infos)
+}
+
+// Connector implements Cluster.
+func (rc *RemoteCluster) Connector(id string) (connector.Client, bool) {
+	c, ok := rc.view.Load().clients[id]
+	return c, ok
+}
+
+// Dispatch implements Cluster: the owner of rid on the ring first, then
+// the others in ring order, without those the device reports as failed —
+// unless that leaves none, when it gets them all again to retry after its
+// backoff.
+func (rc *RemoteCluster) Dispatch(rid string, failed []string) Dispatch {
+	v := rc.view.Load()
+	order := v.ring.order(rid)
+	if len(order) == 0 {
+		return Dispatch{ServerKey: rc.cfg.ServerKey}
+	}
+	d := Dispatch{Heartbeat: v.infos[order[0]].Heartbeat, ServerKey: rc.cfg.ServerKey}
+	for _, i := range order {
+		if a := v.infos[i].Device; !slices.Contains(failed, a) {
+			d.Addresses = append(d.Addresses, a)
+		}
+	}
+	if len(d.Addresses) == 0 {
+		for _, i := range order {
+			d.Addresses = append(d.Addresses, v.infos[i].Device)
+		}
+	}
+	return d
+}
+
+// Close stops following the registry.
+func (rc *RemoteCluster) Close() {
+	rc.once.Do(func() { close(rc.stop) })
+	<-rc.done
+}

@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// registry is an in-memory dataservice.Cluster.
+type registry struct {
+	mu    sync.Mutex
+	infos []dataservice.ConnectorInfo
+	err   error
+}
+
+func (r *registry) set(infos []dataservice.ConnectorInfo, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.infos, r.err = infos, err
+}
+
+func (r *registry) PutConnector(context.Context, dataservice.ConnectorInfo, time.Duration) error {
+	return errors.ErrUnsupported
+}
+func (r *registry) RemoveConnector(context.Context, string) error { return errors.ErrUnsupported }
+func (r *registry) Connectors(context.Context) ([]dataservice.ConnectorInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.infos), r.err
+}
+
+func info(id string, connections int) dataservice.ConnectorInfo {
+	return dataservice.ConnectorInfo{ID: id, Device: id + ":7100", Internal: "http://" + id + ":7190", Heartbeat: time.Minute, Connections: connections}
+}
+
+func newTestRemoteCluster(t *testing.T, reg *registry) *RemoteCluster {
+	rc := NewRemoteCluster(context.Background(), RemoteClusterConfig{Registry: reg, Token: "t", ServerKey: []byte("key"), Refresh: time.Hour, Log: quietLog})
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func TestRemoteClusterDispatchesOwnerFirstThenEveryOther(t *testing.T) {
+	reg := &registry{}
+	reg.set([]dataservice.ConnectorInfo{info("a", 0), info("b", 0), info("c", 0)}, nil)
+	rc := newTestRemoteCluster(t, reg)
+	owners := map[string]int{}
+	for _, rid := range []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"} {
+		d := rc.Dispatch(rid, nil)
+		if len(d.Addresses) != 3 || d.Heartbeat != time.Minute || string(d.ServerKey) != "key" {
+			t.Fatalf("Dispatch(%s) = %+v", rid, d)
+		}
+		// Every gateway answers alike: the owner is the ring's.
+		if want := rc.view.Load().ring.order(rid)[0]; d.Addresses[0] != rc.view.Load().infos[want].Device {
+			t.Fatalf("Dispatch(%s) puts %s first, the ring owner is %s", rid, d.Addresses[0], rc.view.Load().infos[want].Device)
+		}
+		if again := rc.Dispatch(rid, nil); !slices.Equal(again.Addresses, d.Addresses) {
+			t.Fatalf("Dispatch(%s) changed without a membership change: %v then %v", rid, d.Addresses, again.Addresses)
+		}
+		owners[d.Addresses[0]]++
+	}
+	if len(owners) < 2 {
+		t.Fatalf("nine devices all owned by one connector: %v", owners)
+	}
+}
+
+func TestRemoteClusterDispatchSkipsFailedAddresses(t *testing.T) {
+	reg := &registry{}
+	reg.set([]dataservice.ConnectorInfo{info("a", 0), info("b", 0), info("c", 0)}, nil)
+	rc := newTestRemoteCluster(t, reg)
+	all := rc.Dispatch("rid", nil).Addresses
+	d := rc.Dispatch("rid", []string{all[0]})
+	if !slices.Equal(d.Addresses, all[1:]) {
+		t.Fatalf("with the owner failed: %v, want %v", d.Addresses, all[1:])
+	}
+	// When every connector failed for the device, it gets them all again
+	// to retry after its backoff, rather than nothing.
+	if d := rc.Dispatch("rid", all); !slices.Equal(d.Addresses, all) {
+		t.Fatalf("with every connector failed: %v, want %v", d.Addresses, all)
+	}
+}
+
+func TestRemoteClusterFollowsTheRegistry(t *testing.T) {
+	reg := &registry{}
+	rc := newTestRemoteCluster(t, reg)
+	if d := rc.Dispatch("rid", nil); len(d.Addresses) != 0 {
+		t.Fatalf("no connector registered, yet dispatch answers %v", d.Addresses)
+	}
+	if _, ok := rc.Connector("a"); ok {
+		t.Fatal("unknown connector found")
+	}
+
+	reg.set([]dataservice.ConnectorInfo{info("a", 0), info("b", 0)}, nil)
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := rc.Connector("a")
+	if !ok {
+		t.Fatal("registered connector a not found")
+	}
+
+	// A failed reading keeps the last view.
+	reg.set(nil, errors.New("dataservice down"))
+	if err := rc.refresh(context.Background()); err == nil {
+		t.Fatal("refresh hid the registry's error")
+	}
+	if _, ok := rc.Connector("a"); !ok {
+		t.Fatal("a failed registry reading dropped the connectors")
+	}
+
+	// A connector that stays keeps its client; one that left is gone.
+	reg.set([]dataservice.ConnectorInfo{info("a", 3)}, nil)
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := rc.Connector("a"); again != a {
+		t.Fatal("the client of a connector that stayed was replaced")
+	}
+	if _, ok := rc.Connector("b"); ok {
+		t.Fatal("connector b left the registry but is still used")
+	}
+	if got := rc.Connectors(); len(got) != 1 || got[0].Connections != 3 {
+		t.Fatalf("Connectors() = %+v", got)
+	}
+}
+
+func TestRemoteClusterRefreshesByItself(t *testing.T) {
+	reg := &registry{}
+	rc := NewRemoteCluster(context.Background(), RemoteClusterConfig{Registry: reg, Refresh: 10 * time.Millisecond, Log: quietLog})
+	defer rc.Close()
+	reg.set([]dataservice.ConnectorInfo{info("a", 0)}, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rc.Dispatch("rid", nil).Addresses) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a connector that registered is not dispatched to")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,212 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/internal/server"
+	"github.com/heraldpush/herald/sdk"
+)
+
+const clusterToken = "cluster-test-token"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testCluster is a dataservice, connectors and a gateway, each its own
+// node, talking over loopback HTTP/2 as separate processes would.
+type testCluster struct {
+	t          *testing.T
+	ds         *server.DataserviceNode
+	connectors []*server.ConnectorNode
+	gw         *server.GatewayNode
+	h          *heraldtest.Herald
+}
+
+func startCluster(t *testing.T, connectors int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	var err error
+	c.ds, err = server.StartDataservice(server.DataserviceConfig{Store: "leveldb:" + t.TempDir(), HTTP: "127.0.0.1:0", Token: clusterToken, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.ds.Close(context.Background()) })
+	for range connectors {
+		c.addConnector()
+	}
+	c.gw, err = server.StartGateway(server.GatewayConfig{
+		Dataservice: c.dsURLs(), ClusterToken: clusterToken, HTTP: "127.0.0.1:0",
+		AdminToken: heraldtest.AdminToken, Refresh: 50 * time.Millisecond, Log: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.gw.Close(context.Background()) })
+	c.h = heraldtest.Attach(t, "http://"+c.gw.HTTPAddr().String())
+	return c
+}
+
+func (c *testCluster) dsURLs() []string { return []string{"http://" + c.ds.Addr().String()} }
+
+func (c *testCluster) addConnector() *server.ConnectorNode {
+	c.t.Helper()
+	cfg := server.ConnectorConfig{Dataservice: c.dsURLs(), ClusterToken: clusterToken, HTTP: "127.0.0.1:0", Announce: 100 * time.Millisecond, Log: quiet}
+	cfg.Connector.Listen = "127.0.0.1:0"
+	n, err := server.StartConnector(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { n.Close(context.Background()) })
+	c.connectors = append(c.connectors, n)
+	return n
+}
+
+// devices is a set of connected SDK devices counting what they receive.
+type devices struct {
+	mu    sync.Mutex
+	got   map[string][]string // rid → contents
+	creds []sdk.Credentials
+}
+
+func (c *testCluster) connectDevices(app heraldtest.App, n int, endpoints *sdk.Endpoints) *devices {
+	c.t.Helper()
+	d := &devices{got: map[string][]string{}}
+	for range n {
+		cr, err := sdk.Register(context.Background(), c.h.URL, app.Key, nil)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cl, err := sdk.Dial(ctx, sdk.Config{
+			Gateway: c.h.URL, Credentials: cr, Endpoints: endpoints, Logger: quiet,
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+			Handler: func(m *sdk.Message) error {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				d.got[cr.RegistrationID] = append(d.got[cr.RegistrationID], m.Content)
+				return nil
+			},
+		})
+		cancel()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(func() { cl.Close() })
+		d.creds = append(d.creds, cr)
+	}
+	return d
+}
+
+func (d *devices) rids() []string {
+	var out []string
+	for _, cr := range d.creds {
+		out = append(out, cr.RegistrationID)
+	}
+	return out
+}
+
+// waitAll waits until every device has received content exactly once.
+func (d *devices) waitAll(t *testing.T, content string) {
+	t.Helper()
+	heraldtest.Eventually(t, 15*time.Second, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, cr := range d.creds {
+			if !slices.Contains(d.got[cr.RegistrationID], content) {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return fmt.Sprintf("%q has not reached every device: %v", content, d.got)
+	})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for rid, got := range d.got {
+		if n := countOf(got, content); n > 1 {
+			t.Errorf("device %s got %q %d times", rid, content, n)
+		}
+	}
+}
+
+func countOf(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+func TestClusterSpreadsDevicesAndDeliversAcrossConnectors(t *testing.T) {
+	c := startCluster(t, 2)
+	app := c.h.CreateApp()
+	d := c.connectDevices(app, 24, nil)
+
+	// Dispatch spread the devices over both connectors.
+	for i, n := range c.connectors {
+		if got := n.Stats().Connections; got == 0 {
+			t.Errorf("connector %d holds no device: dispatch does not spread them", i)
+		}
+	}
+	msg := c.h.Push(app, heraldtest.Push{RegistrationIDs: d.rids(), Content: "to-all"})
+	d.waitAll(t, "to-all")
+	c.h.WaitReport(app, msg, func(r heraldtest.Report) bool { return r.Delivered == 24 && r.Sent == 24 })
+}
+
+func TestClusterReachesADeviceOnAConnectorThatDoesNotOwnIt(t *testing.T) {
+	c := startCluster(t, 2)
+	app := c.h.CreateApp()
+	// Every device connects to the second connector, whatever dispatch
+	// says: the session registry, not the ring, routes pushes.
+	probe := c.connectDevices(app, 1, nil)
+	e, err := sdk.Dispatch(context.Background(), c.h.URL, probe.creds[0].RegistrationID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Addresses = []string{c.connectors[1].DeviceAddr().String()}
+	before := c.connectors[1].Stats().Connections
+	d := c.connectDevices(app, 8, &e)
+	if got := c.connectors[1].Stats().Connections - before; got != 8 {
+		t.Fatalf("second connector took %d devices, want 8", got)
+	}
+	c.h.Push(app, heraldtest.Push{RegistrationIDs: d.rids(), Content: "routed"})
+	d.waitAll(t, "routed")
+}
+
+func TestClusterDevicesMoveWhenTheirConnectorLeaves(t *testing.T) {
+	c := startCluster(t, 2)
+	app := c.h.CreateApp()
+	d := c.connectDevices(app, 16, nil)
+	leaving := c.connectors[0]
+	if leaving.Stats().Connections == 0 {
+		t.Fatal("first connector holds no device")
+	}
+	if err := leaving.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	heraldtest.Eventually(t, 15*time.Second, func() bool { return c.connectors[1].Stats().Connections == 16 },
+		func() string {
+			return fmt.Sprintf("remaining connector holds %d of 16 devices", c.connectors[1].Stats().Connections)
+		})
+	c.h.Push(app, heraldtest.Push{RegistrationIDs: d.rids(), Content: "after-move"})
+	d.waitAll(t, "after-move")
+
+	// A connector that joins takes devices that ask dispatch afterwards.
+	c.addConnector()
+	late := c.connectDevices(app, 16, nil)
+	heraldtest.Eventually(t, 5*time.Second, func() bool { return c.connectors[2].Stats().Connections > 0 },
+		func() string { return "no new device went to the connector that joined" })
+	c.h.Push(app, heraldtest.Push{RegistrationIDs: late.rids(), Content: "late"})
+	late.waitAll(t, "late")
+}
