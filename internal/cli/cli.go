@@ -199,21 +199,18 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
 	node := f.int("node", 0, "number of this process in message ids, 0..1023")
 	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
-	dataservices := f.string("dataservice", "", "comma-separated URLs of dataservice instances to use instead of a store (needs HERALD_CLUSTER_TOKEN)")
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
 		return exitCode(code)
 	}
 	cfg := server.AllConfig{
-		DataDir:      *dataDir,
-		Store:        *store,
-		Dataservice:  splitList(*dataservices),
-		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
-		HTTP:         *httpAddr,
-		AdminToken:   os.Getenv("HERALD_ADMIN_TOKEN"),
-		Node:         *node,
-		Log:          log,
+		DataDir:    *dataDir,
+		Store:      *store,
+		HTTP:       *httpAddr,
+		AdminToken: os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:       *node,
+		Log:        log,
 	}
 	cfg.Connector.Listen = *deviceAddr
 	cfg.Connector.Advertise = *advertise
@@ -228,10 +225,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	data := n.DataDir()
-	switch {
-	case len(cfg.Dataservice) > 0:
-		data = "dataservice " + strings.Join(cfg.Dataservice, ", ")
-	case cfg.Store != "":
+	if cfg.Store != "" {
 		data = storespec.Redact(cfg.Store)
 	}
 	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  data        %s\n",

@@ -18,7 +18,6 @@ import (
 	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
-	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/internal/h2c"
@@ -32,11 +31,6 @@ type AllConfig struct {
 	// Store selects another store than the embedded LevelDB in DataDir:
 	// leveldb:DIR or aerospike://host:port[,host:port]/namespace.
 	Store string
-	// Dataservice, if set, lists the URLs of dataservice instances to use
-	// instead of a store of this process; ClusterToken is then required.
-	Dataservice []string
-	// ClusterToken authenticates calls to dataservice instances.
-	ClusterToken string
 	// HTTP is the REST API address. Empty means 127.0.0.1:8080.
 	HTTP string
 	// AdminToken guards admin endpoints. Empty means: use the token stored
@@ -65,9 +59,8 @@ type AllNode struct {
 	ServerKey []byte
 
 	log     *slog.Logger
-	store   dataservice.Store // nil with remote dataservice instances
-	cache   *cache.Tiered     // nil with remote dataservice instances (the client has its own)
-	remote  *remote.Client
+	store   dataservice.Store
+	cache   *cache.Tiered
 	system  *actor.ActorSystem
 	writer  *actors.Writer
 	conn    *connector.Connector
@@ -149,20 +142,8 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	return n, nil
 }
 
-// openData returns the dataservice of this process: remote instances (with
-// a cache kept exact by their sentinel streams), or a store of its own.
+// openData returns the dataservice of this process, on a store of its own.
 func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
-	if len(cfg.Dataservice) > 0 {
-		if cfg.Store != "" {
-			return nil, errors.New("choose either a store or dataservice instances, not both")
-		}
-		c, err := remote.Dial(remote.ClientConfig{URLs: cfg.Dataservice, Token: cfg.ClusterToken, Cache: cfg.Cache, Log: cfg.Log})
-		if err != nil {
-			return nil, err
-		}
-		n.remote = c
-		return c, nil
-	}
 	spec := cfg.Store
 	if spec == "" {
 		spec = "leveldb:" + filepath.Join(cfg.DataDir, "store")
@@ -188,9 +169,6 @@ func (n *AllNode) stats() any {
 	}
 	if n.cache != nil {
 		out["cache"] = n.cache.Stats()
-	}
-	if n.remote != nil {
-		out["cache"] = n.remote.Cache().Stats()
 	}
 	return out
 }
@@ -220,9 +198,6 @@ func (n *AllNode) Close(ctx context.Context) error {
 	}
 	if n.system != nil {
 		n.system.Shutdown()
-	}
-	if n.remote != nil {
-		errs = append(errs, n.remote.Close())
 	}
 	if n.cache != nil {
 		errs = append(errs, n.cache.Close())
