@@ -113,6 +113,13 @@ func (rc *RemoteCluster) refresh(ctx context.Context) error {
 		}
 	}
 	v.ring = newRing(ids, loads)
+	// Devices sent to a connector that has not announced itself since are
+	// not in its announced load yet: keep counting them.
+	for i, oc := range old.infos {
+		if j := slices.IndexFunc(infos, func(ci dataservice.ConnectorInfo) bool { return ci.ID == oc.ID }); j >= 0 && infos[j].Updated.Equal(oc.Updated) {
+			v.ring.carry(j, old.ring, i)
+		}
+	}
 	rc.view.Store(v)
 	return nil
 }
@@ -139,16 +146,22 @@ func (rc *RemoteCluster) Dispatch(rid string, failed []string) Dispatch {
 		return Dispatch{ServerKey: rc.cfg.ServerKey}
 	}
 	d := Dispatch{Heartbeat: v.infos[order[0]].Heartbeat, ServerKey: rc.cfg.ServerKey}
+	first := -1
 	for _, i := range order {
 		if a := v.infos[i].Device; !slices.Contains(failed, a) {
 			d.Addresses = append(d.Addresses, a)
+			if first < 0 {
+				first = i
+			}
 		}
 	}
 	if len(d.Addresses) == 0 {
+		first = order[0]
 		for _, i := range order {
 			d.Addresses = append(d.Addresses, v.infos[i].Device)
 		}
 	}
+	v.ring.dispatch(first)
 	return d
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -51,24 +52,65 @@ func newTestRemoteCluster(t *testing.T, reg *registry) *RemoteCluster {
 func TestRemoteClusterDispatchesOwnerFirstThenEveryOther(t *testing.T) {
 	reg := &registry{}
 	reg.set([]dataservice.ConnectorInfo{info("a", 0), info("b", 0), info("c", 0)}, nil)
-	rc := newTestRemoteCluster(t, reg)
+	// Two gateways with the same view answer alike.
+	rc, other := newTestRemoteCluster(t, reg), newTestRemoteCluster(t, reg)
 	owners := map[string]int{}
 	for _, rid := range []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"} {
+		v := rc.view.Load()
+		owner := v.infos[v.ring.order(rid)[0]].Device
 		d := rc.Dispatch(rid, nil)
 		if len(d.Addresses) != 3 || d.Heartbeat != time.Minute || string(d.ServerKey) != "key" {
 			t.Fatalf("Dispatch(%s) = %+v", rid, d)
 		}
-		// Every gateway answers alike: the owner is the ring's.
-		if want := rc.view.Load().ring.order(rid)[0]; d.Addresses[0] != rc.view.Load().infos[want].Device {
-			t.Fatalf("Dispatch(%s) puts %s first, the ring owner is %s", rid, d.Addresses[0], rc.view.Load().infos[want].Device)
+		if d.Addresses[0] != owner {
+			t.Fatalf("Dispatch(%s) puts %s first, the ring owner is %s", rid, d.Addresses[0], owner)
 		}
-		if again := rc.Dispatch(rid, nil); !slices.Equal(again.Addresses, d.Addresses) {
-			t.Fatalf("Dispatch(%s) changed without a membership change: %v then %v", rid, d.Addresses, again.Addresses)
+		if od := other.Dispatch(rid, nil); !slices.Equal(od.Addresses, d.Addresses) {
+			t.Fatalf("two gateways dispatch %s differently: %v and %v", rid, d.Addresses, od.Addresses)
 		}
 		owners[d.Addresses[0]]++
 	}
 	if len(owners) < 2 {
 		t.Fatalf("nine devices all owned by one connector: %v", owners)
+	}
+}
+
+// A connector that just joined announces no load for seconds: the gateway
+// counts what it sends there meanwhile, so the newcomer does not take every
+// new device.
+func TestRemoteClusterCountsDevicesSentSinceTheLastAnnouncement(t *testing.T) {
+	reg := &registry{}
+	reg.set([]dataservice.ConnectorInfo{info("a", 50), info("b", 50), info("c", 0)}, nil)
+	rc := newTestRemoteCluster(t, reg)
+	dispatchAll := func(n int) map[string]int {
+		got := map[string]int{}
+		for i := range n {
+			got[rc.Dispatch(fmt.Sprint("device-", i), nil).Addresses[0]]++
+		}
+		return got
+	}
+	got := dispatchAll(150)
+	// 250 devices over three: none may go above 1.25 × (250+1)/3.
+	if got["c:7100"] > 105 || got["c:7100"] < 50 {
+		t.Fatalf("the newcomer took %d of 150 new devices (%v): want its share up to the bound of 105", got["c:7100"], got)
+	}
+
+	// A refresh without a new announcement keeps the counts...
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.view.Load().ring.load(2); n != int64(got["c:7100"]) {
+		t.Fatalf("after a refresh without announcements, c's load is %d, want %d", n, got["c:7100"])
+	}
+	// ...and a new announcement replaces them.
+	c := info("c", 7)
+	c.Updated = time.Now()
+	reg.set([]dataservice.ConnectorInfo{info("a", 50), info("b", 50), c}, nil)
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.view.Load().ring.load(2); n != 7 {
+		t.Fatalf("after c announced 7, its load is %d", n)
 	}
 }
 

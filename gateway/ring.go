@@ -5,19 +5,27 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync/atomic"
 )
 
 // ring places connectors on a consistent-hash ring with bounded loads
 // (Mirrokni, Thorup, Zadimoghaddam): a device belongs to the first
 // connector clockwise from its hash whose load is below (1+epsilon) times
 // the average, so adding or removing a connector moves few devices and no
-// connector takes much more than its share. It is immutable; the cluster
-// view builds a new one when membership or loads change.
+// connector takes much more than its share. Its membership and announced
+// loads are fixed; the cluster view builds a new one when they change.
+//
+// Announced loads lag behind: a connector that just joined announces 0 for
+// seconds while devices pour in. So the ring also counts the devices it
+// sent to each connector since that announcement (dispatched), and the
+// bound applies to the sum.
 type ring struct {
-	points []point // ascending hash
-	ids    []string
-	loads  []int
-	total  int
+	points     []point // ascending hash
+	ids        []string
+	loads      []int
+	total      int
+	dispatched []atomic.Int64
+	sent       atomic.Int64 // sum of dispatched
 }
 
 type point struct {
@@ -32,7 +40,7 @@ const vnodes = 128
 const epsilon = 0.25
 
 func newRing(ids []string, loads []int) *ring {
-	r := &ring{ids: ids, loads: loads}
+	r := &ring{ids: ids, loads: loads, dispatched: make([]atomic.Int64, len(ids))}
 	for i, id := range ids {
 		r.total += loads[i]
 		for v := range vnodes {
@@ -73,7 +81,7 @@ func (r *ring) order(key string) []int {
 	if n == 0 {
 		return nil
 	}
-	bound := int(math.Ceil(float64(r.total+1) / float64(n) * (1 + epsilon)))
+	bound := int64(math.Ceil(float64(int64(r.total)+r.sent.Load()+1) / float64(n) * (1 + epsilon)))
 	start, _ := slices.BinarySearchFunc(r.points, hashOf(key), func(p point, h uint64) int {
 		switch {
 		case p.hash < h:
@@ -93,7 +101,7 @@ func (r *ring) order(key string) []int {
 		}
 		seen[node] = true
 		out = append(out, node)
-		if owner < 0 && r.loads[node] < bound {
+		if owner < 0 && r.load(node) < bound {
 			owner = len(out) - 1
 		}
 		if len(out) == n {
@@ -106,4 +114,23 @@ func (r *ring) order(key string) []int {
 		out[0] = o
 	}
 	return out
+}
+
+// load is a connector's announced load plus what was sent to it since.
+func (r *ring) load(node int) int64 {
+	return int64(r.loads[node]) + r.dispatched[node].Load()
+}
+
+// dispatch records that a device was sent to node.
+func (r *ring) dispatch(node int) {
+	r.dispatched[node].Add(1)
+	r.sent.Add(1)
+}
+
+// carry copies the dispatched count of old's node i to node j of r, for a
+// connector that has not announced itself since.
+func (r *ring) carry(j int, old *ring, i int) {
+	n := old.dispatched[i].Load()
+	r.dispatched[j].Store(n)
+	r.sent.Add(n)
 }

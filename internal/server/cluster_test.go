@@ -2,10 +2,13 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +54,17 @@ func startCluster(t *testing.T, connectors int) *testCluster {
 	t.Cleanup(func() { c.gw.Close(context.Background()) })
 	c.h = heraldtest.Attach(t, "http://"+c.gw.HTTPAddr().String())
 	return c
+}
+
+// registry returns the connectors as the gateway sees them.
+func (c *testCluster) registry() string {
+	var rt struct {
+		Components struct {
+			Connectors json.RawMessage `json:"connectors"`
+		} `json:"components"`
+	}
+	c.h.Do(http.MethodGet, "/v1/admin/runtime", "Bearer "+heraldtest.AdminToken, nil, http.StatusOK, &rt)
+	return string(rt.Components.Connectors)
 }
 
 func (c *testCluster) dsURLs() []string { return []string{"http://" + c.ds.Addr().String()} }
@@ -202,11 +216,16 @@ func TestClusterDevicesMoveWhenTheirConnectorLeaves(t *testing.T) {
 	c.h.Push(app, heraldtest.Push{RegistrationIDs: d.rids(), Content: "after-move"})
 	d.waitAll(t, "after-move")
 
-	// A connector that joins takes devices that ask dispatch afterwards.
-	c.addConnector()
+	// A connector that joins takes devices that ask dispatch once the
+	// gateway has seen it.
+	joined := c.addConnector()
+	heraldtest.Eventually(t, 5*time.Second, func() bool { return strings.Contains(c.registry(), joined.DeviceAddr().String()) },
+		func() string { return "the gateway does not see the connector that joined: " + c.registry() })
 	late := c.connectDevices(app, 16, nil)
 	heraldtest.Eventually(t, 5*time.Second, func() bool { return c.connectors[2].Stats().Connections > 0 },
-		func() string { return "no new device went to the connector that joined" })
+		func() string {
+			return fmt.Sprintf("no new device went to the connector that joined; the gateway sees %s", c.registry())
+		})
 	c.h.Push(app, heraldtest.Push{RegistrationIDs: late.rids(), Content: "late"})
 	late.waitAll(t, "late")
 }
