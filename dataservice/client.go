@@ -10,6 +10,7 @@ import (
 // tell which one it has.
 type Client interface {
 	Cluster
+	DeviceIndex
 
 	// CreateApp stores a new app; ErrExists if the key is taken.
 	CreateApp(ctx context.Context, app App) error

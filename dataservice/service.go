@@ -65,10 +65,7 @@ func (s *Service) App(ctx context.Context, key string) (App, error) {
 
 // CreateDevice implements Client.
 func (s *Service) CreateDevice(ctx context.Context, d Device) error {
-	if _, err := s.store.Put(ctx, KindDevice, d.RegistrationID, encodeDevice(d), WriteOptions{CreateOnly: true}); err != nil {
-		return fmt.Errorf("create device %s: %w", d.RegistrationID, err)
-	}
-	return nil
+	return s.createDevice(ctx, d) // with the app's device index: service_devices.go
 }
 
 // Device implements Client.

@@ -121,6 +121,8 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindConnector,
 	dataservice.KindTag,
 	dataservice.KindAlias,
+	dataservice.KindAppDevice,
+	dataservice.KindAppTag,
 	dataservice.KindSchedule,
 	dataservice.KindCampaign,
 	dataservice.KindWinner,

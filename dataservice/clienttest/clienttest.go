@@ -34,6 +34,14 @@ func Run(t *testing.T, newClient func(t testing.TB) dataservice.Client) {
 		{"Counters", counters},
 		{"EnsureConfig", ensureConfig},
 		{"ReadYourWrites", readYourWrites},
+		{"DeviceTags", deviceTags},
+		{"DeviceIndexAppIsolation", deviceIndexAppIsolation},
+		{"DevicePagination", devicePagination},
+		{"TagCountsConcurrentDevices", tagCountsConcurrentDevices},
+		{"TagCountsConcurrentOneDevice", tagCountsConcurrentOneDevice},
+		{"DeviceAlias", deviceAlias},
+		{"AliasLimit", aliasLimit},
+		{"DeviceIndexValidation", deviceIndexValidation},
 		{"Cluster", cluster},
 	}
 	for _, tc := range tests {

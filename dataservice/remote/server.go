@@ -53,6 +53,7 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	s := &Server{token: sha256.Sum256([]byte(cfg.Token)), store: store, data: data, source: source, log: cfg.Log, mux: http.NewServeMux()}
 	s.routeStore()
 	s.routeDomain()
+	s.routeDevices()
 	s.routeCluster()
 	if source != nil {
 		s.mux.HandleFunc("POST "+sentinelPath, s.sentinel)

@@ -123,6 +123,8 @@ var errorCodes = []struct {
 	{dataservice.ErrNotFound, "not_found", http.StatusNotFound},
 	{dataservice.ErrExists, "exists", http.StatusConflict},
 	{dataservice.ErrGenerationMismatch, "generation_mismatch", http.StatusPreconditionFailed},
+	{dataservice.ErrTooManyTags, "too_many_tags", http.StatusBadRequest}, // before ErrInvalid, which they wrap
+	{dataservice.ErrAliasFull, "alias_full", http.StatusBadRequest},
 	{dataservice.ErrInvalid, "invalid", http.StatusBadRequest},
 	{dataservice.ErrClosed, "closed", http.StatusServiceUnavailable},
 	{dataservice.ErrUnavailable, "unavailable", http.StatusServiceUnavailable},

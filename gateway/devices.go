@@ -1,0 +1,307 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// The devices API: what an app says about its devices (tags, alias) and
+// what Herald knows of them (online state), and the tag and alias indexes
+// audiences are resolved from. Every call is authenticated as an app and
+// sees only that app's devices: another app's device is as unknown as one
+// that does not exist.
+
+// Paging of the listings.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// deviceView is the answer of GET and POST /v1/devices/{registration_id}.
+type deviceView struct {
+	RegistrationID string   `json:"registration_id"`
+	Platform       string   `json:"platform"`
+	Tags           []string `json:"tags"`
+	Alias          string   `json:"alias"`
+	// Online reports a live session: a connector registered the device's
+	// connection and has refreshed it since. Connector names it.
+	Online    bool   `json:"online"`
+	Connector string `json:"connector"`
+	// LastSeen is when the current connection started, for an online
+	// device; absent for an offline one (Herald keeps no history of
+	// connections).
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	Created  time.Time  `json:"created"`
+}
+
+// appDevice returns the device rid of app, or the API's 404.
+func (g *Gateway) appDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
+	unknown := errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
+	if !validID(rid) {
+		return dataservice.Device{}, unknown
+	}
+	d, err := g.data.Device(ctx, rid)
+	if err != nil {
+		if errorsIsNotFound(err) {
+			return d, unknown
+		}
+		return d, err
+	}
+	if d.AppKey != app.Key {
+		return dataservice.Device{}, unknown
+	}
+	return d, nil
+}
+
+// viewDevice reads what the view adds to the device record.
+func (g *Gateway) viewDevice(ctx context.Context, d dataservice.Device) (deviceView, error) {
+	v := deviceView{RegistrationID: d.RegistrationID, Platform: d.Platform, Created: d.Created.UTC()}
+	attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+	if err != nil {
+		return v, err
+	}
+	v.Tags, v.Alias = nonNil(attrs.Tags), attrs.Alias
+	sessions, err := g.data.Sessions(ctx, []string{d.RegistrationID})
+	if err != nil {
+		return v, err
+	}
+	if s := sessions[0]; s.Exists() {
+		since := s.Since.UTC()
+		v.Online, v.Connector, v.LastSeen = true, s.Connector, &since
+	}
+	return v, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (g *Gateway) deviceInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	d, err := g.appDevice(r.Context(), app, r.PathValue("registration_id"))
+	if err != nil {
+		return err
+	}
+	v, err := g.viewDevice(r.Context(), d)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// deviceUpdateRequest is the body of POST /v1/devices/{registration_id},
+// in JPush v3's shape.
+type deviceUpdateRequest struct {
+	Tags *tagsUpdate `json:"tags"`
+	// Alias replaces the device's alias; "" removes it; absent keeps it.
+	Alias *string `json:"alias"`
+}
+
+type tagsUpdate struct {
+	Add    []string `json:"add"`
+	Remove []string `json:"remove"`
+}
+
+const nameRules = "1 to 40 bytes of UTF-8 without '/' or control characters"
+
+// validate checks the request without looking at the device.
+func (req *deviceUpdateRequest) validate() error {
+	if req.Tags == nil && req.Alias == nil {
+		return errorf(http.StatusBadRequest, "missing_field", `send "tags": {"add": […], "remove": […]} and/or "alias"; the body changes nothing`)
+	}
+	if t := req.Tags; t != nil {
+		for _, list := range []struct {
+			name string
+			tags []string
+		}{{"add", t.Add}, {"remove", t.Remove}} {
+			for i, tag := range list.tags {
+				if dataservice.CheckTag(tag) != nil {
+					return errorf(http.StatusBadRequest, "invalid_field", "tags.%s[%d] is not a tag: tags are %s", list.name, i, nameRules)
+				}
+			}
+		}
+		add, remove := distinct(t.Add), distinct(t.Remove)
+		if n := len(add) + len(remove); n > dataservice.MaxTagsPerCall {
+			return errorf(http.StatusBadRequest, "invalid_field", "tags.add and tags.remove name %d tags; at most %d per request — split the change", n, dataservice.MaxTagsPerCall)
+		}
+		for _, tag := range add {
+			if slices.Contains(remove, tag) {
+				return errorf(http.StatusBadRequest, "invalid_field", "tag %q is both in tags.add and in tags.remove; keep it in one", tag)
+			}
+		}
+	}
+	if a := req.Alias; a != nil && *a != "" && dataservice.CheckAlias(*a) != nil {
+		return errorf(http.StatusBadRequest, "invalid_field", "alias is not an alias: aliases are %s (\"\" removes it)", nameRules)
+	}
+	return nil
+}
+
+func distinct(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func errTooManyTags(n int) error {
+	return errorf(http.StatusBadRequest, "too_many_tags", "the device would have %d tags; a device has at most %d — remove some in the same request or first", n, dataservice.MaxTagsPerDevice)
+}
+
+func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	var req deviceUpdateRequest
+	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	d, err := g.appDevice(ctx, app, r.PathValue("registration_id"))
+	if err != nil {
+		return err
+	}
+	// Check the tag limit before changing anything, so that a request
+	// failing on it changes nothing; the data layer checks again, exactly.
+	if t := req.Tags; t != nil && len(t.Add) > 0 {
+		attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+		if err != nil {
+			return err
+		}
+		after := distinct(append(slices.Clone(attrs.Tags), t.Add...))
+		after = slices.DeleteFunc(after, func(tag string) bool { return slices.Contains(t.Remove, tag) })
+		if len(after) > dataservice.MaxTagsPerDevice {
+			return errTooManyTags(len(after))
+		}
+	}
+	// The alias first: it is what fails on the state of other devices.
+	if req.Alias != nil {
+		if err := g.data.SetAlias(ctx, app.Key, d.RegistrationID, *req.Alias); err != nil {
+			if errors.Is(err, dataservice.ErrAliasFull) {
+				return errorf(http.StatusBadRequest, "alias_full", "alias %q already names %d devices of this app, the most allowed; take it off one of them first (GET /v1/aliases/{alias} lists them)", *req.Alias, dataservice.MaxAliasDevices)
+			}
+			return err
+		}
+	}
+	if t := req.Tags; t != nil {
+		if _, err := g.data.UpdateTags(ctx, app.Key, d.RegistrationID, t.Add, t.Remove); err != nil {
+			if errors.Is(err, dataservice.ErrTooManyTags) {
+				// Only when a concurrent request added tags meanwhile.
+				return errorf(http.StatusBadRequest, "too_many_tags", "the device would have more than %d tags; remove some in the same request or first", dataservice.MaxTagsPerDevice)
+			}
+			return err
+		}
+	}
+	v, err := g.viewDevice(ctx, d)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// page reads the after and limit parameters of a listing; check validates
+// after (the cursor is the last item of the previous page).
+func page(r *http.Request, check func(string) bool) (after string, limit int, err error) {
+	q := r.URL.Query()
+	after, limit = q.Get("after"), defaultPage
+	if after != "" && !check(after) {
+		return "", 0, errorf(http.StatusBadRequest, "invalid_parameter", "after must be the next value of the previous page")
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPage {
+			return "", 0, errorf(http.StatusBadRequest, "invalid_parameter", "limit must be a whole number from 1 to %d; got %q", maxPage, s)
+		}
+		limit = n
+	}
+	return after, limit, nil
+}
+
+// nextOf cuts a page read with limit+1 items down to limit and returns the
+// cursor of the next page, nil if there is none.
+func nextOf(items []string, limit int) ([]string, *string) {
+	if len(items) <= limit {
+		return nonNil(items), nil
+	}
+	items = items[:limit]
+	return items, &items[limit-1]
+}
+
+func validTag(s string) bool { return dataservice.CheckTag(s) == nil }
+
+type tagsResponse struct {
+	Tags []string `json:"tags"`
+	Next *string  `json:"next,omitempty"`
+}
+
+func (g *Gateway) listTags(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	after, limit, err := page(r, validTag)
+	if err != nil {
+		return err
+	}
+	tags, err := g.data.AppTags(r.Context(), app.Key, after, limit+1)
+	if err != nil {
+		return err
+	}
+	var resp tagsResponse
+	resp.Tags, resp.Next = nextOf(tags, limit)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+type tagResponse struct {
+	Tag     string   `json:"tag"`
+	Count   int64    `json:"count"`
+	Members []string `json:"members"`
+	Next    *string  `json:"next,omitempty"`
+}
+
+func (g *Gateway) tagInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag := r.PathValue("tag")
+	if !validTag(tag) {
+		return errorf(http.StatusBadRequest, "invalid_parameter", "the path does not name a tag: tags are %s", nameRules)
+	}
+	after, limit, err := page(r, validID)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	count, err := g.data.TagCount(ctx, app.Key, tag)
+	if err != nil {
+		return err
+	}
+	members, err := g.data.TagMembers(ctx, app.Key, tag, after, limit+1)
+	if err != nil {
+		return err
+	}
+	resp := tagResponse{Tag: tag, Count: count}
+	resp.Members, resp.Next = nextOf(members, limit)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+type aliasResponse struct {
+	Alias           string   `json:"alias"`
+	RegistrationIDs []string `json:"registration_ids"`
+}
+
+func (g *Gateway) aliasInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	alias := r.PathValue("alias")
+	if dataservice.CheckAlias(alias) != nil {
+		return errorf(http.StatusBadRequest, "invalid_parameter", "the path does not name an alias: aliases are %s", nameRules)
+	}
+	rids, err := g.data.AliasMembers(r.Context(), app.Key, alias)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, aliasResponse{Alias: alias, RegistrationIDs: nonNil(rids)})
+	return nil
+}
