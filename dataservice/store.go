@@ -108,9 +108,11 @@ type Store interface {
 	Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error)
 
 	// PutMany applies unconditional and conditional writes in one round trip.
-	// Each write is atomic on its own; the batch as a whole is not (a backend
-	// may apply some writes and fail others). The error reports the first
-	// failure.
+	// Each write is atomic on its own; the batch as a whole is not. When
+	// writes fail their own conditions (ErrExists, ErrGenerationMismatch)
+	// and every other write was applied, the error is a *WriteErrors that
+	// says which (see PerWrite); any other error leaves unknown which
+	// writes were applied.
 	PutMany(ctx context.Context, writes []Write) error
 
 	// Delete removes a record and reports whether it existed (unexpired).

@@ -2,6 +2,7 @@ package aerospike
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -433,6 +434,10 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 		return contextError(op, err)
 	}
 	aerr := s.client.BatchOperate(p, records)
+	// Writes that failed their own conditions are reported per write; any
+	// other failure fails the call, as which writes were applied is then
+	// unknown.
+	var failed *dataservice.WriteErrors
 	for i, r := range records {
 		br := r.BatchRec()
 		if br.ResultCode == types.OK {
@@ -446,10 +451,20 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 			rerr = aerr // not sent, or no answer: the batch's error says why
 		}
 		w := &writes[i]
-		return s.fail(ctx, op, w.Kind, fmt.Sprintf("write %d: %s", i, w.Key), writeError(rerr, w.Options))
+		rerr = s.fail(ctx, op, w.Kind, fmt.Sprintf("write %d: %s", i, w.Key), writeError(rerr, w.Options))
+		if !errors.Is(rerr, dataservice.ErrExists) && !errors.Is(rerr, dataservice.ErrGenerationMismatch) {
+			return rerr
+		}
+		if failed == nil {
+			failed = &dataservice.WriteErrors{Errs: make([]error, len(writes))}
+		}
+		failed.Errs[i] = rerr
 	}
-	if aerr != nil {
+	if aerr != nil && failed == nil {
 		return s.fail(ctx, op, "", fmt.Sprintf("%d writes", len(writes)), aerr)
+	}
+	if failed != nil {
+		return failed
 	}
 	return nil
 }

@@ -358,7 +358,7 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	s.locks.lock(&set)
 	defer s.locks.unlock(&set)
 	at := now()
-	var first error
+	var failed *dataservice.WriteErrors
 	for i := range writes {
 		w := &writes[i]
 		prev := sc.dups.add(sc.stripes[i], func(j int) bool {
@@ -375,15 +375,21 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 			}
 		}
 		h, err := planPut(sc, old, w.Value, w.Options, at)
-		if err != nil && first == nil {
-			first = fmt.Errorf("dataservice/leveldb: put many: write %d (%s %q): %w", i, w.Kind, w.Key, err)
+		if err != nil {
+			if failed == nil {
+				failed = &dataservice.WriteErrors{Errs: make([]error, len(writes))}
+			}
+			failed.Errs[i] = fmt.Errorf("dataservice/leveldb: put many: write %d (%s %q): %w", i, w.Kind, w.Key, err)
 		}
 		sc.headers = append(sc.headers, h)
 	}
 	if err := s.db.Write(&sc.batch, s.wo); err != nil {
 		return dbError(op, err)
 	}
-	return first
+	if failed != nil {
+		return failed
+	}
+	return nil
 }
 
 // planDelete appends to sc.batch the deletion of the value, counter or list

@@ -120,11 +120,22 @@ func (s *Server) routeStore() {
 	handle(s, storePath+"put", func(ctx context.Context, q *putReq) (uint32, error) {
 		return st.Put(ctx, q.Kind, q.Key, nonNil(q.Value), q.Options)
 	})
-	handle(s, storePath+"putmany", func(ctx context.Context, q *putManyReq) (empty, error) {
+	handle(s, storePath+"putmany", func(ctx context.Context, q *putManyReq) (putManyResp, error) {
 		for i := range q.Writes {
 			q.Writes[i].Value = nonNil(q.Writes[i].Value)
 		}
-		return empty{}, st.PutMany(ctx, q.Writes)
+		errs, err := dataservice.PerWrite(st.PutMany(ctx, q.Writes), len(q.Writes))
+		if err != nil {
+			return putManyResp{}, err
+		}
+		var resp putManyResp
+		for i, e := range errs {
+			if e != nil {
+				code, _ := codeOf(e)
+				resp.Failed = append(resp.Failed, writeFailure{Index: i, Code: code, Message: e.Error()})
+			}
+		}
+		return resp, nil
 	})
 	handle(s, storePath+"delete", func(ctx context.Context, q *keyReq) (bool, error) {
 		return st.Delete(ctx, q.Kind, q.Key, q.Generation)

@@ -83,7 +83,21 @@ func (s *RemoteStore) PutMany(ctx context.Context, writes []dataservice.Write) e
 			return err
 		}
 	}
-	return s.c.call(ctx, storePath+"putmany", false, putManyReq{Writes: writes}, &empty{})
+	var resp putManyResp
+	if err := s.c.call(ctx, storePath+"putmany", false, putManyReq{Writes: writes}, &resp); err != nil {
+		return err
+	}
+	if len(resp.Failed) == 0 {
+		return nil
+	}
+	we := &dataservice.WriteErrors{Errs: make([]error, len(writes))}
+	for _, f := range resp.Failed {
+		if f.Index < 0 || f.Index >= len(writes) {
+			return fmt.Errorf("remote: put many: %w: the answer names write %d of %d", dataservice.ErrUnavailable, f.Index, len(writes))
+		}
+		we.Errs[f.Index] = fmt.Errorf("remote: put many: write %d: %w: %s", f.Index, errorOf(f.Code), f.Message)
+	}
+	return we
 }
 
 // Delete implements dataservice.Store.

@@ -79,6 +79,16 @@ type (
 	putManyReq struct {
 		Writes []dataservice.Write `json:"writes"`
 	}
+	// putManyResp lists the writes that failed their own conditions; the
+	// others were applied.
+	putManyResp struct {
+		Failed []writeFailure `json:"failed,omitempty"`
+	}
+	writeFailure struct {
+		Index   int    `json:"index"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
 	scanReq struct {
 		Kind   dataservice.Kind `json:"kind"`
 		Prefix string           `json:"prefix"`

@@ -164,6 +164,32 @@ var putManyCases = []testCase{
 		wantErr(t, err, dataservice.ErrGenerationMismatch, "PutMany with a stale generation")
 		wantRecord(t, s, kindValues, "k", "v1", 1)
 	}},
+	{name: "failed conditions are reported per write and the rest applied", test: func(t *testing.T, s dataservice.Store) {
+		put(t, s, kindValues, "exists", "v1", dataservice.WriteOptions{})
+		put(t, s, kindValues, "cas", "v1", dataservice.WriteOptions{})
+		writes := []dataservice.Write{
+			{Kind: kindValues, Key: "fresh", Value: []byte("f"), Options: dataservice.WriteOptions{CreateOnly: true}},
+			{Kind: kindValues, Key: "exists", Value: []byte("v2"), Options: dataservice.WriteOptions{CreateOnly: true}},
+			{Kind: kindValues, Key: "cas", Value: []byte("v2"), Options: dataservice.WriteOptions{Generation: 9}},
+			{Kind: kindValues, Key: "plain", Value: []byte("p")},
+		}
+		errs, err := dataservice.PerWrite(s.PutMany(ctx(t), writes), len(writes))
+		if err != nil {
+			t.Fatalf("PutMany with failing conditions failed as a whole: %v", err)
+		}
+		if errs[0] != nil || errs[3] != nil {
+			t.Fatalf("applied writes reported failed: %v", errs)
+		}
+		wantErr(t, errs[1], dataservice.ErrExists, "CreateOnly of an existing record")
+		wantErr(t, errs[2], dataservice.ErrGenerationMismatch, "write with a stale generation")
+		wantRecord(t, s, kindValues, "fresh", "f", 1)
+		wantRecord(t, s, kindValues, "exists", "v1", 1)
+		wantRecord(t, s, kindValues, "cas", "v1", 1)
+		wantRecord(t, s, kindValues, "plain", "p", 1)
+		if errs, err := dataservice.PerWrite(s.PutMany(ctx(t), writes[3:]), 1); err != nil || errs[0] != nil {
+			t.Fatalf("PutMany without failures: %v %v", errs, err)
+		}
+	}},
 	{name: "create only conflict is reported and not applied", test: func(t *testing.T, s dataservice.Store) {
 		put(t, s, kindValues, "k", "v1", dataservice.WriteOptions{})
 		err := s.PutMany(ctx(t), []dataservice.Write{
