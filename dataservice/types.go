@@ -20,6 +20,9 @@ type Device struct {
 	RegistrationID string `json:"rid"`
 	AppKey         string `json:"app"`
 	Platform       string `json:"platform,omitempty"`
+	// TimeZone is the device's IANA time zone (such as "Asia/Shanghai"),
+	// for schedules in each device's local time; empty if unknown.
+	TimeZone string `json:"timezone,omitempty"`
 	// StoredKey and ServerKey are derived one way from the device secret
 	// (see connector/protocol.DeriveDeviceKeys); the secret is never stored.
 	StoredKey [32]byte  `json:"stored_key"`
@@ -57,7 +60,27 @@ type Message struct {
 	// means online only: no copy is stored and nothing is acknowledged.
 	TTL     time.Duration `json:"ttl"`
 	Created time.Time     `json:"created"`
+	// Broadcast marks a message to every device of the app: it is stored
+	// once for the app, not once per device.
+	Broadcast bool `json:"broadcast,omitempty"`
+	// Priority orders sending: high-priority tasks go before normal ones.
+	Priority Priority `json:"priority,omitempty"`
+	// CollapseID, if set, makes the message replace an undelivered older
+	// one of the same app and collapse id on each device.
+	CollapseID string `json:"collapse_id,omitempty"`
+	// Audience is the audience the message was pushed to, as the gateway
+	// stored it (canonical JSON): what a cancel resolves again.
+	Audience json.RawMessage `json:"audience,omitempty"`
 }
+
+// Priority is a message's sending priority.
+type Priority uint8
+
+// Priorities.
+const (
+	PriorityNormal Priority = 0
+	PriorityHigh   Priority = 1
+)
 
 // Expires returns when undelivered copies of m expire.
 func (m *Message) Expires() time.Time { return m.Created.Add(m.TTL) }

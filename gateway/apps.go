@@ -45,6 +45,9 @@ func (g *Gateway) createApp(w http.ResponseWriter, r *http.Request, _ *dataservi
 type registerDeviceRequest struct {
 	AppKey   string `json:"app_key"`
 	Platform string `json:"platform"`
+	// TimeZone is an IANA name such as "Europe/Paris", for schedules in
+	// the device's local time.
+	TimeZone string `json:"timezone"`
 }
 
 type registerDeviceResponse struct {
@@ -70,6 +73,9 @@ func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *data
 	if !platforms[req.Platform] {
 		return errorf(http.StatusBadRequest, "invalid_field", "platform must be one of android, ios, hmos, quickapp, web, desktop, other; got %q", req.Platform)
 	}
+	if err := checkTimeZone(req.TimeZone); err != nil {
+		return err
+	}
 	if _, err := g.data.App(r.Context(), req.AppKey); err != nil {
 		if errorsIsNotFound(err) {
 			return errorf(http.StatusBadRequest, "unknown_app_key", "no app has app_key %s", req.AppKey)
@@ -82,6 +88,7 @@ func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *data
 		RegistrationID: ids.RegistrationID(),
 		AppKey:         req.AppKey,
 		Platform:       req.Platform,
+		TimeZone:       req.TimeZone,
 		StoredKey:      keys.Stored,
 		ServerKey:      keys.Server,
 		Created:        time.Now().UTC(),
@@ -90,6 +97,20 @@ func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *data
 		return err
 	}
 	writeJSON(w, http.StatusCreated, registerDeviceResponse{RegistrationID: d.RegistrationID, DeviceSecret: text})
+	return nil
+}
+
+// checkTimeZone accepts "" (unknown) and IANA time zone names.
+func checkTimeZone(tz string) error {
+	if tz == "" {
+		return nil
+	}
+	if len(tz) > 64 || tz == "Local" {
+		return errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; got %q", tz)
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; %q is not one", tz)
+	}
 	return nil
 }
 

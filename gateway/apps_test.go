@@ -165,6 +165,14 @@ func TestRegisterDevice(t *testing.T) {
 		})
 	}
 
+	t.Run("time zone", func(t *testing.T) {
+		var d device
+		e.do(t, request{method: "POST", path: "/v1/devices", body: jsonBody(t, map[string]string{"app_key": a.Key, "timezone": "Asia/Shanghai"})}).wantOK(t, http.StatusCreated, &d)
+		if stored, err := e.data.Device(context.Background(), d.RID); err != nil || stored.TimeZone != "Asia/Shanghai" {
+			t.Fatalf("stored device %+v, %v: want time zone Asia/Shanghai", stored, err)
+		}
+	})
+
 	t.Run("ids and secrets differ", func(t *testing.T) {
 		x, y := e.registerDevice(t, a.Key), e.registerDevice(t, a.Key)
 		if x.RID == y.RID || x.Secret == y.Secret {
@@ -195,6 +203,8 @@ func TestRegisterDeviceErrors(t *testing.T) {
 		{"platform case", `{"app_key":"` + a.Key + `","platform":"Android"}`, 400, "invalid_field", []string{"platform"}},
 		{"platform not a string", `{"app_key":"` + a.Key + `","platform":["ios"]}`, 400, "invalid_field", []string{"platform"}},
 		{"unknown field", `{"app_key":"` + a.Key + `","platfrom":"ios"}`, 400, "unknown_field", []string{"platfrom"}},
+		{"unknown time zone", `{"app_key":"` + a.Key + `","timezone":"Mars/Olympus"}`, 400, "invalid_field", []string{"timezone", "Mars/Olympus", "IANA"}},
+		{"Local is no time zone", `{"app_key":"` + a.Key + `","timezone":"Local"}`, 400, "invalid_field", []string{"timezone"}},
 		{"empty body", ``, 400, "invalid_json", []string{"empty"}},
 		{"malformed", `{"app_key":`, 400, "invalid_json", nil},
 		{"not an object", `"` + a.Key + `"`, 400, "invalid_field", []string{"object"}},

@@ -29,6 +29,10 @@ type RegisterOptions struct {
 	// Platform is one of android, ios, hmos, quickapp, web, desktop,
 	// other. Empty means other.
 	Platform string
+	// TimeZone is the device's IANA time zone, such as "Asia/Shanghai",
+	// for pushes scheduled in each device's local time. Empty means
+	// unknown.
+	TimeZone string
 	// HTTPClient makes the request. Nil means a client with a 10s timeout.
 	HTTPClient *http.Client
 }
@@ -51,7 +55,11 @@ func Register(ctx context.Context, gateway, appKey string, opts *RegisterOptions
 	if opts != nil {
 		o = *opts
 	}
-	body, _ := json.Marshal(map[string]string{"app_key": appKey, "platform": o.Platform})
+	req := map[string]string{"app_key": appKey, "platform": o.Platform}
+	if o.TimeZone != "" {
+		req["timezone"] = o.TimeZone
+	}
+	body, _ := json.Marshal(req)
 	var resp struct {
 		RegistrationID string `json:"registration_id"`
 		DeviceSecret   string `json:"device_secret"`

@@ -3,6 +3,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // time zones of devices, whatever the host has installed
 
 	"github.com/heraldpush/herald/internal/cli"
 )
