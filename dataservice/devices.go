@@ -45,6 +45,8 @@ type DeviceIndex interface {
 	// DeviceAttrs returns a device's tags (sorted) and alias; the zero
 	// DeviceAttrs for a device that has none, or no device at all.
 	DeviceAttrs(ctx context.Context, rid string) (DeviceAttrs, error)
+	// DevicesAttrs is DeviceAttrs of many devices in one call, in order.
+	DevicesAttrs(ctx context.Context, rids []string) ([]DeviceAttrs, error)
 
 	// UpdateTags adds and removes tags of a device of app and returns its
 	// tags afterwards, sorted. Adding a tag the device has, or removing

@@ -123,6 +123,24 @@ func (s *Service) DeviceAttrs(ctx context.Context, rid string) (DeviceAttrs, err
 	return a, err
 }
 
+// DevicesAttrs implements DeviceIndex with one GetMany.
+func (s *Service) DevicesAttrs(ctx context.Context, rids []string) ([]DeviceAttrs, error) {
+	recs, err := s.store.GetMany(ctx, KindDeviceAttrs, rids)
+	if err != nil {
+		return nil, fmt.Errorf("attributes of %d devices: %w", len(rids), err)
+	}
+	out := make([]DeviceAttrs, len(rids))
+	for i, r := range recs {
+		if !r.Exists() {
+			continue
+		}
+		if out[i], err = decodeAttrs(rids[i], r.Value); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // checkTagChange validates the tags of an UpdateTags and returns them
 // sorted and distinct.
 func checkTagChange(add, remove []string) ([]string, []string, error) {

@@ -138,6 +138,17 @@ func deviceTags(t *testing.T, c dataservice.Client) {
 		t.Fatalf("DeviceAttrs = %+v, %v", a, err)
 	}
 	wantStrings(t, "DeviceAttrs.Tags", a.Tags, []string{"beta", "vip", "标签 1"})
+	if err := c.SetAlias(ctx, "app", "r2", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	many, err := c.DevicesAttrs(ctx, []string{"r2", "nope", "r1"})
+	if err != nil || len(many) != 3 || many[0].Alias != "bob" || len(many[1].Tags) != 0 || many[1].Alias != "" {
+		t.Fatalf("DevicesAttrs = %+v, %v", many, err)
+	}
+	wantStrings(t, "DevicesAttrs[2].Tags", many[2].Tags, []string{"beta", "vip", "标签 1"})
+	if err := c.SetAlias(ctx, "app", "r2", ""); err != nil {
+		t.Fatal(err)
+	}
 	// Idempotent: adding what is there and removing what is not change nothing.
 	wantStrings(t, "tags after adding again", updateTags(t, c, "app", "r1", []string{"vip"}, []string{"absent"}), []string{"beta", "vip", "标签 1"})
 	wantStrings(t, "tags of r2", updateTags(t, c, "app", "r2", []string{"vip"}, nil), []string{"vip"})

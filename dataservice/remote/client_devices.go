@@ -54,6 +54,21 @@ func (c *Client) DeviceAttrs(ctx context.Context, rid string) (dataservice.Devic
 	return a, err
 }
 
+// DevicesAttrs implements dataservice.DeviceIndex.
+func (c *Client) DevicesAttrs(ctx context.Context, rids []string) ([]dataservice.DeviceAttrs, error) {
+	if err := checkUTF8("devices_attrs", rids); err != nil {
+		return nil, err
+	}
+	var out []dataservice.DeviceAttrs
+	if err := c.read(ctx, "devices_attrs", ridsReq{RIDs: rids}, &out); err != nil {
+		return nil, err
+	}
+	if len(out) != len(rids) {
+		return nil, fmt.Errorf("remote: devices_attrs: %w: %d answers for %d devices", dataservice.ErrUnavailable, len(out), len(rids))
+	}
+	return out, nil
+}
+
 // UpdateTags implements dataservice.DeviceIndex.
 func (c *Client) UpdateTags(ctx context.Context, app, rid string, add, remove []string) ([]string, error) {
 	tags, err := c.strings(ctx, "update_tags", true, updateTagsReq{App: app, RID: rid, Add: add, Remove: remove}, []string{app, rid}, add, remove)

@@ -31,6 +31,9 @@ func (s *Server) routeDevices() {
 	handle(s, domainPath+"device_attrs", func(ctx context.Context, q *ridReq) (dataservice.DeviceAttrs, error) {
 		return d.DeviceAttrs(ctx, q.RID)
 	})
+	handle(s, domainPath+"devices_attrs", func(ctx context.Context, q *ridsReq) ([]dataservice.DeviceAttrs, error) {
+		return d.DevicesAttrs(ctx, q.RIDs)
+	})
 	handle(s, domainPath+"update_tags", func(ctx context.Context, q *updateTagsReq) ([]string, error) {
 		return d.UpdateTags(ctx, q.App, q.RID, q.Add, q.Remove)
 	})
