@@ -11,6 +11,8 @@ import (
 type Client interface {
 	Cluster
 	DeviceIndex
+	PushData
+	Segments
 
 	// CreateApp stores a new app; ErrExists if the key is taken.
 	CreateApp(ctx context.Context, app App) error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -95,15 +96,32 @@ func (s *Service) Devices(ctx context.Context, rids []string) ([]Device, error) 
 	return out, nil
 }
 
-// PutSessions implements Client.
+// PutSessions implements Client. Each device's last-active mark (see
+// PushData.LastActive) becomes its session's Since, in one batch written
+// while the sessions are: the sessions are Puts, whose generations the
+// caller needs, so the marks cannot share their calls, but they add no
+// round trip.
 func (s *Service) PutSessions(ctx context.Context, sessions []Session, ttl time.Duration) ([]uint32, error) {
 	gens := make([]uint32, len(sessions))
+	if len(sessions) == 0 {
+		return gens, nil
+	}
+	marks := make(chan error, 1)
+	go func() { marks <- s.store.PutMany(ctx, s.lastActiveWrites(sessions)) }()
+	var err error
 	for i, sess := range sessions {
-		gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, encodeSession(sess), WriteOptions{TTL: ttl})
-		if err != nil {
-			return nil, fmt.Errorf("put session %s: %w", sess.RegistrationID, err)
+		gen, perr := s.store.Put(ctx, KindSession, sess.RegistrationID, encodeSession(sess), WriteOptions{TTL: ttl})
+		if perr != nil {
+			err = fmt.Errorf("put session %s: %w", sess.RegistrationID, perr)
+			break
 		}
 		gens[i] = gen
+	}
+	if merr := <-marks; merr != nil && err == nil {
+		err = fmt.Errorf("put sessions: last active: %w", merr)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return gens, nil
 }
@@ -127,27 +145,54 @@ func (s *Service) Sessions(ctx context.Context, rids []string) ([]Session, error
 	return out, nil
 }
 
-// DeleteSession implements Client.
+// DeleteSession implements Client. A session it deletes ends now: that
+// becomes the device's last-active mark.
 func (s *Service) DeleteSession(ctx context.Context, rid string, generation uint32) error {
-	_, err := s.store.Delete(ctx, KindSession, rid, generation)
-	if err != nil && !errors.Is(err, ErrGenerationMismatch) {
+	existed, err := s.store.Delete(ctx, KindSession, rid, generation)
+	if errors.Is(err, ErrGenerationMismatch) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("delete session %s: %w", rid, err)
+	}
+	if existed {
+		if _, err := s.store.Put(ctx, KindLastActive, rid, encodeLastActive(s.now()), WriteOptions{}); err != nil {
+			return fmt.Errorf("delete session %s: last active: %w", rid, err)
+		}
 	}
 	return nil
 }
 
-// SaveMessage implements Client.
+// SaveMessage implements Client. A message with a TTL, a collapse id and
+// recipients reads their collapse entries first and settles them after
+// (see collapsePlan in service_push.go); without a collapse id it costs
+// one batch and one increment.
 func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []string) error {
 	if m.ID == 0 {
 		return fmt.Errorf("save message: %w: zero message id", ErrInvalid)
 	}
+	if m.CollapseID != "" {
+		if err := CheckCollapseID(m.CollapseID); err != nil {
+			return fmt.Errorf("save message %d: %w", m.ID, err)
+		}
+	}
 	body := encodeMessage(m)
 	retain := m.TTL + ReportRetention
+	copyTTL := m.TTL + AckGrace
+	var plan *collapsePlan
+	if m.TTL > 0 && m.CollapseID != "" && len(recipients) > 0 {
+		var err error
+		if plan, err = s.readCollapse(ctx, m, recipients); err != nil {
+			return fmt.Errorf("save message %d: %w", m.ID, err)
+		}
+	}
 	writes := make([]Write, 0, 1+len(recipients))
 	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
 	if m.TTL > 0 {
-		copyTTL := m.TTL + AckGrace
-		for _, rid := range recipients {
+		for i, rid := range recipients {
+			if plan.skips(i) {
+				continue
+			}
 			writes = append(writes, Write{Kind: KindInbox, Key: inboxKey(rid, m.ID), Value: []byte{0}, Options: WriteOptions{TTL: copyTTL}})
 		}
 	}
@@ -156,6 +201,11 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 	}
 	if _, err := s.store.Incr(ctx, KindCounter, messageKey(m.ID), []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, retain); err != nil {
 		return fmt.Errorf("save message %d: targeted counter: %w", m.ID, err)
+	}
+	if plan != nil {
+		if err := s.collapseCopies(ctx, m, plan, copyTTL); err != nil {
+			return fmt.Errorf("save message %d: %w", m.ID, err)
+		}
 	}
 	return nil
 }
@@ -270,15 +320,29 @@ func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error 
 	return nil
 }
 
-// Report implements Client.
+// Report implements Client. It reads the message, its counters and its
+// task (if it was sent by one) at once: three reads, one round trip of
+// latency. A task's Targeted counts the copies SaveCopies stored, which
+// the counters do not.
 func (s *Service) Report(ctx context.Context, id uint64) (Report, error) {
+	var (
+		wg         sync.WaitGroup
+		c          map[string]int64
+		task       Record
+		cerr, terr error
+	)
+	wg.Go(func() { c, cerr = s.store.Counters(ctx, KindCounter, messageKey(id)) })
+	wg.Go(func() { task, terr = s.store.Get(ctx, KindTask, taskKey(id)) })
 	m, err := s.Message(ctx, id)
+	wg.Wait()
 	if err != nil {
 		return Report{}, err
 	}
-	c, err := s.store.Counters(ctx, KindCounter, messageKey(id))
-	if err != nil {
-		return Report{}, fmt.Errorf("report of message %d: %w", id, err)
+	if cerr != nil {
+		return Report{}, fmt.Errorf("report of message %d: %w", id, cerr)
+	}
+	if terr != nil && !errors.Is(terr, ErrNotFound) {
+		return Report{}, fmt.Errorf("report of message %d: task: %w", id, terr)
 	}
 	r := Report{
 		Targeted:      c[string(CounterTargeted)],
@@ -287,11 +351,21 @@ func (s *Service) Report(ctx context.Context, id uint64) (Report, error) {
 		Delivered:     c[string(CounterDelivered)],
 		Expired:       c[string(CounterExpired)],
 		Failed:        c[string(CounterFailed)],
+		Replaced:      c[string(CounterReplaced)],
+		Withdrawn:     c[string(CounterWithdrawn)],
 	}
-	// Every copy of a message with a TTL ends delivered, failed or expired;
-	// once no copy can be delivered any more, the rest expired.
+	if terr == nil {
+		t, err := decodeTask(id, task)
+		if err != nil {
+			return Report{}, err
+		}
+		r.Targeted += t.Targeted
+	}
+	// Every copy of a message with a TTL ends delivered, failed, replaced,
+	// withdrawn or expired; once no copy can be delivered any more, the
+	// rest expired.
 	if m.TTL > 0 && !s.now().Before(m.Expires().Add(AckGrace)) {
-		if rest := r.Targeted - r.Delivered - r.Failed - r.Expired; rest > 0 {
+		if rest := r.Targeted - r.Delivered - r.Failed - r.Replaced - r.Withdrawn - r.Expired; rest > 0 {
 			r.Expired += rest
 		}
 	}

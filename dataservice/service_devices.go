@@ -32,9 +32,10 @@ func tagMemberKey(app, tag, rid string) string { return app + "/" + tag + "/" + 
 func aliasGroup(app, alias string) string      { return app + "/" + alias + "/" }
 
 // createDevice implements CreateDevice: the device record and its entry in
-// the app's device index in one batch. The batch is not atomic: if the
-// device exists, the index entry is still written, and is deleted again
-// if the existing device belongs to another app.
+// the app's device index in one batch, then, once the device was created,
+// the app's device count (see PushData.AppDeviceCount). The batch is not
+// atomic: if the device exists, the index entry is still written, and is
+// deleted again if the existing device belongs to another app.
 func (s *Service) createDevice(ctx context.Context, d Device) error {
 	if err := checkAppKey(d.AppKey); err != nil {
 		return fmt.Errorf("create device %s: %w", d.RegistrationID, err)
@@ -44,6 +45,7 @@ func (s *Service) createDevice(ctx context.Context, d Device) error {
 		{Kind: KindAppDevice, Key: appDeviceKey(d.AppKey, d.RegistrationID), Value: []byte{}},
 	})
 	if err == nil {
+		s.countAppDevice(ctx, d.AppKey)
 		return nil
 	}
 	if errors.Is(err, ErrExists) {

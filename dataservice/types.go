@@ -106,7 +106,7 @@ type InboxCopy struct {
 type Counter string
 
 // The per-message counters. Every copy with a TTL ends as exactly one of
-// delivered, failed or expired.
+// delivered, failed, replaced, withdrawn or expired.
 const (
 	// CounterTargeted counts the devices a message was addressed to.
 	CounterTargeted Counter = "targeted"
@@ -120,6 +120,12 @@ const (
 	// CounterFailed counts copies dropped undelivered: the device never
 	// acknowledged them within the redelivery cap.
 	CounterFailed Counter = "failed"
+	// CounterReplaced counts copies that a newer message with the same
+	// collapse id replaced before they were delivered.
+	CounterReplaced Counter = "replaced"
+	// CounterWithdrawn counts copies a cancel took back before they were
+	// delivered.
+	CounterWithdrawn Counter = "withdrawn"
 	// CounterExpired counts online-only copies whose device was offline. For
 	// messages with a TTL, Report derives the expired copies once the TTL
 	// (and the acknowledgement grace) has passed.
@@ -141,4 +147,6 @@ type Report struct {
 	Delivered     int64 `json:"delivered"`
 	Expired       int64 `json:"expired"`
 	Failed        int64 `json:"failed"`
+	Replaced      int64 `json:"replaced"`
+	Withdrawn     int64 `json:"withdrawn"`
 }

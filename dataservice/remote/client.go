@@ -129,6 +129,9 @@ func (c *Client) DeleteSession(ctx context.Context, rid string, generation uint3
 
 // SaveMessage implements dataservice.Client.
 func (c *Client) SaveMessage(ctx context.Context, m *dataservice.Message, recipients []string) error {
+	if err := checkUTF8("save_message", []string{m.CollapseID}); err != nil {
+		return err
+	}
 	return c.write(ctx, "save_message", saveMessageReq{Message: m, Recipients: recipients}, &empty{})
 }
 

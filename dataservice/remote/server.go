@@ -54,7 +54,9 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	s.routeStore()
 	s.routeDomain()
 	s.routeDevices()
+	s.routeSegments()
 	s.routeCluster()
+	s.routePush()
 	if source != nil {
 		s.mux.HandleFunc("POST "+sentinelPath, s.sentinel)
 	}

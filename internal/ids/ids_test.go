@@ -142,3 +142,23 @@ func BenchmarkNext(b *testing.B) {
 		g.Next()
 	}
 }
+
+func TestFirstAt(t *testing.T) {
+	g, _ := NewGenerator(5)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	g.now = func() time.Time { return at.Add(-time.Millisecond) }
+	before := g.Next()
+	g.now = func() time.Time { return at }
+	atT := g.Next()
+	if f := FirstAt(at); !(before < f && f <= atT) {
+		t.Fatalf("FirstAt(%v) = %d; an id from 1ms before is %d, one from then %d", at, f, before, atT)
+	}
+	if FirstAt(Epoch.Add(-time.Hour)) != 0 {
+		t.Fatal("a time before Epoch does not give 0")
+	}
+	// Mid-millisecond: ids of that millisecond may be older than t.
+	mid := at.Add(500 * time.Microsecond)
+	if f := FirstAt(mid); f <= atT {
+		t.Fatalf("FirstAt(%v) = %d includes ids generated before it (%d)", mid, f, atT)
+	}
+}

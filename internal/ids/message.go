@@ -42,6 +42,9 @@ func NewGenerator(node int) (*Generator, error) {
 	return &Generator{node: uint64(node), now: time.Now}, nil
 }
 
+// Node returns the node the generator numbers ids for.
+func (g *Generator) Node() int { return int(g.node) }
+
 // Next returns a new id, greater than every id this generator returned
 // before. If the clock steps back, ids keep increasing from the last one: a
 // burst of more than 4096 ids in one millisecond borrows from the next.
@@ -63,6 +66,19 @@ func (g *Generator) Next() uint64 {
 // Time returns when id was generated, to the millisecond.
 func Time(id uint64) time.Time {
 	return Epoch.Add(time.Duration(id>>(nodeBits+seqBits)) * time.Millisecond)
+}
+
+// FirstAt returns the smallest id generated at or after t: ids below it
+// were generated before t. Times before Epoch give 0.
+func FirstAt(t time.Time) uint64 {
+	ms := t.Sub(Epoch).Milliseconds()
+	if ms <= 0 {
+		return 0
+	}
+	if t.Sub(Epoch) > time.Duration(ms)*time.Millisecond {
+		ms++ // t falls inside a millisecond whose ids may predate it
+	}
+	return uint64(ms) << (nodeBits + seqBits)
 }
 
 // ErrBadMessageID reports a message id that is not a positive decimal 64-bit
