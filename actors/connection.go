@@ -173,7 +173,7 @@ func (c *connection) authenticating(ctx actor.Context) {
 			return
 		}
 		c.pending.signature = protocol.ServerSignature(m.device.ServerKey, binding)
-		c.env.Directory.Attach(ctx, m.device.RegistrationID, ctx.Self())
+		c.env.Directory.Attach(ctx, m.device, ctx.Self())
 		c.behavior.Become(c.attaching)
 	}
 }

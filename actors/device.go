@@ -3,6 +3,7 @@ package actors
 import (
 	"cmp"
 	"context"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/ids"
 )
 
 // maxQueue bounds the messages a device actor holds in memory beyond its
@@ -38,6 +40,14 @@ type (
 		existed []bool
 		err     error
 	}
+	broadcastsLoaded struct {
+		msgs []dataservice.Message
+		err  error
+	}
+	cursorsAdvanced struct {
+		adv CursorAdvance
+		err error
+	}
 	attemptsSaved  struct{ err error }
 	graceExpired   struct{ epoch uint32 }
 	retryStoreWork struct{}
@@ -58,6 +68,9 @@ type entry struct {
 	// store knows, so only changes are saved.
 	attempts, stored uint8
 	generation       uint32
+	// announced is set once the message's own delivery reached this
+	// actor; one paged in from the store before that has it unset.
+	announced bool
 }
 
 // newDevice is the producer of device actors. A device actor learns its
@@ -101,6 +114,10 @@ type device struct {
 	inboxDone, loading bool
 	retrying           bool // store work failed or was shed; a retry is scheduled
 	retiring, stopping bool
+	// bcChecked: the broadcasts the device missed were looked up (once
+	// per actor); bcLoading: they are being read, and nothing is sent
+	// until then, so that broadcasts go out in id order.
+	bcChecked, bcLoading bool
 
 	b *backlog
 }
@@ -129,6 +146,17 @@ type backlog struct {
 	pendingAcks         []uint64
 
 	grace *time.Timer // running while the device is disconnected
+
+	// bc is what the actor did with broadcasts and has not yet recorded in
+	// the device's broadcast cursor.
+	bc *broadcastLog
+}
+
+// broadcastLog records broadcasts sent, acknowledged and failed, until a
+// cursor advance writes them.
+type broadcastLog struct {
+	sent, delivered, failed []uint64
+	advancing               bool // an advance is being written
 }
 
 // work returns the backlog, creating it if the device was idle.
@@ -143,7 +171,7 @@ func (d *device) work() *backlog {
 func (d *device) settle() {
 	b := d.b
 	if b != nil && d.inboxDone && !d.loading && len(b.queue) == 0 && len(b.inflight) == 0 && b.acking == nil &&
-		b.removedWhileLoading == nil && b.pendingAcks == nil && b.grace == nil && b.shedFloor == 0 {
+		b.removedWhileLoading == nil && b.pendingAcks == nil && b.grace == nil && b.shedFloor == 0 && b.bc == nil {
 		d.b = nil
 	}
 }
@@ -155,6 +183,13 @@ func (d *device) Receive(ctx actor.Context) {
 	case *Attach:
 		d.forwarded++
 		d.attach(ctx, m.Conn)
+		if !d.bcChecked {
+			d.loadBroadcasts(ctx, m.App, m.Created)
+		}
+	case *broadcastsLoaded:
+		d.broadcastsLoaded(ctx, m)
+	case *cursorsAdvanced:
+		d.cursorsAdvanced(ctx, m)
 	case *Deliver:
 		d.forwarded++
 		d.deliver(m.Out)
@@ -181,6 +216,7 @@ func (d *device) Receive(ctx actor.Context) {
 	case *retryStoreWork:
 		d.retrying = false
 		d.flushAcks(ctx)
+		d.advanceCursor(ctx)
 	case *graceExpired:
 		if m.epoch == d.epoch && d.conn == nil && d.attaching == nil && !d.stopping {
 			d.retiring = true
@@ -314,21 +350,33 @@ func (d *device) requeueInflight() {
 }
 
 func (d *device) deliver(out *Outgoing) {
-	if d.known(out.ID) {
+	if d.env.Withdrawn.Has(out.ID) {
 		return
 	}
-	if out.AckRequested && d.b != nil && d.b.shedFloor != 0 && out.ID > d.b.shedFloor {
+	offline := d.conn == nil && d.attaching == nil
+	if d.known(out.ID) {
+		// Paged in from the store before its delivery arrived: while
+		// the device is away it still counts as stored offline, once.
+		if e := d.queued(out.ID); e != nil && !e.announced {
+			e.announced = true
+			if offline && out.AckRequested && e.attempts == 0 {
+				d.env.Receipts.Add(out.ID, dataservice.CounterStoredOffline, 1)
+			}
+		}
+		return
+	}
+	if out.AckRequested && !out.Broadcast && d.b != nil && d.b.shedFloor != 0 && out.ID > d.b.shedFloor {
 		d.shed(out) // in the store already; paged in after what was shed before
 		return
 	}
-	if d.conn == nil && d.attaching == nil {
+	if offline {
 		if !out.AckRequested {
 			d.env.Receipts.Add(out.ID, dataservice.CounterExpired, 1)
 			return
 		}
 		d.env.Receipts.Add(out.ID, dataservice.CounterStoredOffline, 1)
 	}
-	d.insert(&entry{out: out, generation: 1}) // sent once connected
+	d.insert(&entry{out: out, generation: 1, announced: true}) // sent once connected
 }
 
 // insert adds e to the queue in message id order, shedding the newest
@@ -351,6 +399,12 @@ func (d *device) shed(out *Outgoing) {
 		d.env.Receipts.Add(out.ID, dataservice.CounterExpired, 1)
 		return
 	}
+	if out.Broadcast {
+		// Not in the inbox: the device gets it from its app's broadcasts
+		// on its next connection.
+		d.bcChecked = false
+		return
+	}
 	b := d.work()
 	b.cursor = min(b.cursor, out.ID-1)
 	d.inboxDone = false
@@ -358,6 +412,17 @@ func (d *device) shed(out *Outgoing) {
 	if b.shedFloor == 0 || out.ID < b.shedFloor {
 		b.shedFloor = out.ID
 	}
+}
+
+// queued returns the entry of id waiting in the queue, or nil.
+func (d *device) queued(id uint64) *entry {
+	if d.b == nil {
+		return nil
+	}
+	if i, found := slices.BinarySearchFunc(d.b.queue, id, byID); found {
+		return d.b.queue[i]
+	}
+	return nil
 }
 
 func (d *device) known(id uint64) bool {
@@ -380,7 +445,7 @@ func (d *device) known(id uint64) bool {
 // pump sends queued messages while the window has room, and pages the
 // inbox in when the queue runs dry.
 func (d *device) pump(ctx actor.Context) {
-	if d.conn == nil || d.stopping {
+	if d.conn == nil || d.stopping || d.bcLoading {
 		return
 	}
 	if b := d.b; b != nil && len(b.queue) > 0 {
@@ -396,6 +461,9 @@ func (d *device) pump(ctx actor.Context) {
 			if !e.out.Expires.IsZero() && now.After(e.out.Expires) {
 				continue // expired: the report counts it once the TTL passed
 			}
+			if d.env.Withdrawn.Has(e.out.ID) {
+				continue // canceled: the task that withdrew it counts it
+			}
 			if len(e.out.Frame)+protocol.TagLen > s.MaxRecord {
 				// Larger than the record limit announced in WELCOME: the
 				// device would refuse it and reconnect forever. The
@@ -407,12 +475,21 @@ func (d *device) pump(ctx actor.Context) {
 			}
 			if int(e.attempts) >= s.MaxAttempts {
 				// Never acknowledged: drop the copy; failed is counted if
-				// the store still had it.
-				d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
+				// the store still had it (for a broadcast: if the cursor
+				// did not cover it yet).
+				if e.out.Broadcast {
+					d.broadcastDone(e.out.ID, false)
+				} else {
+					d.removeStored(ctx, []uint64{e.out.ID}, dataservice.CounterFailed)
+				}
 				continue
 			}
 			if e.attempts == 0 {
-				d.env.Receipts.Add(e.out.ID, dataservice.CounterSent, 1)
+				if e.out.Broadcast && e.out.AckRequested {
+					d.broadcastLog().sent = append(d.broadcastLog().sent, e.out.ID)
+				} else {
+					d.env.Receipts.Add(e.out.ID, dataservice.CounterSent, 1)
+				}
 			}
 			e.attempts++
 			if e.out.AckRequested {
@@ -428,6 +505,7 @@ func (d *device) pump(ctx actor.Context) {
 	if (d.b == nil || len(d.b.queue) == 0) && !d.inboxDone && !d.loading && !d.retrying {
 		d.loadInbox(ctx)
 	}
+	d.advanceCursor(ctx)
 }
 
 func (d *device) loadInbox(ctx actor.Context) {
@@ -478,7 +556,7 @@ func (d *device) loaded(ctx actor.Context, m *inboxLoaded) {
 	b.removedWhileLoading = nil
 	for i, e := range m.entries {
 		msg := &m.msgs[i]
-		if _, gone := removed[e.MessageID]; gone || msg.ID == 0 || d.known(e.MessageID) {
+		if _, gone := removed[e.MessageID]; gone || msg.ID == 0 || d.known(e.MessageID) || d.env.Withdrawn.Has(e.MessageID) {
 			continue
 		}
 		// insert may shed, lowering the cursor again.
@@ -488,7 +566,27 @@ func (d *device) loaded(ctx actor.Context, m *inboxLoaded) {
 
 func (d *device) ack(ctx actor.Context, ids []uint64) {
 	b := d.work()
-	b.inflight = slices.DeleteFunc(b.inflight, func(e *entry) bool { return slices.Contains(ids, e.out.ID) })
+	var broadcasts []uint64
+	b.inflight = slices.DeleteFunc(b.inflight, func(e *entry) bool {
+		if !slices.Contains(ids, e.out.ID) {
+			return false
+		}
+		if e.out.Broadcast {
+			broadcasts = append(broadcasts, e.out.ID)
+		}
+		return true
+	})
+	if len(broadcasts) > 0 {
+		// Recorded in the broadcast cursor, not in an inbox copy.
+		for _, id := range broadcasts {
+			d.broadcastDone(id, true)
+		}
+		ids = slices.DeleteFunc(slices.Clone(ids), func(id uint64) bool { return slices.Contains(broadcasts, id) })
+		d.advanceCursor(ctx)
+		if len(ids) == 0 {
+			return
+		}
+	}
 	if b.acking == nil {
 		b.acking = make(map[uint64]struct{}, len(ids))
 	}
@@ -626,3 +724,135 @@ func (d *device) stop(ctx actor.Context) {
 }
 
 func byID(e *entry, id uint64) int { return cmp.Compare(e.out.ID, id) }
+
+// loadBroadcasts reads the broadcasts of the device's app it has not
+// acknowledged (those sent before it registered excepted); nothing is sent
+// until they are in, so broadcasts go out in id order.
+func (d *device) loadBroadcasts(ctx actor.Context, app string, created time.Time) {
+	d.bcChecked = true
+	self, root, data, rid := ctx.Self(), d.env.System.Root, d.env.Data, d.rid
+	floor := ids.FirstAt(created)
+	err := d.env.Workers.TrySubmit(func() {
+		c := context.Background()
+		cursors, err := data.BroadcastCursors(c, []string{rid})
+		if err != nil {
+			root.Send(self, &broadcastsLoaded{err: err})
+			return
+		}
+		after := max(cursors[0].Acked, floor-min(floor, 1))
+		list, err := data.AppBroadcasts(c, app, after, maxBroadcastsLoaded)
+		if err != nil || len(list) == 0 {
+			root.Send(self, &broadcastsLoaded{err: err})
+			return
+		}
+		msgs, err := data.Messages(c, list)
+		root.Send(self, &broadcastsLoaded{msgs: msgs, err: err})
+	})
+	if err != nil {
+		// Shed: the device gets what it missed on its next connection.
+		d.env.Log.Warn("worker pool full; missed broadcasts not loaded", "rid", d.rid)
+		return
+	}
+	d.bcLoading = true
+}
+
+// maxBroadcastsLoaded bounds the missed broadcasts one connection loads;
+// more wait for the next connection.
+const maxBroadcastsLoaded = 100
+
+func (d *device) broadcastsLoaded(ctx actor.Context, m *broadcastsLoaded) {
+	d.bcLoading = false
+	if m.err != nil {
+		d.env.Log.Warn("loading missed broadcasts failed; the device gets them on its next connection", "rid", d.rid, "err", m.err)
+		return
+	}
+	for i := range m.msgs {
+		msg := &m.msgs[i]
+		if msg.ID == 0 || d.known(msg.ID) || d.env.Withdrawn.Has(msg.ID) {
+			continue
+		}
+		d.insert(&entry{out: NewOutgoing(msg)})
+	}
+}
+
+// broadcastDone records that a broadcast left the window: acknowledged,
+// or dropped after MaxAttempts.
+func (d *device) broadcastDone(id uint64, delivered bool) {
+	bc := d.broadcastLog()
+	if delivered {
+		bc.delivered = append(bc.delivered, id)
+	} else {
+		bc.failed = append(bc.failed, id)
+	}
+}
+
+func (d *device) broadcastLog() *broadcastLog {
+	b := d.work()
+	if b.bc == nil {
+		b.bc = &broadcastLog{}
+	}
+	return b.bc
+}
+
+// advanceCursor writes what the broadcast log holds to the device's
+// cursor: broadcasts sent, and those acknowledged or failed up to the
+// oldest still in the queue or the window.
+func (d *device) advanceCursor(ctx actor.Context) {
+	if d.b == nil || d.b.bc == nil || d.b.bc.advancing || d.env.Cursors == nil {
+		return
+	}
+	bc := d.b.bc
+	pending := uint64(math.MaxUint64) // the oldest broadcast not done
+	for _, list := range [][]*entry{d.b.queue, d.b.inflight} {
+		for _, e := range list {
+			if e.out.Broadcast && e.out.AckRequested {
+				pending = min(pending, e.out.ID)
+			}
+		}
+	}
+	adv := CursorAdvance{RID: d.rid, Sent: bc.sent}
+	split := func(ids []uint64) (done, rest []uint64) {
+		for _, id := range ids {
+			if id < pending {
+				done = append(done, id)
+				adv.Acked = max(adv.Acked, id)
+			} else {
+				rest = append(rest, id)
+			}
+		}
+		return done, rest
+	}
+	var keepDelivered, keepFailed []uint64
+	adv.Delivered, keepDelivered = split(bc.delivered)
+	adv.Failed, keepFailed = split(bc.failed)
+	if len(adv.Sent) == 0 && adv.Acked == 0 {
+		return
+	}
+	bc.sent, bc.delivered, bc.failed = nil, keepDelivered, keepFailed
+	bc.advancing = true
+	self, root, cursors := ctx.Self(), d.env.System.Root, d.env.Cursors
+	if err := d.env.Workers.TrySubmit(func() {
+		root.Send(self, &cursorsAdvanced{adv: adv, err: cursors.AdvanceCursors(context.Background(), []CursorAdvance{adv})})
+	}); err != nil {
+		root.Send(self, &cursorsAdvanced{adv: adv, err: err})
+	}
+}
+
+func (d *device) cursorsAdvanced(ctx actor.Context, m *cursorsAdvanced) {
+	bc := d.broadcastLog()
+	bc.advancing = false
+	if m.err != nil {
+		// Nothing of it was counted: keep it for the next attempt.
+		d.env.Log.Warn("recording broadcast deliveries failed; retrying", "rid", d.rid, "err", m.err)
+		bc.sent = append(m.adv.Sent, bc.sent...)
+		bc.delivered = append(m.adv.Delivered, bc.delivered...)
+		bc.failed = append(m.adv.Failed, bc.failed...)
+		d.retryLater(ctx, time.Second)
+		return
+	}
+	if len(bc.sent) == 0 && len(bc.delivered) == 0 && len(bc.failed) == 0 {
+		d.b.bc = nil
+		return
+	}
+	d.advanceCursor(ctx)
+}

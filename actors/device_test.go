@@ -42,8 +42,12 @@ func (r *receipts) get(id uint64, c dataservice.Counter) int64 {
 	return r.m[id][c]
 }
 
+// testApp is the app of the harness's devices.
+const testApp = "app"
+
 type harness struct {
 	t        *testing.T
+	created  time.Time // when the harness's devices registered
 	env      *actors.Env
 	data     *dataservice.Service
 	receipts *receipts
@@ -60,18 +64,20 @@ func newHarness(t *testing.T, mod func(*actors.Settings)) *harness {
 	if mod != nil {
 		mod(&s)
 	}
-	h := &harness{t: t, data: dataservice.New(store), receipts: &receipts{}, nextID: 1000}
+	h := &harness{t: t, data: dataservice.New(store), receipts: &receipts{}, nextID: 1000, created: time.Now().Add(-time.Hour)}
 	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	})))
 	h.env = &actors.Env{
-		System:   system,
-		Settings: s.WithDefaults(),
-		Data:     h.data,
-		Workers:  workpool.New(4, 1024),
-		Receipts: h.receipts,
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:      time.Now,
+		System:    system,
+		Settings:  s.WithDefaults(),
+		Data:      h.data,
+		Workers:   workpool.New(4, 1024),
+		Receipts:  h.receipts,
+		Cursors:   actors.DirectCursors{Data: h.data, Receipts: h.receipts},
+		Withdrawn: &actors.Withdrawals{},
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:       time.Now,
 	}
 	h.env.Directory = actors.NewDirectory(h.env, 2)
 	t.Cleanup(func() {
@@ -102,7 +108,7 @@ func (h *harness) attach(rid string) *probe {
 			p.ch <- ctx.Message()
 		}
 	}))
-	h.env.Directory.Attach(h.env.System.Root, rid, p.pid)
+	h.env.Directory.Attach(h.env.System.Root, dataservice.Device{RegistrationID: rid, AppKey: testApp, Created: h.created}, p.pid)
 	a, ok := p.next(h.t).(*actors.Attached)
 	if !ok {
 		h.t.Fatal("no Attached")

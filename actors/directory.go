@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"hash/maphash"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,13 +29,21 @@ type Directory struct {
 	seed   maphash.Seed
 	shards []*actor.PID
 	alive  atomic.Int64 // device actors started and not yet terminated
+	apps   sync.Map     // app key → the one copy of it entries hold
 }
 
 // Messages to directory shards.
 type (
 	attachRequest struct {
-		rid  string
-		conn *actor.PID
+		rid     string
+		app     string
+		created time.Time
+		conn    *actor.PID
+	}
+	broadcastRequest struct {
+		out   *Outgoing
+		app   string
+		reply chan int
 	}
 	deliverRequest struct {
 		out  *Outgoing
@@ -55,6 +64,7 @@ type (
 type deviceEntry struct {
 	pid       *actor.PID
 	forwarded uint64
+	app       string // interned: entries of one app share the bytes
 }
 
 // NewDirectory starts the shards of a directory and prepares the props
@@ -87,11 +97,31 @@ func (d *Directory) shard(rid string) *actor.PID {
 	return d.shards[maphash.String(d.seed, rid)%uint64(len(d.shards))]
 }
 
-// Attach hands an authenticated connection to its device's actor, spawning
-// the actor if the device has none. The device actor answers conn with
-// Attached.
-func (d *Directory) Attach(ctx actor.SenderContext, rid string, conn *actor.PID) {
-	ctx.Send(d.shard(rid), &attachRequest{rid: rid, conn: conn})
+// Attach hands an authenticated connection of device dev to its actor,
+// spawning the actor if the device has none. The device actor answers conn
+// with Attached.
+func (d *Directory) Attach(ctx actor.SenderContext, dev dataservice.Device, conn *actor.PID) {
+	app, _ := d.apps.LoadOrStore(dev.AppKey, dev.AppKey)
+	ctx.Send(d.shard(dev.RegistrationID), &attachRequest{rid: dev.RegistrationID, app: app.(string), created: dev.Created, conn: conn})
+}
+
+// Broadcast asks the device actors of every device of app on this
+// connector to send out, and returns how many there were.
+func (d *Directory) Broadcast(ctx context.Context, out *Outgoing, app string) (int, error) {
+	reply := make(chan int, len(d.shards))
+	for _, s := range d.shards {
+		d.env.System.Root.Send(s, &broadcastRequest{out: out, app: app, reply: reply})
+	}
+	total := 0
+	for range d.shards {
+		select {
+		case n := <-reply:
+			total += n
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+	}
+	return total, nil
 }
 
 // Deliver asks the device actors of rids to send out. Devices without an
@@ -162,8 +192,9 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 			s.dir.alive.Add(1)
 		}
 		e.forwarded++
+		e.app = m.app
 		s.devices[m.rid] = e
-		ctx.Send(e.pid, &Attach{Conn: m.conn})
+		ctx.Send(e.pid, &Attach{Conn: m.conn, App: m.app, Created: m.created})
 	case *deliverRequest:
 		var offline int64
 		for _, rid := range m.rids {
@@ -182,6 +213,17 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 			}
 			env.Receipts.Add(m.out.ID, c, offline)
 		}
+	case *broadcastRequest:
+		n := 0
+		for rid, e := range s.devices {
+			if e.app == m.app {
+				e.forwarded++
+				s.devices[rid] = e
+				ctx.Send(e.pid, &Deliver{Out: m.out})
+				n++
+			}
+		}
+		m.reply <- n
 	case *retireRequest:
 		if e, ok := s.devices[m.rid]; ok && e.pid.Equal(m.device) && e.forwarded == m.processed {
 			delete(s.devices, m.rid)

@@ -93,11 +93,16 @@ func (s *Settings) negotiate(requested uint32) time.Duration {
 // Env is what the actors of one connector share. Every field is set by the
 // connector before the first actor starts and is read-only afterwards.
 type Env struct {
-	System    *actor.ActorSystem
-	Settings  Settings
-	Data      dataservice.Client
-	Workers   *workpool.Pool
-	Receipts  Receipts
+	System   *actor.ActorSystem
+	Settings Settings
+	Data     dataservice.Client
+	Workers  *workpool.Pool
+	Receipts Receipts
+	// Cursors records broadcast deliveries; nil disables that record
+	// (tests of other things).
+	Cursors Cursors
+	// Withdrawn are messages canceled after they were handed over.
+	Withdrawn *Withdrawals
 	Key       protocol.Keypair
 	Directory *Directory
 	// Dispatcher runs connection and device actors. Nil means protoactor's

@@ -30,6 +30,9 @@ type (
 	// connection with Attached.
 	Attach struct {
 		Conn *actor.PID
+		// App and Created are the device's: which broadcasts it gets.
+		App     string
+		Created time.Time
 	}
 	// Attached tells the connection which device actor serves it; the
 	// connection answers the device with WELCOME before anything else.
@@ -64,6 +67,9 @@ type Outgoing struct {
 	// Expires is when the message may no longer be sent; zero for
 	// online-only messages, which are sent at most once.
 	Expires time.Time
+	// Broadcast marks a message to every device of an app: its delivery
+	// is recorded in the device's broadcast cursor, not in an inbox copy.
+	Broadcast bool
 }
 
 // NewOutgoing encodes m as a PUSH frame.
@@ -75,7 +81,7 @@ func NewOutgoing(m *dataservice.Message) *Outgoing {
 		Content:   []byte(m.Content),
 		Extras:    m.Extras,
 	}
-	out := &Outgoing{ID: m.ID}
+	out := &Outgoing{ID: m.ID, Broadcast: m.Broadcast}
 	var flags protocol.Flags
 	if m.TTL > 0 {
 		out.AckRequested = true

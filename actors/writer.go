@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 //     RemoveInbox.
 //   - Delivery receipts (Add, several per push) are summed per message and
 //     counter and written with one AddCounters every Interval.
+//   - Broadcast cursor advances (AdvanceCursors, one per ACK of a
+//     broadcast) of all devices are applied together (see cursors.go).
 //
 // Sessions and removals flush as soon as the previous flush of their kind
 // is done ("passive feedback"): no added latency when idle, large batches
@@ -38,6 +41,7 @@ type Writer struct {
 var (
 	_ dataservice.Client = (*Writer)(nil)
 	_ Receipts           = (*Writer)(nil)
+	_ Cursors            = (*Writer)(nil)
 )
 
 // WriterConfig configures a Writer. Zero fields take the defaults.
@@ -79,9 +83,14 @@ type (
 		id uint64
 		c  dataservice.Counter
 	}
+	cursorAdvance struct {
+		a     CursorAdvance
+		reply chan error
+	}
 	flushTick    struct{}
 	sessionsDone struct{}
 	removalsDone struct{}
+	cursorsDone  struct{}
 	countersDone struct {
 		deltas []dataservice.CounterDelta
 		err    error
@@ -159,6 +168,28 @@ func (w *Writer) RemoveInbox(ctx context.Context, copies []dataservice.InboxCopy
 	}
 }
 
+// AdvanceCursors implements Cursors through the batch.
+func (w *Writer) AdvanceCursors(ctx context.Context, advances []CursorAdvance) error {
+	if err := w.acquire(ctx); err != nil {
+		return err
+	}
+	defer func() { <-w.slots }()
+	reply := make(chan error, len(advances))
+	for _, a := range advances {
+		w.root.Send(w.pid, &cursorAdvance{a: a, reply: reply})
+	}
+	var errs []error
+	for range advances {
+		select {
+		case err := <-reply:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Add implements Receipts. It never blocks.
 func (w *Writer) Add(id uint64, counter dataservice.Counter, n int64) {
 	w.root.Send(w.pid, &receipt{key: counterKey{id, counter}, n: n})
@@ -202,6 +233,8 @@ type writer struct {
 	sessionsFlowing bool
 	removals        []*inboxRemoval
 	removalsFlowing bool
+	cursors         []*cursorAdvance
+	cursorsFlowing  bool
 	counters        map[counterKey]int64
 	countersFlowing bool
 	scheduled       bool // a flushTick is on its way
@@ -233,6 +266,12 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *removalsDone:
 		w.removalsFlowing = false
 		w.flushRemovals(ctx)
+	case *cursorAdvance:
+		w.cursors = append(w.cursors, m)
+		w.flushCursors(ctx)
+	case *cursorsDone:
+		w.cursorsFlowing = false
+		w.flushCursors(ctx)
 	case *receipt:
 		w.counters[m.key] += m.n
 		if len(w.counters) >= w.cfg.MaxBatch {
@@ -313,6 +352,51 @@ func (w *writer) flushRemovals(ctx actor.Context) {
 	}()
 }
 
+// flushCursors applies the pending cursor advances unless a flush is in
+// flight. Advances of one device in one batch are merged.
+func (w *writer) flushCursors(ctx actor.Context) {
+	if w.cursorsFlowing || len(w.cursors) == 0 {
+		return
+	}
+	batch := w.cursors
+	w.cursors = nil
+	w.cursorsFlowing = true
+	self, root, data := ctx.Self(), w.root, w.data
+	receipts := selfReceipts{root: root, pid: self}
+	go func() {
+		byRID := make(map[string]int)
+		var merged []CursorAdvance
+		for _, c := range batch {
+			i, ok := byRID[c.a.RID]
+			if !ok {
+				byRID[c.a.RID] = len(merged)
+				merged = append(merged, c.a)
+				continue
+			}
+			m := &merged[i]
+			m.Sent = append(m.Sent, c.a.Sent...)
+			m.Acked = max(m.Acked, c.a.Acked)
+			m.Delivered = append(m.Delivered, c.a.Delivered...)
+			m.Failed = append(m.Failed, c.a.Failed...)
+		}
+		err := advanceCursors(context.Background(), data, receipts, merged)
+		for _, c := range batch {
+			c.reply <- err
+		}
+		root.Send(self, &cursorsDone{})
+	}()
+}
+
+// selfReceipts counts receipts into the writer actor itself.
+type selfReceipts struct {
+	root *actor.RootContext
+	pid  *actor.PID
+}
+
+func (r selfReceipts) Add(id uint64, c dataservice.Counter, n int64) {
+	r.root.Send(r.pid, &receipt{key: counterKey{id, c}, n: n})
+}
+
 // flushCounters writes the pending receipts unless a flush is in flight.
 func (w *writer) flushCounters(ctx actor.Context) {
 	if w.countersFlowing || len(w.counters) == 0 {
@@ -353,7 +437,7 @@ func (w *writer) release(err error) {
 		return
 	}
 	if err == nil && (w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
-		w.removalsFlowing || len(w.removals) > 0) {
+		w.removalsFlowing || len(w.removals) > 0 || w.cursorsFlowing || len(w.cursors) > 0) {
 		return
 	}
 	for _, c := range w.waiting {

@@ -114,12 +114,20 @@ func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipt
 		stop:      make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
+	// Broadcast deliveries go to the receipts' writer when it batches
+	// them (actors.Writer does), else straight to data.
+	cursors, ok := receipts.(actors.Cursors)
+	if !ok {
+		cursors = actors.DirectCursors{Data: data, Receipts: receipts}
+	}
 	c.env = &actors.Env{
 		System:     system,
 		Settings:   cfg.Settings,
 		Data:       data,
 		Workers:    workpool.New(cfg.Workers, cfg.WorkerQueue),
 		Receipts:   receipts,
+		Cursors:    cursors,
+		Withdrawn:  &actors.Withdrawals{},
 		Key:        key,
 		Dispatcher: actors.NewDispatcher(0, 0, 0),
 		Log:        cfg.Log,
@@ -282,6 +290,7 @@ func (c *Connector) sweep() {
 		case <-tick.C:
 		}
 		now := c.clock.Add(1)
+		c.env.Withdrawn.Prune(time.Now())
 		c.sockets.each(func(sc *socket) {
 			if sc.expired.Load() {
 				return
@@ -342,11 +351,26 @@ func (c *Connector) stopEngine() {
 }
 
 // Client is how the gateway reaches a connector: in process (a *Connector)
-// or, in the distributed form, over HTTP/2.
-type Client interface {
-	// Deliver sends m to those of rids online at the connector; see
-	// (*Connector).Deliver.
-	Deliver(ctx context.Context, m *dataservice.Message, rids []string) error
-}
+// or, in the distributed form, over HTTP/2 (a *Remote). It is what the
+// gateway's router needs.
+type Client = actors.Connector
 
 var _ Client = (*Connector)(nil)
+
+// Broadcast sends m to every device of its app connected here (or in its
+// grace period) and returns how many there were. Devices that were
+// offline get it from their app's broadcasts when they connect.
+func (c *Connector) Broadcast(ctx context.Context, m *dataservice.Message) (int, error) {
+	if !m.Broadcast {
+		return 0, fmt.Errorf("connector: broadcast of message %d, which is not a broadcast: %w", m.ID, dataservice.ErrInvalid)
+	}
+	return c.env.Directory.Broadcast(ctx, actors.NewOutgoing(m), m.AppKey)
+}
+
+// Withdraw stops the connector from sending message id: copies waiting in
+// device actors are dropped, and copies delivered, loaded or broadcast
+// later are ignored, until the message expires.
+func (c *Connector) Withdraw(_ context.Context, id uint64, expires time.Time) error {
+	c.env.Withdrawn.Add(id, expires)
+	return nil
+}

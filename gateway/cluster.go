@@ -21,6 +21,9 @@ func (l *LocalCluster) Connector(id string) (connector.Client, bool) {
 	return l.Conn, true
 }
 
+// Connectors implements Cluster.
+func (l *LocalCluster) Connectors() []connector.Client { return []connector.Client{l.Conn} }
+
 // Dispatch implements Cluster. With one connector there is nothing to skip:
 // a device that failed to reach it gets it again, to retry after backoff.
 func (l *LocalCluster) Dispatch(string, []string) Dispatch {

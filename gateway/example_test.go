@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/connector"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
@@ -23,6 +24,7 @@ import (
 type noConnectors struct{}
 
 func (noConnectors) Connector(string) (connector.Client, bool)  { return nil, false }
+func (noConnectors) Connectors() []connector.Client             { return nil }
 func (noConnectors) Dispatch(string, []string) gateway.Dispatch { return gateway.Dispatch{} }
 
 // printReceipts prints the delivery receipts the gateway reports.
@@ -80,7 +82,10 @@ func Example() {
 	}
 	const adminToken = "s3cret-admin-token"
 	cfg := gateway.Config{AdminTokenHash: sha256.Sum256([]byte(adminToken))}
-	g := gateway.New(cfg, dataservice.New(store), noConnectors{}, printReceipts{}, gen, nil)
+	system := actor.NewActorSystem()
+	defer system.Shutdown()
+	g := gateway.New(cfg, gateway.Deps{Data: dataservice.New(store), Cluster: noConnectors{}, Receipts: printReceipts{}, IDs: gen, System: system})
+	defer g.Close()
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 

@@ -116,17 +116,39 @@ func FuzzPushBody(f *testing.F) {
 // acceptedPush is how encoding/json reads an accepted push body: the
 // oracle of what the gateway must have stored.
 type acceptedPush struct {
-	Audience struct {
-		RegistrationID []string `json:"registration_id"`
-	} `json:"audience"`
-	Message struct {
+	Audience json.RawMessage `json:"audience"`
+	Message  struct {
 		Title   string          `json:"title"`
 		Content string          `json:"content"`
 		Extras  json.RawMessage `json:"extras"`
 	} `json:"message"`
 	Options struct {
-		TimeToLive *int64 `json:"time_to_live"`
+		TimeToLive      *int64 `json:"time_to_live"`
+		Rate            *int64 `json:"rate"`
+		BigPushDuration *int64 `json:"big_push_duration"`
 	} `json:"options"`
+}
+
+// listed returns the registration ids of an audience that lists devices
+// and nothing else, sent at once (no task).
+func (p *acceptedPush) listed() ([]string, bool) {
+	var o map[string]json.RawMessage
+	if json.Unmarshal(p.Audience, &o) != nil || p.Options.Rate != nil || p.Options.BigPushDuration != nil {
+		return nil, false
+	}
+	var rids []string
+	for k, v := range o {
+		if !strings.EqualFold(k, "registration_id") {
+			if len(v) > 0 && !bytes.Equal(v, []byte("null")) && !bytes.Equal(v, []byte("[]")) {
+				return nil, false
+			}
+			continue
+		}
+		var ids []string
+		_ = json.Unmarshal(v, &ids)
+		rids = append(rids, ids...)
+	}
+	return rids, len(rids) > 0
 }
 
 // checkAccepted checks a 200 answer to a push of body and what it did.
@@ -180,12 +202,25 @@ func checkAccepted(t *testing.T, e *env, body, answer []byte, before sideEffects
 	if size := len(m.Title) + len(m.Content) + unescapedLen(m.Extras); size > limits.MaxPayload {
 		t.Fatalf("stored payload of %d bytes, over %d", size, limits.MaxPayload)
 	}
+	listed, ok := req.listed()
+	if !ok {
+		// A task: it runs in the background; wait for its end so that it
+		// does not disturb the next input, and check it touched only its
+		// own message.
+		waitTaskEnd(t, e, id)
+		for _, d := range e.cluster.Deliveries()[before.deliveries:] {
+			if d.msg.ID != id {
+				t.Fatalf("delivered message %d while pushing %d", d.msg.ID, id)
+			}
+		}
+		return
+	}
 	rep, err := e.data.Report(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	distinct := map[string]bool{}
-	for _, rid := range req.Audience.RegistrationID {
+	for _, rid := range listed {
 		if !own[rid] {
 			t.Fatalf("accepted a push to %q, not a device of the app", rid)
 		}
@@ -215,6 +250,25 @@ func checkAccepted(t *testing.T, e *env, body, answer []byte, before sideEffects
 	}
 	if delivered+counted != rep.Targeted {
 		t.Fatalf("%d delivered + %d counted offline, want %d targeted", delivered, counted, rep.Targeted)
+	}
+}
+
+// waitTaskEnd waits until the task of message id is finished.
+func waitTaskEnd(t *testing.T, e *env, id uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		task, err := e.data.Task(context.Background(), id)
+		if err == nil && dataservice.TaskFinished(task.State) {
+			if task.State != dataservice.TaskDone {
+				t.Fatalf("task %d ended %s: %s", id, task.State, task.Error)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %d did not end: %+v %v", id, task, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

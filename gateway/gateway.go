@@ -10,11 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
-	"github.com/heraldpush/herald/connector"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
+	"github.com/heraldpush/herald/internal/workpool"
 )
 
 // Config configures a Gateway. Zero fields take the defaults of
@@ -36,6 +37,16 @@ type Config struct {
 	DefaultTTL time.Duration
 	// MaxTTL bounds time_to_live. Zero means ten days.
 	MaxTTL time.Duration
+	// TaskWorkers bounds the store and audience work of push tasks running
+	// at once. Zero means 32.
+	TaskWorkers int
+	// TaskLease is how long a task stays a gateway's without renewal; a
+	// gateway that stops renewing (it died) loses its tasks to others
+	// after it. Zero means 30s.
+	TaskLease time.Duration
+	// TaskScan is how often a gateway looks for tasks to take over. Zero
+	// means 5s.
+	TaskScan time.Duration
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -56,6 +67,15 @@ func (c Config) withDefaults() Config {
 	if c.DefaultTTL <= 0 {
 		c.DefaultTTL = 24 * time.Hour
 	}
+	if c.TaskWorkers <= 0 {
+		c.TaskWorkers = 32
+	}
+	if c.TaskLease <= 0 {
+		c.TaskLease = 30 * time.Second
+	}
+	if c.TaskScan <= 0 {
+		c.TaskScan = 5 * time.Second
+	}
 	if c.MaxTTL <= 0 {
 		c.MaxTTL = 10 * 24 * time.Hour
 	}
@@ -65,10 +85,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Cluster is the gateway's view of the connectors.
+// Cluster is the gateway's view of the connectors: where a device's
+// session says it is (Connector), all of them (Connectors, for broadcasts
+// and withdrawals), and where a device should connect (Dispatch).
 type Cluster interface {
-	// Connector returns the client of the connector with this id.
-	Connector(id string) (connector.Client, bool)
+	actors.Routes
 	// Dispatch tells a device where to connect: connector addresses, best
 	// first, skipping those it reports as failed, and the Noise public key
 	// and heartbeat they use.
@@ -82,6 +103,22 @@ type Dispatch struct {
 	ServerKey []byte        `json:"server_key"`
 }
 
+// Deps are what a gateway works with.
+type Deps struct {
+	Data    dataservice.Client
+	Cluster Cluster
+	// Receipts counts what the gateway learns of deliveries; the Writer
+	// batches them.
+	Receipts actors.Receipts
+	// IDs generates message ids; its node also names this gateway as the
+	// owner of the tasks it runs.
+	IDs *ids.Generator
+	// System runs the gateway's actors: the router and the task actors.
+	System *actor.ActorSystem
+	// Stats, if not nil, adds figures to the admin runtime report.
+	Stats func() any
+}
+
 // Gateway serves the REST API.
 type Gateway struct {
 	cfg      Config
@@ -90,20 +127,24 @@ type Gateway struct {
 	cluster  Cluster
 	receipts actors.Receipts
 	ids      *ids.Generator
+	system   *actor.ActorSystem
+	router   *actor.PID
+	workers  *workpool.Pool
+	tasks    *taskContainer
 	stats    func() any
 	apps     *appCache
 	handler  http.Handler
 	routes   []route
 }
 
-// New returns a gateway over data, reaching devices through cluster,
-// counting what it learns of deliveries into receipts, and generating
-// message ids with gen. stats, if not nil, adds figures to the admin runtime
-// report.
-func New(cfg Config, data dataservice.Client, cluster Cluster, receipts actors.Receipts, gen *ids.Generator, stats func() any) *Gateway {
+// New returns a gateway; Close stops its tasks.
+func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, log: cfg.Log, data: data, cluster: cluster, receipts: receipts, ids: gen, stats: stats,
-		apps: newAppCache(data, 5*time.Second, 10000)}
+	g := &Gateway{cfg: cfg, log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
+		system: deps.System, stats: deps.Stats, apps: newAppCache(deps.Data, 5*time.Second, 10000),
+		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers)}
+	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts, Log: cfg.Log})
+	g.tasks = newTaskContainer(g)
 	g.routes = []route{
 		{"GET", "/healthz", authNone, g.healthz},
 		{"POST", "/v1/apps", authAdmin, g.createApp},
@@ -113,9 +154,17 @@ func New(cfg Config, data dataservice.Client, cluster Cluster, receipts actors.R
 		{"GET", "/v1/tags", authApp, g.listTags},
 		{"GET", "/v1/tags/{tag}", authApp, g.tagInfo},
 		{"GET", "/v1/aliases/{alias}", authApp, g.aliasInfo},
+		{"POST", "/v1/segments", authApp, g.createSegment},
+		{"GET", "/v1/segments", authApp, g.listSegments},
+		{"GET", "/v1/segments/{segment_id}", authApp, g.segmentInfo},
+		{"PUT", "/v1/segments/{segment_id}", authApp, g.updateSegment},
+		{"DELETE", "/v1/segments/{segment_id}", authApp, g.deleteSegment},
 		{"GET", "/v1/dispatch", authNone, g.dispatch},
 		{"POST", "/v1/push", authApp, g.push},
+		{"POST", "/v1/push/validate", authApp, g.validatePushRequest},
+		{"POST", "/v1/audiences/estimate", authApp, g.estimateAudience},
 		{"GET", "/v1/messages/{msg_id}", authApp, g.messageReport},
+		{"DELETE", "/v1/messages/{msg_id}", authApp, g.cancelMessage},
 		{"GET", "/v1/admin/runtime", authAdmin, g.runtime},
 		{"GET", "/debug/pprof/", authAdmin, profile(pprof.Index)},
 		{"GET", "/debug/pprof/cmdline", authAdmin, profile(pprof.Cmdline)},
@@ -124,7 +173,16 @@ func New(cfg Config, data dataservice.Client, cluster Cluster, receipts actors.R
 		{"GET", "/debug/pprof/trace", authAdmin, profile(pprof.Trace)},
 	}
 	g.handler = g.mux()
+	g.tasks.start()
 	return g
+}
+
+// Close stops taking over tasks and stops the tasks running here: their
+// leases run out and another gateway (or this one, restarted) resumes
+// them from their checkpoints.
+func (g *Gateway) Close() {
+	g.tasks.close()
+	g.workers.Close()
 }
 
 // Handler returns the HTTP handler of the API.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/connector"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
@@ -80,7 +82,12 @@ func newEnv(tb testing.TB, cfg gateway.Config) *env {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	stats := func() any { return map[string]any{"fake": map[string]int{"connections": 7}} }
-	e.gw = gateway.New(cfg, e.data, e.cluster, e.receipts, gen, stats)
+	system := actor.NewActorSystem()
+	e.gw = gateway.New(cfg, gateway.Deps{Data: e.data, Cluster: e.cluster, Receipts: e.receipts, IDs: gen, System: system, Stats: stats})
+	tb.Cleanup(func() {
+		e.gw.Close()
+		system.Shutdown()
+	})
 	e.srv = httptest.NewServer(e.gw.Handler())
 	tb.Cleanup(e.srv.Close)
 	return e
@@ -388,9 +395,10 @@ type delivery struct {
 type fakeCluster struct {
 	connectors map[string]*fakeConnector
 
-	mu         sync.Mutex
-	deliveries []delivery
-	dispatches []dispatchCall
+	mu          sync.Mutex
+	deliveries  []delivery
+	dispatches  []dispatchCall
+	withdrawals []uint64
 	// addresses overrides testAddresses when set; empty means none.
 	addresses *[]string
 }
@@ -446,19 +454,56 @@ func (c *fakeCluster) Dispatches() []dispatchCall {
 	return slices.Clone(c.dispatches)
 }
 
+// Connectors implements gateway.Cluster, in id order.
+func (c *fakeCluster) Connectors() []connector.Client {
+	var out []connector.Client
+	for _, id := range slices.Sorted(maps.Keys(c.connectors)) {
+		out = append(out, c.connectors[id])
+	}
+	return out
+}
+
+func (c *fakeCluster) Withdrawals() []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.withdrawals)
+}
+
 // fakeConnector records deliveries in its cluster and returns err.
 type fakeConnector struct {
 	id      string
 	cluster *fakeCluster
 
-	mu  sync.Mutex
-	err error
+	mu     sync.Mutex
+	err    error
+	online int // devices a broadcast finds here
 }
 
 func (f *fakeConnector) setErr(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.err = err
+}
+
+// Broadcast records a delivery without devices and reports online
+// devices of its own.
+func (f *fakeConnector) Broadcast(_ context.Context, m *dataservice.Message) (int, error) {
+	f.cluster.mu.Lock()
+	f.cluster.deliveries = append(f.cluster.deliveries, delivery{connector: f.id, msg: *m})
+	f.cluster.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.online, f.err
+}
+
+// Withdraw records the withdrawal in its cluster.
+func (f *fakeConnector) Withdraw(_ context.Context, id uint64, _ time.Time) error {
+	f.cluster.mu.Lock()
+	f.cluster.withdrawals = append(f.cluster.withdrawals, id)
+	f.cluster.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func (f *fakeConnector) Deliver(_ context.Context, m *dataservice.Message, rids []string) error {

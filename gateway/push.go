@@ -4,23 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
-// pushRequest is the body of POST /v1/push.
+// pushRequest is the body of POST /v1/push and /v1/push/validate.
 type pushRequest struct {
-	Audience *audience    `json:"audience"`
+	Audience *Audience    `json:"audience"`
 	Message  *pushMessage `json:"message"`
 	Options  *pushOptions `json:"options"`
-}
-
-type audience struct {
-	RegistrationID []string `json:"registration_id"`
 }
 
 type pushMessage struct {
@@ -32,10 +31,52 @@ type pushMessage struct {
 type pushOptions struct {
 	// TimeToLive is in seconds; nil means the default, 0 online only.
 	TimeToLive *int64 `json:"time_to_live"`
+	// Rate bounds the sending, in messages per second.
+	Rate *int64 `json:"rate"`
+	// BigPushDuration spreads the sending over this many minutes.
+	BigPushDuration *int64 `json:"big_push_duration"`
+	// Priority is "normal" (the default) or "high".
+	Priority *string `json:"priority"`
+	// CollapseID makes the message replace an undelivered older one with
+	// the same collapse id on each device.
+	CollapseID string `json:"collapse_id"`
+	// CID is an idempotency key: the same cid within 24 h returns the
+	// same msg_id and sends nothing twice.
+	CID string `json:"cid"`
 }
 
 type pushResponse struct {
 	MsgID string `json:"msg_id"`
+}
+
+// Limits of the options.
+const (
+	maxRate            = 1_000_000
+	maxBigPushDuration = 1440 // minutes, as JPush
+	cidTTL             = 24 * time.Hour
+)
+
+// pushPlan is a validated push.
+type pushPlan struct {
+	audience Audience // canonical
+	msg      *dataservice.Message
+	rate     int           // messages per second; 0 for no bound
+	spread   time.Duration // big_push_duration
+	cid      string
+	spec     taskSpec
+}
+
+// inline reports a push sent while the API call waits, without a task: a
+// list of devices, sent as fast as possible.
+func (p *pushPlan) inline() bool {
+	return p.audience.onlyRegistrationIDs() && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
+}
+
+// broadcast reports a push stored once for the app and fanned out by the
+// connectors: "all", as fast as possible. A paced "all" goes device by
+// device instead, as the connectors cannot pace a fan-out.
+func (p *pushPlan) broadcast() bool {
+	return p.audience.All && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
 }
 
 func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
@@ -43,11 +84,176 @@ func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.
 	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
-	rids, msg, err := g.validatePush(&req)
+	plan, err := g.planPush(&req)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	id, err := g.submit(r.Context(), app, plan)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pushResponse{MsgID: ids.FormatMessageID(id)})
+	return nil
+}
+
+// validatePushRequest checks a push without sending it and estimates its
+// audience.
+func (g *Gateway) validatePushRequest(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	var req pushRequest
+	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+		return err
+	}
+	plan, err := g.planPush(&req)
+	if err != nil {
+		return err
+	}
+	if plan.inline() {
+		if err := g.checkListed(r.Context(), app, plan.audience.RegistrationID); err != nil {
+			return err
+		}
+	}
+	est, err := g.estimate(r.Context(), app, plan.audience)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Valid bool `json:"valid"`
+		estimate
+	}{true, est})
+	return nil
+}
+
+type estimateRequest struct {
+	Audience *Audience `json:"audience"`
+}
+
+// estimateAudience sizes an audience before a push is sent.
+func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	var req estimateRequest
+	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+		return err
+	}
+	if req.Audience == nil {
+		return errorf(http.StatusBadRequest, "missing_field", `audience is required, e.g. {"audience": {"tag": ["vip"]}}`)
+	}
+	aud, err := req.Audience.validate(g.cfg.MaxRecipients)
+	if err != nil {
+		return err
+	}
+	est, err := g.estimate(r.Context(), app, aud)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, est)
+	return nil
+}
+
+func (g *Gateway) estimate(ctx context.Context, app *dataservice.App, aud Audience) (estimate, error) {
+	if aud.All {
+		n, err := g.data.AppDeviceCount(ctx, app.Key)
+		return estimate{Count: n, Exact: true}, err
+	}
+	r := newResolver(g.data, app.Key, aud, taskSpec{})
+	if err := r.prepare(ctx); err != nil {
+		return estimate{}, err
+	}
+	return r.estimate(ctx)
+}
+
+// planPush checks a push request and returns what to send.
+func (g *Gateway) planPush(req *pushRequest) (*pushPlan, error) {
+	if req.Audience == nil {
+		return nil, errorf(http.StatusBadRequest, "missing_field", `audience is required: "all", or e.g. {"registration_id": ["…"]}`)
+	}
+	aud, err := req.Audience.validate(g.cfg.MaxRecipients)
+	if err != nil {
+		return nil, err
+	}
+	if req.Message == nil {
+		return nil, errorf(http.StatusBadRequest, "missing_field", "message is required, e.g. {\"content\": \"hello\"}")
+	}
+	m := req.Message
+	if m.Content == "" {
+		return nil, errorf(http.StatusBadRequest, "missing_field", "message.content is required and must not be empty")
+	}
+	var extras json.RawMessage
+	if len(m.Extras) > 0 && !bytes.Equal(m.Extras, []byte("null")) {
+		trimmed := bytes.TrimSpace(m.Extras)
+		if trimmed[0] != '{' {
+			return nil, errorf(http.StatusBadRequest, "invalid_field", "message.extras must be a JSON object")
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, trimmed); err != nil {
+			return nil, errorf(http.StatusBadRequest, "invalid_field", "message.extras is not valid JSON: %v", err)
+		}
+		extras = buf.Bytes()
+	}
+	if size := len(m.Title) + len(m.Content) + len(extras); size > g.cfg.MaxPayload {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "payload_too_large",
+			"message title, content and extras take %d bytes; at most %d are allowed — shorten them or send a link", size, g.cfg.MaxPayload)
+	}
+	plan := &pushPlan{audience: aud, msg: &dataservice.Message{Title: m.Title, Content: m.Content, Extras: extras, TTL: g.cfg.DefaultTTL}}
+	if o := req.Options; o != nil {
+		if err := g.applyOptions(plan, o); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
+}
+
+func (g *Gateway) applyOptions(plan *pushPlan, o *pushOptions) error {
+	if o.TimeToLive != nil {
+		s := *o.TimeToLive
+		if s < 0 || s > int64(g.cfg.MaxTTL/time.Second) { // compared in seconds: s*time.Second could overflow
+			return errorf(http.StatusBadRequest, "invalid_field",
+				"options.time_to_live must be 0 (online only) to %d seconds; got %d", int64(g.cfg.MaxTTL/time.Second), s)
+		}
+		plan.msg.TTL = time.Duration(s) * time.Second
+	}
+	if o.Rate != nil && o.BigPushDuration != nil {
+		return errorf(http.StatusBadRequest, "invalid_field", "give options.rate or options.big_push_duration, not both")
+	}
+	if o.Rate != nil {
+		if *o.Rate < 1 || *o.Rate > maxRate {
+			return errorf(http.StatusBadRequest, "invalid_field", "options.rate is messages per second, 1 to %d; got %d", maxRate, *o.Rate)
+		}
+		plan.rate = int(*o.Rate)
+	}
+	if o.BigPushDuration != nil {
+		if *o.BigPushDuration < 1 || *o.BigPushDuration > maxBigPushDuration {
+			return errorf(http.StatusBadRequest, "invalid_field", "options.big_push_duration is minutes, 1 to %d; got %d", maxBigPushDuration, *o.BigPushDuration)
+		}
+		plan.spread = time.Duration(*o.BigPushDuration) * time.Minute
+	}
+	if o.Priority != nil {
+		switch *o.Priority {
+		case "normal":
+		case "high":
+			plan.msg.Priority = dataservice.PriorityHigh
+		default:
+			return errorf(http.StatusBadRequest, "invalid_field", `options.priority must be "normal" or "high"; got %q`, *o.Priority)
+		}
+	}
+	if o.CollapseID != "" {
+		if err := dataservice.CheckTag(o.CollapseID); err != nil {
+			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id: %s", nameProblem(err))
+		}
+		if plan.msg.TTL == 0 {
+			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id needs a time_to_live above 0: online-only messages are never stored to be replaced")
+		}
+		plan.msg.CollapseID = o.CollapseID
+	}
+	if o.CID != "" {
+		if len(o.CID) > 64 || strings.ContainsAny(o.CID, "/") || strings.IndexFunc(o.CID, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			return errorf(http.StatusBadRequest, "invalid_field", "options.cid must be 1 to 64 printable characters without '/'")
+		}
+		plan.cid = o.CID
+	}
+	return nil
+}
+
+// checkListed fails unless every listed device is one of app's.
+func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, rids []string) error {
 	devices, err := g.data.Devices(ctx, rids)
 	if err != nil {
 		return err
@@ -68,126 +274,162 @@ func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.
 			"%d registration ids are not devices of this app: %s%s; remove them and send again (nothing was sent)",
 			len(unknown), strings.Join(shown, ", "), more)
 	}
-
-	msg.ID = g.ids.Next()
-	msg.AppKey = app.Key
-	msg.Created = time.Now()
-	// Store first: once SaveMessage returns, the message survives a crash
-	// and reaches offline devices when they come back.
-	if err := g.data.SaveMessage(ctx, msg, rids); err != nil {
-		return err
-	}
-	if err := g.route(ctx, msg, rids); err != nil {
-		// Stored already: devices still get it from their inbox.
-		g.log.Warn("routing push to connectors failed; devices will get it on reconnect", "msg_id", msg.ID, "err", err)
-	}
-	writeJSON(w, http.StatusOK, pushResponse{MsgID: ids.FormatMessageID(msg.ID)})
 	return nil
 }
 
-// validatePush checks a push request and returns its distinct recipients
-// and message.
-func (g *Gateway) validatePush(req *pushRequest) ([]string, *dataservice.Message, error) {
-	if req.Audience == nil {
-		return nil, nil, errorf(http.StatusBadRequest, "missing_field", "audience is required, e.g. {\"registration_id\": [\"…\"]}")
-	}
-	if len(req.Audience.RegistrationID) == 0 {
-		return nil, nil, errorf(http.StatusBadRequest, "missing_field", "audience.registration_id must list at least one registration id")
-	}
-	seen := make(map[string]struct{}, len(req.Audience.RegistrationID))
-	rids := make([]string, 0, len(req.Audience.RegistrationID))
-	for i, rid := range req.Audience.RegistrationID {
-		if !validID(rid) {
-			return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "audience.registration_id[%d] must be 1 to 64 bytes of UTF-8", i)
-		}
-		if _, dup := seen[rid]; !dup {
-			seen[rid] = struct{}{}
-			rids = append(rids, rid)
+// submit stores a push and starts sending it: at once for a list of
+// devices (the call waits until the connectors took it), in a task for
+// everything else. It returns the message id; a push whose cid was used
+// within 24 h returns that push's id and sends nothing.
+func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPlan) (uint64, error) {
+	if plan.inline() {
+		if err := g.checkListed(ctx, app, plan.audience.RegistrationID); err != nil {
+			return 0, err
 		}
 	}
-	if len(rids) > g.cfg.MaxRecipients {
-		return nil, nil, errorf(http.StatusBadRequest, "too_many_registration_ids",
-			"audience.registration_id lists %d devices; at most %d per push — split it into several pushes", len(rids), g.cfg.MaxRecipients)
-	}
-	if req.Message == nil {
-		return nil, nil, errorf(http.StatusBadRequest, "missing_field", "message is required, e.g. {\"content\": \"hello\"}")
-	}
-	m := req.Message
-	if m.Content == "" {
-		return nil, nil, errorf(http.StatusBadRequest, "missing_field", "message.content is required and must not be empty")
-	}
-	var extras json.RawMessage
-	if len(m.Extras) > 0 && !bytes.Equal(m.Extras, []byte("null")) {
-		trimmed := bytes.TrimSpace(m.Extras)
-		if trimmed[0] != '{' {
-			return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "message.extras must be a JSON object")
+	var targeted int64
+	if plan.broadcast() || plan.spread > 0 {
+		est, err := g.estimate(ctx, app, plan.audience)
+		if err != nil {
+			return 0, err
 		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, trimmed); err != nil {
-			return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "message.extras is not valid JSON: %v", err)
+		targeted = est.Count
+		if plan.spread > 0 {
+			plan.rate = max(1, int(math.Ceil(float64(est.Count)/plan.spread.Seconds())))
 		}
-		extras = buf.Bytes()
-	}
-	if size := len(m.Title) + len(m.Content) + len(extras); size > g.cfg.MaxPayload {
-		return nil, nil, errorf(http.StatusRequestEntityTooLarge, "payload_too_large",
-			"message title, content and extras take %d bytes; at most %d are allowed — shorten them or send a link", size, g.cfg.MaxPayload)
-	}
-	ttl := g.cfg.DefaultTTL
-	if req.Options != nil && req.Options.TimeToLive != nil {
-		s := *req.Options.TimeToLive
-		if s < 0 || s > int64(g.cfg.MaxTTL/time.Second) { // compared in seconds: s*time.Second could overflow
-			return nil, nil, errorf(http.StatusBadRequest, "invalid_field",
-				"options.time_to_live must be 0 (online only) to %d seconds; got %d", int64(g.cfg.MaxTTL/time.Second), s)
+	} else if !plan.inline() {
+		// Fail before storing anything if the audience names what does
+		// not exist (a segment).
+		if err := newResolver(g.data, app.Key, plan.audience, plan.spec).prepare(ctx); err != nil {
+			return 0, err
 		}
-		ttl = time.Duration(s) * time.Second
 	}
-	return rids, &dataservice.Message{Title: m.Title, Content: m.Content, Extras: extras, TTL: ttl}, nil
-}
 
-// route hands a stored message to the connectors holding its recipients.
-// Recipients without a session are offline: their copy waits in the inbox.
-func (g *Gateway) route(ctx context.Context, msg *dataservice.Message, rids []string) error {
-	sessions, err := g.data.Sessions(ctx, rids)
+	msg := plan.msg
+	msg.ID = g.ids.Next()
+	msg.AppKey = app.Key
+	msg.Created = time.Now()
+	msg.Broadcast = plan.broadcast()
+	aud, err := json.Marshal(plan.audience)
 	if err != nil {
-		g.countOffline(msg, int64(len(rids)))
-		return err
+		return 0, err
 	}
-	byConnector := make(map[string][]string)
-	var offline int64
-	for i, s := range sessions {
-		if !s.Exists() {
-			offline++
-			continue
+	msg.Audience = aud
+	if plan.cid != "" {
+		bound, fresh, err := g.data.ReserveCID(ctx, app.Key, plan.cid, msg.ID, cidTTL)
+		if err != nil {
+			return 0, err
 		}
-		byConnector[s.Connector] = append(byConnector[s.Connector], rids[i])
+		if !fresh {
+			return bound, nil
+		}
 	}
-	var firstErr error
-	for id, group := range byConnector {
-		c, ok := g.cluster.Connector(id)
-		if !ok {
-			offline += int64(len(group))
-			continue
+
+	switch {
+	case plan.inline():
+		// Store first: once SaveMessage returns, the message survives a
+		// crash and reaches offline devices when they come back.
+		if err := g.data.SaveMessage(ctx, msg, plan.audience.RegistrationID); err != nil {
+			return 0, err
 		}
-		if err := c.Deliver(ctx, msg, group); err != nil {
-			offline += int64(len(group))
-			if firstErr == nil {
-				firstErr = err
+		res, err := g.system.Root.RequestFuture(g.router, &actors.Route{Msg: msg, RIDs: plan.audience.RegistrationID}, time.Minute).Result()
+		if err == nil {
+			if routed, ok := res.(*actors.Routed); ok && routed.Err != nil {
+				err = routed.Err
 			}
 		}
+		if err != nil {
+			// Stored already: devices still get it from their inbox.
+			g.log.Warn("routing push to connectors failed; devices will get it on reconnect", "msg_id", msg.ID, "err", err)
+		}
+	case msg.Broadcast:
+		if err := g.data.SaveBroadcast(ctx, msg, targeted); err != nil {
+			return 0, err
+		}
+		if err := g.tasks.create(ctx, msg, 0, taskSpec{}, targeted); err != nil {
+			return 0, err
+		}
+	default:
+		if err := g.data.SaveMessage(ctx, msg, nil); err != nil {
+			return 0, err
+		}
+		if err := g.tasks.create(ctx, msg, plan.rate, plan.spec, 0); err != nil {
+			return 0, err
+		}
 	}
-	g.countOffline(msg, offline)
-	return firstErr
+	return msg.ID, nil
 }
 
-// countOffline records recipients found offline: their copies wait in the
-// inbox, or, for online-only messages, expire.
-func (g *Gateway) countOffline(msg *dataservice.Message, n int64) {
-	if n == 0 {
-		return
+// cancelResponse answers DELETE /v1/messages/{msg_id}.
+type cancelResponse struct {
+	MsgID string `json:"msg_id"`
+	// State is canceling while the sending stops and undelivered copies
+	// are withdrawn, then canceled.
+	State dataservice.TaskState `json:"state"`
+}
+
+// cancelMessage stops a push and withdraws its undelivered copies.
+func (g *Gateway) cancelMessage(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	id, err := ids.ParseMessageID(r.PathValue("msg_id"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_parameter", "msg_id must be the decimal id returned by POST /v1/push")
 	}
-	c := dataservice.CounterStoredOffline
-	if msg.TTL == 0 {
-		c = dataservice.CounterExpired
+	ctx := r.Context()
+	m, err := g.data.Message(ctx, id)
+	if errorsIsNotFound(err) || err == nil && m.AppKey != app.Key {
+		return errorf(http.StatusNotFound, "unknown_msg_id", "this app has no message %d", id)
 	}
-	g.receipts.Add(msg.ID, c, n)
+	if err != nil {
+		return err
+	}
+	state, err := g.tasks.cancel(ctx, id)
+	if errors.Is(err, dataservice.ErrNotFound) {
+		// Sent at once, without a task: withdraw here.
+		if err := g.withdrawListed(ctx, &m); err != nil {
+			return err
+		}
+		state = dataservice.TaskCanceled
+	} else if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, cancelResponse{MsgID: ids.FormatMessageID(id), State: state})
+	return nil
+}
+
+// withdrawListed withdraws a push sent to a list of devices without a
+// task: connectors drop their copies, then the inbox copies go (counted
+// withdrawn if they were still there).
+func (g *Gateway) withdrawListed(ctx context.Context, m *dataservice.Message) error {
+	res, err := g.system.Root.RequestFuture(g.router, &actors.Withdraw{ID: m.ID, Expires: m.Expires()}, time.Minute).Result()
+	if err != nil {
+		return err
+	}
+	if w, ok := res.(*actors.Withdrawn); ok && w.Err != nil {
+		g.log.Warn("a connector did not take a withdrawal; its devices may still get the message", "msg_id", m.ID, "err", w.Err)
+	}
+	if m.TTL == 0 {
+		return nil
+	}
+	var aud Audience
+	if err := json.Unmarshal(m.Audience, &aud); err != nil || len(aud.RegistrationID) == 0 {
+		return nil // a message stored before audiences were kept: nothing to find its copies by
+	}
+	copies := make([]dataservice.InboxCopy, len(aud.RegistrationID))
+	for i, rid := range aud.RegistrationID {
+		copies[i] = dataservice.InboxCopy{RegistrationID: rid, MessageID: m.ID}
+	}
+	existed, err := g.data.RemoveInbox(ctx, copies)
+	if err != nil {
+		return err
+	}
+	var n int64
+	for _, ok := range existed {
+		if ok {
+			n++
+		}
+	}
+	if n > 0 {
+		g.receipts.Add(m.ID, dataservice.CounterWithdrawn, n)
+	}
+	return nil
 }

@@ -473,7 +473,7 @@ func TestPushErrors(t *testing.T) {
 	}{
 		// Unknown fields, wherever they are.
 		{"unknown top-level field", `{` + aud + `,` + msg + `,"platform":"all"}`, 400, "unknown_field", []string{`"platform"`}},
-		{"unknown audience field", `{"audience":{"registration_id":["` + rid + `"],"tag":["vip"]},` + msg + `}`, 400, "unknown_field", []string{`"tag"`}},
+		{"unknown audience field", `{"audience":{"registration_id":["` + rid + `"],"tags":["vip"]},` + msg + `}`, 400, "unknown_field", []string{"tags", "kind"}},
 		{"unknown message field", `{` + aud + `,"message":{"content":"x","alert":"y"}}`, 400, "unknown_field", []string{`"alert"`}},
 		{"unknown options field", `{` + aud + `,` + msg + `,"options":{"ttl":60}}`, 400, "unknown_field", []string{`"ttl"`}},
 		{"jpush notification", `{` + aud + `,"notification":{"alert":"x"}}`, 400, "unknown_field", []string{`"notification"`}},
@@ -494,7 +494,7 @@ func TestPushErrors(t *testing.T) {
 		// Wrong types.
 		{"body is an array", `[` + valid + `]`, 400, "invalid_field", []string{"object"}},
 		{"body is a string", `"hello"`, 400, "invalid_field", []string{"object"}},
-		{"audience all", `{"audience":"all",` + msg + `}`, 400, "invalid_field", []string{"audience", "object"}},
+		{"audience a string but all", `{"audience":"everyone",` + msg + `}`, 400, "invalid_field", []string{"audience", "all"}},
 		{"registration_id a string", `{"audience":{"registration_id":"` + rid + `"},` + msg + `}`, 400, "invalid_field", []string{"registration_id", "array"}},
 		{"registration_id numbers", `{"audience":{"registration_id":[1,2]},` + msg + `}`, 400, "invalid_field", []string{"registration_id", "string"}},
 		{"message a string", `{` + aud + `,"message":"hi"}`, 400, "invalid_field", []string{"message", "object"}},

@@ -124,8 +124,8 @@ func (rc *RemoteCluster) refresh(ctx context.Context) error {
 	return nil
 }
 
-// Connectors returns the connectors of the last registry reading.
-func (rc *RemoteCluster) Connectors() []dataservice.ConnectorInfo {
+// Members returns the registry entries of the last reading.
+func (rc *RemoteCluster) Members() []dataservice.ConnectorInfo {
 	return slices.Clone(rc.view.Load().infos)
 }
 
@@ -133,6 +133,16 @@ func (rc *RemoteCluster) Connectors() []dataservice.ConnectorInfo {
 func (rc *RemoteCluster) Connector(id string) (connector.Client, bool) {
 	c, ok := rc.view.Load().clients[id]
 	return c, ok
+}
+
+// Connectors implements Cluster: every connector of the last reading.
+func (rc *RemoteCluster) Connectors() []connector.Client {
+	v := rc.view.Load()
+	out := make([]connector.Client, 0, len(v.infos))
+	for _, ci := range v.infos {
+		out = append(out, v.clients[ci.ID])
+	}
+	return out
 }
 
 // Dispatch implements Cluster: the owner of rid on the ring first, then

@@ -169,7 +169,7 @@ func TestRemoteClusterFollowsTheRegistry(t *testing.T) {
 	if _, ok := rc.Connector("b"); ok {
 		t.Fatal("connector b left the registry but is still used")
 	}
-	if got := rc.Connectors(); len(got) != 1 || got[0].Connections != 3 {
+	if got := rc.Members(); len(got) != 1 || got[0].Connections != 3 {
 		t.Fatalf("Connectors() = %+v", got)
 	}
 }

@@ -70,8 +70,11 @@ func bodyError(err error, limit int64) error {
 		mbe *http.MaxBytesError
 		se  *json.SyntaxError
 		te  *json.UnmarshalTypeError
+		ae  *apiError
 	)
 	switch {
+	case errors.As(err, &ae):
+		return ae // a field's own decoder said what is wrong
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "request_too_large", "the body is over %d bytes", limit)
 	case errors.Is(err, io.EOF):

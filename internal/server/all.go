@@ -64,6 +64,7 @@ type AllNode struct {
 	system  *actor.ActorSystem
 	writer  *actors.Writer
 	conn    *connector.Connector
+	gw      *gateway.Gateway
 	http    *http.Server
 	httpLn  net.Listener
 	dataDir string
@@ -128,12 +129,14 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	gcfg := cfg.Gateway
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
-	gw := gateway.New(gcfg, data, &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, n.writer, gen,
-		n.stats)
+	n.gw = gateway.New(gcfg, gateway.Deps{
+		Data: data, Cluster: &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, Receipts: n.writer,
+		IDs: gen, System: n.system, Stats: n.stats,
+	})
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(gw.Handler())
+	n.http = h2c.NewServer(n.gw.Handler())
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)
@@ -189,6 +192,9 @@ func (n *AllNode) Close(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.gw != nil {
+		n.gw.Close()
 	}
 	if n.conn != nil {
 		errs = append(errs, n.conn.Shutdown(ctx))

@@ -53,6 +53,7 @@ type GatewayNode struct {
 	system  *actor.ActorSystem
 	writer  *actors.Writer
 	cluster *gateway.RemoteCluster
+	gw      *gateway.Gateway
 	http    *http.Server
 	ln      net.Listener
 
@@ -110,11 +111,11 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 	gcfg := cfg.Gateway
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
-	gw := gateway.New(gcfg, n.data, n.cluster, n.writer, gen, n.stats)
+	n.gw = gateway.New(gcfg, gateway.Deps{Data: n.data, Cluster: n.cluster, Receipts: n.writer, IDs: gen, System: n.system, Stats: n.stats})
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(gw.Handler())
+	n.http = h2c.NewServer(n.gw.Handler())
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)
@@ -125,7 +126,7 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 
 // stats are the figures of the components, for the admin runtime report.
 func (n *GatewayNode) stats() any {
-	return map[string]any{"connectors": n.cluster.Connectors(), "cache": n.data.Cache().Stats()}
+	return map[string]any{"connectors": n.cluster.Members(), "cache": n.data.Cache().Stats()}
 }
 
 // HTTPAddr returns the REST API address.
@@ -142,6 +143,9 @@ func (n *GatewayNode) close(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.gw != nil {
+		n.gw.Close()
 	}
 	if n.cluster != nil {
 		n.cluster.Close()
