@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -548,28 +546,7 @@ func TestDeviceUpdateSeedCorpus(t *testing.T) {
 		"invalid_alias_control":  "invalid_field",
 		"missing_nothing":        "missing_field",
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzDeviceUpdateBody")
-	files, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < len(want) {
-		t.Errorf("%d seeds in %s, want the %d of this table", len(files), dir, len(want))
-	}
 	a := app{Key: fuzzAppKey, Secret: fuzzAppSecret}
-	for _, file := range files {
-		name := file.Name()
-		code, ok := want[name]
-		if !ok {
-			continue // found by the fuzzer: FuzzDeviceUpdateBody checks it
-		}
-		t.Run(name, func(t *testing.T) {
-			r := e.updateDevice(t, a, fuzzOnA, readSeed(t, filepath.Join(dir, name)))
-			if code == "" {
-				r.wantOK(t, http.StatusOK, nil)
-				return
-			}
-			r.wantError(t, deviceUpdateErrorCodes[code], code)
-		})
-	}
+	checkSeeds(t, seedCase{target: "FuzzDeviceUpdateBody", want: want, okStatus: http.StatusOK, codes: deviceUpdateErrorCodes,
+		send: func(t *testing.T, body []byte) response { return e.updateDevice(t, a, fuzzOnA, body) }})
 }

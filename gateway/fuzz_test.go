@@ -339,29 +339,47 @@ func TestPushSeedCorpus(t *testing.T) {
 		"deep_nesting_extras":         "invalid_json",
 		"deep_nesting_body":           "invalid_json",
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzPushBody")
+	a := app{Key: fuzzAppKey, Secret: fuzzAppSecret}
+	checkSeeds(t, seedCase{target: "FuzzPushBody", want: want, okStatus: http.StatusOK, codes: pushErrorCodes,
+		send: func(t *testing.T, body []byte) response { return e.push(t, a, body) }})
+}
+
+// seedCase is what the seed files of a fuzz target must still do: each
+// named seed is accepted with okStatus (code "") or rejected with code, at
+// the status codes gives it.
+type seedCase struct {
+	target   string            // the fuzz target, e.g. FuzzPushBody
+	want     map[string]string // seed file → error code, "" for accepted
+	okStatus int
+	codes    map[string]int // error code → status
+	send     func(t *testing.T, body []byte) response
+}
+
+// checkSeeds runs every seed of c.target that c.want names; seeds the
+// fuzzer added are checked by the fuzz target itself.
+func checkSeeds(t *testing.T, c seedCase) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", c.target)
 	files, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < len(want) {
-		t.Errorf("%d seeds in %s, want the %d of this table", len(files), dir, len(want))
+	if len(files) < len(c.want) {
+		t.Errorf("%d seeds in %s, want the %d of this table", len(files), dir, len(c.want))
 	}
-	a := app{Key: fuzzAppKey, Secret: fuzzAppSecret}
 	for _, file := range files {
 		name := file.Name()
-		code, ok := want[name]
+		code, ok := c.want[name]
 		if !ok {
-			continue // found by the fuzzer: FuzzPushBody checks it
+			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			body := readSeed(t, filepath.Join(dir, name))
-			r := e.push(t, a, body)
+			r := c.send(t, readSeed(t, filepath.Join(dir, name)))
 			if code == "" {
-				r.wantOK(t, http.StatusOK, nil)
+				r.wantOK(t, c.okStatus, nil)
 				return
 			}
-			r.wantError(t, pushErrorCodes[code], code)
+			r.wantError(t, c.codes[code], code)
 		})
 	}
 }

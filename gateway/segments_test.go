@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -511,28 +509,7 @@ func TestSegmentSeedCorpus(t *testing.T) {
 		"null_body":               "missing_field",
 		"array_body":              "invalid_field",
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzSegmentBody")
-	files, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < len(want) {
-		t.Errorf("%d seeds in %s, want the %d of this table", len(files), dir, len(want))
-	}
 	a := app{Key: fuzzAppKey, Secret: fuzzAppSecret}
-	for _, file := range files {
-		name := file.Name()
-		code, ok := want[name]
-		if !ok {
-			continue // found by the fuzzer: FuzzSegmentBody checks it
-		}
-		t.Run(name, func(t *testing.T) {
-			r := e.createSegment(t, a, readSeed(t, filepath.Join(dir, name)))
-			if code == "" {
-				r.wantOK(t, http.StatusCreated, nil)
-				return
-			}
-			r.wantError(t, segmentErrorCodes[code], code)
-		})
-	}
+	checkSeeds(t, seedCase{target: "FuzzSegmentBody", want: want, okStatus: http.StatusCreated, codes: segmentErrorCodes,
+		send: func(t *testing.T, body []byte) response { return e.createSegment(t, a, body) }})
 }
