@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -371,13 +372,7 @@ func (t *taskActor) replay(ctx actor.Context) {
 			return &pageCommitted{err: err}
 		}
 		// Keep the page as committed: up to the stored cursor.
-		kept := rids[:0]
-		for _, rid := range rids {
-			if rid <= task.Cursor {
-				kept = append(kept, rid)
-			}
-		}
-		return &replayed{rids: kept}
+		return &replayed{rids: upTo(rids, task.Cursor)}
 	})
 }
 
@@ -539,13 +534,7 @@ func (t *taskActor) withdraw(ctx actor.Context) {
 			if err != nil {
 				return &withdrawnDone{err: err}
 			}
-			kept := rids[:0]
-			for _, rid := range rids {
-				if rid <= task.Cursor {
-					kept = append(kept, rid)
-				}
-			}
-			if err := remove(kept); err != nil {
+			if err := remove(upTo(rids, task.Cursor)); err != nil {
 				return &withdrawnDone{err: err}
 			}
 			if done || next >= task.Cursor || next == cursor {
@@ -585,4 +574,14 @@ func (t *taskActor) stop(ctx actor.Context) {
 		t.cfg.Done(t.task)
 	}
 	ctx.Stop(ctx.Self())
+}
+
+// upTo returns the ids of a page (ascending) up to cursor: what the task
+// committed of it.
+func upTo(rids []string, cursor string) []string {
+	n, _ := slices.BinarySearch(rids, cursor)
+	if n < len(rids) && rids[n] == cursor {
+		n++
+	}
+	return rids[:n]
 }
