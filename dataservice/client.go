@@ -13,6 +13,8 @@ type Client interface {
 	DeviceIndex
 	PushData
 	Segments
+	Reports
+	Schedules
 
 	// CreateApp stores a new app; ErrExists if the key is taken.
 	CreateApp(ctx context.Context, app App) error

@@ -186,8 +186,11 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 			return fmt.Errorf("save message %d: %w", m.ID, err)
 		}
 	}
-	writes := make([]Write, 0, 1+len(recipients))
+	writes := make([]Write, 0, 2+len(recipients))
 	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
+	if w, ok := appMessageWrite(m, retain); ok { // the app's list of messages: service_receipts.go
+		writes = append(writes, w)
+	}
 	if m.TTL > 0 {
 		for i, rid := range recipients {
 			if plan.skips(i) {
@@ -344,21 +347,32 @@ func (s *Service) Report(ctx context.Context, id uint64) (Report, error) {
 	if terr != nil && !errors.Is(terr, ErrNotFound) {
 		return Report{}, fmt.Errorf("report of message %d: task: %w", id, terr)
 	}
+	var t *Task
+	if terr == nil {
+		tt, err := decodeTask(id, task)
+		if err != nil {
+			return Report{}, err
+		}
+		t = &tt
+	}
+	return s.reportOf(&m, c, t), nil
+}
+
+// reportOf computes the report of m from its counters and its task (nil
+// if it has none).
+func (s *Service) reportOf(m *Message, c map[string]int64, t *Task) Report {
 	r := Report{
 		Targeted:      c[string(CounterTargeted)],
 		Sent:          c[string(CounterSent)],
 		StoredOffline: c[string(CounterStoredOffline)],
 		Delivered:     c[string(CounterDelivered)],
+		Clicked:       c[string(CounterClicked)],
 		Expired:       c[string(CounterExpired)],
 		Failed:        c[string(CounterFailed)],
 		Replaced:      c[string(CounterReplaced)],
 		Withdrawn:     c[string(CounterWithdrawn)],
 	}
-	if terr == nil {
-		t, err := decodeTask(id, task)
-		if err != nil {
-			return Report{}, err
-		}
+	if t != nil {
 		r.Targeted += t.Targeted
 	}
 	// Every copy of a message with a TTL ends delivered, failed, replaced,
@@ -369,7 +383,7 @@ func (s *Service) Report(ctx context.Context, id uint64) (Report, error) {
 			r.Expired += rest
 		}
 	}
-	return r, nil
+	return r
 }
 
 // EnsureConfig implements Client.

@@ -580,6 +580,9 @@ func (s *Service) SaveBroadcast(ctx context.Context, m *Message, targeted int64)
 	}
 	retain := m.TTL + ReportRetention
 	writes := []Write{{Kind: KindMessage, Key: messageKey(m.ID), Value: encodeMessage(m), Options: WriteOptions{TTL: retain, CreateOnly: true}}}
+	if w, ok := appMessageWrite(m, retain); ok { // the app's list of messages: service_receipts.go
+		writes = append(writes, w)
+	}
 	if m.TTL > 0 {
 		writes = append(writes, Write{Kind: KindBroadcast, Key: broadcastKey(m.AppKey, m.ID), Value: []byte{}, Options: WriteOptions{TTL: m.TTL + AckGrace}})
 	}

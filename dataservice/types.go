@@ -117,6 +117,10 @@ const (
 	CounterStoredOffline Counter = "stored_offline"
 	// CounterDelivered counts copies the device acknowledged, once per device.
 	CounterDelivered Counter = "delivered"
+	// CounterClicked counts devices whose user opened the message's
+	// notification (CLICK), once per device. It is not one of the ends of
+	// a copy: a clicked copy was delivered (or is being acknowledged).
+	CounterClicked Counter = "clicked"
 	// CounterFailed counts copies dropped undelivered: the device never
 	// acknowledged them within the redelivery cap.
 	CounterFailed Counter = "failed"
@@ -145,6 +149,7 @@ type Report struct {
 	Sent          int64 `json:"sent"`
 	StoredOffline int64 `json:"stored_offline"`
 	Delivered     int64 `json:"delivered"`
+	Clicked       int64 `json:"clicked"`
 	Expired       int64 `json:"expired"`
 	Failed        int64 `json:"failed"`
 	Replaced      int64 `json:"replaced"`

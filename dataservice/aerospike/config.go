@@ -126,7 +126,9 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindSegment,
 	dataservice.KindTask,
 	dataservice.KindBroadcast,
+	dataservice.KindAppMessage,
 	dataservice.KindSchedule,
+	dataservice.KindScheduleDue,
 	dataservice.KindCampaign,
 	dataservice.KindWinner,
 }

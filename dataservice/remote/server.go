@@ -57,6 +57,8 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	s.routeSegments()
 	s.routeCluster()
 	s.routePush()
+	s.routeReports()
+	s.routeSchedules()
 	if source != nil {
 		s.mux.HandleFunc("POST "+sentinelPath, s.sentinel)
 	}
