@@ -194,6 +194,7 @@ func (c *connection) attaching(ctx actor.Context) {
 				ServerTime:      c.env.Now().UnixMilli(),
 				Connector:       []byte(c.env.Settings.ConnectorID),
 				MaxRecord:       uint32(c.env.Settings.MaxRecord),
+				Features:        c.features(),
 			})
 		})
 		c.sock.Ready(c.env.Settings.IdleTimeout(p.heartbeat))
@@ -201,7 +202,16 @@ func (c *connection) attaching(ctx actor.Context) {
 	}
 }
 
-// ready is the steady state: PING and ACK in, PUSH out.
+// features are the optional frames this connection accepts: CLICK, if
+// receipts can record it.
+func (c *connection) features() protocol.Feature {
+	if _, ok := c.env.Receipts.(DeviceReceipts); ok {
+		return protocol.FeatureClick
+	}
+	return 0
+}
+
+// ready is the steady state: PING, ACK and CLICK in, PUSH out.
 func (c *connection) ready(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Inbound:
@@ -227,6 +237,18 @@ func (c *connection) ready(ctx actor.Context) {
 				return
 			}
 			ctx.Send(c.device, &Acked{IDs: ack.MessageIDs})
+		case protocol.TypeClick:
+			receipts, ok := c.env.Receipts.(DeviceReceipts)
+			if !ok {
+				c.unexpected(h.Type) // not announced in WELCOME
+				return
+			}
+			var click protocol.Click
+			if err := click.Unmarshal(body); err != nil {
+				c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
+				return
+			}
+			c.clicked(receipts, click.MessageIDs)
 		default:
 			c.unexpected(h.Type)
 		}
@@ -236,6 +258,17 @@ func (c *connection) ready(ctx actor.Context) {
 }
 
 var heartbeat = &Heartbeat{}
+
+// clicked records the clicks of the connection's device. The dataservice
+// counts each once per device, and only for messages the device got (see
+// dataservice.Reports.RecordReceipts): a device cannot count clicks of
+// messages it never received, nor of another app's.
+func (c *connection) clicked(receipts DeviceReceipts, msgIDs []uint64) {
+	rid, at := ridOf(c.device.Id), time.Now()
+	for _, id := range msgIDs {
+		receipts.AddReceipt(dataservice.Receipt{MessageID: id, RegistrationID: rid, Event: dataservice.ReceiptClicked, At: at}, dataservice.CounterClicked, false)
+	}
+}
 
 // push writes PUSH frames as consecutive records in one socket write.
 func (c *connection) push(pushes []*Outgoing) {

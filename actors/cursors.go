@@ -96,18 +96,24 @@ func advanceCursors(ctx context.Context, data cursorData, receipts Receipts, adv
 				continue
 			}
 			a, old := pending[i], olds[i]
-			count := func(ids []uint64, c dataservice.Counter, covered func(uint64) bool) {
+			// An advance merged from two actors of the device (the
+			// Writer's batches) may name an id twice, or as delivered by
+			// one and failed by the other: each counts once, and
+			// delivered wins.
+			count := func(ids []uint64, c dataservice.Counter, covered func(uint64) bool, seen map[uint64]struct{}) {
 				for _, id := range ids {
-					if covered(id) {
+					if _, dup := seen[id]; !dup && covered(id) {
+						seen[id] = struct{}{}
 						receipts.Add(id, c, 1)
 					}
 				}
 			}
-			count(a.Sent, dataservice.CounterSent, func(id uint64) bool { return id > old.Sent })
+			count(a.Sent, dataservice.CounterSent, func(id uint64) bool { return id > old.Sent }, make(map[uint64]struct{}, len(a.Sent)))
 			newAcked := writes[j].Acked
 			inAcked := func(id uint64) bool { return id > old.Acked && id <= newAcked }
-			count(a.Delivered, dataservice.CounterDelivered, inAcked)
-			count(a.Failed, dataservice.CounterFailed, inAcked)
+			ended := make(map[uint64]struct{}, len(a.Delivered)+len(a.Failed))
+			count(a.Delivered, dataservice.CounterDelivered, inAcked, ended)
+			count(a.Failed, dataservice.CounterFailed, inAcked, ended)
 		}
 		if len(retry) == 0 {
 			return nil

@@ -42,6 +42,8 @@ type (
 	}
 	broadcastsLoaded struct {
 		msgs []dataservice.Message
+		last uint64 // the newest broadcast listed
+		more bool   // the list stopped at maxBroadcastsLoaded
 		err  error
 	}
 	cursorsAdvanced struct {
@@ -120,6 +122,54 @@ type device struct {
 	bcChecked, bcLoading bool
 
 	b *backlog
+	// early holds messages paged in from the inbox and acknowledged
+	// before their own delivery reached the actor; that delivery, when it
+	// comes, must not send them again. Nil for almost every device.
+	early *earlyAcks
+}
+
+// earlyAcks is a short list of acknowledged message ids whose delivery may
+// still arrive. A delivery comes right after its copy is stored, so entries
+// older than earlyAckWindow are dropped, and at most maxEarlyAcks kept.
+type earlyAcks struct {
+	ids []uint64
+	at  []time.Time
+}
+
+const (
+	earlyAckWindow = time.Minute
+	maxEarlyAcks   = 32
+)
+
+// noteEarlyAck records id, acknowledged before its delivery arrived.
+func (d *device) noteEarlyAck(id uint64, now time.Time) {
+	if d.early == nil {
+		d.early = &earlyAcks{}
+	}
+	e := d.early
+	drop := 0
+	for drop < len(e.at) && (now.Sub(e.at[drop]) > earlyAckWindow || len(e.ids)-drop >= maxEarlyAcks) {
+		drop++
+	}
+	e.ids, e.at = append(e.ids[drop:], id), append(e.at[drop:], now)
+}
+
+// takeEarlyAck reports whether id was acknowledged before its delivery
+// arrived, and forgets it.
+func (d *device) takeEarlyAck(id uint64) bool {
+	if d.early == nil {
+		return false
+	}
+	i := slices.Index(d.early.ids, id)
+	if i < 0 {
+		return false
+	}
+	d.early.ids = slices.Delete(d.early.ids, i, i+1)
+	d.early.at = slices.Delete(d.early.at, i, i+1)
+	if len(d.early.ids) == 0 {
+		d.early = nil
+	}
+	return true
 }
 
 // backlog is the state of a device with something in progress.
@@ -150,6 +200,12 @@ type backlog struct {
 	// bc is what the actor did with broadcasts and has not yet recorded in
 	// the device's broadcast cursor.
 	bc *broadcastLog
+	// bcCap, unless zero, is the newest broadcast the actor may hold:
+	// newer ones wait in the store (a catch-up stopped at
+	// maxBroadcastsLoaded, or one was shed) and the next connection loads
+	// them. Newer ones delivered live are left to that load, and the
+	// cursor does not pass bcCap, so none is skipped.
+	bcCap uint64
 }
 
 // broadcastLog records broadcasts sent, acknowledged and failed, until a
@@ -171,7 +227,7 @@ func (d *device) work() *backlog {
 func (d *device) settle() {
 	b := d.b
 	if b != nil && d.inboxDone && !d.loading && len(b.queue) == 0 && len(b.inflight) == 0 && b.acking == nil &&
-		b.removedWhileLoading == nil && b.pendingAcks == nil && b.grace == nil && b.shedFloor == 0 && b.bc == nil {
+		b.removedWhileLoading == nil && b.pendingAcks == nil && b.grace == nil && b.shedFloor == 0 && b.bc == nil && b.bcCap == 0 {
 		d.b = nil
 	}
 }
@@ -183,7 +239,7 @@ func (d *device) Receive(ctx actor.Context) {
 	case *Attach:
 		d.forwarded++
 		d.attach(ctx, m.Conn)
-		if !d.bcChecked {
+		if !d.bcChecked || d.broadcastCap() != 0 {
 			d.loadBroadcasts(ctx, m.App, m.Created)
 		}
 	case *broadcastsLoaded:
@@ -350,7 +406,7 @@ func (d *device) requeueInflight() {
 }
 
 func (d *device) deliver(out *Outgoing) {
-	if d.env.Withdrawn.Has(out.ID) {
+	if d.env.Withdrawn.Has(out.ID) || d.takeEarlyAck(out.ID) {
 		return
 	}
 	offline := d.conn == nil && d.attaching == nil
@@ -364,6 +420,9 @@ func (d *device) deliver(out *Outgoing) {
 			}
 		}
 		return
+	}
+	if out.AckRequested && out.Broadcast && d.broadcastCap() != 0 && out.ID > d.broadcastCap() {
+		return // in the store behind broadcasts not loaded yet: loaded after them
 	}
 	if out.AckRequested && !out.Broadcast && d.b != nil && d.b.shedFloor != 0 && out.ID > d.b.shedFloor {
 		d.shed(out) // in the store already; paged in after what was shed before
@@ -402,7 +461,9 @@ func (d *device) shed(out *Outgoing) {
 	if out.Broadcast {
 		// Not in the inbox: the device gets it from its app's broadcasts
 		// on its next connection.
-		d.bcChecked = false
+		if b := d.work(); b.bcCap == 0 || out.ID-1 < b.bcCap {
+			b.bcCap = out.ID - 1
+		}
 		return
 	}
 	b := d.work()
@@ -484,14 +545,11 @@ func (d *device) pump(ctx actor.Context) {
 				}
 				continue
 			}
-			if e.attempts == 0 {
-				if e.out.Broadcast && e.out.AckRequested {
-					d.broadcastLog().sent = append(d.broadcastLog().sent, e.out.ID)
-				} else {
-					d.env.Receipts.Add(e.out.ID, dataservice.CounterSent, 1)
-				}
+			if e.attempts == 0 && e.out.Broadcast && e.out.AckRequested {
+				d.broadcastLog().sent = append(d.broadcastLog().sent, e.out.ID)
 			}
 			e.attempts++
+			recordSent(d.env.Receipts, d.rid, e.out, e.attempts) // counts the first: writer.go
 			if e.out.AckRequested {
 				b.inflight = append(b.inflight, e)
 			}
@@ -573,6 +631,8 @@ func (d *device) ack(ctx actor.Context, ids []uint64) {
 		}
 		if e.out.Broadcast {
 			broadcasts = append(broadcasts, e.out.ID)
+		} else if !e.announced {
+			d.noteEarlyAck(e.out.ID, d.env.Now())
 		}
 		return true
 	})
@@ -621,7 +681,7 @@ func (d *device) removeStored(ctx actor.Context, ids []uint64, c dataservice.Cou
 		if err == nil {
 			for i, ok := range existed {
 				if ok {
-					receipts.Add(ids[i], c, 1)
+					recordRemoved(receipts, rid, ids[i], c)
 				}
 			}
 		}
@@ -731,7 +791,7 @@ func byID(e *entry, id uint64) int { return cmp.Compare(e.out.ID, id) }
 func (d *device) loadBroadcasts(ctx actor.Context, app string, created time.Time) {
 	d.bcChecked = true
 	self, root, data, rid := ctx.Self(), d.env.System.Root, d.env.Data, d.rid
-	floor := ids.FirstAt(created)
+	floor, loaded := ids.FirstAt(created), d.broadcastCap()
 	err := d.env.Workers.TrySubmit(func() {
 		c := context.Background()
 		cursors, err := data.BroadcastCursors(c, []string{rid})
@@ -739,18 +799,19 @@ func (d *device) loadBroadcasts(ctx actor.Context, app string, created time.Time
 			root.Send(self, &broadcastsLoaded{err: err})
 			return
 		}
-		after := max(cursors[0].Acked, floor-min(floor, 1))
+		after := max(cursors[0].Acked, floor-min(floor, 1), loaded)
 		list, err := data.AppBroadcasts(c, app, after, maxBroadcastsLoaded)
 		if err != nil || len(list) == 0 {
 			root.Send(self, &broadcastsLoaded{err: err})
 			return
 		}
 		msgs, err := data.Messages(c, list)
-		root.Send(self, &broadcastsLoaded{msgs: msgs, err: err})
+		root.Send(self, &broadcastsLoaded{msgs: msgs, last: list[len(list)-1], more: len(list) == maxBroadcastsLoaded, err: err})
 	})
 	if err != nil {
 		// Shed: the device gets what it missed on its next connection.
 		d.env.Log.Warn("worker pool full; missed broadcasts not loaded", "rid", d.rid)
+		d.bcChecked = false
 		return
 	}
 	d.bcLoading = true
@@ -764,7 +825,20 @@ func (d *device) broadcastsLoaded(ctx actor.Context, m *broadcastsLoaded) {
 	d.bcLoading = false
 	if m.err != nil {
 		d.env.Log.Warn("loading missed broadcasts failed; the device gets them on its next connection", "rid", d.rid, "err", m.err)
+		d.bcChecked = false
 		return
+	}
+	switch {
+	case m.more:
+		// Newer ones wait for the next connection, also those that
+		// arrived live while the list was read (nothing was sent since).
+		b := d.work()
+		b.bcCap = m.last
+		b.queue = slices.DeleteFunc(b.queue, func(e *entry) bool {
+			return e.out.Broadcast && e.out.AckRequested && e.out.ID > m.last
+		})
+	case d.b != nil:
+		d.b.bcCap = 0
 	}
 	for i := range m.msgs {
 		msg := &m.msgs[i]
@@ -784,6 +858,14 @@ func (d *device) broadcastDone(id uint64, delivered bool) {
 	} else {
 		bc.failed = append(bc.failed, id)
 	}
+}
+
+// broadcastCap returns the backlog's bcCap.
+func (d *device) broadcastCap() uint64 {
+	if d.b == nil {
+		return 0
+	}
+	return d.b.bcCap
 }
 
 func (d *device) broadcastLog() *broadcastLog {
@@ -809,6 +891,9 @@ func (d *device) advanceCursor(ctx actor.Context) {
 				pending = min(pending, e.out.ID)
 			}
 		}
+	}
+	if c := d.b.bcCap; c != 0 {
+		pending = min(pending, c+1) // newer ones may wait in the store
 	}
 	adv := CursorAdvance{RID: d.rid, Sent: bc.sent}
 	split := func(ids []uint64) (done, rest []uint64) {

@@ -278,6 +278,31 @@ func TestDeliveryToDisconnectedDeviceWaitsForReconnect(t *testing.T) {
 	p2.quiet(t)
 }
 
+// A message the device got from its inbox and acknowledged before the
+// message's own delivery reached the actor is not sent a second time.
+func TestDeliveryAfterTheAckSendsNothingAgain(t *testing.T) {
+	h := newHarness(t, nil)
+	out := h.message("d1", time.Hour) // stored; its delivery comes late
+	p := h.attach("d1")
+	if got := p.pushes(t, 1); got[0] != out.ID {
+		t.Fatalf("from the inbox got %v", got)
+	}
+	p.ack(out.ID)
+	h.eventually(func() bool { return len(h.inbox("d1")) == 0 }, "ack written")
+	h.deliver("d1", out)
+	next := h.message("d1", time.Hour)
+	h.deliver("d1", next)
+	if got := p.pushes(t, 1); got[0] != next.ID {
+		t.Fatalf("after the late delivery got %v, want only %d", got, next.ID)
+	}
+	p.ack(next.ID)
+	h.eventually(func() bool { return h.receipts.get(next.ID, dataservice.CounterDelivered) == 1 }, "next delivered")
+	if n := h.receipts.get(out.ID, dataservice.CounterDelivered); n != 1 {
+		t.Fatalf("first message delivered %d times", n)
+	}
+	p.quiet(t)
+}
+
 func TestGraceExpiryRetiresTheDeviceActor(t *testing.T) {
 	h := newHarness(t, func(s *actors.Settings) { s.Grace = 50 * time.Millisecond })
 	p := h.attach("d1")

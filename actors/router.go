@@ -146,11 +146,17 @@ func (r *router) Receive(ctx actor.Context) {
 	r.start(ctx)
 }
 
-// ErrRouterBusy answers requests that found the router's queue full.
+// ErrRouterBusy answers requests that found the router's queue full. The
+// devices of a Route turned away count offline, as for a failed connector.
 var ErrRouterBusy = errors.New("actors: router busy")
 
 func (r *router) enqueue(ctx actor.Context, req any, p dataservice.Priority) {
 	if len(r.queue) >= r.cfg.MaxQueue {
+		if m, ok := req.(*Route); ok {
+			// Turned away: like devices of a failed connector, they wait
+			// in the inbox (or, online-only, are lost).
+			r.countOffline(m, len(m.RIDs))
+		}
 		if s := ctx.Sender(); s != nil {
 			ctx.Send(s, busyAnswer(req))
 		}
@@ -240,7 +246,11 @@ func (r *router) route(ctx context.Context, m *Route) *Routed {
 	for id, group := range groups {
 		c, ok := r.cfg.Routes.Connector(id)
 		if !ok {
-			offline += len(group) // its connector is gone: the device reconnects elsewhere
+			// Its connector is gone: the device reconnects elsewhere.
+			// (Under the lock: jobs started above count into offline.)
+			mu.Lock()
+			offline += len(group)
+			mu.Unlock()
 			continue
 		}
 		wg.Go(func() {

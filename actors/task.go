@@ -29,7 +29,10 @@ import (
 // removed and counted withdrawn — and ends the task canceled.
 
 // PageSource yields a task's audience page by page, in a stable order: a
-// cursor from one page continues after it, also in another process.
+// cursor from one page continues after it, also in another process. Pages
+// are in ascending registration id order and a page's cursor is its last
+// id (the cursor it continued from, if it is empty): a task tells the
+// committed part of a page by comparing ids with its stored cursor.
 type PageSource interface {
 	// Next returns up to n devices after cursor, the cursor after them,
 	// and whether the audience is exhausted. A page may be short without
@@ -73,7 +76,15 @@ type TaskConfig struct {
 	// last wrote or read it: final, or taken over by another gateway.
 	Done func(dataservice.Task)
 	Log  *slog.Logger
+
+	// ticks, if set, replaces the actor's ticker (every taskTickEvery):
+	// tests drive the rate and the lease renewal with it.
+	ticks <-chan time.Time
 }
+
+// taskTickEvery is how often a task actor refills its rate budget (a tenth
+// of its rate per tick) and checks its lease.
+const taskTickEvery = 100 * time.Millisecond
 
 // CancelTask tells a task actor that its task was turned to canceling.
 type CancelTask struct{}
@@ -115,8 +126,9 @@ type taskActor struct {
 	stopping   bool // the task is no longer ours: stop once nothing is in flight
 	finishing  bool
 
-	// sentRIDs are the devices of pages sent but not checkpointed when a
-	// cancel struck (their copies exist beyond the stored cursor).
+	// extraRIDs are the devices of a page whose copies were saved but
+	// whose checkpoint a cancel refused: their copies exist beyond the
+	// stored cursor, though the page was neither counted nor sent.
 	extraRIDs []string
 
 	tokens    float64 // rate budget
@@ -165,9 +177,16 @@ func (t *taskActor) Receive(ctx actor.Context) {
 		t.committed(ctx, m)
 	case *replayed:
 		t.committing = false
-		if len(m.rids) == 0 {
+		switch {
+		case m.err != nil:
 			t.inflight--
-		} else {
+			t.replaying = true // the page is still to be sent again
+			t.log.Warn("reading the page to send again failed; retrying", "err", m.err)
+			t.retryLater(ctx)
+			return
+		case len(m.rids) == 0:
+			t.inflight--
+		default:
 			ctx.Request(t.cfg.Router, &Route{Msg: t.cfg.Msg, RIDs: m.rids, Replay: true})
 		}
 	case *resubmit:
@@ -213,15 +232,18 @@ func (t *taskActor) start(ctx actor.Context) {
 	t.replaying = t.cfg.Resumed && !t.canceling
 	// One ticker drives the rate and lease renewal.
 	t.stopTick = make(chan struct{})
-	self, root, stop := ctx.Self(), ctx.ActorSystem().Root, t.stopTick
+	self, root, stop, ticks := ctx.Self(), ctx.ActorSystem().Root, t.stopTick, t.cfg.ticks
 	go func() {
-		tk := time.NewTicker(100 * time.Millisecond)
-		defer tk.Stop()
+		if ticks == nil {
+			tk := time.NewTicker(taskTickEvery)
+			defer tk.Stop()
+			ticks = tk.C
+		}
 		for {
 			select {
 			case <-stop:
 				return
-			case <-tk.C:
+			case <-ticks:
 				root.Send(self, &taskTick{})
 			}
 		}
@@ -369,14 +391,17 @@ func (t *taskActor) replay(ctx actor.Context) {
 		defer cancel()
 		rids, _, _, err := cfg.Source.Next(c, task.PrevCursor, cfg.PageSize)
 		if err != nil {
-			return &pageCommitted{err: err}
+			return &replayed{err: err}
 		}
 		// Keep the page as committed: up to the stored cursor.
 		return &replayed{rids: upTo(rids, task.Cursor)}
 	})
 }
 
-type replayed struct{ rids []string }
+type replayed struct {
+	rids []string
+	err  error
+}
 
 func (t *taskActor) renewLease(ctx actor.Context) {
 	t.lastWrite = time.Now()
@@ -500,7 +525,9 @@ func (t *taskActor) withdraw(ctx actor.Context) {
 		if cfg.Msg.TTL == 0 {
 			return nil // online-only: nothing stored
 		}
-		remove := func(rids []string) error {
+		// remove deletes the copies of rids; count says they were
+		// targeted, so those that still existed count withdrawn.
+		remove := func(rids []string, count bool) error {
 			if len(rids) == 0 {
 				return nil
 			}
@@ -518,12 +545,14 @@ func (t *taskActor) withdraw(ctx actor.Context) {
 					n++
 				}
 			}
-			if n > 0 {
+			if n > 0 && count {
 				cfg.Receipts.Add(cfg.Msg.ID, dataservice.CounterWithdrawn, n)
 			}
 			return nil
 		}
-		if err := remove(extra); err != nil {
+		// The uncommitted page: its copies go uncounted, as its devices
+		// were never counted targeted.
+		if err := remove(extra, false); err != nil {
 			return &withdrawnDone{err: err}
 		}
 		// The committed pages: resolve the audience again up to the
@@ -534,7 +563,7 @@ func (t *taskActor) withdraw(ctx actor.Context) {
 			if err != nil {
 				return &withdrawnDone{err: err}
 			}
-			if err := remove(upTo(rids, task.Cursor)); err != nil {
+			if err := remove(upTo(rids, task.Cursor), true); err != nil {
 				return &withdrawnDone{err: err}
 			}
 			if done || next >= task.Cursor || next == cursor {

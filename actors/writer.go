@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/ids"
 )
 
 // Writer is the batching writer: a dataservice.Client whose dense writes
@@ -21,14 +23,24 @@ import (
 //     counter and written with one AddCounters every Interval.
 //   - Broadcast cursor advances (AdvanceCursors, one per ACK of a
 //     broadcast) of all devices are applied together (see cursors.go).
+//   - Per-device receipts (AddReceipt: sent, delivered, failed, clicked) are
+//     written with one RecordReceipts every ReceiptInterval, long enough
+//     that most sends meet their acknowledgement in the same batch (one
+//     store write for both, see dataservice.Reports). Whether they are new
+//     makes the counts exact when a device gets a message twice, through
+//     two device actors: a send is counted at once and taken back if its
+//     device had been sent the message before; a click is counted once
+//     RecordReceipts accepts it.
 //
 // Sessions and removals flush as soon as the previous flush of their kind
 // is done ("passive feedback"): no added latency when idle, large batches
 // under load. Callers of PutSessions and RemoveInbox wait for their flush;
 // at most MaxPending of them wait at once, and further callers block until
 // one is answered (or their context ends) — the backpressure that reaches
-// device actors as a full worker pool. Add never blocks: receipts are
-// coalesced in a map whose size is bounded by the messages in flight.
+// device actors as a full worker pool. Add and AddReceipt never block:
+// counters are coalesced in a map whose size is bounded by the messages in
+// flight, per-device receipts queue up to MaxReceipts (beyond it they are
+// dropped, with a warning: their counts are lost).
 //
 // Every other Client method passes through unchanged.
 type Writer struct {
@@ -41,8 +53,82 @@ type Writer struct {
 var (
 	_ dataservice.Client = (*Writer)(nil)
 	_ Receipts           = (*Writer)(nil)
+	_ DeviceReceipts     = (*Writer)(nil)
 	_ Cursors            = (*Writer)(nil)
 )
+
+// DeviceReceipts are Receipts that also record what happened to a message
+// on one device, for the per-device status of messages (see
+// dataservice.Reports). Implementations must not block.
+type DeviceReceipts interface {
+	Receipts
+	// AddReceipt records r, and counts it in count (if not empty) if r
+	// is the first of its event for its message and device
+	// (RecordReceipts reports it new). With now, count is added to at
+	// once, so that it shows before anything that follows from r, and
+	// taken back if r turns out not to be new; otherwise it is added
+	// once r turns out new.
+	AddReceipt(r dataservice.Receipt, count dataservice.Counter, now bool)
+}
+
+// recordSent records the write of out to rid's connection, its
+// attempts-th: the first counts as sent (for a broadcast with a TTL the
+// cursor counts it, see cursors.go). Without DeviceReceipts the first is
+// counted at once.
+func recordSent(r Receipts, rid string, out *Outgoing, attempts uint8) {
+	counted := !(out.Broadcast && out.AckRequested)
+	dr, ok := r.(DeviceReceipts)
+	if !ok {
+		if attempts == 1 && counted {
+			r.Add(out.ID, dataservice.CounterSent, 1)
+		}
+		return
+	}
+	rec := dataservice.Receipt{MessageID: out.ID, RegistrationID: rid, Event: dataservice.ReceiptSent, At: time.Now(), Retain: retainOf(out)}
+	switch {
+	case attempts > 1:
+		rec.Event, rec.Attempts = dataservice.ReceiptAttempts, int(attempts)
+		dr.AddReceipt(rec, "", false)
+	case counted:
+		// Counted now, before the delivery can be: a report never shows
+		// more delivered than sent. Taken back if another device actor
+		// sent it first.
+		dr.AddReceipt(rec, dataservice.CounterSent, true)
+	default:
+		dr.AddReceipt(rec, "", false)
+	}
+}
+
+// retainOf is when the report of out's message ends: its expiry plus
+// dataservice.ReportRetention; for an online-only message, its creation
+// (the time of its id) plus ReportRetention.
+func retainOf(out *Outgoing) time.Time {
+	if out.Expires.IsZero() {
+		return ids.Time(out.ID).Add(dataservice.ReportRetention)
+	}
+	return out.Expires.Add(dataservice.ReportRetention)
+}
+
+// recordRemoved counts c once for message id on rid, whose inbox copy a
+// removal found (and so ended), and records it on the device: delivered
+// or failed.
+func recordRemoved(r Receipts, rid string, id uint64, c dataservice.Counter) {
+	r.Add(id, c, 1)
+	dr, ok := r.(DeviceReceipts)
+	if !ok {
+		return
+	}
+	var ev dataservice.ReceiptEvent
+	switch c {
+	case dataservice.CounterDelivered:
+		ev = dataservice.ReceiptDelivered
+	case dataservice.CounterFailed:
+		ev = dataservice.ReceiptFailed
+	default:
+		return
+	}
+	dr.AddReceipt(dataservice.Receipt{MessageID: id, RegistrationID: rid, Event: ev, At: time.Now()}, "", false)
+}
 
 // WriterConfig configures a Writer. Zero fields take the defaults.
 type WriterConfig struct {
@@ -54,6 +140,13 @@ type WriterConfig struct {
 	MaxBatch int
 	// MaxPending bounds the callers waiting for a flush. Zero means 16384.
 	MaxPending int
+	// ReceiptInterval is the longest a per-device receipt waits before it
+	// is written (and a click or a send found twice is counted). Zero
+	// means 250ms.
+	ReceiptInterval time.Duration
+	// MaxReceipts bounds the per-device receipts waiting to be written;
+	// more are dropped. Zero means 262144.
+	MaxReceipts int
 }
 
 // Messages of the writer actor.
@@ -83,11 +176,23 @@ type (
 		id uint64
 		c  dataservice.Counter
 	}
+	deviceReceipt struct {
+		r       dataservice.Receipt
+		count   dataservice.Counter
+		counted bool // count was added already; take it back if r is not new
+		retried bool // a RecordReceipts of r failed: it may have recorded it
+	}
+	receiptsDone struct {
+		batch    []deviceReceipt
+		recorded []bool
+		err      error
+	}
 	cursorAdvance struct {
 		a     CursorAdvance
 		reply chan error
 	}
 	flushTick    struct{}
+	receiptsTick struct{}
 	sessionsDone struct{}
 	removalsDone struct{}
 	cursorsDone  struct{}
@@ -108,6 +213,12 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Cli
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 16384
+	}
+	if cfg.ReceiptInterval <= 0 {
+		cfg.ReceiptInterval = 250 * time.Millisecond
+	}
+	if cfg.MaxReceipts <= 0 {
+		cfg.MaxReceipts = 1 << 18
 	}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
@@ -195,6 +306,11 @@ func (w *Writer) Add(id uint64, counter dataservice.Counter, n int64) {
 	w.root.Send(w.pid, &receipt{key: counterKey{id, counter}, n: n})
 }
 
+// AddReceipt implements DeviceReceipts. It never blocks.
+func (w *Writer) AddReceipt(r dataservice.Receipt, count dataservice.Counter, now bool) {
+	w.root.Send(w.pid, &deviceReceipt{r: r, count: count, counted: now && count != ""})
+}
+
 // AddCounters implements dataservice.Client through the batch: the
 // increments are written with the next flush of receipts, not before it
 // returns.
@@ -229,16 +345,20 @@ type writer struct {
 	log  *slog.Logger
 	root *actor.RootContext
 
-	sessions        map[time.Duration]map[string]*pendingSession // by TTL, then device
-	sessionsFlowing bool
-	removals        []*inboxRemoval
-	removalsFlowing bool
-	cursors         []*cursorAdvance
-	cursorsFlowing  bool
-	counters        map[counterKey]int64
-	countersFlowing bool
-	scheduled       bool // a flushTick is on its way
-	waiting         []chan error
+	sessions          map[time.Duration]map[string]*pendingSession // by TTL, then device
+	sessionsFlowing   bool
+	removals          []*inboxRemoval
+	removalsFlowing   bool
+	cursors           []*cursorAdvance
+	cursorsFlowing    bool
+	counters          map[counterKey]int64
+	countersFlowing   bool
+	receipts          []deviceReceipt
+	receiptsFlowing   bool
+	dropped           int  // receipts dropped since the last warning
+	scheduled         bool // a flushTick is on its way
+	receiptsScheduled bool // a receiptsTick is on its way
+	waiting           []chan error
 }
 
 func (w *writer) Receive(ctx actor.Context) {
@@ -279,6 +399,31 @@ func (w *writer) Receive(ctx actor.Context) {
 		} else {
 			w.schedule(ctx, w.cfg.Interval)
 		}
+	case *deviceReceipt:
+		if m.counted {
+			// Counted at once, with the next flush of counters.
+			w.counters[counterKey{m.r.MessageID, m.count}]++
+			if len(w.counters) >= w.cfg.MaxBatch {
+				w.flushCounters(ctx)
+			} else {
+				w.schedule(ctx, w.cfg.Interval)
+			}
+		}
+		if len(w.receipts) >= w.cfg.MaxReceipts {
+			w.dropped++ // a count made at once stays
+			break
+		}
+		w.receipts = append(w.receipts, *m)
+		if len(w.receipts) >= w.cfg.MaxBatch {
+			w.flushReceipts(ctx)
+		} else {
+			w.scheduleReceipts(ctx, w.cfg.ReceiptInterval)
+		}
+	case *receiptsDone:
+		w.receiptsDone(ctx, m)
+	case *receiptsTick:
+		w.receiptsScheduled = false
+		w.flushReceipts(ctx)
 	case *flushTick:
 		w.scheduled = false
 		w.flushCounters(ctx)
@@ -287,6 +432,7 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *flushAll:
 		w.waiting = append(w.waiting, m.done)
 		w.flushCounters(ctx)
+		w.flushReceipts(ctx)
 	}
 	w.release(nil)
 }
@@ -380,6 +526,19 @@ func (w *writer) flushCursors(ctx actor.Context) {
 			m.Failed = append(m.Failed, c.a.Failed...)
 		}
 		err := advanceCursors(context.Background(), data, receipts, merged)
+		if err == nil {
+			// Per device, what the device did; the cursors counted it.
+			for _, a := range merged {
+				for _, list := range []struct {
+					ids []uint64
+					ev  dataservice.ReceiptEvent
+				}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
+					for _, id := range list.ids {
+						root.Send(self, &deviceReceipt{r: dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: list.ev, At: time.Now()}})
+					}
+				}
+			}
+		}
 		for _, c := range batch {
 			c.reply <- err
 		}
@@ -431,13 +590,94 @@ func (w *writer) countersDone(ctx actor.Context, m *countersDone) {
 	}
 }
 
+// flushReceipts writes up to MaxBatch pending per-device receipts unless
+// a flush is in flight.
+func (w *writer) flushReceipts(ctx actor.Context) {
+	if w.dropped > 0 {
+		w.log.Warn("per-device receipts dropped: too many waiting to be written", "dropped", w.dropped, "waiting", len(w.receipts))
+		w.dropped = 0
+	}
+	if w.receiptsFlowing || len(w.receipts) == 0 {
+		return
+	}
+	n := min(len(w.receipts), w.cfg.MaxBatch)
+	batch := slices.Clone(w.receipts[:n])
+	w.receipts = slices.Delete(w.receipts, 0, n)
+	rs := make([]dataservice.Receipt, n)
+	for i, b := range batch {
+		rs[i] = b.r
+	}
+	w.receiptsFlowing = true
+	self, root, data := ctx.Self(), w.root, w.data
+	go func() {
+		recorded, err := data.RecordReceipts(context.Background(), rs)
+		root.Send(self, &receiptsDone{batch: batch, recorded: recorded, err: err})
+	}()
+}
+
+func (w *writer) receiptsDone(ctx actor.Context, m *receiptsDone) {
+	w.receiptsFlowing = false
+	if m.err != nil {
+		// Put them back: they go out with a later flush. Which of them the
+		// failed call recorded is unknown: a retried receipt found recorded
+		// keeps a count added already (an over-count only if it was a
+		// duplicate in the first place), and is not counted otherwise.
+		w.log.Warn("writing per-device receipts failed; will retry", "err", m.err)
+		for i := range m.batch {
+			m.batch[i].retried = true
+		}
+		w.receipts = append(m.batch, w.receipts...)
+		w.release(m.err)
+		w.scheduleReceipts(ctx, max(w.cfg.ReceiptInterval, time.Second))
+		return
+	}
+	counted := false
+	for i, ok := range m.recorded {
+		b := &m.batch[i]
+		switch {
+		case b.count == "" || ok == b.counted:
+			continue // nothing to count, or counted already
+		case ok:
+			w.counters[counterKey{b.r.MessageID, b.count}]++
+		case !b.retried:
+			w.counters[counterKey{b.r.MessageID, b.count}]-- // another actor's receipt had it
+		default:
+			continue
+		}
+		counted = true
+	}
+	if len(w.waiting) > 0 || len(w.receipts) >= w.cfg.MaxBatch {
+		w.flushReceipts(ctx)
+	}
+	if len(w.receipts) > 0 {
+		w.scheduleReceipts(ctx, w.cfg.ReceiptInterval)
+	}
+	switch {
+	case counted && len(w.waiting) > 0:
+		w.flushCounters(ctx)
+	case counted:
+		w.schedule(ctx, w.cfg.Interval)
+	}
+}
+
+// scheduleReceipts makes sure a receiptsTick arrives within after.
+func (w *writer) scheduleReceipts(ctx actor.Context, after time.Duration) {
+	if w.receiptsScheduled {
+		return
+	}
+	w.receiptsScheduled = true
+	self, root := ctx.Self(), w.root
+	time.AfterFunc(after, func() { root.Send(self, &receiptsTick{}) })
+}
+
 // release answers Flush callers once nothing is pending or flowing.
 func (w *writer) release(err error) {
 	if len(w.waiting) == 0 {
 		return
 	}
 	if err == nil && (w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
-		w.removalsFlowing || len(w.removals) > 0 || w.cursorsFlowing || len(w.cursors) > 0) {
+		w.removalsFlowing || len(w.removals) > 0 || w.cursorsFlowing || len(w.cursors) > 0 ||
+		w.receiptsFlowing || len(w.receipts) > 0) {
 		return
 	}
 	for _, c := range w.waiting {

@@ -15,6 +15,8 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
+	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/workpool"
 )
 
 // countingData counts the batched calls that reach the dataservice, and
@@ -194,5 +196,266 @@ func TestWriterPushesBackWhenFull(t *testing.T) {
 	_, err := w.PutSessions(short, []dataservice.Session{{RegistrationID: "d3", Since: time.Now()}}, time.Hour)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("third caller with two waiting: %v, want to block until its deadline", err)
+	}
+}
+
+// rcConnector is one connector of a receipts test: device actors whose
+// writes and receipts go through their own Writer over a shared store, as
+// in a cluster where a device moves between connectors.
+type rcConnector struct {
+	t      *testing.T
+	env    *actors.Env
+	writer *actors.Writer
+}
+
+// rcProbe stands in for a connection actor.
+type rcProbe struct {
+	pid    *actor.PID
+	device *actor.PID
+	ch     chan any
+}
+
+func newRCConnector(t *testing.T, name string, data dataservice.Client) *rcConnector {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	w := actors.NewWriter(system, actors.WriterConfig{Interval: 5 * time.Millisecond}, data, quiet)
+	env := &actors.Env{
+		System:    system,
+		Settings:  actors.Settings{ConnectorID: name, Grace: time.Hour}.WithDefaults(),
+		Data:      w,
+		Workers:   workpool.New(4, 1024),
+		Receipts:  w,
+		Cursors:   w,
+		Withdrawn: &actors.Withdrawals{},
+		Log:       quiet,
+		Now:       time.Now,
+	}
+	env.Directory = actors.NewDirectory(env, 2)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = env.Directory.Shutdown(ctx)
+		env.Workers.Close()
+		system.Shutdown()
+	})
+	return &rcConnector{t: t, env: env, writer: w}
+}
+
+func (c *rcConnector) attach(d dataservice.Device) *rcProbe {
+	c.t.Helper()
+	p := &rcProbe{ch: make(chan any, 64)}
+	p.pid = c.env.System.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch ctx.Message().(type) {
+		case *actors.Attached, *actors.Send:
+			p.ch <- ctx.Message()
+		}
+	}))
+	c.env.Directory.Attach(c.env.System.Root, d, p.pid)
+	a, ok := p.next(c.t).(*actors.Attached)
+	if !ok {
+		c.t.Fatal("no Attached")
+	}
+	p.device = a.Device
+	return p
+}
+
+func (p *rcProbe) next(t *testing.T) any {
+	t.Helper()
+	select {
+	case m := <-p.ch:
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing sent to the connection")
+		return nil
+	}
+}
+
+// pushed waits for the next push and returns its id.
+func (p *rcProbe) pushed(t *testing.T) uint64 {
+	t.Helper()
+	s, ok := p.next(t).(*actors.Send)
+	if !ok || len(s.Pushes) != 1 {
+		t.Fatalf("got %+v, want one push", s)
+	}
+	return s.Pushes[0].ID
+}
+
+func (c *rcConnector) flush() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.writer.Flush(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func waitReport(t *testing.T, data dataservice.Client, id uint64, ok func(dataservice.Report) bool) dataservice.Report {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := data.Report(context.Background(), id)
+		if err == nil && ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report of %d: %+v, %v", id, r, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A device that got a message on one connector, whose ACK was lost, and
+// that gets it again on another connector and acknowledges it there (and
+// late on the first) counts sent and delivered once; its clicks, sent
+// through both connectors, count once.
+func TestWriterCountsRedeliveredMessagesOnce(t *testing.T) {
+	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	data := dataservice.New(store)
+	ctx := context.Background()
+	dev := dataservice.Device{RegistrationID: "d1", AppKey: "app", Created: time.Now().Add(-time.Hour)}
+	if err := data.CreateDevice(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := ids.NewGenerator(1)
+	m := &dataservice.Message{ID: gen.Next(), AppKey: "app", Content: "hi", TTL: time.Hour, Created: time.Now()}
+	if err := data.SaveMessage(ctx, m, []string{"d1"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newRCConnector(t, "a", data), newRCConnector(t, "b", data)
+
+	onA := a.attach(dev)
+	a.env.Directory.Deliver(actors.NewOutgoing(m), []string{"d1"})
+	if got := onA.pushed(t); got != m.ID {
+		t.Fatalf("pushed %d", got)
+	}
+	a.flush()
+	// The device moves to b before a got its ACK: b's device actor finds
+	// the copy in the inbox and sends it again.
+	onB := b.attach(dev)
+	if got := onB.pushed(t); got != m.ID {
+		t.Fatalf("b pushed %d", got)
+	}
+	b.env.System.Root.Send(onB.device, &actors.Acked{IDs: []uint64{m.ID}})
+	// The lost ACK reaches a after all.
+	a.env.System.Root.Send(onA.device, &actors.Acked{IDs: []uint64{m.ID}})
+	// The user opens the notification; the SDK reports it on both
+	// connections, twice.
+	click := dataservice.Receipt{MessageID: m.ID, RegistrationID: "d1", Event: dataservice.ReceiptClicked}
+	for range 2 {
+		a.writer.AddReceipt(click, dataservice.CounterClicked, false)
+		b.writer.AddReceipt(click, dataservice.CounterClicked, false)
+	}
+	waitReport(t, data, m.ID, func(r dataservice.Report) bool { return r.Delivered == 1 && r.Clicked == 1 })
+	a.flush()
+	b.flush()
+	r, _ := data.Report(ctx, m.ID)
+	if want := (dataservice.Report{Targeted: 1, Sent: 1, Delivered: 1, Clicked: 1}); r != want {
+		t.Fatalf("report %+v, want %+v", r, want)
+	}
+	got, err := data.MessageReceipts(ctx, m.ID, []string{"d1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got[0]; d.SentAt.IsZero() || d.DeliveredAt.IsZero() || d.ClickedAt.IsZero() || d.Pending || d.Attempts < 1 {
+		t.Fatalf("receipts of d1: %+v", d)
+	}
+}
+
+// Clicks count once per device, only for messages the device was sent and
+// only from devices of the message's app.
+func TestWriterCountsOnlyGenuineClicks(t *testing.T) {
+	w, data := newWriter(t, actors.WriterConfig{Interval: time.Hour}, nil)
+	ctx := context.Background()
+	for _, d := range []dataservice.Device{
+		{RegistrationID: "got-it", AppKey: "app"}, {RegistrationID: "not-sent", AppKey: "app"}, {RegistrationID: "other-app", AppKey: "app2"},
+	} {
+		if err := data.CreateDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen, _ := ids.NewGenerator(1)
+	m := &dataservice.Message{ID: gen.Next(), AppKey: "app", Content: "x", TTL: time.Hour, Created: time.Now()}
+	if err := data.SaveMessage(ctx, m, []string{"got-it", "not-sent"}); err != nil {
+		t.Fatal(err)
+	}
+	sent := func(rid string) dataservice.Receipt {
+		return dataservice.Receipt{MessageID: m.ID, RegistrationID: rid, Event: dataservice.ReceiptSent, Retain: m.Expires().Add(dataservice.ReportRetention)}
+	}
+	w.AddReceipt(sent("got-it"), dataservice.CounterSent, false)
+	w.AddReceipt(sent("other-app"), dataservice.CounterSent, false) // a forged one: the device is another app's
+	var wg sync.WaitGroup
+	for range 4 {
+		for _, rid := range []string{"got-it", "not-sent", "other-app", "unknown"} {
+			wg.Go(func() {
+				w.AddReceipt(dataservice.Receipt{MessageID: m.ID, RegistrationID: rid, Event: dataservice.ReceiptClicked}, dataservice.CounterClicked, false)
+			})
+		}
+	}
+	wg.Wait()
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := data.Report(ctx, m.ID)
+	if err != nil || r.Clicked != 1 || r.Sent != 2 {
+		t.Fatalf("report %+v, %v; want 1 click (of got-it) and 2 sent", r, err)
+	}
+	if calls := data.counterCalls.Load(); calls != 1 {
+		t.Fatalf("%d counter writes for one flush, want 1", calls)
+	}
+}
+
+// failingReceipts fails RecordReceipts while fail is set.
+type failingReceipts struct {
+	dataservice.Client
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *failingReceipts) RecordReceipts(ctx context.Context, rs []dataservice.Receipt) ([]bool, error) {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return nil, fmt.Errorf("test: %w", dataservice.ErrUnavailable)
+	}
+	return f.Client.RecordReceipts(ctx, rs)
+}
+
+// Receipts a failed write did not record are written, and counted, by a
+// later flush.
+func TestWriterRetriesReceiptsAfterAFailure(t *testing.T) {
+	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	data := &failingReceipts{Client: dataservice.New(store)}
+	data.fail.Store(true)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	t.Cleanup(system.Shutdown)
+	w := actors.NewWriter(system, actors.WriterConfig{Interval: time.Hour}, data, quiet)
+	ctx := context.Background()
+	gen, _ := ids.NewGenerator(1)
+	m := &dataservice.Message{ID: gen.Next(), AppKey: "app", Content: "x", TTL: time.Hour, Created: time.Now()}
+	if err := data.SaveMessage(ctx, m, []string{"d1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.AddReceipt(dataservice.Receipt{MessageID: m.ID, RegistrationID: "d1", Event: dataservice.ReceiptSent}, dataservice.CounterSent, false)
+	if err := w.Flush(ctx); !errors.Is(err, dataservice.ErrUnavailable) {
+		t.Fatalf("Flush with the store failing: %v, want ErrUnavailable", err)
+	}
+	data.fail.Store(false)
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := data.Report(ctx, m.ID); r.Sent != 1 {
+		t.Fatalf("sent %d after the retry, want 1", r.Sent)
+	}
+	if got, _ := data.MessageReceipts(ctx, m.ID, []string{"d1"}); got[0].SentAt.IsZero() {
+		t.Fatalf("the sent receipt was not written: %+v", got[0])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,9 +72,14 @@ var (
 	ErrUnauthorized = errors.New("herald: device credentials rejected; register the device again")
 	// ErrReplaced means another connection of the same device took over.
 	ErrReplaced = errors.New("herald: another connection of this device took over")
-	// ErrClosed is returned by Wait after Close.
+	// ErrClosed is returned by Wait after Close, and by Click after
+	// Close.
 	ErrClosed = errors.New("herald: client closed")
 )
+
+// MaxPendingClicks bounds the clicks a Client keeps while it is
+// disconnected; beyond it the oldest are dropped.
+const MaxPendingClicks = 1024
 
 // Config configures a Client. Gateway, Credentials and Handler are
 // required; zero values of the others mean their defaults.
@@ -121,6 +127,8 @@ type Stats struct {
 	Acked int64
 	// Connects counts successful connections.
 	Connects int64
+	// Clicked counts clicks written to the server (see Client.Click).
+	Clicked int64
 }
 
 // Client is a device's connection to Herald.
@@ -136,8 +144,13 @@ type Client struct {
 	mu        sync.Mutex
 	conn      net.Conn  // current connection, closed by Close
 	endpoints Endpoints // what the client connects with
+	live      *conn     // the established connection, nil between connections
+	clicks    []uint64  // clicks not yet written, oldest first
 
-	received, duplicates, acked, connects atomic.Int64
+	// kick wakes the click sender: clicks or a connection arrived.
+	kick chan struct{}
+
+	received, duplicates, acked, connects, clicked atomic.Int64
 }
 
 // Dial starts a client and waits until it is connected, or ctx is done, or
@@ -167,10 +180,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Client{cfg: cfg, secret: secret, log: cfg.Logger, done: make(chan struct{})}
+	c := &Client{cfg: cfg, secret: secret, log: cfg.Logger, done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go c.run(first)
+	go c.sendClicks()
 	select {
 	case err := <-first:
 		if err != nil {
@@ -214,7 +228,100 @@ func (c *Client) Endpoints() Endpoints {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	return Stats{Received: c.received.Load(), Duplicates: c.duplicates.Load(), Acked: c.acked.Load(), Connects: c.connects.Load()}
+	return Stats{Received: c.received.Load(), Duplicates: c.duplicates.Load(), Acked: c.acked.Load(), Connects: c.connects.Load(),
+		Clicked: c.clicked.Load()}
+}
+
+// Click reports that the user opened the notification of message id, a
+// message this device received: Herald counts it in the clicked figure of
+// the message's report and in its status on this device. A message counts
+// once per device however often it is reported, and Herald ignores ids
+// the device never received.
+//
+// Click does not wait for the network: the click is sent in the
+// background, at once if the client is connected, else on its next
+// connection (at most MaxPendingClicks wait; the oldest are dropped). A
+// click in flight when a connection drops is lost, and so are clicks on a
+// connection to a server too old to accept them. It fails only for a zero
+// id and after Close.
+func (c *Client) Click(id uint64) error {
+	if id == 0 {
+		return errors.New("herald: Click of message id 0")
+	}
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	c.mu.Lock()
+	if !slices.Contains(c.clicks, id) {
+		if len(c.clicks) == MaxPendingClicks {
+			c.clicks = slices.Delete(c.clicks, 0, 1)
+		}
+		c.clicks = append(c.clicks, id)
+	}
+	c.mu.Unlock()
+	c.wake()
+	return nil
+}
+
+// wake tells the click sender to look for work.
+func (c *Client) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// setLive records the established connection (nil: none) and wakes the
+// click sender.
+func (c *Client) setLive(cn *conn) {
+	c.mu.Lock()
+	c.live = cn
+	c.mu.Unlock()
+	if cn != nil {
+		c.wake()
+	}
+}
+
+// sendClicks writes waiting clicks to the established connection, until
+// the client closes. Runs in its own goroutine, so that Click never waits
+// for the network.
+func (c *Client) sendClicks() {
+	for {
+		select {
+		case <-c.kick:
+		case <-c.ctx.Done():
+			return
+		}
+		for {
+			c.mu.Lock()
+			cn, ids := c.live, c.clicks
+			if cn == nil || len(ids) == 0 {
+				c.mu.Unlock()
+				break
+			}
+			n := min(len(ids), protocol.MaxClickIDs)
+			batch := slices.Clone(ids[:n])
+			c.clicks = slices.Delete(ids, 0, n)
+			c.mu.Unlock()
+			if cn.features&protocol.FeatureClick == 0 {
+				c.log.Debug("herald: the server does not accept clicks; dropped", "clicks", len(batch))
+				continue
+			}
+			if err := cn.click(batch); err != nil {
+				// The connection failed: serve notices and reconnects; the
+				// clicks go out on the next one.
+				c.mu.Lock()
+				c.clicks = append(batch, c.clicks...)
+				c.clicks = c.clicks[max(0, len(c.clicks)-MaxPendingClicks):]
+				if c.live == cn {
+					c.live = nil
+				}
+				c.mu.Unlock()
+				break
+			}
+			c.clicked.Add(int64(len(batch)))
+		}
+	}
 }
 
 func (c *Client) state(s State, err error) {
@@ -288,7 +395,9 @@ func (c *Client) run(first chan<- error) {
 			c.connects.Add(1)
 			c.state(StateConnected, nil)
 			up := time.Now()
+			c.setLive(conn)
 			err = conn.serve()
+			c.setLive(nil)
 			if c.ctx.Err() != nil {
 				stop(ErrClosed)
 				return
@@ -418,6 +527,7 @@ func (c *Client) handshake(nc net.Conn, serverKey []byte, dd *dedupe) (*conn, er
 		return nil, fmt.Errorf("%w: the server could not prove it knows this device", ErrUnauthorized)
 	}
 	cn.heartbeat = time.Duration(w.Heartbeat) * time.Second
+	cn.features = w.Features
 	if w.MaxRecord > 0 {
 		rr.SetMax(int(w.MaxRecord))
 	}

@@ -24,6 +24,7 @@ type conn struct {
 	rr        *protocol.RecordReader
 	dedupe    *dedupe
 	heartbeat time.Duration
+	features  protocol.Feature // what the server's WELCOME announced
 
 	mu   sync.Mutex // guards sess's sending side, seq and wbuf
 	sess *protocol.Session
@@ -155,6 +156,13 @@ func (cn *conn) push(h protocol.Header, body []byte) error {
 		cn.acks = append(cn.acks, p.MessageID)
 	}
 	return nil
+}
+
+// click writes one CLICK frame (at most protocol.MaxClickIDs ids).
+func (cn *conn) click(ids []uint64) error {
+	return cn.write(func(b []byte) []byte {
+		return protocol.AppendClick(b, cn.nextSeq(), &protocol.Click{MessageIDs: ids})
+	})
 }
 
 func (cn *conn) flushAcks() error {

@@ -17,8 +17,9 @@
 //     the handshake hash as a channel binding.
 //   - Frames (frame.go, messages.go): every later record carries one encrypted
 //     frame, a 6-byte header ([ParseHeader]) and a protobuf-encoded body
-//     (HELLO, WELCOME, PING, PONG, PUSH, ACK, ERROR). Encoders append to a
-//     caller's buffer; decoders alias the input and do not allocate.
+//     (HELLO, WELCOME, PING, PONG, PUSH, ACK, ERROR, CLICK). Encoders
+//     append to a caller's buffer; decoders alias the input and do not
+//     allocate.
 //
 // Device authentication (auth.go) is SCRAM-like and bound to the channel: the
 // HELLO frame carries a proof computed over [Session.ChannelBinding], so a

@@ -30,6 +30,11 @@ const (
 	// TypeError (either way) reports an error; the sender then closes.
 	// Body: Error.
 	TypeError FrameType = 7
+	// TypeClick (client → server) reports notifications the user opened,
+	// for the click counts of the messages' reports. A client sends it
+	// only on connections whose WELCOME announced FeatureClick. Body:
+	// Click.
+	TypeClick FrameType = 13
 )
 
 // Frame types reserved for later versions. They have no body definition in
@@ -40,7 +45,6 @@ const (
 	TypeUnbind     FrameType = 10
 	TypeGrab       FrameType = 11
 	TypeGrabResult FrameType = 12
-	TypeClick      FrameType = 13
 	TypeRedirect   FrameType = 14
 	TypeKick       FrameType = 15
 )

@@ -13,8 +13,8 @@ import (
 // Decoding: Unmarshal resets the message, decodes body, and validates it;
 // any failure wraps ErrMalformed. []byte fields alias body and are valid only
 // until the buffer holding it is reused; copy what you keep. Empty and absent
-// fields both decode as nil / zero. Unmarshal does not allocate (Ack reuses
-// its slice; Error allocates its Message string).
+// fields both decode as nil / zero. Unmarshal does not allocate (Ack and
+// Click reuse their slices; Error allocates its Message string).
 //
 // Encoding: each Append* function appends a whole frame, the 6-byte header
 // then the body, to dst, and does not allocate when dst has room. Encoders do
@@ -28,6 +28,10 @@ const (
 	ProofLen = 32
 	// MaxAckIDs is the largest number of message ids in one ACK.
 	MaxAckIDs = 256
+	// MaxClickIDs is the largest number of message ids in one CLICK: a
+	// user opens notifications one at a time, and a client sends those
+	// opened while it was disconnected together.
+	MaxClickIDs = 64
 	// MaxErrorMessage is the longest message AppendError writes; longer
 	// messages are cut at a rune boundary.
 	MaxErrorMessage = 1024
@@ -43,6 +47,9 @@ var (
 	errAckEmpty            = malformed("ack: no message_ids")
 	errAckTooMany          = malformed("ack: more than 256 message_ids")
 	errAckZero             = malformed("ack: message_id zero")
+	errClickEmpty          = malformed("click: no message_ids")
+	errClickTooMany        = malformed("click: more than 64 message_ids")
+	errClickZero           = malformed("click: message_id zero")
 	errErrorCode           = malformed("error: code missing, zero or above 65535")
 )
 
@@ -144,7 +151,18 @@ type Welcome struct {
 	// connection and the largest it will send (field 5). Zero means
 	// DefaultMaxRecord; at most MaxRecordLimit.
 	MaxRecord uint32
+	// Features are the optional frames the server accepts on this
+	// connection, a set of Feature bits (field 6). A client sends such a
+	// frame only if its bit is set; receivers ignore bits they do not
+	// know.
+	Features Feature
 }
+
+// Feature is a bit of Welcome.Features.
+type Feature uint32
+
+// FeatureClick says the server accepts CLICK frames.
+const FeatureClick Feature = 1 << 0
 
 // Validate checks the rules Unmarshal enforces on a decoded Welcome.
 func (m *Welcome) Validate() error {
@@ -165,7 +183,8 @@ func AppendWelcome(dst []byte, seq uint32, m *Welcome) []byte {
 	dst = protowire.AppendBytes(dst, m.ServerSignature[:])
 	dst = appendVarintField(dst, 3, uint64(m.ServerTime))
 	dst = appendBytesField(dst, 4, m.Connector)
-	return appendVarintField(dst, 5, uint64(m.MaxRecord))
+	dst = appendVarintField(dst, 5, uint64(m.MaxRecord))
+	return appendVarintField(dst, 6, uint64(m.Features))
 }
 
 // Unmarshal decodes the body of a WELCOME frame into m.
@@ -197,6 +216,10 @@ func (m *Welcome) Unmarshal(body []byte) error {
 			m.Connector, n, err = stringField(typ, body)
 		case 5:
 			m.MaxRecord, n, err = uint32Field(typ, body)
+		case 6:
+			var f uint32
+			f, n, err = uint32Field(typ, body)
+			m.Features = Feature(f)
 		default:
 			n, err = skipField(num, typ, body)
 		}
@@ -378,19 +401,7 @@ func (m *Ack) Validate() error {
 // AppendAck appends an ACK frame to dst, its ids packed.
 func AppendAck(dst []byte, seq uint32, m *Ack) []byte {
 	dst = AppendHeader(dst, Header{Type: TypeAck, Seq: seq})
-	if len(m.MessageIDs) == 0 {
-		return dst
-	}
-	size := 0
-	for _, id := range m.MessageIDs {
-		size += protowire.SizeVarint(id)
-	}
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(size))
-	for _, id := range m.MessageIDs {
-		dst = protowire.AppendVarint(dst, id)
-	}
-	return dst
+	return appendPackedIDs(dst, m.MessageIDs)
 }
 
 // Unmarshal decodes the body of an ACK frame into m, appending the ids to
@@ -399,7 +410,7 @@ func AppendAck(dst []byte, seq uint32, m *Ack) []byte {
 // hostile frame cannot grow the slice beyond MaxAckIDs.
 func (m *Ack) Unmarshal(body []byte) error {
 	ids := m.MessageIDs[:0]
-	err := unmarshalAck(body, &ids)
+	err := unmarshalIDs(body, &ids, ackIDRules)
 	if err != nil {
 		m.MessageIDs = ids[:0]
 		return err
@@ -408,7 +419,21 @@ func (m *Ack) Unmarshal(body []byte) error {
 	return m.Validate()
 }
 
-func unmarshalAck(body []byte, ids *[]uint64) error {
+// idRules are the limits of a list of message ids (ACK, CLICK), with the
+// errors that report them.
+type idRules struct {
+	max           int
+	zero, tooMany error
+}
+
+var (
+	ackIDRules   = idRules{max: MaxAckIDs, zero: errAckZero, tooMany: errAckTooMany}
+	clickIDRules = idRules{max: MaxClickIDs, zero: errClickZero, tooMany: errClickTooMany}
+)
+
+// unmarshalIDs decodes field 1, packed or not, of a body holding message
+// ids; it stops at the id past rules.max.
+func unmarshalIDs(body []byte, ids *[]uint64, rules idRules) error {
 	for len(body) > 0 {
 		num, typ, n, err := nextTag(body)
 		if err != nil {
@@ -420,7 +445,7 @@ func unmarshalAck(body []byte, ids *[]uint64) error {
 			var v uint64
 			v, n, err = varintField(typ, body)
 			if err == nil {
-				err = addID(ids, v)
+				err = addID(ids, v, rules)
 			}
 		case num == 1 && typ == protowire.BytesType:
 			var packed []byte
@@ -432,7 +457,7 @@ func unmarshalAck(body []byte, ids *[]uint64) error {
 					break
 				}
 				packed = packed[k:]
-				err = addID(ids, v)
+				err = addID(ids, v, rules)
 			}
 		case num == 1:
 			err = errWireType
@@ -447,15 +472,79 @@ func unmarshalAck(body []byte, ids *[]uint64) error {
 	return nil
 }
 
-func addID(ids *[]uint64, id uint64) error {
+func addID(ids *[]uint64, id uint64, rules idRules) error {
 	switch {
 	case id == 0:
-		return errAckZero
-	case len(*ids) >= MaxAckIDs:
-		return errAckTooMany
+		return rules.zero
+	case len(*ids) >= rules.max:
+		return rules.tooMany
 	}
 	*ids = append(*ids, id)
 	return nil
+}
+
+// Click is the body of CLICK: pushes whose notification the user opened.
+// The server counts each message once per device, however often it is
+// reported, and only for messages the device received.
+type Click struct {
+	// MessageIDs are the opened messages (field 1, packed repeated
+	// uint64, 1..MaxClickIDs ids, all nonzero). Unmarshal reuses the
+	// slice's capacity.
+	MessageIDs []uint64
+}
+
+// Validate checks the rules Unmarshal enforces on a decoded Click.
+func (m *Click) Validate() error {
+	switch {
+	case len(m.MessageIDs) == 0:
+		return errClickEmpty
+	case len(m.MessageIDs) > MaxClickIDs:
+		return errClickTooMany
+	}
+	for _, id := range m.MessageIDs {
+		if id == 0 {
+			return errClickZero
+		}
+	}
+	return nil
+}
+
+// AppendClick appends a CLICK frame to dst, its ids packed.
+func AppendClick(dst []byte, seq uint32, m *Click) []byte {
+	dst = AppendHeader(dst, Header{Type: TypeClick, Seq: seq})
+	return appendPackedIDs(dst, m.MessageIDs)
+}
+
+// Unmarshal decodes the body of a CLICK frame into m, appending the ids to
+// m.MessageIDs[:0]. Like ACK it accepts the packed and the unpacked
+// encodings, and stops decoding at the id past MaxClickIDs.
+func (m *Click) Unmarshal(body []byte) error {
+	ids := m.MessageIDs[:0]
+	err := unmarshalIDs(body, &ids, clickIDRules)
+	if err != nil {
+		m.MessageIDs = ids[:0]
+		return err
+	}
+	m.MessageIDs = ids
+	return m.Validate()
+}
+
+// appendPackedIDs appends ids as field 1, packed; nothing if there are
+// none.
+func appendPackedIDs(dst []byte, ids []uint64) []byte {
+	if len(ids) == 0 {
+		return dst
+	}
+	size := 0
+	for _, id := range ids {
+		size += protowire.SizeVarint(id)
+	}
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(size))
+	for _, id := range ids {
+		dst = protowire.AppendVarint(dst, id)
+	}
+	return dst
 }
 
 // Validate checks the rules Unmarshal enforces on a decoded Error.

@@ -86,6 +86,7 @@ func roundTripCases() []frameCase {
 	helloMin := &Hello{RegistrationID: []byte(strings.Repeat("r", MaxRegistrationIDLen)), Proof: proof}
 	welcome := &Welcome{Heartbeat: 300, ServerSignature: proof, ServerTime: 1700000000123, Connector: []byte("conn-7"), MaxRecord: MaxRecordLimit}
 	welcomeMin := &Welcome{ServerSignature: proof}
+	welcomeFeatures := &Welcome{ServerSignature: proof, Features: FeatureClick | 1<<31}
 	push := &Push{MessageID: math.MaxUint64, AppKey: []byte("app"), Title: []byte("Hi ✓"), Content: []byte{0, 1, 2, 0xff}, Extras: []byte(`{"a":1}`), ExpiresAt: -1}
 	pushMin := &Push{MessageID: 1}
 	ids := make([]uint64, MaxAckIDs)
@@ -94,6 +95,12 @@ func roundTripCases() []frameCase {
 	}
 	ack := &Ack{MessageIDs: ids}
 	ackOne := &Ack{MessageIDs: []uint64{1}}
+	clickIDs := make([]uint64, MaxClickIDs)
+	for i := range clickIDs {
+		clickIDs[i] = math.MaxUint64 - uint64(i)
+	}
+	click := &Click{MessageIDs: clickIDs}
+	clickOne := &Click{MessageIDs: []uint64{42}}
 	errFull := &Error{Code: CodeServerBusy, Message: "slow down", RetryAfter: 30 * time.Second}
 	errMin := &Error{Code: Code(65535)}
 	return []frameCase{
@@ -101,6 +108,7 @@ func roundTripCases() []frameCase {
 		{"hello minimal", TypeHello, 0, func(d []byte, s uint32) []byte { return AppendHello(d, s, helloMin) }, helloMin, func() message { return new(Hello) }},
 		{"welcome", TypeWelcome, 0, func(d []byte, s uint32) []byte { return AppendWelcome(d, s, welcome) }, welcome, func() message { return new(Welcome) }},
 		{"welcome minimal", TypeWelcome, 0, func(d []byte, s uint32) []byte { return AppendWelcome(d, s, welcomeMin) }, welcomeMin, func() message { return new(Welcome) }},
+		{"welcome features", TypeWelcome, 0, func(d []byte, s uint32) []byte { return AppendWelcome(d, s, welcomeFeatures) }, welcomeFeatures, func() message { return new(Welcome) }},
 		{"ping", TypePing, 0, func(d []byte, s uint32) []byte { return AppendPing(d, s, &Ping{Time: 42}) }, &Ping{Time: 42}, func() message { return new(Ping) }},
 		{"ping empty", TypePing, 0, func(d []byte, s uint32) []byte { return AppendPing(d, s, &Ping{}) }, &Ping{}, func() message { return new(Ping) }},
 		{"pong", TypePong, 0, func(d []byte, s uint32) []byte { return AppendPong(d, s, &Pong{Time: -5}) }, &Pong{Time: -5}, func() message { return new(Pong) }},
@@ -108,6 +116,8 @@ func roundTripCases() []frameCase {
 		{"push minimal fire and forget", TypePush, 0, func(d []byte, s uint32) []byte { return AppendPush(d, s, 0, pushMin) }, pushMin, func() message { return new(Push) }},
 		{"ack 256", TypeAck, 0, func(d []byte, s uint32) []byte { return AppendAck(d, s, ack) }, ack, func() message { return new(Ack) }},
 		{"ack one", TypeAck, 0, func(d []byte, s uint32) []byte { return AppendAck(d, s, ackOne) }, ackOne, func() message { return new(Ack) }},
+		{"click 64", TypeClick, 0, func(d []byte, s uint32) []byte { return AppendClick(d, s, click) }, click, func() message { return new(Click) }},
+		{"click one", TypeClick, 0, func(d []byte, s uint32) []byte { return AppendClick(d, s, clickOne) }, clickOne, func() message { return new(Click) }},
 		{"error", TypeError, 0, func(d []byte, s uint32) []byte { return AppendError(d, s, errFull) }, errFull, func() message { return new(Error) }},
 		{"error minimal", TypeError, 0, func(d []byte, s uint32) []byte { return AppendError(d, s, errMin) }, errMin, func() message { return new(Error) }},
 	}
@@ -190,6 +200,8 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"welcome short signature", new(Welcome), bfield(2, make([]byte, 16))},
 		{"welcome max_record too large", new(Welcome), cat(sig, vfield(5, 65536))},
 		{"welcome max_record overflow", new(Welcome), cat(sig, vfield(5, 1<<33))},
+		{"welcome features overflow", new(Welcome), cat(sig, vfield(6, 1<<32))},
+		{"welcome features wrong wire type", new(Welcome), cat(sig, bfield(6, []byte{1}))},
 		// Ping.
 		{"ping garbage", new(Ping), []byte{0xff}},
 		{"ping wrong type", new(Ping), bfield(1, []byte{1})},
@@ -207,6 +219,16 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"ack 257 ids mixed", new(Ack), cat(bfield(1, bytes.Repeat([]byte{1}, 256)), vfield(1, 5))},
 		{"ack truncated packed varint", new(Ack), bfield(1, []byte{1, 0x80})},
 		{"ack wrong wire type", new(Ack), cat(protowire.AppendTag(nil, 1, protowire.Fixed64Type), make([]byte, 8))},
+		// Click.
+		{"click empty", new(Click), nil},
+		{"click empty packed", new(Click), bfield(1, nil)},
+		{"click only unknown fields", new(Click), vfield(2, 7)},
+		{"click zero id", new(Click), bfield(1, []byte{1, 0})},
+		{"click zero id unpacked", new(Click), vfield(1, 0)},
+		{"click 65 ids", new(Click), bfield(1, bytes.Repeat([]byte{1}, MaxClickIDs+1))},
+		{"click 65 ids mixed", new(Click), cat(bfield(1, bytes.Repeat([]byte{1}, MaxClickIDs)), vfield(1, 5))},
+		{"click truncated packed varint", new(Click), bfield(1, []byte{1, 0x80})},
+		{"click wrong wire type", new(Click), cat(protowire.AppendTag(nil, 1, protowire.Fixed32Type), make([]byte, 4))},
 		// Error.
 		{"error without code", new(Error), bfield(2, []byte("x"))},
 		{"error code zero", new(Error), vfield(1, 0)},
@@ -291,6 +313,24 @@ func TestUnmarshalLenient(t *testing.T) {
 			t.Fatalf("ping %+v, %v", ping, err)
 		}
 	})
+	t.Run("click unpacked and mixed", func(t *testing.T) {
+		var c Click
+		if err := c.Unmarshal(cat(vfield(1, 9), unknown, bfield(1, []byte{10, 11}))); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(c.MessageIDs, []uint64{9, 10, 11}) {
+			t.Fatalf("ids = %v", c.MessageIDs)
+		}
+	})
+	t.Run("welcome unknown feature bits kept", func(t *testing.T) {
+		var w Welcome
+		if err := w.Unmarshal(cat(bfield(2, make([]byte, 32)), vfield(6, 0x80000003))); err != nil {
+			t.Fatal(err)
+		}
+		if w.Features&FeatureClick == 0 || w.Features != 0x80000003 {
+			t.Fatalf("features = %#x", w.Features)
+		}
+	})
 	t.Run("ack reuses its slice", func(t *testing.T) {
 		a := Ack{MessageIDs: make([]uint64, 0, 8)}
 		p := &a.MessageIDs[:1][0]
@@ -342,6 +382,7 @@ func TestValidate(t *testing.T) {
 		{"welcome", (&Welcome{}).Validate()},
 		{"push", (&Push{MessageID: 1}).Validate()},
 		{"ack", (&Ack{MessageIDs: []uint64{1}}).Validate()},
+		{"click", (&Click{MessageIDs: []uint64{1}}).Validate()},
 		{"error", (&Error{Code: 1}).Validate()},
 	}
 	for _, tt := range tests {
@@ -364,6 +405,9 @@ func TestValidate(t *testing.T) {
 		{"ack", (&Ack{}).Validate()},
 		{"ack too many", (&Ack{MessageIDs: make([]uint64, MaxAckIDs+1)}).Validate()},
 		{"ack zero", (&Ack{MessageIDs: []uint64{1, 0}}).Validate()},
+		{"click", (&Click{}).Validate()},
+		{"click too many", (&Click{MessageIDs: make([]uint64, MaxClickIDs+1)}).Validate()},
+		{"click zero", (&Click{MessageIDs: []uint64{0}}).Validate()},
 		{"error", (&Error{}).Validate()},
 		{"error utf-8", (&Error{Code: 1, Message: "\xff"}).Validate()},
 	}
@@ -380,7 +424,8 @@ func TestCodecAllocs(t *testing.T) {
 	push := &Push{MessageID: 7, AppKey: []byte("app"), Title: []byte("title"), Content: make([]byte, 256), Extras: []byte(`{}`)}
 	hello := &Hello{RegistrationID: []byte("dev"), Heartbeat: 60}
 	ids := &Ack{MessageIDs: []uint64{1, 2, 3, 1 << 40}}
-	var bufs [4][]byte
+	clickIDs := &Click{MessageIDs: []uint64{7, 1 << 50}}
+	var bufs [5][]byte
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, 1024)
 	}
@@ -389,9 +434,11 @@ func TestCodecAllocs(t *testing.T) {
 		h Hello
 		w Welcome
 		a Ack
+		c Click
 		g Ping
 	)
 	a.MessageIDs = make([]uint64, 0, MaxAckIDs)
+	c.MessageIDs = make([]uint64, 0, MaxClickIDs)
 	welcome := AppendWelcome(nil, 0, &Welcome{Heartbeat: 1, Connector: []byte("c")})
 	bad := []byte{0x08, 0x80}
 	allocs := testing.AllocsPerRun(200, func() {
@@ -400,6 +447,7 @@ func TestCodecAllocs(t *testing.T) {
 			AppendHello(bufs[1][:0], 1, hello),
 			AppendAck(bufs[2][:0], 1, ids),
 			AppendPing(bufs[3][:0], 1, &Ping{Time: 5}),
+			AppendClick(bufs[4][:0], 1, clickIDs),
 			welcome,
 		} {
 			hd, body, err := ParseHeader(f)
@@ -413,6 +461,8 @@ func TestCodecAllocs(t *testing.T) {
 				err = h.Unmarshal(body)
 			case TypeAck:
 				err = a.Unmarshal(body)
+			case TypeClick:
+				err = c.Unmarshal(body)
 			case TypePing:
 				err = g.Unmarshal(body)
 			case TypeWelcome:
@@ -423,7 +473,7 @@ func TestCodecAllocs(t *testing.T) {
 			}
 		}
 		// Rejections do not allocate either.
-		if p.Unmarshal(bad) == nil || a.Unmarshal(bad) == nil {
+		if p.Unmarshal(bad) == nil || a.Unmarshal(bad) == nil || c.Unmarshal(bad) == nil {
 			t.Fatal("garbage accepted")
 		}
 	})

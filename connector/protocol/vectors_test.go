@@ -35,6 +35,8 @@ var exampleVectors = map[string]string{
 	"push_record":    "00388a2b12b06237b82e404f5311548936270980630b103a2aac3da8b624d34aec9c0b62a3f2a4362f3393fe09d03b91c5bb9ee5ed684c1f1942",
 	"ack_frame":      "0600000000010a012a",
 	"ack_record":     "001994c8302fea154f957ce19a1e3df6b44b6bdcddbf7e62909a13",
+	"click_frame":    "0d00000000020a012a",
+	"click_record":   "0019e0dcffbf0680f87f6d7517a53126145b8069ba9b49a8863c88",
 	"key_i2r":        "19e9d2e6bb42b613963cf2045db53bb3c82d336709b56fbb62c4236b09655782",
 	"key_r2i":        "6e63fbd0502bbf9e3172bf093e3cdbf27ff3c2055acb3373ee14409180a2c68c",
 }
@@ -115,6 +117,11 @@ func exampleRun(t *testing.T) map[string][]byte {
 	if got["ack_record"], err = cli.SealRecord(nil, ack); err != nil {
 		t.Fatal(err)
 	}
+	click := AppendClick(nil, 2, &Click{MessageIDs: []uint64{42}})
+	got["click_frame"] = click
+	if got["click_record"], err = cli.SealRecord(nil, click); err != nil {
+		t.Fatal(err)
+	}
 
 	// The transport keys, from a plain flynn/noise run with the same
 	// randomness (the compact Session does not expose them).
@@ -149,6 +156,7 @@ func exampleRun(t *testing.T) map[string][]byte {
 		{cli, "welcome_record", "welcome_frame"},
 		{cli, "push_record", "push_frame"},
 		{srv, "ack_record", "ack_frame"},
+		{srv, "click_record", "click_frame"},
 	} {
 		body, rest, err := SplitRecord(got[c.record], 0)
 		if err != nil || len(rest) != 0 {
