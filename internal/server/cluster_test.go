@@ -229,3 +229,35 @@ func TestClusterDevicesMoveWhenTheirConnectorLeaves(t *testing.T) {
 	c.h.Push(app, heraldtest.Push{RegistrationIDs: late.rids(), Content: "late"})
 	late.waitAll(t, "late")
 }
+
+// Connectors and dataservice serve pprof on their internal address to
+// holders of the cluster token, and to no one else.
+func TestClusterProcessesServeProfilesToTheClusterToken(t *testing.T) {
+	c := startCluster(t, 1)
+	for name, addr := range map[string]string{
+		"connector":   c.connectors[0].InternalAddr().String(),
+		"dataservice": c.ds.Addr().String(),
+	} {
+		for _, tc := range []struct {
+			token string
+			want  int
+		}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {clusterToken, http.StatusOK}} {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/debug/pprof/goroutine?debug=1", nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%s with token %q: %d, want %d", name, tc.token, resp.StatusCode, tc.want)
+			}
+			if tc.want == http.StatusOK && !strings.Contains(string(body), "goroutine profile") {
+				t.Fatalf("%s: not a goroutine profile: %.200s", name, body)
+			}
+		}
+	}
+}

@@ -115,7 +115,7 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("connector: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(n.conn.InternalHandler(cfg.ClusterToken))
+	n.http = h2c.NewServer(withProfiling(n.conn.InternalHandler(cfg.ClusterToken), cfg.ClusterToken))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("internal http server stopped", "err", err)
@@ -149,15 +149,26 @@ func (n *ConnectorNode) announceLoop() {
 	t := time.NewTicker(n.cfg.Announce)
 	defer t.Stop()
 	failing := false
+	alive := time.Now().Add(3 * n.cfg.Announce) // when the entry written last expires
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Announce)
+		// A slow store gets until the entry expires, and at least an
+		// interval: giving up sooner would drop a live connector.
+		deadline := time.Now().Add(n.cfg.Announce)
+		if alive.After(deadline) {
+			deadline = alive
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		start := time.Now()
 		err := n.put(ctx)
 		cancel()
+		if err == nil {
+			alive = start.Add(3 * n.cfg.Announce)
+		}
 		switch {
 		case err != nil && !failing:
 			n.log.Warn("announcing the connector; gateways drop it if this lasts", "err", err)
