@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -22,6 +24,15 @@ import (
 //	segment          devices of a saved segment    (exactly one)
 //
 // An object with only tag_not means every device of the app but those.
+//
+// Platform is the push's platform field, kept with its audience so that
+// whatever resolves the audience again (a resumed task, a schedule's
+// firing) resolves the same devices: if not empty, only devices on one of
+// these platforms (Herald's names) are in the audience. It ANDs with the
+// kinds; "all" on some platforms is the object {"platform": […]} alone:
+// every device of the app on them. A request names it beside audience,
+// not in it (validate refuses it there); the stored form of an audience
+// (dataservice.Message.Audience) carries it as "platform".
 type Audience struct {
 	All            bool
 	RegistrationID []string
@@ -30,6 +41,7 @@ type Audience struct {
 	TagAnd         []string
 	TagNot         []string
 	Segment        []string
+	Platform       []string
 }
 
 // audienceObject is the object form on the wire.
@@ -40,6 +52,7 @@ type audienceObject struct {
 	TagAnd         []string `json:"tag_and,omitempty"`
 	TagNot         []string `json:"tag_not,omitempty"`
 	Segment        []string `json:"segment,omitempty"`
+	Platform       []string `json:"platform,omitempty"`
 }
 
 // Limits of an audience, as JPush's.
@@ -80,21 +93,27 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 		}
 		return errorf(http.StatusBadRequest, "invalid_json", "audience: %v", err)
 	}
-	*a = Audience{RegistrationID: o.RegistrationID, Alias: o.Alias, Tag: o.Tag, TagAnd: o.TagAnd, TagNot: o.TagNot, Segment: o.Segment}
+	*a = Audience{RegistrationID: o.RegistrationID, Alias: o.Alias, Tag: o.Tag, TagAnd: o.TagAnd, TagNot: o.TagNot, Segment: o.Segment, Platform: o.Platform}
 	return nil
 }
 
-// MarshalJSON writes "all" or the object.
+// MarshalJSON writes "all" or the object; "all" on some platforms is the
+// object with only platform.
 func (a Audience) MarshalJSON() ([]byte, error) {
-	if a.All {
+	if a.All && len(a.Platform) == 0 {
 		return []byte(`"all"`), nil
 	}
-	return json.Marshal(audienceObject{RegistrationID: a.RegistrationID, Alias: a.Alias, Tag: a.Tag, TagAnd: a.TagAnd, TagNot: a.TagNot, Segment: a.Segment})
+	return json.Marshal(audienceObject{RegistrationID: a.RegistrationID, Alias: a.Alias, Tag: a.Tag, TagAnd: a.TagAnd, TagNot: a.TagNot, Segment: a.Segment, Platform: a.Platform})
 }
 
-// validate checks an audience against the limits and naming rules and
-// returns its canonical form: lists sorted, without duplicates.
+// validate checks an audience of a request against the limits and naming
+// rules and returns its canonical form: lists sorted, without duplicates.
+// The push's platforms are added to it by onPlatforms.
 func (a Audience) validate(maxRecipients int) (Audience, error) {
+	if a.Platform != nil {
+		return a, errorf(http.StatusBadRequest, "unknown_field",
+			`audience.platform is not an audience kind: give platform beside audience, at the top of the request, e.g. {"platform": ["ios"], "audience": {"tag": ["vip"]}, …}`)
+	}
 	if a.All {
 		return a, nil
 	}
@@ -163,14 +182,101 @@ func (a Audience) validate(maxRecipients int) (Audience, error) {
 
 func (a Audience) empty() bool {
 	return !a.All && len(a.RegistrationID) == 0 && len(a.Alias) == 0 && len(a.Tag) == 0 && len(a.TagAnd) == 0 &&
+		len(a.TagNot) == 0 && len(a.Segment) == 0 && len(a.Platform) == 0
+}
+
+// onlyRegistrationIDs reports an audience of listed devices alone, each of
+// which is in it (no platform leaves any out).
+func (a Audience) onlyRegistrationIDs() bool {
+	return a.listedOnly() && len(a.Platform) == 0
+}
+
+// listedOnly reports an audience of listed devices, on some platforms or
+// on any: the push is sent while the API call waits, without a task, to
+// the listed devices on those platforms.
+func (a Audience) listedOnly() bool {
+	return len(a.RegistrationID) > 0 && len(a.Alias) == 0 && len(a.Tag) == 0 && len(a.TagAnd) == 0 &&
 		len(a.TagNot) == 0 && len(a.Segment) == 0
 }
 
-// onlyRegistrationIDs reports an audience of listed devices alone: the
-// push is sent while the API call waits, without a task.
-func (a Audience) onlyRegistrationIDs() bool {
-	return len(a.RegistrationID) > 0 && len(a.Alias) == 0 && len(a.Tag) == 0 && len(a.TagAnd) == 0 &&
-		len(a.TagNot) == 0 && len(a.Segment) == 0
+// onPlatforms returns the audience restricted to the devices on platforms
+// (canonical, as parsePlatform returns them); nil keeps every platform.
+// "all" on some platforms stops being "all", which is a broadcast the
+// connectors fan out: they do not know the devices' platforms, so it is
+// resolved device by device instead.
+func (a Audience) onPlatforms(platforms []string) Audience {
+	if len(platforms) == 0 {
+		return a
+	}
+	a.All, a.Platform = false, platforms
+	return a
+}
+
+// platformAllows reports whether a device registered on platform p is on
+// the audience's platforms.
+func (a Audience) platformAllows(p string) bool {
+	return len(a.Platform) == 0 || slices.Contains(a.Platform, devicePlatform(p))
+}
+
+// devicePlatform is the platform of a device registered on p: a device
+// stored without one is "other", as registration makes it.
+func devicePlatform(p string) string {
+	if p == "" {
+		return "other"
+	}
+	return p
+}
+
+// platformCount is how many platforms a device can register with
+// (platformNames lists those dataservice.IsPlatform accepts): a list of
+// them all is no restriction.
+var platformCount = len(strings.Split(platformNames, ", "))
+
+// parsePlatform reads the platform field of a /v1 push or estimate: absent,
+// null or "all" for every platform (nil), or a non-empty list of Herald's
+// platforms, returned sorted and distinct (nil again if it names them
+// all).
+func parsePlatform(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil || s != "all" {
+			return nil, errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or a list of platforms such as ["android", "ios"]; got the string %s`, truncate(string(raw), 40))
+		}
+		return nil, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+		return nil, errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or an array of platform names such as ["android", "ios"]`)
+	}
+	if len(list) == 0 {
+		return nil, errorf(http.StatusBadRequest, "invalid_field", `platform lists no platform: give "all" (the default) or some of %s`, platformNames)
+	}
+	for i, p := range list {
+		if !dataservice.IsPlatform(p) {
+			return nil, errorf(http.StatusBadRequest, "invalid_field", "platform[%d] must be one of %s; got %s", i, platformNames, truncate(strconv.Quote(p), 40))
+		}
+	}
+	list = distinct(list)
+	if len(list) == platformCount {
+		return nil, nil
+	}
+	return list, nil
+}
+
+// truncate shortens s to at most n bytes, cut between characters, for
+// echoing what a caller sent.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // nameProblem turns a dataservice name-check error into what the API

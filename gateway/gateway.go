@@ -47,6 +47,17 @@ type Config struct {
 	// TaskScan is how often a gateway looks for tasks to take over. Zero
 	// means 5s.
 	TaskScan time.Duration
+	// ScheduleScan is how often a gateway looks for due schedules: how
+	// late, at most, a firing starts. Zero means 1s.
+	ScheduleScan time.Duration
+	// ScheduleGrace is how late a schedule's firing may still be sent
+	// (after an outage of every gateway); later ones are skipped and
+	// counted missed. Zero means one hour.
+	ScheduleGrace time.Duration
+	// JPushRateLimits bound each app's calls per minute to the
+	// JPush-compatible /v3 API. Zero fields take JPush's free-tier
+	// figures.
+	JPushRateLimits JPushRateLimits
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -76,9 +87,16 @@ func (c Config) withDefaults() Config {
 	if c.TaskScan <= 0 {
 		c.TaskScan = 5 * time.Second
 	}
+	if c.ScheduleScan <= 0 {
+		c.ScheduleScan = time.Second
+	}
+	if c.ScheduleGrace <= 0 {
+		c.ScheduleGrace = time.Hour
+	}
 	if c.MaxTTL <= 0 {
 		c.MaxTTL = 10 * 24 * time.Hour
 	}
+	c.JPushRateLimits = c.JPushRateLimits.withDefaults()
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -121,20 +139,22 @@ type Deps struct {
 
 // Gateway serves the REST API.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	data     dataservice.Client
-	cluster  Cluster
-	receipts actors.Receipts
-	ids      *ids.Generator
-	system   *actor.ActorSystem
-	router   *actor.PID
-	workers  *workpool.Pool
-	tasks    *taskContainer
-	stats    func() any
-	apps     *appCache
-	handler  http.Handler
-	routes   []route
+	cfg       Config
+	log       *slog.Logger
+	data      dataservice.Client
+	cluster   Cluster
+	receipts  actors.Receipts
+	ids       *ids.Generator
+	system    *actor.ActorSystem
+	router    *actor.PID
+	workers   *workpool.Pool
+	tasks     *taskContainer
+	schedules *scheduler
+	stats     func() any
+	apps      *appCache
+	handler   http.Handler
+	routes    []route
+	jpush     *jpushFace
 }
 
 // New returns a gateway; Close stops its tasks.
@@ -145,8 +165,10 @@ func New(cfg Config, deps Deps) *Gateway {
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers)}
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts, Log: cfg.Log})
 	g.tasks = newTaskContainer(g)
+	g.schedules = newScheduler(g)
 	g.routes = []route{
 		{"GET", "/healthz", authNone, g.healthz},
+		{"GET", "/v1/openapi.json", authNone, g.openAPI},
 		{"POST", "/v1/apps", authAdmin, g.createApp},
 		{"POST", "/v1/devices", authNone, g.registerDevice},
 		{"GET", "/v1/devices/{registration_id}", authApp, g.deviceInfo},
@@ -159,11 +181,18 @@ func New(cfg Config, deps Deps) *Gateway {
 		{"GET", "/v1/segments/{segment_id}", authApp, g.segmentInfo},
 		{"PUT", "/v1/segments/{segment_id}", authApp, g.updateSegment},
 		{"DELETE", "/v1/segments/{segment_id}", authApp, g.deleteSegment},
+		{"POST", "/v1/schedules", authApp, g.createSchedule},
+		{"GET", "/v1/schedules", authApp, g.listSchedules},
+		{"GET", "/v1/schedules/{schedule_id}", authApp, g.scheduleInfo},
+		{"PUT", "/v1/schedules/{schedule_id}", authApp, g.updateSchedule},
+		{"DELETE", "/v1/schedules/{schedule_id}", authApp, g.deleteSchedule},
 		{"GET", "/v1/dispatch", authNone, g.dispatch},
 		{"POST", "/v1/push", authApp, g.push},
 		{"POST", "/v1/push/validate", authApp, g.validatePushRequest},
 		{"POST", "/v1/audiences/estimate", authApp, g.estimateAudience},
+		{"GET", "/v1/messages", authApp, g.listMessages},
 		{"GET", "/v1/messages/{msg_id}", authApp, g.messageReport},
+		{"GET", "/v1/messages/{msg_id}/devices/{registration_id}", authApp, g.messageDevice},
 		{"DELETE", "/v1/messages/{msg_id}", authApp, g.cancelMessage},
 		{"GET", "/v1/admin/runtime", authAdmin, g.runtime},
 		{"GET", "/debug/pprof/", authAdmin, profile(pprof.Index)},
@@ -172,15 +201,19 @@ func New(cfg Config, deps Deps) *Gateway {
 		{"GET", "/debug/pprof/symbol", authAdmin, profile(pprof.Symbol)},
 		{"GET", "/debug/pprof/trace", authAdmin, profile(pprof.Trace)},
 	}
+	g.jpush = newJPushFace(cfg.JPushRateLimits)
+	g.routes = append(g.routes, g.jpushRoutes()...)
 	g.handler = g.mux()
 	g.tasks.start()
+	g.schedules.start()
 	return g
 }
 
-// Close stops taking over tasks and stops the tasks running here: their
-// leases run out and another gateway (or this one, restarted) resumes
-// them from their checkpoints.
+// Close stops firing schedules and taking over tasks, and stops the tasks
+// running here: their leases run out and another gateway (or this one,
+// restarted) resumes them from their checkpoints.
 func (g *Gateway) Close() {
+	g.schedules.close()
 	g.tasks.close()
 	g.workers.Close()
 }

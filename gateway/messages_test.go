@@ -21,6 +21,7 @@ func TestMessageReport(t *testing.T) {
 		{MessageID: id, Counter: dataservice.CounterSent, N: 4},
 		{MessageID: id, Counter: dataservice.CounterStoredOffline, N: 1},
 		{MessageID: id, Counter: dataservice.CounterDelivered, N: 3},
+		{MessageID: id, Counter: dataservice.CounterClicked, N: 2},
 		{MessageID: id, Counter: dataservice.CounterFailed, N: 1},
 	}); err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestMessageReport(t *testing.T) {
 		Sent          *int64 `json:"sent"`
 		StoredOffline *int64 `json:"stored_offline"`
 		Delivered     *int64 `json:"delivered"`
+		Clicked       *int64 `json:"clicked"`
 		Expired       *int64 `json:"expired"`
 		Failed        *int64 `json:"failed"`
 	}
@@ -48,6 +50,7 @@ func TestMessageReport(t *testing.T) {
 		{"sent", rep.Sent, 4},
 		{"stored_offline", rep.StoredOffline, 1},
 		{"delivered", rep.Delivered, 3},
+		{"clicked", rep.Clicked, 2},
 		{"expired", rep.Expired, 0},
 		{"failed", rep.Failed, 1},
 	} {

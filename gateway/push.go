@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -17,9 +18,12 @@ import (
 
 // pushRequest is the body of POST /v1/push and /v1/push/validate.
 type pushRequest struct {
-	Audience *Audience    `json:"audience"`
-	Message  *pushMessage `json:"message"`
-	Options  *pushOptions `json:"options"`
+	// Platform restricts the audience to devices on some platforms:
+	// "all" (the default) or a list; parsePlatform reads it.
+	Platform json.RawMessage `json:"platform"`
+	Audience *Audience       `json:"audience"`
+	Message  *pushMessage    `json:"message"`
+	Options  *pushOptions    `json:"options"`
 }
 
 type pushMessage struct {
@@ -49,6 +53,10 @@ type pushResponse struct {
 	MsgID string `json:"msg_id"`
 }
 
+// collapseIDRules says what dataservice.CheckCollapseID accepts: APNs'
+// limit, so a collapse id can be passed on as apns-collapse-id.
+var collapseIDRules = fmt.Sprintf("1 to %d bytes of UTF-8 without '/' or control characters", dataservice.MaxCollapseIDLen)
+
 // Limits of the options.
 const (
 	maxRate            = 1_000_000
@@ -64,17 +72,22 @@ type pushPlan struct {
 	spread   time.Duration // big_push_duration
 	cid      string
 	spec     taskSpec
+	// recipients are, for a push sent inline, the listed devices on its
+	// platforms: what submit found with checkListed.
+	recipients []string
 }
 
 // inline reports a push sent while the API call waits, without a task: a
-// list of devices, sent as fast as possible.
+// list of devices (on some platforms or any), sent as fast as possible.
 func (p *pushPlan) inline() bool {
-	return p.audience.onlyRegistrationIDs() && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
+	return p.audience.listedOnly() && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
 }
 
 // broadcast reports a push stored once for the app and fanned out by the
 // connectors: "all", as fast as possible. A paced "all" goes device by
-// device instead, as the connectors cannot pace a fan-out.
+// device instead, as the connectors cannot pace a fan-out; so does "all"
+// on some platforms (its audience is not All: see Audience.onPlatforms),
+// as the connectors do not know the devices' platforms.
 func (p *pushPlan) broadcast() bool {
 	return p.audience.All && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
 }
@@ -108,7 +121,7 @@ func (g *Gateway) validatePushRequest(w http.ResponseWriter, r *http.Request, ap
 		return err
 	}
 	if plan.inline() {
-		if err := g.checkListed(r.Context(), app, plan.audience.RegistrationID); err != nil {
+		if _, err := g.checkListed(r.Context(), app, plan.audience); err != nil {
 			return err
 		}
 	}
@@ -124,7 +137,8 @@ func (g *Gateway) validatePushRequest(w http.ResponseWriter, r *http.Request, ap
 }
 
 type estimateRequest struct {
-	Audience *Audience `json:"audience"`
+	Platform json.RawMessage `json:"platform"`
+	Audience *Audience       `json:"audience"`
 }
 
 // estimateAudience sizes an audience before a push is sent.
@@ -140,7 +154,11 @@ func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *
 	if err != nil {
 		return err
 	}
-	est, err := g.estimate(r.Context(), app, aud)
+	platforms, err := parsePlatform(req.Platform)
+	if err != nil {
+		return err
+	}
+	est, err := g.estimate(r.Context(), app, aud.onPlatforms(platforms))
 	if err != nil {
 		return err
 	}
@@ -169,6 +187,11 @@ func (g *Gateway) planPush(req *pushRequest) (*pushPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	platforms, err := parsePlatform(req.Platform)
+	if err != nil {
+		return nil, err
+	}
+	aud = aud.onPlatforms(platforms)
 	if req.Message == nil {
 		return nil, errorf(http.StatusBadRequest, "missing_field", "message is required, e.g. {\"content\": \"hello\"}")
 	}
@@ -235,8 +258,8 @@ func (g *Gateway) applyOptions(plan *pushPlan, o *pushOptions) error {
 		}
 	}
 	if o.CollapseID != "" {
-		if err := dataservice.CheckTag(o.CollapseID); err != nil {
-			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id: %s", nameProblem(err))
+		if dataservice.CheckCollapseID(o.CollapseID) != nil {
+			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id must be %s", collapseIDRules)
 		}
 		if plan.msg.TTL == 0 {
 			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id needs a time_to_live above 0: online-only messages are never stored to be replaced")
@@ -252,16 +275,21 @@ func (g *Gateway) applyOptions(plan *pushPlan, o *pushOptions) error {
 	return nil
 }
 
-// checkListed fails unless every listed device is one of app's.
-func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, rids []string) error {
+// checkListed fails unless every device aud lists is one of app's, and
+// returns those on aud's platforms: the devices a push to aud targets.
+func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, aud Audience) ([]string, error) {
+	rids := aud.RegistrationID
 	devices, err := g.data.Devices(ctx, rids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var unknown []string
+	var unknown, targeted []string
 	for i, d := range devices {
-		if !d.Exists() || d.AppKey != app.Key {
+		switch {
+		case !d.Exists() || d.AppKey != app.Key:
 			unknown = append(unknown, rids[i])
+		case aud.platformAllows(d.Platform):
+			targeted = append(targeted, rids[i])
 		}
 	}
 	if len(unknown) > 0 {
@@ -270,11 +298,11 @@ func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, rids []
 		if len(unknown) > len(shown) {
 			more = " and more"
 		}
-		return errorf(http.StatusBadRequest, "unknown_registration_id",
+		return nil, errorf(http.StatusBadRequest, "unknown_registration_id",
 			"%d registration ids are not devices of this app: %s%s; remove them and send again (nothing was sent)",
 			len(unknown), strings.Join(shown, ", "), more)
 	}
-	return nil
+	return targeted, nil
 }
 
 // submit stores a push and starts sending it: at once for a list of
@@ -283,56 +311,98 @@ func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, rids []
 // within 24 h returns that push's id and sends nothing.
 func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPlan) (uint64, error) {
 	if plan.inline() {
-		if err := g.checkListed(ctx, app, plan.audience.RegistrationID); err != nil {
+		rids, err := g.checkListed(ctx, app, plan.audience)
+		if err != nil {
 			return 0, err
 		}
+		plan.recipients = rids
 	}
+	id := g.ids.Next()
+	if plan.cid != "" {
+		bound, _, err := g.data.ReserveCID(ctx, app.Key, plan.cid, id, cidTTL)
+		if err != nil {
+			return 0, err
+		}
+		// A cid seen before names the push it started; send goes on
+		// with it where that call stopped (it may have died before
+		// storing anything) and sends nothing that was sent already.
+		id = bound
+	}
+	return id, g.send(ctx, app, plan, id, false)
+}
+
+// send stores and sends the push of plan as message id. It is idempotent:
+// called again with the same id (a retried cid, a schedule's firing taken
+// over after a crash), it finishes what an earlier call did not and sends
+// nothing twice, as the message and its task are created only once.
+// viaTask sends even a list of devices through a task, whose creation is
+// what a retry can check. A list sent inline goes to plan.recipients, the
+// devices submit found on the push's platforms.
+func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *pushPlan, id uint64, viaTask bool) error {
+	inline := plan.inline() && !viaTask
 	var targeted int64
 	if plan.broadcast() || plan.spread > 0 {
 		est, err := g.estimate(ctx, app, plan.audience)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		targeted = est.Count
 		if plan.spread > 0 {
 			plan.rate = max(1, int(math.Ceil(float64(est.Count)/plan.spread.Seconds())))
 		}
-	} else if !plan.inline() {
+	} else if !inline {
 		// Fail before storing anything if the audience names what does
 		// not exist (a segment).
 		if err := newResolver(g.data, app.Key, plan.audience, plan.spec).prepare(ctx); err != nil {
-			return 0, err
+			return err
 		}
 	}
 
 	msg := plan.msg
-	msg.ID = g.ids.Next()
+	msg.ID = id
 	msg.AppKey = app.Key
 	msg.Created = time.Now()
 	msg.Broadcast = plan.broadcast()
 	aud, err := json.Marshal(plan.audience)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	msg.Audience = aud
-	if plan.cid != "" {
-		bound, fresh, err := g.data.ReserveCID(ctx, app.Key, plan.cid, msg.ID, cidTTL)
+
+	var recipients []string
+	if inline {
+		// The listed devices on the push's platforms: the message is
+		// stored for them (and counted targeted) and sent to them.
+		recipients = plan.recipients
+	}
+	// Store first: once the message is stored, it survives a crash and
+	// reaches offline devices when they come back.
+	if msg.Broadcast {
+		err = g.data.SaveBroadcast(ctx, msg, targeted)
+	} else {
+		err = g.data.SaveMessage(ctx, msg, recipients)
+	}
+	if errors.Is(err, dataservice.ErrExists) {
+		if inline {
+			// Stored, and so sent, by the first call: its devices
+			// have it or get it from their inbox.
+			return nil
+		}
+		// Go on with what the first call stored.
+		stored, err := g.data.Message(ctx, id)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if !fresh {
-			return bound, nil
-		}
+		msg = &stored
+	} else if err != nil {
+		return err
 	}
 
-	switch {
-	case plan.inline():
-		// Store first: once SaveMessage returns, the message survives a
-		// crash and reaches offline devices when they come back.
-		if err := g.data.SaveMessage(ctx, msg, plan.audience.RegistrationID); err != nil {
-			return 0, err
+	if inline {
+		if len(recipients) == 0 {
+			return nil // no listed device is on the push's platforms
 		}
-		res, err := g.system.Root.RequestFuture(g.router, &actors.Route{Msg: msg, RIDs: plan.audience.RegistrationID}, time.Minute).Result()
+		res, err := g.system.Root.RequestFuture(g.router, &actors.Route{Msg: msg, RIDs: recipients}, time.Minute).Result()
 		if err == nil {
 			if routed, ok := res.(*actors.Routed); ok && routed.Err != nil {
 				err = routed.Err
@@ -342,22 +412,17 @@ func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPl
 			// Stored already: devices still get it from their inbox.
 			g.log.Warn("routing push to connectors failed; devices will get it on reconnect", "msg_id", msg.ID, "err", err)
 		}
-	case msg.Broadcast:
-		if err := g.data.SaveBroadcast(ctx, msg, targeted); err != nil {
-			return 0, err
-		}
-		if err := g.tasks.create(ctx, msg, 0, taskSpec{}, targeted); err != nil {
-			return 0, err
-		}
-	default:
-		if err := g.data.SaveMessage(ctx, msg, nil); err != nil {
-			return 0, err
-		}
-		if err := g.tasks.create(ctx, msg, plan.rate, plan.spec, 0); err != nil {
-			return 0, err
-		}
+		return nil
 	}
-	return msg.ID, nil
+	rate, spec := plan.rate, plan.spec
+	if msg.Broadcast {
+		rate, spec = 0, taskSpec{}
+	}
+	// A task created before runs (or is resumed) where it is.
+	if err := g.tasks.create(ctx, msg, rate, spec, targeted); err != nil && !errors.Is(err, dataservice.ErrExists) {
+		return err
+	}
+	return nil
 }
 
 // cancelResponse answers DELETE /v1/messages/{msg_id}.

@@ -472,7 +472,7 @@ func TestPushErrors(t *testing.T) {
 		hints  []string
 	}{
 		// Unknown fields, wherever they are.
-		{"unknown top-level field", `{` + aud + `,` + msg + `,"platform":"all"}`, 400, "unknown_field", []string{`"platform"`}},
+		{"unknown top-level field", `{` + aud + `,` + msg + `,"sendno":1}`, 400, "unknown_field", []string{`"sendno"`}},
 		{"unknown audience field", `{"audience":{"registration_id":["` + rid + `"],"tags":["vip"]},` + msg + `}`, 400, "unknown_field", []string{"tags", "kind"}},
 		{"unknown message field", `{` + aud + `,"message":{"content":"x","alert":"y"}}`, 400, "unknown_field", []string{`"alert"`}},
 		{"unknown options field", `{` + aud + `,` + msg + `,"options":{"ttl":60}}`, 400, "unknown_field", []string{`"ttl"`}},

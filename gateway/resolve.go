@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
@@ -95,7 +96,9 @@ func (r *resolver) prepare(ctx context.Context) error {
 		r.needDevice = r.needDevice || len(seg.Platforms) > 0
 		r.needActive = seg.ActiveWithin > 0
 	}
-	r.needDevice = r.needDevice || r.spec.UTCOffset != nil
+	// The push's platforms filter whatever drives; the devices' records
+	// say their platform.
+	r.needDevice = r.needDevice || r.spec.UTCOffset != nil || len(a.Platform) > 0
 	r.restAnd = a.TagAnd
 	switch {
 	case len(a.RegistrationID) > 0:
@@ -242,7 +245,10 @@ func (r *resolver) filter(ctx context.Context, cands []string) ([]string, error)
 			if !d.Exists() || d.AppKey != r.app {
 				continue
 			}
-			if r.seg != nil && len(r.seg.Platforms) > 0 && !slices.Contains(r.seg.Platforms, d.Platform) {
+			if r.seg != nil && len(r.seg.Platforms) > 0 && !slices.Contains(r.seg.Platforms, devicePlatform(d.Platform)) {
+				continue
+			}
+			if !r.aud.platformAllows(d.Platform) {
 				continue
 			}
 			if r.spec.UTCOffset != nil && !atOffset(cmp.Or(d.TimeZone, r.spec.DefaultZone, "UTC"), now, *r.spec.UTCOffset) {
@@ -287,12 +293,31 @@ func (r *resolver) attrsMatch(a dataservice.DeviceAttrs) bool {
 // atOffset reports whether time zone tz is offset seconds east of UTC at
 // t. An unknown zone is at no offset.
 func atOffset(tz string, t time.Time, offset int) bool {
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
+	loc := zone(tz)
+	if loc == nil {
 		return false
 	}
 	_, off := t.In(loc).Zone()
 	return off == offset
+}
+
+// zones caches time.LoadLocation, which reads the zone database each call:
+// name → *time.Location, or nil for a name it does not know.
+var zones sync.Map
+
+// zone returns the time zone named tz, or nil if there is none.
+func zone(tz string) *time.Location {
+	if v, ok := zones.Load(tz); ok {
+		return v.(*time.Location)
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = nil
+	}
+	// Names come from validated device registrations (IANA names), so
+	// the cache holds at most the few hundred zones there are.
+	zones.Store(tz, loc)
+	return loc
 }
 
 // estimate is the size of an audience: exact, or measured on a sample.
@@ -368,7 +393,7 @@ func (a Audience) describe() string {
 	for _, k := range []struct {
 		name  string
 		items []string
-	}{{"registration_id", a.RegistrationID}, {"alias", a.Alias}, {"tag", a.Tag}, {"tag_and", a.TagAnd}, {"tag_not", a.TagNot}, {"segment", a.Segment}} {
+	}{{"registration_id", a.RegistrationID}, {"alias", a.Alias}, {"tag", a.Tag}, {"tag_and", a.TagAnd}, {"tag_not", a.TagNot}, {"segment", a.Segment}, {"platform", a.Platform}} {
 		if len(k.items) > 0 {
 			parts = append(parts, fmt.Sprintf("%s(%d)", k.name, len(k.items)))
 		}

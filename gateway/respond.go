@@ -17,6 +17,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if isJPushPath(r.URL.Path) {
+		g.writeJPushError(w, r, err) // the /v3 face speaks JPush's errors
+		return
+	}
 	ae, unexpected := toAPIError(err)
 	if unexpected {
 		level := slog.LevelWarn

@@ -100,8 +100,14 @@ func (tc *taskContainer) scan() {
 			if tc.isRunning(t.ID) {
 				continue
 			}
-			if t.Owner == tc.owner || (time.Now().Before(t.LeaseUntil) && !tc.sameNode(t.Owner)) {
+			// Not running here: this gateway's own (its start was
+			// refused while closing, or it was created by a retried
+			// call), or one whose owner stopped renewing its lease.
+			if t.Owner != tc.owner && time.Now().Before(t.LeaseUntil) && !tc.sameNode(t.Owner) {
 				continue
+			}
+			if t.Owner == tc.owner && time.Since(t.Updated) < tc.g.cfg.TaskScan {
+				continue // just created: its start may be on the way
 			}
 			tc.takeOver(ctx, t)
 		}
@@ -138,16 +144,11 @@ func (tc *taskContainer) takeOver(ctx context.Context, t dataservice.Task) {
 		tc.fail(ctx, t, "its message is gone: "+err.Error())
 		return
 	}
-	var targeted int64
-	if msg.Broadcast {
-		rep, err := tc.g.data.Report(ctx, msg.ID)
-		if err != nil {
-			tc.g.log.Warn("reading a broadcast's report failed; its stored_offline count will be off", "task", t.ID, "err", err)
-		}
-		targeted = rep.Targeted
-	}
 	tc.g.log.Info("resuming push task", "task", t.ID, "previous_owner", prev, "cursor", t.Cursor, "state", t.State)
-	if err := tc.run(ctx, t, &msg, targeted, true); err != nil {
+	// A broadcast fanned out again counts no stored_offline (targeted 0):
+	// the first run counted the devices offline then, unless it died
+	// in the middle of its fan-out.
+	if err := tc.run(ctx, t, &msg, 0, true); err != nil {
 		tc.fail(ctx, t, err.Error())
 	}
 }

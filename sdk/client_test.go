@@ -3,10 +3,13 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,4 +309,136 @@ func TestCachedEndpointsSkipDispatchAndAreRefreshedWhenStale(t *testing.T) {
 	}
 	h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "found you"})
 	waitLen(t, &b, 1)
+}
+
+// clicks reads a message's clicked count and its status on a device.
+func clicks(t *testing.T, h *heraldtest.Herald, app heraldtest.App, msgID, rid string) (int64, string) {
+	t.Helper()
+	var r struct {
+		Clicked *int64 `json:"clicked"`
+	}
+	h.Do(http.MethodGet, "/v1/messages/"+msgID, heraldtest.Basic(app), nil, http.StatusOK, &r)
+	var st struct {
+		State string `json:"state"`
+	}
+	h.Do(http.MethodGet, "/v1/messages/"+msgID+"/devices/"+rid, heraldtest.Basic(app), nil, http.StatusOK, &st)
+	if r.Clicked == nil {
+		t.Fatal("the report has no clicked count")
+	}
+	return *r.Clicked, st.State
+}
+
+func TestClickIsCountedOncePerDevice(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr1, cr2 := register(t, h, app), register(t, h, app)
+	var b1, b2 inbox
+	c1 := dial(t, h, cr1, &b1)
+	dial(t, h, cr2, &b2)
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr1.RegistrationID, cr2.RegistrationID}, Content: "open me"})
+	waitLen(t, &b1, 1)
+	waitLen(t, &b2, 1)
+	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 2 })
+
+	m := b1.get(0)
+	for range 3 {
+		if err := c1.Click(m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c1.Click(m.ID + 1); err != nil { // a message this device never got
+		t.Fatal(err)
+	}
+	var n int64
+	var state string
+	heraldtest.Eventually(t, 10*time.Second, func() bool {
+		n, state = clicks(t, h, app, id, cr1.RegistrationID)
+		return n == 1 && state == "clicked" && c1.Stats().Clicked >= 2
+	}, func() string { return fmt.Sprintf("clicked %d, state %s, stats %+v", n, state, c1.Stats()) })
+	if _, st := clicks(t, h, app, id, cr2.RegistrationID); st != "delivered" {
+		t.Fatalf("the device that did not click is %s, want delivered", st)
+	}
+	// Clicked again later, the message still counts once.
+	if err := c1.Click(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	heraldtest.Eventually(t, 10*time.Second, func() bool { return c1.Stats().Clicked >= 3 }, func() string { return "the second click was not sent" })
+	if n, _ := clicks(t, h, app, id, cr1.RegistrationID); n != 1 {
+		t.Fatalf("clicked %d after a repeated click, want 1", n)
+	}
+	if err := c1.Click(0); err == nil {
+		t.Fatal("Click(0) succeeded")
+	}
+	c1.Close()
+	if err := c1.Click(m.ID); !errors.Is(err, sdk.ErrClosed) {
+		t.Fatalf("Click after Close: %v, want ErrClosed", err)
+	}
+}
+
+// switchableNet dials only while online, and can cut its connections.
+type switchableNet struct {
+	mu      sync.Mutex
+	offline bool
+	conns   []net.Conn
+}
+
+func (s *switchableNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.offline {
+		return nil, errors.New("test: offline")
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		s.conns = append(s.conns, c)
+	}
+	return c, err
+}
+
+func (s *switchableNet) setOffline(off bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offline = off
+	if off {
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.conns = nil
+	}
+}
+
+func TestClicksWhileDisconnectedAreSentOnReconnect(t *testing.T) {
+	h := heraldtest.Start(t)
+	app := h.CreateApp()
+	cr := register(t, h, app)
+	var b inbox
+	var sn switchableNet
+	var disconnected atomic.Bool
+	c := dial(t, h, cr, &b, func(cfg *sdk.Config) {
+		cfg.Dial = sn.dial
+		cfg.OnState = func(s sdk.State, _ error) {
+			if s == sdk.StateDisconnected {
+				disconnected.Store(true)
+			}
+		}
+	})
+	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "read later"})
+	waitLen(t, &b, 1)
+	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+
+	sn.setOffline(true)
+	heraldtest.Eventually(t, 10*time.Second, disconnected.Load, func() string { return "the client did not notice the cut" })
+	if err := c.Click(b.get(0).ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := clicks(t, h, app, id, cr.RegistrationID); n != 0 || c.Stats().Clicked != 0 {
+		t.Fatalf("a click made offline was counted (%d) or sent (%+v)", n, c.Stats())
+	}
+	sn.setOffline(false)
+	var n int64
+	heraldtest.Eventually(t, 10*time.Second, func() bool {
+		n, _ = clicks(t, h, app, id, cr.RegistrationID)
+		return n == 1
+	}, func() string { return fmt.Sprintf("clicked %d after reconnecting, stats %+v", n, c.Stats()) })
 }

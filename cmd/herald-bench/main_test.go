@@ -54,6 +54,8 @@ func TestExitStatus(t *testing.T) {
 		{"no scenario", "x", nil, 2, "name a scenario"},
 		{"bad flag", "x", []string{"hold", "--devices", "many"}, 2, "invalid value"},
 		{"too many devices", "x", []string{"hold", "--devices", "18001", "--duration", "1s"}, 2, "18000"},
+		{"broadcast without pushes", "x", []string{"broadcast", "--devices", "10"}, 2, "messages 1 to 1000"},
+		{"tagpush unreachable", "x", []string{"tagpush", "--target", "http://127.0.0.1:1", "--devices", "1", "--messages", "1"}, 1, "setup failed"},
 		{"no token", "", []string{"hold", "--devices", "1", "--duration", "1s"}, 2, "HERALD_ADMIN_TOKEN"},
 		{"unreachable", "x", []string{"hold", "--target", "http://127.0.0.1:1", "--devices", "1", "--duration", "1s"}, 1, "setup failed"},
 		{"wrong token", "wrong", []string{"hold", "--target", h.URL, "--devices", "1", "--duration", "1s"}, 1, "admin token was rejected"},

@@ -233,11 +233,27 @@ type serverFigures struct {
 		Goroutines   int     `json:"goroutines"`
 	} `json:"process"`
 	Components struct {
+		// Connector is the connector of `herald all`.
 		Connector struct {
 			Connections int `json:"connections"`
 			Devices     int `json:"devices"`
 		} `json:"connector"`
+		// Connectors are those of a cluster, as the gateway last read
+		// the registry.
+		Connectors []struct {
+			Connections int `json:"connections"`
+		} `json:"connectors"`
 	} `json:"components"`
+}
+
+// connections returns the device connections of the server: its own
+// connector's, or the sum over a cluster's connectors.
+func (f serverFigures) connections() int {
+	n := f.Components.Connector.Connections
+	for _, c := range f.Components.Connectors {
+		n += c.Connections
+	}
+	return n
 }
 
 // runtime reads the server's runtime figures.
@@ -269,6 +285,28 @@ func (a *api) createApp(ctx context.Context, name string) error {
 // register registers one device of the app.
 func (a *api) register(ctx context.Context) (sdk.Credentials, error) {
 	return sdk.Register(ctx, a.base, a.appKey, &sdk.RegisterOptions{Platform: "android", HTTPClient: a.http})
+}
+
+// tagDevice adds tag to the device rid.
+func (a *api) tagDevice(ctx context.Context, rid, tag string) error {
+	body, _ := json.Marshal(map[string]any{"tags": map[string][]string{"add": {tag}}})
+	return a.do(ctx, http.MethodPost, "/v1/devices/"+url.PathEscape(rid), a.appAuth, body, nil)
+}
+
+// tagPage reads up to limit members of tag after the member after, from
+// the tag index, and returns them with the after of the next page (empty
+// on the last).
+func (a *api) tagPage(ctx context.Context, tag, after string, limit int) (members []string, next string, err error) {
+	var out struct {
+		Members []string `json:"members"`
+		Next    string   `json:"next"`
+	}
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
+	}
+	err = a.do(ctx, http.MethodGet, "/v1/tags/"+url.PathEscape(tag)+"?"+q.Encode(), a.appAuth, nil, &out)
+	return out.Members, out.Next, err
 }
 
 // push sends one POST /v1/push with body and returns the message id. buf

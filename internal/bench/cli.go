@@ -29,14 +29,28 @@ const usageText = `herald-bench drives a running Herald with simulated devices a
 one JSON line on stdout; progress goes to stderr every second.
 
 Usage:
-  herald-bench hold    --target URL --devices N --duration D [flags]
-  herald-bench unicast --target URL --devices N --messages M [flags]
+  herald-bench hold      --target URL --devices N --duration D [flags]
+  herald-bench unicast   --target URL --devices N --messages M [flags]
+  herald-bench broadcast --target URL --devices N --messages M [flags]
+  herald-bench tagpush   --target URL --devices N --messages M [flags]
   herald-bench help
 
   hold      connect N idle devices, hold them for D, and report the server's
             memory per connection (rss_per_conn_bytes) and connections/s
   unicast   connect N devices and push M messages to each, one device per
             POST /v1/push, and report delivery latency, loss and duplicates
+  broadcast connect N devices and send M pushes to all of them (audience
+            "all"), one after another; report per push the time from the
+            API call until every device had it (all_delivered_ms), had sent
+            its ACK (all_acked_ms) and the report counted it (report_ms)
+  tagpush   tag N devices and connect them; report how fast the tag's
+            members are read from the tag index (resolve_per_sec), then
+            send M pushes to the tag, timed as broadcast, with how fast the
+            push task resolved the audience (targeted_per_sec)
+
+Every scenario drives the REST API only: the target is "herald all" or a
+cluster's gateway. Against a cluster, the server figures (memory, CPU, GC)
+are the gateway's, and server_connections the connectors' together.
 
 The admin token is read from HERALD_ADMIN_TOKEN. Each run creates its own
 app. At most 18000 devices per process.
@@ -95,17 +109,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return Options{}, fmt.Errorf("%w: name a scenario: hold or unicast", ErrInvalidOptions)
+		return Options{}, fmt.Errorf("%w: name a scenario: hold, unicast, broadcast or tagpush", ErrInvalidOptions)
 	}
 	var o Options
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stderr, usageText)
 		return o, flag.ErrHelp
-	case string(Hold), string(Unicast):
+	case string(Hold), string(Unicast), string(Broadcast), string(TagPush):
 		o.Scenario = Scenario(args[0])
 	default:
-		return o, fmt.Errorf("%w: unknown scenario %q; use hold or unicast (herald-bench help)", ErrInvalidOptions, args[0])
+		return o, fmt.Errorf("%w: unknown scenario %q; use hold, unicast, broadcast or tagpush (herald-bench help)", ErrInvalidOptions, args[0])
 	}
 
 	fs := flag.NewFlagSet("herald-bench "+args[0], flag.ContinueOnError)
@@ -129,6 +143,13 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push, and then for ACKs")
 		fs.IntVar(&o.AckSample, "ack-sample", 100, "delivered messages whose report is checked for the server having seen the ACK")
+	case Broadcast, TagPush:
+		fs.IntVar(&o.Messages, "messages", 0, fmt.Sprintf("pushes to every device, one after another (1 to %d; required)", maxFanoutPushes))
+		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")
+		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for each push to be delivered, acknowledged and counted")
+		if o.Scenario == TagPush {
+			fs.IntVar(&o.ResolvePasses, "resolve-passes", 5, "times the whole tag is read from the tag index to measure resolution")
+		}
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -143,7 +164,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	if o.Sources, err = ParseSources(*sources); err != nil {
 		return o, fmt.Errorf("%w: --sources: %v", ErrInvalidOptions, err)
 	}
-	if o.Scenario == Unicast {
+	if o.Scenario != Hold {
 		if ttl < 0 {
 			return o, fmt.Errorf("%w: --ttl must be 0 (online only) or more seconds; got %d", ErrInvalidOptions, ttl)
 		}

@@ -8,7 +8,17 @@
 //     memory per connection and how fast it accepts connections;
 //   - unicast pushes messages one device at a time through POST /v1/push and
 //     measures delivery latency, loss and duplicates end to end, ACKs
-//     included.
+//     included;
+//   - broadcast pushes to every device at once (audience "all") and times
+//     each push from the API call until every device has it, has sent its
+//     ACK, and the server's report counts it delivered;
+//   - tagpush tags every device, measures how fast the tag's members are
+//     read from the tag index, and times pushes to the tag as broadcast
+//     does, with how fast the push task resolved the audience.
+//
+// Every scenario drives the REST API only, so it works against `herald
+// all` and against the gateway of a cluster alike; the server figures of
+// a cluster's run are the gateway's.
 //
 // Devices belong to a fleet: a set of SDK clients with the counters and the
 // latency histogram of what they received. A scenario drives one fleet per

@@ -28,6 +28,10 @@ type fleetConfig struct {
 	// Messages is how many messages each device expects (seq 0 to
 	// Messages-1); zero for scenarios that push nothing.
 	Messages int
+	// Shared says every message is for every device (a broadcast or a tag
+	// push): stamps name no device, and the fleet also tracks each
+	// message's arrivals across devices.
+	Shared bool
 	// Heartbeat is the interval devices ask for. Zero means the server's
 	// default.
 	Heartbeat time.Duration
@@ -46,6 +50,9 @@ type fleet struct {
 	// slots counts the arrivals of each (device, seq): index
 	// (device-First)*Messages + seq.
 	slots []atomic.Uint32
+	// arrived and lastArrival are, per seq of a Shared fleet, the devices
+	// that got the message and when the last one did (Unix nanoseconds).
+	arrived, lastArrival []atomic.Int64
 
 	connected, disconnects, welcomed, dialErrors atomic.Int64
 	received, handlerDuplicates, invalid         atomic.Int64
@@ -68,6 +75,10 @@ func newFleet(cfg fleetConfig, creds []sdk.Credentials, ends []sdk.Endpoints) *f
 	if cfg.Messages > 0 {
 		f.slots = make([]atomic.Uint32, len(creds)*cfg.Messages)
 	}
+	if cfg.Shared {
+		f.arrived = make([]atomic.Int64, cfg.Messages)
+		f.lastArrival = make([]atomic.Int64, cfg.Messages)
+	}
 	for i := range f.devices {
 		f.devices[i] = device{fleet: f, index: cfg.First + i, cred: creds[i], ends: ends[i]}
 	}
@@ -81,7 +92,7 @@ func (d *device) handle(m *sdk.Message) error {
 	now := time.Now()
 	f := d.fleet
 	st, ok := parseStamp(m.Extras)
-	if !ok || st.device != d.index || st.seq >= f.cfg.Messages {
+	if !ok || (!f.cfg.Shared && st.device != d.index) || st.seq >= f.cfg.Messages {
 		f.invalid.Add(1)
 		msg := fmt.Sprintf("device %d got message %d with extras %s", d.index, m.ID, m.Extras)
 		f.firstInvalid.CompareAndSwap(nil, &msg)
@@ -94,6 +105,10 @@ func (d *device) handle(m *sdk.Message) error {
 	f.latency.record(now.Sub(time.Unix(0, st.sent)))
 	f.received.Add(1)
 	storeMax(&f.lastDelivery, now.UnixNano())
+	if f.cfg.Shared {
+		storeMax(&f.lastArrival[st.seq], now.UnixNano())
+		f.arrived[st.seq].Add(1)
+	}
 	return nil
 }
 
@@ -228,6 +243,17 @@ type fleetStats struct {
 	FirstDial         int64 // Unix nanoseconds; zero if none
 	LastWelcome       int64
 	LastDelivery      int64
+}
+
+// acked returns the ACKs the devices sent, visiting every client.
+func (f *fleet) acked() int64 {
+	var n int64
+	for i := range f.devices {
+		if c := f.devices[i].client.Load(); c != nil {
+			n += c.Stats().Acked
+		}
+	}
+	return n
 }
 
 // stats takes a snapshot. Summing the SDK counters visits every client.

@@ -30,7 +30,20 @@ const (
 	// Unicast pushes messages to devices one at a time and measures
 	// delivery.
 	Unicast Scenario = "unicast"
+	// Broadcast pushes to every device of the app at once (audience
+	// "all") and times each push until every device has it and has
+	// acknowledged it.
+	Broadcast Scenario = "broadcast"
+	// TagPush tags every device, measures how fast the tag's members are
+	// read from the tag index, and pushes to the tag, timed as Broadcast.
+	TagPush Scenario = "tagpush"
 )
+
+// fanout reports a scenario whose every push goes to all the devices.
+func (s Scenario) fanout() bool { return s == Broadcast || s == TagPush }
+
+// maxFanoutPushes bounds Messages of Broadcast and TagPush.
+const maxFanoutPushes = 1000
 
 // MaxDevices is the most devices one bench process simulates: the
 // process holds a socket per device and may open at most 20,000 files,
@@ -72,7 +85,9 @@ type Options struct {
 	// and 10s.
 	SettleInterval, SettleTimeout time.Duration
 
-	// Messages is how many messages Unicast pushes to each device.
+	// Messages is how many messages Unicast pushes to each device, or
+	// how many pushes Broadcast and TagPush send, one after another, each
+	// to every device.
 	Messages int
 	// Concurrency bounds push requests in flight. Zero means 64.
 	Concurrency int
@@ -83,11 +98,15 @@ type Options struct {
 	// acknowledged. TTL is then ignored.
 	OnlineOnly bool
 	// Timeout bounds the wait for deliveries after the last push, and then
-	// the wait for ACKs. Zero means 30s.
+	// the wait for ACKs; for Broadcast and TagPush, the wait for each push
+	// to be delivered, acknowledged and counted. Zero means 30s.
 	Timeout time.Duration
 	// AckSample is how many delivered messages' reports are checked for
 	// the server having seen their ACK. Zero means 100.
 	AckSample int
+	// ResolvePasses is how many times TagPush reads the whole tag from
+	// the tag index, page by page, to measure resolution. Zero means 5.
+	ResolvePasses int
 
 	// Progress receives a progress line every second and the first few
 	// errors. Nil means no progress output.
@@ -124,6 +143,7 @@ func (o Options) withDefaults() Options {
 	defInt(&o.RegisterConcurrency, 64)
 	defInt(&o.Concurrency, 64)
 	defInt(&o.AckSample, 100)
+	defInt(&o.ResolvePasses, 5)
 	if o.Sources == nil {
 		o.Sources, _ = ParseSources(DefaultSources)
 	}
@@ -139,9 +159,9 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
 	}
 	switch o.Scenario {
-	case Hold, Unicast:
+	case Hold, Unicast, Broadcast, TagPush:
 	default:
-		return bad("unknown scenario %q; use %s or %s", o.Scenario, Hold, Unicast)
+		return bad("unknown scenario %q; use %s, %s, %s or %s", o.Scenario, Hold, Unicast, Broadcast, TagPush)
 	}
 	u, err := url.Parse(o.Target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -156,8 +176,8 @@ func (o *Options) validate() error {
 	if o.Heartbeat < 0 || o.Timeout < 0 || o.SettleInterval < 0 || o.SettleTimeout < 0 || o.TTL < 0 {
 		return bad("durations must not be negative")
 	}
-	if o.DialConcurrency < 1 || o.RegisterConcurrency < 1 || o.Concurrency < 1 || o.AckSample < 1 {
-		return bad("concurrency and sample sizes must be positive")
+	if o.DialConcurrency < 1 || o.RegisterConcurrency < 1 || o.Concurrency < 1 || o.AckSample < 1 || o.ResolvePasses < 1 {
+		return bad("concurrency, sample sizes and passes must be positive")
 	}
 	if len(o.Sources) == 0 {
 		return bad("no source address")
@@ -173,6 +193,13 @@ func (o *Options) validate() error {
 		}
 		if o.Devices*o.Messages > 100_000_000 {
 			return bad("devices × messages = %d is over 100,000,000", o.Devices*o.Messages)
+		}
+		if o.TTL > 0 && o.TTL < time.Second && !o.OnlineOnly {
+			return bad("ttl must be at least one second; use online-only messages for time_to_live 0")
+		}
+	case Broadcast, TagPush:
+		if o.Messages < 1 || o.Messages > maxFanoutPushes {
+			return bad("%s needs messages 1 to %d (pushes to every device, one after another); got %d", o.Scenario, maxFanoutPushes, o.Messages)
 		}
 		if o.TTL > 0 && o.TTL < time.Second && !o.OnlineOnly {
 			return bad("ttl must be at least one second; use online-only messages for time_to_live 0")

@@ -43,7 +43,19 @@ func TestParseArgs(t *testing.T) {
 		{name: "unicast online only", args: "unicast --devices 1 --messages 1 --ttl 0", token: "t",
 			check: func(o Options) bool { return o.OnlineOnly }},
 		{name: "no scenario", args: "", token: "t", wantErr: "name a scenario"},
-		{name: "unknown scenario", args: "broadcast --devices 1", token: "t", wantErr: "unknown scenario"},
+		{name: "broadcast defaults", args: "broadcast --devices 10000 --messages 5", token: "t",
+			check: func(o Options) bool {
+				return o.Scenario == Broadcast && o.Messages == 5 && o.TTL == 24*time.Hour && o.Timeout == 30*time.Second && !o.OnlineOnly
+			}},
+		{name: "tagpush", args: "tagpush --devices 100 --messages 2 --resolve-passes 3 --ttl 0 --timeout 5s", token: "t",
+			check: func(o Options) bool {
+				return o.Scenario == TagPush && o.ResolvePasses == 3 && o.OnlineOnly && o.Timeout == 5*time.Second
+			}},
+		{name: "unknown scenario", args: "multicast --devices 1", token: "t", wantErr: "unknown scenario"},
+		{name: "broadcast without messages", args: "broadcast --devices 1", token: "t", wantErr: "messages 1 to 1000"},
+		{name: "tagpush too many pushes", args: "tagpush --devices 1 --messages 1001", token: "t", wantErr: "messages 1 to 1000"},
+		{name: "resolve passes on broadcast", args: "broadcast --devices 1 --messages 1 --resolve-passes 2", token: "t", wantErr: "not defined"},
+		{name: "zero resolve passes", args: "tagpush --devices 1 --messages 1 --resolve-passes -1", token: "t", wantErr: "passes must be positive"},
 		{name: "no token", args: "hold --devices 1 --duration 1s", wantErr: "HERALD_ADMIN_TOKEN"},
 		{name: "too many devices", args: "hold --devices 18001 --duration 1s", token: "t", wantErr: "1 to 18000 per process"},
 		{name: "no devices", args: "unicast --messages 1", token: "t", wantErr: "devices must be"},
@@ -76,7 +88,7 @@ func TestParseArgs(t *testing.T) {
 }
 
 func TestParseArgsHelp(t *testing.T) {
-	for _, args := range []string{"help", "--help", "hold -h", "unicast --help"} {
+	for _, args := range []string{"help", "--help", "hold -h", "unicast --help", "broadcast -h", "tagpush --help"} {
 		var out strings.Builder
 		_, err := ParseArgs(strings.Fields(args), env(""), &out)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "-devices") && !strings.Contains(out.String(), "--devices") {

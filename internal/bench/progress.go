@@ -63,14 +63,18 @@ func (r *run) progressLine(prev, cur progressCounts, dt time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%s %5.0fs %-8s]", r.opts.Scenario, time.Since(r.started).Seconds(), *r.phase.Load())
 	fmt.Fprintf(&b, " registered=%d/%d connected=%d", cur.registered, r.opts.Devices, cur.Connected)
-	if r.opts.Scenario == Unicast {
+	switch {
+	case r.opts.Scenario == Unicast:
 		fmt.Fprintf(&b, " pushed=%d/%d pushes/s=%d deliveries/s=%d acks/s=%d",
 			cur.pushed, int64(r.opts.Devices)*int64(r.opts.Messages),
 			perSec(prev.pushed, cur.pushed), perSec(prev.Received, cur.Received), perSec(prev.Acked, cur.Acked))
+	case r.opts.Scenario.fanout():
+		fmt.Fprintf(&b, " pushed=%d/%d deliveries/s=%d acks/s=%d",
+			cur.pushed, r.opts.Messages, perSec(prev.Received, cur.Received), perSec(prev.Acked, cur.Acked))
 	}
 	errs := cur.pushErrors + cur.Invalid + cur.Unconnected
 	fmt.Fprintf(&b, " errors=%d disconnects=%d", errs, cur.Disconnects)
-	if r.opts.Scenario == Unicast {
+	if r.opts.Scenario != Hold {
 		fmt.Fprintf(&b, " p99=%.1fms", float64(cur.p99)/float64(time.Millisecond))
 	}
 	return b.String()

@@ -11,7 +11,8 @@ import (
 type Result struct {
 	Scenario string `json:"scenario"`
 	Devices  int    `json:"devices"`
-	// Messages is the number of messages per device (unicast).
+	// Messages is the number of messages per device (unicast), or of
+	// pushes to every device (broadcast, tagpush).
 	Messages int `json:"messages,omitempty"`
 	// Connected is the number of devices connected at the end of the run.
 	Connected int64 `json:"connected"`
@@ -38,7 +39,10 @@ type Result struct {
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
 	// PerSec is deliveries per second from the first push to the last
-	// delivery (unicast), or connections per second (hold).
+	// delivery (unicast), connections per second (hold), or, for
+	// broadcast and tagpush, devices reached per second within a push:
+	// the devices that had it over the time until the last one did,
+	// median over the pushes.
 	PerSec float64 `json:"per_sec"`
 	// PushesPerSec is accepted pushes per second from the first push to
 	// the last answer.
@@ -46,6 +50,24 @@ type Result struct {
 	// ConnectionsPerSec is connected devices per second from the first dial
 	// to the last WELCOME.
 	ConnectionsPerSec float64 `json:"connections_per_sec"`
+
+	// Rounds are the pushes of broadcast and tagpush, in order.
+	Rounds []Round `json:"rounds,omitempty"`
+	// AllAckedMsP50 and AllAckedMsMax are the median and the largest
+	// Round.AllAckedMs (broadcast, tagpush); absent if a push was never
+	// acknowledged by every device within the timeout.
+	AllAckedMsP50 *float64 `json:"all_acked_ms_p50,omitempty"`
+	AllAckedMsMax *float64 `json:"all_acked_ms_max,omitempty"`
+	// ResolvePerSec is how fast the tag's members were read from the tag
+	// index through GET /v1/tags/{tag}, one page of 1000 after another as
+	// a push task reads them: devices per second, median over
+	// Options.ResolvePasses passes (tagpush).
+	ResolvePerSec float64 `json:"resolve_per_sec,omitempty"`
+	// TargetedPerSec is how fast the push tasks resolved the audience and
+	// committed it page by page (inbox copies and checkpoints included):
+	// the audience over Round.TargetedMs, median over the pushes
+	// (tagpush).
+	TargetedPerSec float64 `json:"targeted_per_sec,omitempty"`
 
 	// RSSPerConnBytes is the server's resident memory growth per idle
 	// connected device at the end of the hold (hold only).
@@ -59,7 +81,10 @@ type Result struct {
 	ServerRSSBeforeBytes  int64 `json:"server_rss_before_bytes,omitempty"`
 	ServerRSSSettledBytes int64 `json:"server_rss_settled_bytes,omitempty"`
 	// ServerConnections is the connections the server's connector held at
-	// the end of the run.
+	// the end of the run; for a cluster, its connectors together, as the
+	// gateway last read the registry. The other server figures below are
+	// those of the process serving the REST API: for a cluster, the
+	// gateway alone.
 	ServerConnections int `json:"server_connections"`
 	// ServerRSSBytes is the server's resident memory at the end of the run.
 	ServerRSSBytes int64 `json:"server_rss_bytes"`
@@ -96,4 +121,29 @@ func rate(n int64, from, to int64) float64 {
 		return 0
 	}
 	return round3(float64(n) / time.Duration(to-from).Seconds())
+}
+
+// Round is one push to every device (broadcast, tagpush). Times are from
+// the push request being sent; a time is absent when what it measures did
+// not happen within Options.Timeout.
+type Round struct {
+	MsgID string `json:"msg_id"`
+	// Expected is the devices connected when the push was sent.
+	Expected int64 `json:"expected"`
+	// Delivered counts the devices whose handler got the push.
+	Delivered int64 `json:"delivered"`
+	// PushMs is how long POST /v1/push took to answer.
+	PushMs float64 `json:"push_ms"`
+	// TargetedMs is when the message's report first counted the whole
+	// audience targeted: the task had resolved and committed it (tagpush).
+	TargetedMs *float64 `json:"targeted_ms,omitempty"`
+	// AllDeliveredMs is when the last of Expected devices had it.
+	AllDeliveredMs *float64 `json:"all_delivered_ms,omitempty"`
+	// AllAckedMs is when the devices had sent an ACK for it, every one of
+	// them (read every 2ms).
+	AllAckedMs *float64 `json:"all_acked_ms,omitempty"`
+	// ReportMs is when the message's report first counted Expected
+	// devices delivered: the server had the ACKs and counted them (read
+	// every 10ms).
+	ReportMs *float64 `json:"report_ms,omitempty"`
 }

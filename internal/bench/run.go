@@ -39,6 +39,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		res, err = r.hold(ctx)
 	case Unicast:
 		res, err = r.unicast(ctx)
+	case Broadcast, TagPush:
+		res, err = r.fanout(ctx)
 	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -159,6 +161,7 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 		HTTP:        r.http,
 		Sources:     r.sources,
 		Messages:    messages,
+		Shared:      r.opts.Scenario.fanout(),
 		Heartbeat:   r.opts.Heartbeat,
 		DialTimeout: 30 * time.Second,
 	}, creds, ends)
@@ -169,7 +172,8 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 // register registers the devices, RegisterConcurrency at a time, trying
 // each up to three times, and asks dispatch where each connects, as a real
 // device does once and then caches: the timed connection phase measures
-// handshake, authentication and session registration, not dispatch.
+// handshake, authentication and session registration, not dispatch. For
+// TagPush it also gives each device the run's tag.
 func (r *run) register(ctx context.Context) ([]sdk.Credentials, []sdk.Endpoints, error) {
 	creds := make([]sdk.Credentials, r.opts.Devices)
 	ends := make([]sdk.Endpoints, r.opts.Devices)
@@ -193,9 +197,15 @@ func (r *run) register(ctx context.Context) ([]sdk.Credentials, []sdk.Endpoints,
 					if creds[i], err = r.api.register(ctx); err != nil {
 						continue
 					}
-					if ends[i], err = sdk.Dispatch(ctx, r.api.base, creds[i].RegistrationID, r.http); err == nil {
-						break
+					if ends[i], err = sdk.Dispatch(ctx, r.api.base, creds[i].RegistrationID, r.http); err != nil {
+						continue
 					}
+					if r.opts.Scenario == TagPush {
+						if err = r.api.tagDevice(ctx, creds[i].RegistrationID, benchTag); err != nil {
+							continue
+						}
+					}
+					break
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
@@ -293,7 +303,7 @@ func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st f
 		r.reportError("reading runtime figures", err)
 	} else {
 		res.ServerRSSBytes = end.Process.RSSBytes
-		res.ServerConnections = end.Components.Connector.Connections
+		res.ServerConnections = end.connections()
 		res.GCPauseP99Ms = round3(end.Process.GCPauseP99Ms)
 		res.ServerCPUSeconds = round3(end.Process.CPUSeconds - start.Process.CPUSeconds)
 	}

@@ -138,8 +138,11 @@ type Report struct {
 	Sent          int64 `json:"sent"`
 	StoredOffline int64 `json:"stored_offline"`
 	Delivered     int64 `json:"delivered"`
+	Clicked       int64 `json:"clicked"`
 	Expired       int64 `json:"expired"`
 	Failed        int64 `json:"failed"`
+	Replaced      int64 `json:"replaced"`
+	Withdrawn     int64 `json:"withdrawn"`
 }
 
 // Report reads a message's report.

@@ -1,0 +1,617 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// JPush's device API over Herald's device index: a device's tags and
+// alias, tags with their devices, aliases with theirs. Devices of other
+// apps are as unknown as devices that do not exist.
+
+// jpushDeviceView is JPush's answer to GET /v3/devices/{registration_id}.
+// Herald keeps no mobile number: mobile is always null.
+type jpushDeviceView struct {
+	Tags   []string `json:"tags"`
+	Alias  *string  `json:"alias"`
+	Mobile *string  `json:"mobile"`
+}
+
+// jpushDevice is GET /v3/devices/{registration_id}.
+func (g *Gateway) jpushDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	ctx := r.Context()
+	d, err := g.jpushAppDevice(ctx, app, r.PathValue("registration_id"))
+	if err != nil {
+		return err
+	}
+	attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+	if err != nil {
+		return err
+	}
+	v := jpushDeviceView{Tags: nonNil(attrs.Tags)}
+	if attrs.Alias != "" {
+		v.Alias = &attrs.Alias
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// jpushAppDevice returns app's device rid, or JPush's error.
+func (g *Gateway) jpushAppDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
+	d, err := g.appDevice(ctx, app, rid)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "unknown_registration_id" {
+		return d, jpushErrorf(jpushNotFound, "this app has no device with registration_id %q", rid)
+	}
+	return d, err
+}
+
+// jpushOK answers a call that returns nothing, as JPush: 200 and an empty
+// body.
+func jpushOK(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+}
+
+// decodeJPushDeviceUpdate reads the body of POST
+// /v3/devices/{registration_id}: tags is {"add": […], "remove": […]} or "" (remove every tag); alias ""
+// removes the alias; mobile is accepted and ignored.
+func decodeJPushDeviceUpdate(b []byte) (req deviceUpdateRequest, clearTags bool, err error) {
+	obj, err := jpushObject(b, "the body")
+	if err != nil {
+		return req, false, err
+	}
+	if _, ok := obj["mobile"]; !ok && jpushIsNull(obj["tags"]) && jpushIsNull(obj["alias"]) {
+		return req, false, jpushErrorf(jpushMissing, `send "tags": {"add": […], "remove": […]} (or "" to remove every tag) and/or "alias"; the body changes nothing`)
+	}
+	for k, v := range obj {
+		switch k {
+		case "tags":
+			if jpushIsNull(v) {
+				continue
+			}
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				if s != "" {
+					return req, false, jpushErrorf(jpushInvalid, `tags must be {"add": […], "remove": […]}, or "" to remove every tag`)
+				}
+				clearTags = true
+				continue
+			}
+			t, err := decodeJPushAddRemove(v, "tags")
+			if err != nil {
+				return req, false, err
+			}
+			req.Tags = &tagsUpdate{Add: t.add, Remove: t.remove}
+		case "alias":
+			if jpushIsNull(v) {
+				continue
+			}
+			a, err := jpushString(v, "alias")
+			if err != nil {
+				return req, false, err
+			}
+			req.Alias = &a
+		case "mobile":
+			// Herald sends no SMS.
+		default:
+			return req, false, jpushErrorf(jpushInvalid, "%q is not a field of a device update; fields are tags, alias and mobile", k)
+		}
+	}
+	return req, clearTags, nil
+}
+
+type addRemove struct{ add, remove []string }
+
+// decodeJPushAddRemove reads {"add": […], "remove": […]}.
+func decodeJPushAddRemove(raw json.RawMessage, path string) (addRemove, error) {
+	var out addRemove
+	obj, err := jpushObject(raw, path)
+	if err != nil {
+		return out, err
+	}
+	for k, v := range obj {
+		var dst *[]string
+		switch k {
+		case "add":
+			dst = &out.add
+		case "remove":
+			dst = &out.remove
+		default:
+			return out, jpushErrorf(jpushInvalid, "%s.%s is not a field; give %s.add and %s.remove", path, k, path, path)
+		}
+		if jpushIsNull(v) {
+			continue
+		}
+		if *dst, err = jpushStrings(v, path+"."+k); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// jpushUpdateDevice is POST /v3/devices/{registration_id}.
+func (g *Gateway) jpushUpdateDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	req, clearTags, err := decodeJPushDeviceUpdate(b)
+	if err != nil {
+		return err
+	}
+	if req.Tags != nil || req.Alias != nil {
+		if err := req.validate(); err != nil {
+			return err
+		}
+	}
+	ctx := r.Context()
+	d, err := g.jpushAppDevice(ctx, app, r.PathValue("registration_id"))
+	if err != nil {
+		return err
+	}
+	if clearTags {
+		attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+		if err != nil {
+			return err
+		}
+		req.Tags = &tagsUpdate{Remove: attrs.Tags}
+	}
+	if err := g.applyDeviceUpdate(ctx, app, d.RegistrationID, &req); err != nil {
+		return err
+	}
+	jpushOK(w)
+	return nil
+}
+
+// applyDeviceUpdate changes a device's alias and tags as POST
+// /v1/devices/{registration_id} does: the tag limit checked before
+// anything changes, then the alias (what fails on other devices' state),
+// then the tags.
+func (g *Gateway) applyDeviceUpdate(ctx context.Context, app *dataservice.App, rid string, req *deviceUpdateRequest) error {
+	if t := req.Tags; t != nil && len(t.Add) > 0 {
+		attrs, err := g.data.DeviceAttrs(ctx, rid)
+		if err != nil {
+			return err
+		}
+		after := distinct(append(slices.Clone(attrs.Tags), t.Add...))
+		after = slices.DeleteFunc(after, func(tag string) bool { return slices.Contains(t.Remove, tag) })
+		if len(after) > dataservice.MaxTagsPerDevice {
+			return errTooManyTags(len(after))
+		}
+	}
+	if req.Alias != nil && *req.Alias != "" {
+		// The alias limit, checked before anything changes (SetAlias
+		// checks again, exactly, but writes an index entry first).
+		members, err := g.data.AliasMembers(ctx, app.Key, *req.Alias)
+		if err != nil {
+			return err
+		}
+		if len(members) >= dataservice.MaxAliasDevices && !slices.Contains(members, rid) {
+			return errJPushAliasFull(*req.Alias)
+		}
+	}
+	if req.Alias != nil {
+		if err := g.data.SetAlias(ctx, app.Key, rid, *req.Alias); err != nil {
+			if errors.Is(err, dataservice.ErrAliasFull) {
+				return errJPushAliasFull(*req.Alias)
+			}
+			return err
+		}
+	}
+	if t := req.Tags; t != nil && len(t.Add)+len(t.Remove) > 0 {
+		if _, err := g.data.UpdateTags(ctx, app.Key, rid, t.Add, t.Remove); err != nil {
+			if errors.Is(err, dataservice.ErrTooManyTags) {
+				return errTooManyTags(dataservice.MaxTagsPerDevice + 1)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func errJPushAliasFull(alias string) error {
+	return jpushErrorf(jpushAliasFull, "alias %q already names %d devices of this app, the most allowed; take it off one of them first (nothing was changed)", alias, dataservice.MaxAliasDevices)
+}
+
+// maxJPushStatus bounds the devices of POST /v3/devices/status, as JPush.
+const maxJPushStatus = 1000
+
+// jpushDeviceStatus is a device's entry in the answer of POST
+// /v3/devices/status.
+type jpushDeviceStatus struct {
+	Online bool `json:"online"`
+}
+
+// jpushDevicesStatus is POST /v3/devices/status: whether devices are
+// online (their session is live). Ids that are not the app's devices map
+// to null, as with JPush. Herald keeps no history of connections, so
+// last_online_time is never given.
+func (g *Gateway) jpushDevicesStatus(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	obj, err := jpushObject(b, "the body")
+	if err != nil {
+		return err
+	}
+	raw, ok := obj["registration_ids"]
+	if !ok || jpushIsNull(raw) {
+		return jpushErrorf(jpushMissing, `send {"registration_ids": […]}`)
+	}
+	rids, err := jpushStrings(raw, "registration_ids")
+	if err != nil {
+		return err
+	}
+	rids = distinct(rids)
+	switch {
+	case len(rids) == 0:
+		return jpushErrorf(jpushMissing, "registration_ids lists no device")
+	case len(rids) > maxJPushStatus:
+		return jpushErrorf(jpushInvalid, "registration_ids lists %d devices; at most %d per call", len(rids), maxJPushStatus)
+	}
+	for i, rid := range rids {
+		if !validID(rid) {
+			return jpushErrorf(jpushInvalid, "registration_ids[%d] must be 1 to 64 bytes of UTF-8", i)
+		}
+	}
+	ctx := r.Context()
+	devices, err := g.data.Devices(ctx, rids)
+	if err != nil {
+		return err
+	}
+	sessions, err := g.data.Sessions(ctx, rids)
+	if err != nil {
+		return err
+	}
+	out := make(map[string]*jpushDeviceStatus, len(rids))
+	for i, rid := range rids {
+		if !devices[i].Exists() || devices[i].AppKey != app.Key {
+			out[rid] = nil
+			continue
+		}
+		out[rid] = &jpushDeviceStatus{Online: sessions[i].Exists()}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// jpushTags is GET /v3/tags: the app's tags that have devices. JPush's
+// call is not paged; Herald answers the first dataservice.MaxPage.
+func (g *Gateway) jpushTags(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tags, err := g.data.AppTags(r.Context(), app.Key, "", dataservice.MaxPage)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"tags": nonNil(tags)})
+	return nil
+}
+
+// jpushTagParam reads the tag of the path.
+func jpushTagParam(r *http.Request) (string, error) {
+	tag := r.PathValue("tag")
+	if err := dataservice.CheckTag(tag); err != nil {
+		return "", jpushErrorf(jpushInvalid, "the path does not name a tag: %s", nameProblem(err))
+	}
+	return tag, nil
+}
+
+// jpushTagHas is GET /v3/tags/{tag}/registration_ids/{registration_id}:
+// {"result": whether the device has the tag}. A device that is not the
+// app's has no tag.
+func (g *Gateway) jpushTagHas(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag, err := jpushTagParam(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rid := r.PathValue("registration_id")
+	has := false
+	if validID(rid) {
+		devices, err := g.data.Devices(ctx, []string{rid})
+		if err != nil {
+			return err
+		}
+		if d := devices[0]; d.Exists() && d.AppKey == app.Key {
+			attrs, err := g.data.DeviceAttrs(ctx, rid)
+			if err != nil {
+				return err
+			}
+			_, has = slices.BinarySearch(attrs.Tags, tag)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"result": has})
+	return nil
+}
+
+// maxJPushTagDevices bounds add and remove of POST /v3/tags/{tag}, each,
+// as JPush.
+const maxJPushTagDevices = 1000
+
+// jpushFanOutWidth bounds the device updates one call runs at once.
+const jpushFanOutWidth = 8
+
+// jpushUpdateTag is POST /v3/tags/{tag} {"registration_ids": {"add": […],
+// "remove": […]}}: the tag given to, or taken from, each device. Every id
+// must be a device of the app, or nothing changes.
+func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag, err := jpushTagParam(r)
+	if err != nil {
+		return err
+	}
+	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	obj, err := jpushObject(b, "the body")
+	if err != nil {
+		return err
+	}
+	for k := range obj {
+		if k != "registration_ids" {
+			return jpushErrorf(jpushInvalid, `%q is not a field; send {"registration_ids": {"add": […], "remove": […]}}`, k)
+		}
+	}
+	if jpushIsNull(obj["registration_ids"]) {
+		return jpushErrorf(jpushMissing, `send {"registration_ids": {"add": […], "remove": […]}}`)
+	}
+	ar, err := decodeJPushAddRemove(obj["registration_ids"], "registration_ids")
+	if err != nil {
+		return err
+	}
+	add, remove := distinct(ar.add), distinct(ar.remove)
+	switch {
+	case len(add) == 0 && len(remove) == 0:
+		return jpushErrorf(jpushMissing, "registration_ids.add and registration_ids.remove list no device")
+	case len(add) > maxJPushTagDevices || len(remove) > maxJPushTagDevices:
+		return jpushErrorf(jpushInvalid, "registration_ids.add and .remove list at most %d devices each", maxJPushTagDevices)
+	}
+	for _, l := range []struct {
+		name string
+		rids []string
+	}{{"add", ar.add}, {"remove", ar.remove}} {
+		for i, rid := range l.rids {
+			if !validID(rid) {
+				return jpushErrorf(jpushInvalid, "registration_ids.%s[%d] must be 1 to 64 bytes of UTF-8", l.name, i)
+			}
+			if l.name == "add" && slices.Contains(remove, rid) {
+				return jpushErrorf(jpushInvalid, "registration id %q is in both add and remove; keep it in one", rid)
+			}
+		}
+	}
+	ctx := r.Context()
+	all := append(slices.Clone(add), remove...)
+	devices, err := g.data.Devices(ctx, all)
+	if err != nil {
+		return err
+	}
+	var unknown []string
+	for i, d := range devices {
+		if !d.Exists() || d.AppKey != app.Key {
+			unknown = append(unknown, all[i])
+		}
+	}
+	if len(unknown) > 0 {
+		return jpushErrorf(jpushInvalid, "%d registration ids are not devices of this app: %s; nothing was changed", len(unknown), strings.Join(unknown[:min(len(unknown), 10)], ", "))
+	}
+	if len(add) > 0 {
+		// The tag limit, checked before anything changes.
+		attrs, err := g.data.DevicesAttrs(ctx, add)
+		if err != nil {
+			return err
+		}
+		for i, a := range attrs {
+			if _, has := slices.BinarySearch(a.Tags, tag); !has && len(a.Tags) >= dataservice.MaxTagsPerDevice {
+				return jpushErrorf(jpushInvalid, "device %s has %d tags, the most a device may have; remove some first (nothing was changed)", add[i], len(a.Tags))
+			}
+		}
+	}
+	err = jpushFanOut(ctx, len(all), func(ctx context.Context, i int) error {
+		if i < len(add) {
+			_, err := g.data.UpdateTags(ctx, app.Key, all[i], []string{tag}, nil)
+			return err
+		}
+		_, err := g.data.UpdateTags(ctx, app.Key, all[i], nil, []string{tag})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	jpushOK(w)
+	return nil
+}
+
+// jpushFanOut runs do for 0..n-1, jpushFanOutWidth at a time, and
+// returns the first error; after one, the calls not started are skipped.
+func jpushFanOut(ctx context.Context, n int, do func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, jpushFanOutWidth)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := do(ctx, i); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// jpushPlatformParam reads the platform parameter of the tag and alias
+// calls (?platform=android,ios): the Herald platforms it keeps, nil for
+// every platform.
+func jpushPlatformParam(r *http.Request) ([]string, error) {
+	p := r.URL.Query().Get("platform")
+	if p == "" || p == "all" {
+		return nil, nil
+	}
+	var out []string
+	for _, name := range strings.Split(p, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(jpushPlatforms, name) {
+			return nil, jpushErrorf(jpushInvalid, "platform %q is not one of %s", name, strings.Join(jpushPlatforms, ", "))
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// onPlatforms keeps the ids of rids that are app's devices on one of
+// platforms (any platform if nil).
+func (g *Gateway) onPlatforms(ctx context.Context, app *dataservice.App, rids []string, platforms []string) ([]string, error) {
+	if len(rids) == 0 {
+		return rids, nil
+	}
+	devices, err := g.data.Devices(ctx, rids)
+	if err != nil {
+		return nil, err
+	}
+	kept := rids[:0:0]
+	for i, d := range devices {
+		if d.Exists() && d.AppKey == app.Key && (platforms == nil || slices.Contains(platforms, d.Platform)) {
+			kept = append(kept, rids[i])
+		}
+	}
+	return kept, nil
+}
+
+// jpushTagWalkPage is how many of a tag's devices DELETE /v3/tags/{tag}
+// reads at a time.
+const jpushTagWalkPage = 500
+
+// jpushDeleteTag is DELETE /v3/tags/{tag}[?platform=…]: the tag taken
+// from every device that has it (on those platforms). It walks the tag's
+// devices page by page, so its time grows with them; a call cut short
+// leaves the tag on the devices not reached yet, and calling again
+// finishes the work.
+func (g *Gateway) jpushDeleteTag(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag, err := jpushTagParam(r)
+	if err != nil {
+		return err
+	}
+	platforms, err := jpushPlatformParam(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	after := ""
+	for {
+		page, err := g.data.TagMembers(ctx, app.Key, tag, after, jpushTagWalkPage)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1]
+		rids, err := g.onPlatforms(ctx, app, page, platforms)
+		if err != nil {
+			return err
+		}
+		err = jpushFanOut(ctx, len(rids), func(ctx context.Context, i int) error {
+			_, err := g.data.UpdateTags(ctx, app.Key, rids[i], nil, []string{tag})
+			if errors.Is(err, dataservice.ErrNotFound) {
+				return nil // an index entry of a device that is gone
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(page) < jpushTagWalkPage {
+			break
+		}
+	}
+	jpushOK(w)
+	return nil
+}
+
+// jpushAliasParam reads the alias of the path.
+func jpushAliasParam(r *http.Request) (string, error) {
+	alias := r.PathValue("alias")
+	if err := dataservice.CheckAlias(alias); err != nil {
+		return "", jpushErrorf(jpushInvalid, "the path does not name an alias: %s", nameProblem(err))
+	}
+	return alias, nil
+}
+
+// jpushAlias is GET /v3/aliases/{alias}[?platform=…]: {"registration_ids":
+// […]}.
+func (g *Gateway) jpushAlias(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	alias, err := jpushAliasParam(r)
+	if err != nil {
+		return err
+	}
+	platforms, err := jpushPlatformParam(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rids, err := g.data.AliasMembers(ctx, app.Key, alias)
+	if err != nil {
+		return err
+	}
+	if platforms != nil {
+		if rids, err = g.onPlatforms(ctx, app, rids, platforms); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"registration_ids": nonNil(rids)})
+	return nil
+}
+
+// jpushDeleteAlias is DELETE /v3/aliases/{alias}[?platform=…]: the alias
+// taken from every device that has it (on those platforms).
+func (g *Gateway) jpushDeleteAlias(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	alias, err := jpushAliasParam(r)
+	if err != nil {
+		return err
+	}
+	platforms, err := jpushPlatformParam(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rids, err := g.data.AliasMembers(ctx, app.Key, alias)
+	if err != nil {
+		return err
+	}
+	if rids, err = g.onPlatforms(ctx, app, rids, platforms); err != nil {
+		return err
+	}
+	for _, rid := range rids {
+		// Only if the device still has the alias: another call may have
+		// given it a new one meanwhile.
+		attrs, err := g.data.DeviceAttrs(ctx, rid)
+		if err != nil {
+			return err
+		}
+		if attrs.Alias != alias {
+			continue
+		}
+		if err := g.data.SetAlias(ctx, app.Key, rid, ""); err != nil && !errors.Is(err, dataservice.ErrNotFound) {
+			return err
+		}
+	}
+	jpushOK(w)
+	return nil
+}

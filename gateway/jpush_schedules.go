@@ -1,0 +1,347 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/ids"
+)
+
+// JPush's schedule API over Herald's schedules (schedules.go): the trigger
+// is the same JSON, read by default in JPush's time zone (Beijing time);
+// the push is JPush's push object, turned into the /v1 push the schedule
+// fires (as POST /v3/push turns it) and kept as sent, to be shown as sent.
+
+// jpushScheduleZone is the zone JPush reads schedule times in, unless the
+// trigger names another with Herald's time_zone.
+const jpushScheduleZone = "Asia/Shanghai"
+
+// jpushSchedulePage is the size of a page of GET /v3/schedules, as JPush.
+const jpushSchedulePage = 50
+
+// jpushScheduleKeys are the keys of a schedule object; cid is accepted and
+// ignored (Herald's schedules have no idempotency key).
+var jpushScheduleKeys = map[string]bool{"name": true, "enabled": true, "trigger": true, "push": true, "cid": true}
+
+// jpushScheduleView is a schedule as JPush shows it.
+type jpushScheduleView struct {
+	ScheduleID string          `json:"schedule_id"`
+	Name       string          `json:"name"`
+	Enabled    bool            `json:"enabled"`
+	Trigger    triggerJSON     `json:"trigger"`
+	Push       json.RawMessage `json:"push"`
+}
+
+// decodeJPushSchedule reads a schedule object into def, changing only
+// the sections the body has (all of them for a new schedule), and says
+// whether it had any.
+func decodeJPushSchedule(b []byte, def *scheduleDef) (bool, error) {
+	obj, err := jpushObject(b, "the schedule")
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for k, v := range obj {
+		if !jpushScheduleKeys[k] {
+			return false, jpushErrorf(jpushInvalid, "%q is not a key of a schedule; it has name, enabled, trigger and push", k)
+		}
+		if jpushIsNull(v) || k == "cid" {
+			continue
+		}
+		changed = true
+		switch k {
+		case "name":
+			if def.Name, err = jpushString(v, "name"); err != nil {
+				return false, err
+			}
+		case "enabled":
+			if err := json.Unmarshal(v, &def.Enabled); err != nil {
+				return false, jpushErrorf(jpushInvalid, "enabled must be true or false")
+			}
+		case "trigger":
+			if def.Trigger, err = decodeJPushTrigger(v); err != nil {
+				return false, err
+			}
+		case "push":
+			if def.Push, def.Source, err = jpushSchedulePush(v); err != nil {
+				return false, err
+			}
+		}
+	}
+	return changed, nil
+}
+
+// decodeJPushTrigger reads JPush's trigger, with Herald's time_zone and
+// zone_type beside single and periodical; times are read in Beijing time
+// unless time_zone says otherwise.
+func decodeJPushTrigger(raw json.RawMessage) (Trigger, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var tj triggerJSON
+	if err := dec.Decode(&tj); err != nil {
+		err = bodyError(err, int64(len(raw)))
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return Trigger{}, jpushErrorf(jpushInvalid, "trigger: %s", ae.Message)
+		}
+		return Trigger{}, err
+	}
+	if tj.TimeZone == "" {
+		tj.TimeZone = jpushScheduleZone
+	}
+	return tj.trigger()
+}
+
+// jpushSchedulePush turns a schedule's JPush push object into the /v1 push
+// it fires, and returns both. What JPush ignores in a schedule's push
+// (cid, sendno) is dropped; override_msg_id has no meaning for a push not
+// sent yet and is refused.
+func jpushSchedulePush(raw json.RawMessage) (push, source json.RawMessage, err error) {
+	req, err := decodeJPushPush(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.overrideID != 0 {
+		return nil, nil, jpushErrorf(jpushInvalid, "push.options.override_msg_id is not supported in a schedule")
+	}
+	msg, err := req.heraldMessage()
+	if err != nil {
+		return nil, nil, err
+	}
+	platforms, err := req.heraldPlatforms()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := map[string]any{}
+	if o := req.options; o.TimeToLive != nil {
+		opts["time_to_live"] = *o.TimeToLive
+	}
+	if o := req.options; o.BigPushDuration != nil {
+		opts["big_push_duration"] = *o.BigPushDuration
+	}
+	if c := req.options.CollapseID; c != "" {
+		opts["collapse_id"] = c
+	}
+	v1 := struct {
+		Platform []string       `json:"platform,omitempty"`
+		Audience Audience       `json:"audience"`
+		Message  *pushMessage   `json:"message"`
+		Options  map[string]any `json:"options,omitempty"`
+	}{platforms, req.audience, msg, opts}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v1); err != nil {
+		return nil, nil, jpushErrorf(jpushInvalid, "push: %v", err)
+	}
+	var src bytes.Buffer
+	if err := json.Compact(&src, raw); err != nil {
+		return nil, nil, jpushErrorf(jpushInvalid, "push: %v", err)
+	}
+	return bytes.TrimSpace(buf.Bytes()), src.Bytes(), nil
+}
+
+// jpushScheduleError turns the core's unknown schedule into JPush's.
+func jpushScheduleError(err error, id string) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "unknown_schedule" {
+		return jpushErrorf(jpushNotFound, "this app has no schedule with schedule_id %q; GET /v3/schedules lists them", jpushTruncate(id, 64))
+	}
+	return err
+}
+
+// viewJPushSchedule renders s as JPush does: its trigger without Herald's
+// zone fields when they are JPush's defaults, its push as it was sent
+// (the /v1 push, for a schedule made through /v1).
+func viewJPushSchedule(s dataservice.Schedule) (jpushScheduleView, error) {
+	def, err := readScheduleDef(s)
+	if err != nil {
+		return jpushScheduleView{}, err
+	}
+	tj := def.Trigger.json()
+	if tj.ZoneType == zoneFixed {
+		tj.ZoneType = ""
+		if tj.TimeZone == jpushScheduleZone {
+			tj.TimeZone = ""
+		}
+	}
+	push := def.Source
+	if len(push) == 0 {
+		push = def.Push
+	}
+	return jpushScheduleView{ScheduleID: s.ID, Name: s.Name, Enabled: s.Enabled, Trigger: tj, Push: push}, nil
+}
+
+// jpushCreateSchedule is POST /v3/schedules → {"schedule_id", "name"}.
+func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	def := scheduleDef{Enabled: true}
+	if _, err := decodeJPushSchedule(b, &def); err != nil {
+		return err
+	}
+	switch {
+	case def.Trigger.Single == nil && def.Trigger.Periodical == nil:
+		return jpushErrorf(jpushMissing, `trigger is required: {"single": {"time": "YYYY-MM-DD HH:MM:SS"}} or {"periodical": {…}}`)
+	case def.Push == nil:
+		return jpushErrorf(jpushMissing, "push is required: a push object, as POST /v3/push takes")
+	}
+	s, err := g.scheduleCreate(r.Context(), app, def)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"schedule_id": s.ID, "name": s.Name})
+	return nil
+}
+
+// jpushSchedules is GET /v3/schedules?page=N: the app's schedules that
+// fire again (JPush's "valid" ones), oldest first, 50 a page.
+func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	pageNo := 1
+	if s := r.URL.Query().Get("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return jpushErrorf(jpushInvalid, "page must be a whole number from 1; got %q", s)
+		}
+		pageNo = n
+	}
+	ctx := r.Context()
+	now := time.Now()
+	var valid []dataservice.Schedule
+	after := ""
+	for {
+		ss, next, err := g.scheduleList(ctx, app, after, dataservice.MaxPage-1) // it reads one more
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			if s.Enabled && s.Next != nil {
+				valid = append(valid, s)
+				continue
+			}
+			if !s.Enabled {
+				def, err := readScheduleDef(s)
+				if err != nil {
+					return err
+				}
+				if _, ok := def.Trigger.First(now); ok {
+					valid = append(valid, s)
+				}
+			}
+		}
+		if next == nil {
+			break
+		}
+		after = *next
+	}
+	slices.SortStableFunc(valid, func(a, b dataservice.Schedule) int { return a.Created.Compare(b.Created) })
+	out := struct {
+		TotalCount int                 `json:"total_count"`
+		TotalPages int                 `json:"total_pages"`
+		Page       int                 `json:"page"`
+		Schedules  []jpushScheduleView `json:"schedules"`
+	}{TotalCount: len(valid), TotalPages: (len(valid) + jpushSchedulePage - 1) / jpushSchedulePage, Page: pageNo, Schedules: []jpushScheduleView{}}
+	from := (pageNo - 1) * jpushSchedulePage
+	for i := from; i < len(valid) && i < from+jpushSchedulePage; i++ {
+		v, err := viewJPushSchedule(valid[i])
+		if err != nil {
+			return err
+		}
+		out.Schedules = append(out.Schedules, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// jpushSchedule is GET /v3/schedules/{schedule_id}.
+func (g *Gateway) jpushSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	id := r.PathValue("schedule_id")
+	s, err := g.scheduleGet(r.Context(), app, id)
+	if err != nil {
+		return jpushScheduleError(err, id)
+	}
+	v, err := viewJPushSchedule(s)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// jpushUpdateSchedule is PUT /v3/schedules/{schedule_id}: the sections
+// the body has (name, enabled, trigger, push) replace the schedule's,
+// each whole, as JPush.
+func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	id := r.PathValue("schedule_id")
+	cur, err := g.scheduleGet(ctx, app, id)
+	if err != nil {
+		return jpushScheduleError(err, id)
+	}
+	def, err := readScheduleDef(cur)
+	if err != nil {
+		return err
+	}
+	def.Enabled = cur.Enabled
+	changed, err := decodeJPushSchedule(b, &def)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		return jpushErrorf(jpushMissing, "give at least one of name, enabled, trigger and push")
+	}
+	s, err := g.scheduleReplace(ctx, app, id, def)
+	if err != nil {
+		return jpushScheduleError(err, id)
+	}
+	v, err := viewJPushSchedule(s)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// jpushDeleteSchedule is DELETE /v3/schedules/{schedule_id}.
+func (g *Gateway) jpushDeleteSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	id := r.PathValue("schedule_id")
+	if err := g.scheduleDelete(r.Context(), app, id); err != nil {
+		return jpushScheduleError(err, id)
+	}
+	jpushOK(w)
+	return nil
+}
+
+// jpushScheduleMsgIDs is GET /v3/schedules/{schedule_id}/msg_ids: the
+// messages of its latest firings (dataservice.MaxScheduleFired), oldest
+// first → {"count", "msgids"}.
+func (g *Gateway) jpushScheduleMsgIDs(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	id := r.PathValue("schedule_id")
+	s, err := g.scheduleGet(r.Context(), app, id)
+	if err != nil {
+		return jpushScheduleError(err, id)
+	}
+	list := []string{}
+	for _, f := range s.Fired {
+		if f.MsgID != 0 {
+			list = append(list, ids.FormatMessageID(f.MsgID))
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Count  int      `json:"count"`
+		MsgIDs []string `json:"msgids"`
+	}{len(list), list})
+	return nil
+}

@@ -1,0 +1,33 @@
+package gateway
+
+import "fmt"
+
+// RouteForTest is one row of a gateway's route table, as the external
+// tests see it (this file is compiled only into tests: it adds nothing to
+// the package's API).
+type RouteForTest struct {
+	Method, Pattern string
+	// Auth is "none", "app" or "admin".
+	Auth string
+}
+
+// RoutesForTest returns g's route table, in its order.
+func RoutesForTest(g *Gateway) []RouteForTest {
+	out := make([]RouteForTest, len(g.routes))
+	for i, rt := range g.routes {
+		out[i] = RouteForTest{Method: rt.method, Pattern: rt.pattern, Auth: authName(rt.auth)}
+	}
+	return out
+}
+
+func authName(a authKind) string {
+	switch a {
+	case authNone:
+		return "none"
+	case authApp:
+		return "app"
+	case authAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("unknown auth kind %d", a)
+}
