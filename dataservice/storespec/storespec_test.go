@@ -30,8 +30,11 @@ func TestParse(t *testing.T) {
 		user      string
 		password  string
 		setPrefix string
+		cacheMB   int // leveldb block cache, if not 0
 	}{
-		{spec: "leveldb:/var/lib/herald", backend: backendLevelDB, dir: "/var/lib/herald"},
+		{spec: "leveldb:/var/lib/herald", backend: backendLevelDB, dir: "/var/lib/herald", cacheMB: 4},
+		{spec: "leveldb:/var/lib/herald?block-cache-mb=32", backend: backendLevelDB, dir: "/var/lib/herald", cacheMB: 32},
+		{spec: "./odd?name", backend: backendLevelDB, dir: "./odd?name", cacheMB: 4},
 		{spec: "leveldb:data", backend: backendLevelDB, dir: "data"},
 		{spec: "LevelDB:data", backend: backendLevelDB, dir: "data"},
 		{spec: "leveldb:with:colon", backend: backendLevelDB, dir: "with:colon"},
@@ -70,6 +73,9 @@ func TestParse(t *testing.T) {
 				if p.leveldb.Dir != c.dir {
 					t.Fatalf("leveldb dir %q, want %q", p.leveldb.Dir, c.dir)
 				}
+				if c.cacheMB != 0 && p.leveldb.BlockCacheBytes != c.cacheMB<<20 {
+					t.Fatalf("leveldb block cache %d bytes, want %d MiB", p.leveldb.BlockCacheBytes, c.cacheMB)
+				}
 				return
 			}
 			a := p.aerospike
@@ -93,6 +99,12 @@ func TestParseErrors(t *testing.T) {
 		{"", "empty"},
 		{"   ", "empty"},
 		{"leveldb:", "no directory"},
+		{"leveldb:?block-cache-mb=8", "no directory"},
+		{"leveldb:d?block-cache-mb=0", "block-cache-mb"},
+		{"leveldb:d?block-cache-mb=lots", "block-cache-mb"},
+		{"leveldb:d?block-cache-mb=99999999", "block-cache-mb"},
+		{"leveldb:d?cache=8", "unknown parameter"},
+		{"leveldb:d?block-cache-mb=8&block-cache-mb=9", "2 times"},
 		{"redis://localhost:6379", "unknown store"},
 		{"rocksdb:/data", "unknown store"},
 		{"aerospike:h:3000/test", "no '//'"},
