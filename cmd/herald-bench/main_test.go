@@ -53,7 +53,7 @@ func TestExitStatus(t *testing.T) {
 		{"help", "", []string{"help"}, 0, "Usage:"},
 		{"no scenario", "x", nil, 2, "name a scenario"},
 		{"bad flag", "x", []string{"hold", "--devices", "many"}, 2, "invalid value"},
-		{"too many devices", "x", []string{"hold", "--devices", "18001", "--duration", "1s"}, 2, "18000"},
+		{"too many devices for one worker", "x", []string{"hold", "--devices", "18001", "--workers", "1", "--duration", "1s"}, 2, "18000"},
 		{"broadcast without pushes", "x", []string{"broadcast", "--devices", "10"}, 2, "messages 1 to 1000"},
 		{"tagpush unreachable", "x", []string{"tagpush", "--target", "http://127.0.0.1:1", "--devices", "1", "--messages", "1"}, 1, "setup failed"},
 		{"no token", "", []string{"hold", "--devices", "1", "--duration", "1s"}, 2, "HERALD_ADMIN_TOKEN"},
@@ -86,5 +86,22 @@ func TestHoldPrintsOneJSONLine(t *testing.T) {
 	}
 	if res["scenario"] != "hold" || res["connected"] != 10.0 || res["rss_per_conn_bytes"] == nil {
 		t.Fatalf("result %s", stdout)
+	}
+}
+
+// --workers 2: the binary re-executes itself twice to hold the devices and
+// prints one result for them all.
+func TestUnicastWithWorkers(t *testing.T) {
+	h := heraldtest.Start(t)
+	status, stdout, stderr := run(t, heraldtest.AdminToken, "unicast", "--target", h.URL, "--devices", "200", "--messages", "1", "--workers", "2")
+	if status != 0 {
+		t.Fatalf("status %d, stderr %s", status, stderr)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("stdout is not one JSON line: %q", stdout)
+	}
+	if res["delivered"] != 200.0 || res["connected"] != 200.0 || res["lost"] != 0.0 || res["errors"] != 0.0 || res["acked"] != 200.0 {
+		t.Fatalf("result %s\nstderr %s", stdout, stderr)
 	}
 }

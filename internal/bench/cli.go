@@ -33,6 +33,7 @@ Usage:
   herald-bench unicast   --target URL --devices N --messages M [flags]
   herald-bench broadcast --target URL --devices N --messages M [flags]
   herald-bench tagpush   --target URL --devices N --messages M [flags]
+  herald-bench SCENARIO  --cluster K ...   (instead of --target: a local cluster)
   herald-bench help
 
   hold      connect N idle devices, hold them for D, and report the server's
@@ -49,11 +50,18 @@ Usage:
             push task resolved the audience (targeted_per_sec)
 
 Every scenario drives the REST API only: the target is "herald all" or a
-cluster's gateway. Against a cluster, the server figures (memory, CPU, GC)
+cluster's gateway. --cluster K starts a cluster for the run instead (herald
+dataservice, K herald connectors and herald gateway on 127.0.0.1, the
+herald binary found next to herald-bench or named by --herald), waits until
+the gateway sees the K connectors, and stops it at the end, Ctrl-C
+included; without HERALD_ADMIN_TOKEN it uses a random admin token. Against a cluster, the server figures (memory, CPU, GC)
 are the gateway's, and server_connections the connectors' together.
 
 The admin token is read from HERALD_ADMIN_TOKEN. Each run creates its own
-app. At most 18000 devices per process.
+app. A process holds at most 18000 devices: with --workers W (by default as
+many as --devices needs) herald-bench runs W copies of itself that hold the
+devices, each dialing from its own share of --sources, and adds up what
+they report; it drives the scenario itself.
 Run "herald-bench <scenario> -h" for the flags of a scenario.
 
 Exit status: 0 the run completed, 1 setup failed (target unreachable, token
@@ -64,6 +72,9 @@ rejected, no device connected) or the run was interrupted, 2 bad flags.
 // its exit status. The result goes to stdout as one JSON line; progress and
 // errors go to stderr. SIGINT and SIGTERM stop the run.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if os.Getenv(WorkerEnv) == "1" {
+		return RunWorker(os.Stdin, stdout, stderr)
+	}
 	opts, err := ParseArgs(args, os.Getenv, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -125,7 +136,10 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	fs := flag.NewFlagSet("herald-bench "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Target, "target", "http://127.0.0.1:8080", "base URL of Herald's REST API")
-	fs.IntVar(&o.Devices, "devices", 0, fmt.Sprintf("devices to register and connect (1 to %d; required)", MaxDevices))
+	fs.IntVar(&o.Cluster, "cluster", 0, fmt.Sprintf("instead of --target, start a local cluster of this many connectors (1 to %d) with a dataservice and a gateway, run against it, and stop it", MaxCluster))
+	fs.StringVar(&o.Herald, "herald", "", "the herald binary --cluster runs (default: herald next to herald-bench)")
+	fs.IntVar(&o.Devices, "devices", 0, fmt.Sprintf("devices to register and connect (1 to %d per process; required)", MaxDevices))
+	fs.IntVar(&o.Workers, "workers", 0, fmt.Sprintf("worker processes holding the devices, each with its share of --sources (0: none up to %d devices, else enough for at most %d each)", MaxDevices, MaxDevices))
 	fs.DurationVar(&o.Heartbeat, "heartbeat", 180*time.Second, "heartbeat the devices ask for")
 	sources := fs.String("sources", DefaultSources, "local addresses device sockets are opened from, in turn: ranges and addresses, comma-separated")
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", 256, "device connections in progress at once")
@@ -159,6 +173,14 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("%w: unexpected arguments: %s", ErrInvalidOptions, strings.Join(fs.Args(), " "))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["cluster"] && set["target"] {
+		return o, fmt.Errorf("%w: --cluster starts its own target; do not give --target too", ErrInvalidOptions)
+	}
+	if set["herald"] && !set["cluster"] {
+		return o, fmt.Errorf("%w: --herald names the binary --cluster runs; give --cluster too", ErrInvalidOptions)
 	}
 	var err error
 	if o.Sources, err = ParseSources(*sources); err != nil {

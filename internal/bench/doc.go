@@ -21,9 +21,16 @@
 // a cluster's run are the gateway's.
 //
 // Devices belong to a fleet: a set of SDK clients with the counters and the
-// latency histogram of what they received. A scenario drives one fleet per
-// process; fleet snapshots add up, so a parent can aggregate several
-// worker processes.
+// latency histogram of what they received. A process holds at most
+// MaxDevices of them; with Options.Workers (or more devices than that) the
+// run re-executes its binary as worker processes (WorkerEnv, RunWorker)
+// that hold the clients, each dialing from its own share of the source
+// addresses, and report every arrival and their counters to the parent
+// over JSON lines; the parent's fleet counts the arrivals as its own
+// handlers would and sums the counters, so every scenario runs unchanged.
+//
+// With Options.Cluster the run starts its own cluster of herald processes
+// (dataservice, connectors, gateway) on loopback and stops it at the end.
 //
 // All REST calls (registration, dispatch, pushes, reports, runtime figures)
 // share one cleartext HTTP/2 connection to the gateway. Device sockets are

@@ -55,6 +55,7 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 		res.Rounds = append(res.Rounds, r.round(ctx, f, seq))
 	}
 
+	f.sync(ctx)
 	st := f.stats()
 	res.Messages = r.opts.Messages
 	res.Sent = r.pushed.Load()

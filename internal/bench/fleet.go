@@ -37,6 +37,11 @@ type fleetConfig struct {
 	Heartbeat time.Duration
 	// DialTimeout bounds one device's sdk.Dial, retries included.
 	DialTimeout time.Duration
+	// Sink, if set, receives each valid arrival instead of the fleet
+	// counting it: a worker process's fleet forwards arrivals to the
+	// parent, whose fleet counts them with record. The fleet then keeps no
+	// per-message slots.
+	Sink func(device, seq int, sent, at int64)
 }
 
 // fleet owns a set of simulated devices and counts what they receive. The
@@ -58,6 +63,12 @@ type fleet struct {
 	received, handlerDuplicates, invalid         atomic.Int64
 	firstDial, lastWelcome, lastDelivery         atomic.Int64 // Unix nanoseconds
 	firstInvalid                                 atomic.Pointer[string]
+
+	// remote, if set, holds the fleet's devices in worker processes: the
+	// fleet's devices have no clients, record counts the arrivals the
+	// workers report, and remoteStats is the sum of their latest counters.
+	remote      *workerPool
+	remoteStats atomic.Pointer[fleetStats]
 }
 
 // device is one simulated device.
@@ -72,10 +83,10 @@ type device struct {
 
 func newFleet(cfg fleetConfig, creds []sdk.Credentials, ends []sdk.Endpoints) *fleet {
 	f := &fleet{cfg: cfg, devices: make([]device, len(creds)), latency: new(histogram)}
-	if cfg.Messages > 0 {
+	if cfg.Messages > 0 && cfg.Sink == nil {
 		f.slots = make([]atomic.Uint32, len(creds)*cfg.Messages)
 	}
-	if cfg.Shared {
+	if cfg.Shared && cfg.Sink == nil {
 		f.arrived = make([]atomic.Int64, cfg.Messages)
 		f.lastArrival = make([]atomic.Int64, cfg.Messages)
 	}
@@ -98,18 +109,29 @@ func (d *device) handle(m *sdk.Message) error {
 		f.firstInvalid.CompareAndSwap(nil, &msg)
 		return nil
 	}
-	if f.slots[(d.index-f.cfg.First)*f.cfg.Messages+st.seq].Add(1) > 1 {
-		f.handlerDuplicates.Add(1)
+	if f.cfg.Sink != nil {
+		f.cfg.Sink(d.index, st.seq, st.sent, now.UnixNano())
 		return nil
 	}
-	f.latency.record(now.Sub(time.Unix(0, st.sent)))
-	f.received.Add(1)
-	storeMax(&f.lastDelivery, now.UnixNano())
-	if f.cfg.Shared {
-		storeMax(&f.lastArrival[st.seq], now.UnixNano())
-		f.arrived[st.seq].Add(1)
-	}
+	f.record(d.index, st.seq, st.sent, now.UnixNano())
 	return nil
+}
+
+// record counts the arrival at time at (Unix nanoseconds) of message seq,
+// sent at sent, at the device with global index device: a duplicate if the
+// device had it already. Callers checked device and seq.
+func (f *fleet) record(device, seq int, sent, at int64) {
+	if f.slots[(device-f.cfg.First)*f.cfg.Messages+seq].Add(1) > 1 {
+		f.handlerDuplicates.Add(1)
+		return
+	}
+	f.latency.record(time.Duration(at - sent))
+	f.received.Add(1)
+	storeMax(&f.lastDelivery, at)
+	if f.cfg.Shared {
+		storeMax(&f.lastArrival[seq], at)
+		f.arrived[seq].Add(1)
+	}
 }
 
 // onState keeps fleet.connected current. It runs on the client's
@@ -157,6 +179,9 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // returns the number that failed to connect. onError is called with each
 // device's failure.
 func (f *fleet) connect(ctx context.Context, concurrency int, onError func(error)) int {
+	if f.remote != nil {
+		return f.remote.connect(ctx, onError)
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(concurrency, len(f.devices)) {
@@ -207,6 +232,10 @@ func (f *fleet) dial(ctx context.Context, d *device) error {
 
 // close disconnects every device.
 func (f *fleet) close() {
+	if f.remote != nil {
+		f.remote.close()
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {
@@ -253,6 +282,9 @@ func (f *fleet) acked() int64 {
 			n += c.Stats().Acked
 		}
 	}
+	if rs := f.remoteStats.Load(); rs != nil {
+		n += rs.Acked
+	}
 	return n
 }
 
@@ -282,7 +314,22 @@ func (f *fleet) stats() fleetStats {
 			s.Acked += cs.Acked
 		}
 	}
+	if rs := f.remoteStats.Load(); rs != nil {
+		s.DialFailures += rs.DialFailures
+		s.SDKDuplicates += rs.SDKDuplicates
+		s.SDKReceived += rs.SDKReceived
+		s.Acked += rs.Acked
+	}
 	return s
+}
+
+// sync makes the fleet's counters current: for a fleet held by worker
+// processes, it waits until every worker has reported everything its
+// devices received so far. A local fleet is always current.
+func (f *fleet) sync(ctx context.Context) {
+	if f.remote != nil {
+		f.remote.sync(ctx)
+	}
 }
 
 // add adds o's counters to s.

@@ -45,6 +45,7 @@ func (r *run) hold(ctx context.Context) (Result, error) {
 		r.reportError("reading the server's memory at the end of the hold", err)
 	}
 
+	f.sync(ctx)
 	st := f.stats()
 	var res Result
 	if end.Process.RSSBytes > 0 && connected > 0 {

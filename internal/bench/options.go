@@ -56,14 +56,31 @@ const MaxDevices = 18000
 type Options struct {
 	Scenario Scenario
 	// Target is the base URL of Herald's REST API, such as
-	// http://127.0.0.1:8080.
+	// http://127.0.0.1:8080. With Cluster it is ignored.
 	Target string
+	// Cluster, if positive, makes the run start its own cluster instead of
+	// using Target: a herald dataservice (LevelDB in a temporary
+	// directory), Cluster herald connectors and a herald gateway, each a
+	// process on loopback; the run waits until the gateway sees every
+	// connector, drives the gateway, and stops the cluster at its end.
+	// AdminToken may then be empty: the cluster gets a random one.
+	Cluster int
+	// Herald is the herald binary Cluster runs. Empty means herald next to
+	// this executable.
+	Herald string
 	// AdminToken authorizes creating the run's app and reading the
 	// server's runtime figures.
 	AdminToken string
-	// Devices is how many devices to register and connect, at most
-	// MaxDevices.
+	// Devices is how many devices to register and connect: at most
+	// MaxDevices per process that holds devices.
 	Devices int
+	// Workers is how many worker processes hold the devices: the run's
+	// process re-executes itself (see WorkerEnv) that many times, gives
+	// each an even share of the devices and of Sources, drives the
+	// scenario itself and adds up what the workers report. Zero means
+	// none if Devices fits one process (MaxDevices) and otherwise enough
+	// that none holds more than MaxDevices.
+	Workers int
 
 	// Duration is how long Hold holds the connections once all are up.
 	Duration time.Duration
@@ -163,15 +180,27 @@ func (o *Options) validate() error {
 	default:
 		return bad("unknown scenario %q; use %s, %s, %s or %s", o.Scenario, Hold, Unicast, Broadcast, TagPush)
 	}
+	if o.Cluster < 0 || o.Cluster > MaxCluster {
+		return bad("cluster must be 1 to %d connectors; got %d", MaxCluster, o.Cluster)
+	}
 	u, err := url.Parse(o.Target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if o.Cluster == 0 && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return bad("target %q must be the REST API's base URL, such as http://127.0.0.1:8080", o.Target)
 	}
-	if o.AdminToken == "" {
+	if o.AdminToken == "" && o.Cluster == 0 {
 		return bad("the admin token is missing: set HERALD_ADMIN_TOKEN to the token herald printed on first start (or was started with)")
 	}
-	if o.Devices < 1 || o.Devices > MaxDevices {
-		return bad("devices must be 1 to %d per process (a process may open at most 20,000 files and holds one socket per device); got %d", MaxDevices, o.Devices)
+	if o.Workers < 0 || o.Workers > MaxWorkers {
+		return bad("workers must be 0 (as many as the devices need) to %d; got %d", MaxWorkers, o.Workers)
+	}
+	if o.Devices < 1 || o.Devices > MaxWorkers*MaxDevices {
+		return bad("devices must be 1 to %d; got %d", MaxWorkers*MaxDevices, o.Devices)
+	}
+	if w := max(o.workerCount(), 1); (o.Devices+w-1)/w > MaxDevices {
+		return bad("%d devices over %d processes is more than %d per process (a process may open at most 20,000 files and holds one socket per device); use more workers", o.Devices, w, MaxDevices)
+	}
+	if w := o.workerCount(); w > o.Devices {
+		return bad("%d workers for %d devices: each worker needs a device", w, o.Devices)
 	}
 	if o.Heartbeat < 0 || o.Timeout < 0 || o.SettleInterval < 0 || o.SettleTimeout < 0 || o.TTL < 0 {
 		return bad("durations must not be negative")

@@ -57,7 +57,20 @@ func TestParseArgs(t *testing.T) {
 		{name: "resolve passes on broadcast", args: "broadcast --devices 1 --messages 1 --resolve-passes 2", token: "t", wantErr: "not defined"},
 		{name: "zero resolve passes", args: "tagpush --devices 1 --messages 1 --resolve-passes -1", token: "t", wantErr: "passes must be positive"},
 		{name: "no token", args: "hold --devices 1 --duration 1s", wantErr: "HERALD_ADMIN_TOKEN"},
-		{name: "too many devices", args: "hold --devices 18001 --duration 1s", token: "t", wantErr: "1 to 18000 per process"},
+		{name: "too many devices for one worker", args: "hold --devices 18001 --workers 1 --duration 1s", token: "t", wantErr: "more than 18000 per process"},
+		{name: "too many devices", args: "hold --devices 1152001 --duration 1s", token: "t", wantErr: "devices must be 1 to 1152000"},
+		{name: "devices default to enough workers", args: "hold --devices 40000 --duration 1s", token: "t",
+			check: func(o Options) bool { return o.Workers == 0 && o.workerCount() == 3 }},
+		{name: "workers", args: "unicast --devices 100 --messages 1 --workers 2", token: "t",
+			check: func(o Options) bool { return o.Workers == 2 && o.workerCount() == 2 }},
+		{name: "cluster", args: "broadcast --devices 100 --messages 1 --cluster 3 --herald /opt/herald", token: "",
+			check: func(o Options) bool { return o.Cluster == 3 && o.Herald == "/opt/herald" && o.AdminToken == "" }},
+		{name: "cluster and target", args: "hold --devices 1 --duration 1s --cluster 2 --target http://127.0.0.1:8080", token: "t", wantErr: "do not give --target"},
+		{name: "herald without cluster", args: "hold --devices 1 --duration 1s --herald /opt/herald", token: "t", wantErr: "give --cluster too"},
+		{name: "cluster too large", args: "hold --devices 1 --duration 1s --cluster 17", token: "t", wantErr: "cluster must be 1 to 16"},
+		{name: "negative workers", args: "hold --devices 1 --duration 1s --workers -1", token: "t", wantErr: "workers must be 0"},
+		{name: "too many workers", args: "hold --devices 100 --duration 1s --workers 65", token: "t", wantErr: "workers must be 0"},
+		{name: "more workers than devices", args: "hold --devices 2 --duration 1s --workers 3", token: "t", wantErr: "each worker needs a device"},
 		{name: "no devices", args: "unicast --messages 1", token: "t", wantErr: "devices must be"},
 		{name: "hold without duration", args: "hold --devices 1", token: "t", wantErr: "positive duration"},
 		{name: "unicast without messages", args: "unicast --devices 1", token: "t", wantErr: "messages"},
@@ -98,7 +111,7 @@ func TestParseArgsHelp(t *testing.T) {
 }
 
 func TestRunRejectsInvalidOptionsBeforeCallingTheTarget(t *testing.T) {
-	_, err := Run(t.Context(), Options{Scenario: Hold, Target: "http://127.0.0.1:1", AdminToken: "t", Devices: MaxDevices + 1, Duration: time.Second})
+	_, err := Run(t.Context(), Options{Scenario: Hold, Target: "http://127.0.0.1:1", AdminToken: "t", Devices: MaxDevices + 1, Workers: 1, Duration: time.Second})
 	if !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("err = %v, want ErrInvalidOptions", err)
 	}

@@ -93,8 +93,9 @@ type Result struct {
 	GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
 	// ServerCPUSeconds is the CPU time the server used during the run.
 	ServerCPUSeconds float64 `json:"server_cpu_s"`
-	// BenchCPUSeconds is the CPU time this process used during the run:
-	// on a shared machine, what the load generator took from the server.
+	// BenchCPUSeconds is the CPU time this process and its worker
+	// processes used during the run: on a shared machine, what the load
+	// generator took from the server.
 	BenchCPUSeconds float64 `json:"bench_cpu_s"`
 	// DurationSeconds is the wall time of the whole run, setup included.
 	DurationSeconds float64 `json:"duration_s"`

@@ -26,6 +26,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err := opts.validate(); err != nil {
 		return Result{}, err
 	}
+	if opts.Cluster > 0 {
+		c, err := startLocalCluster(ctx, &opts)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+		defer c.stop()
+	}
 	r, err := newRun(ctx, opts)
 	if err != nil {
 		return Result{}, err
@@ -165,6 +172,12 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 		Heartbeat:   r.opts.Heartbeat,
 		DialTimeout: 30 * time.Second,
 	}, creds, ends)
+	if w := r.opts.workerCount(); w > 0 {
+		r.setPhase("workers")
+		if err := startWorkers(r, f, w); err != nil {
+			return nil, setupError(fmt.Sprintf("starting %d worker processes", w), err)
+		}
+	}
 	r.fleet.Store(f)
 	return f, nil
 }
@@ -299,6 +312,17 @@ func waitFor(ctx context.Context, deadline time.Time, interval time.Duration, co
 func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st fleetStats) {
 	// The final reading should not fail because the run was interrupted.
 	end, err := r.api.runtime(context.WithoutCancel(ctx))
+	if r.opts.Cluster > 0 && err == nil && ctx.Err() == nil {
+		// The gateway counts connections from the connectors' registry
+		// entries, refreshed every clusterAnnounce: give a short run's
+		// last connections time to show.
+		waitFor(ctx, time.Now().Add(4*clusterAnnounce), 50*time.Millisecond, func() bool {
+			if f, ferr := r.api.runtime(ctx); ferr == nil {
+				end = f
+			}
+			return end.connections() >= int(st.Connected)
+		})
+	}
 	if err != nil {
 		r.reportError("reading runtime figures", err)
 	} else {
@@ -314,6 +338,9 @@ func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st f
 	res.DialRetries = st.DialFailures
 	res.ConnectionsPerSec = rate(st.Welcomed, st.FirstDial, st.LastWelcome)
 	res.BenchCPUSeconds = round3(processCPU() - r.cpu0)
+	if f := r.fleet.Load(); f != nil && f.remote != nil {
+		res.BenchCPUSeconds = round3(res.BenchCPUSeconds + f.remote.cpuSeconds())
+	}
 	res.DurationSeconds = round3(time.Since(r.started).Seconds())
 }
 

@@ -44,12 +44,14 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 		// The SDK sends an ACK for every message it handles, duplicates
 		// included.
 		waitFor(ctx, deadline, 20*time.Millisecond, func() bool {
+			f.sync(ctx)
 			st := f.stats()
 			return st.Acked >= st.SDKReceived+st.SDKDuplicates
 		})
 		res.AcksSampled, res.AcksConfirmed = r.confirmAcks(ctx, f, msgIDs, deadline)
 	}
 
+	f.sync(ctx)
 	st := f.stats()
 	res.Messages = r.opts.Messages
 	res.Sent = sent

@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// MaxCluster bounds Options.Cluster.
+const MaxCluster = 16
+
+// ErrCluster means the local cluster of Options.Cluster could not start.
+var ErrCluster = errors.New("bench: local cluster failed")
+
+// clusterReadyTimeout bounds the wait for the gateway to see every
+// connector of a local cluster.
+const clusterReadyTimeout = 60 * time.Second
+
+// clusterAnnounce is how often the connectors of a local cluster refresh
+// their registry entry, where the gateway reads their connection counts.
+const clusterAnnounce = 250 * time.Millisecond
+
+// clusterStopTimeout bounds the wait for a process of a local cluster to
+// exit after SIGTERM before it is killed.
+const clusterStopTimeout = 10 * time.Second
+
+// localCluster is a cluster herald-bench started for a run: a dataservice
+// on LevelDB in a temporary directory, connectors and a gateway, each a
+// herald process on loopback.
+type localCluster struct {
+	dir   string
+	procs []*exec.Cmd // in start order
+	out   io.Writer
+}
+
+// heraldPath returns the herald binary a local cluster runs: opts.Herald,
+// or herald next to this executable.
+func heraldPath(herald string) (string, error) {
+	if herald == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("%w: finding herald next to herald-bench: %v", ErrCluster, err)
+		}
+		herald = filepath.Join(filepath.Dir(exe), "herald")
+	}
+	if fi, err := os.Stat(herald); err != nil || fi.IsDir() {
+		return "", fmt.Errorf("%w: no herald binary at %s (build it with go build ./cmd/herald, or name it with --herald)", ErrCluster, herald)
+	}
+	return herald, nil
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startLocalCluster starts a dataservice, opts.Cluster connectors and a
+// gateway, waits until the gateway sees every connector, and points opts at
+// the gateway (Target, and AdminToken if it was empty). The caller stops
+// the cluster.
+func startLocalCluster(ctx context.Context, opts *Options) (*localCluster, error) {
+	herald, err := heraldPath(opts.Herald)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "herald-bench-cluster-")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCluster, err)
+	}
+	c := &localCluster{dir: dir, out: opts.Progress}
+	if opts.AdminToken == "" {
+		opts.AdminToken = randomToken()
+	}
+	env := append(os.Environ(), "HERALD_CLUSTER_TOKEN="+randomToken(), "HERALD_ADMIN_TOKEN="+opts.AdminToken)
+	ports := make([]int, 2+2*opts.Cluster)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			c.stop()
+			return nil, fmt.Errorf("%w: finding free ports: %v", ErrCluster, err)
+		}
+	}
+	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	dsURL := "http://" + addr(ports[0])
+	start := func(args ...string) error {
+		cmd := exec.Command(herald, args...)
+		cmd.Env = env
+		cmd.Stderr = opts.Progress
+		// The cluster must not outlive herald-bench.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("%w: herald %s: %v", ErrCluster, args[0], err)
+		}
+		c.procs = append(c.procs, cmd)
+		return nil
+	}
+	fmt.Fprintf(opts.Progress, "herald-bench: starting a local cluster (%s): dataservice %s, %d connectors, gateway %s\n", herald, addr(ports[0]), opts.Cluster, addr(ports[1]))
+	if err := start("dataservice", "--store", "leveldb:"+filepath.Join(dir, "store"), "--http", addr(ports[0]), "--log-level", "warn"); err != nil {
+		c.stop()
+		return nil, err
+	}
+	if err := waitListening(ctx, addr(ports[0])); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("%w: the dataservice: %v", ErrCluster, err)
+	}
+	for k := range opts.Cluster {
+		device, internal := ports[2+2*k], ports[3+2*k]
+		if err := start("connector", "--dataservice", dsURL, "--device", addr(device), "--http", addr(internal),
+			"--announce", clusterAnnounce.String(), "--log-level", "warn"); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	if err := start("gateway", "--dataservice", dsURL, "--http", addr(ports[1]), "--refresh", "200ms", "--log-level", "warn"); err != nil {
+		c.stop()
+		return nil, err
+	}
+	opts.Target = "http://" + addr(ports[1])
+	if err := c.waitConnectors(ctx, opts); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// waitListening waits until addr accepts connections.
+func waitListening(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(clusterReadyTimeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%s not listening after %v: %v", addr, clusterReadyTimeout, err)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// waitConnectors waits until the gateway at opts.Target reports every
+// connector of the cluster.
+func (c *localCluster) waitConnectors(ctx context.Context, opts *Options) error {
+	a := newAPI(opts.Target, opts.AdminToken, newHTTPClient([]*http.Transport{newTransport()}, fallbackStreamLimit))
+	var seen int
+	var lastErr error
+	ok := waitFor(ctx, time.Now().Add(clusterReadyTimeout), 100*time.Millisecond, func() bool {
+		f, err := a.runtime(ctx)
+		if err != nil {
+			lastErr = err
+			return false
+		}
+		seen = len(f.Components.Connectors)
+		return seen >= opts.Cluster
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: the gateway sees %d of %d connectors after %v (last error: %v)", ErrCluster, seen, opts.Cluster, clusterReadyTimeout, lastErr)
+	}
+	return nil
+}
+
+// stop stops the cluster's processes, the last started first (gateway,
+// connectors, dataservice), and removes its data.
+func (c *localCluster) stop() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		cmd := c.procs[i]
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() {
+			_ = cmd.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(clusterStopTimeout):
+			fmt.Fprintf(c.out, "herald-bench: herald %s did not stop; killing it\n", cmd.Args[1])
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	_ = os.RemoveAll(c.dir)
+}
