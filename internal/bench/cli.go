@@ -62,6 +62,8 @@ app. A process holds at most 18000 devices: with --workers W (by default as
 many as --devices needs) herald-bench runs W copies of itself that hold the
 devices, each dialing from its own share of --sources, and adds up what
 they report; it drives the scenario itself.
+--out DIR also writes DIR/results.json (the result, its per-second series
+and the latency CDF) and DIR/throughput.png, DIR/latency_cdf.png.
 Run "herald-bench <scenario> -h" for the flags of a scenario.
 
 Exit status: 0 the run completed, 1 setup failed (target unreachable, token
@@ -146,6 +148,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	fs.IntVar(&o.RegisterConcurrency, "register-concurrency", 64, "device registrations in flight at once")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of herald-bench itself to this file")
 	fs.IntVar(&o.Connections, "connections", 4, "HTTP/2 connections REST calls are spread over")
+	fs.StringVar(&o.Out, "out", "", "also write results.json and PNG plots (throughput over time, latency CDF) to this directory")
 	var ttl int64
 	switch o.Scenario {
 	case Hold:

@@ -134,6 +134,11 @@ type Options struct {
 	// Connections is how many HTTP/2 connections REST calls are spread
 	// over. Zero means 4.
 	Connections int
+	// Out, if set, names a directory the run writes results.json (the
+	// result with its per-second series and latency CDF, see Report) and
+	// PNG plots into. It is created if missing; Run checks that it can
+	// write there before the run starts.
+	Out string
 }
 
 // withDefaults returns o with its zero values replaced by defaults.

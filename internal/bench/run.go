@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +25,9 @@ const shownErrors = 5
 func Run(ctx context.Context, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
+		return Result{}, err
+	}
+	if err := prepareOut(opts.Out); err != nil {
 		return Result{}, err
 	}
 	if opts.Cluster > 0 {
@@ -52,6 +56,15 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
+	stop()
+	if opts.Out != "" && res.Scenario != "" {
+		files, werr := writeOut(opts.Out, r.report(res))
+		if werr != nil {
+			err = errors.Join(err, werr)
+		} else {
+			r.printf("herald-bench: wrote %s", strings.Join(files, ", "))
+		}
+	}
 	return res, err
 }
 
@@ -76,6 +89,11 @@ type run struct {
 
 	printMu sync.Mutex
 	shown   map[string]int // errors printed per kind
+
+	// series is a Sample per progress line, appended by the progress
+	// reporter once a second.
+	seriesMu sync.Mutex
+	series   []Sample
 }
 
 // newRun prepares a run, learning how many requests the target takes at
