@@ -59,6 +59,17 @@ func TestExitStatus(t *testing.T) {
 		{"no token", "", []string{"hold", "--devices", "1", "--duration", "1s"}, 2, "HERALD_ADMIN_TOKEN"},
 		{"unreachable", "x", []string{"hold", "--target", "http://127.0.0.1:1", "--devices", "1", "--duration", "1s"}, 1, "setup failed"},
 		{"wrong token", "wrong", []string{"hold", "--target", h.URL, "--devices", "1", "--duration", "1s"}, 1, "admin token was rejected"},
+		{"storm with a rate", "x", []string{"storm", "--devices", "10", "--rate", "100"}, 2, "rate applies to unicast and churn"},
+		{"broadcast with a duration", "x", []string{"broadcast", "--devices", "10", "--messages", "1", "--duration", "5s"}, 2, "duration applies to hold, unicast and churn"},
+		{"churn without a rate", "x", []string{"churn", "--devices", "10", "--duration", "5s"}, 2, "churn needs a positive rate and duration"},
+		{"churn without a duration", "x", []string{"churn", "--devices", "10", "--rate", "100"}, 2, "churn needs a positive rate and duration"},
+		{"churn share above 1", "x", []string{"churn", "--devices", "10", "--rate", "100", "--duration", "5s", "--churn", "1.5"}, 2, "churn share must be above 0"},
+		{"churn share zero", "x", []string{"churn", "--devices", "10", "--rate", "100", "--duration", "5s", "--churn", "0"}, 2, "--churn must be above 0"},
+		{"churn online only", "x", []string{"churn", "--devices", "10", "--rate", "100", "--duration", "5s", "--ttl", "0"}, 2, "ttl of at least one second"},
+		{"unicast messages and duration", "x", []string{"unicast", "--devices", "10", "--messages", "1", "--rate", "10", "--duration", "5s"}, 2, "not both"},
+		{"unicast duration without rate", "x", []string{"unicast", "--devices", "10", "--duration", "5s"}, 2, "needs a rate"},
+		{"negative rate", "x", []string{"unicast", "--devices", "10", "--messages", "1", "--rate", "-1"}, 2, "rate must be 0 to"},
+		{"storm unreachable", "x", []string{"storm", "--target", "http://127.0.0.1:1", "--devices", "1"}, 1, "setup failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

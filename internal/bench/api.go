@@ -182,21 +182,48 @@ type api struct {
 	base      string
 	http      *http.Client
 	adminAuth string // Authorization header of admin calls
-	appKey    string
-	appAuth   string // Authorization header of the app's calls
+	// clusterAuth is the Authorization header of calls to a cluster's
+	// connectors (GET /internal/v1/runtime); empty without a cluster token.
+	clusterAuth string
+	appKey      string
+	appAuth     string // Authorization header of the app's calls
 }
 
 func newAPI(target, adminToken string, c *http.Client) *api {
 	return &api{base: strings.TrimSuffix(target, "/"), http: c, adminAuth: "Bearer " + adminToken}
 }
 
+// withClusterToken makes a read the figures of a cluster's connectors too,
+// with token; an empty token leaves a as it is.
+func (a *api) withClusterToken(token string) *api {
+	if token != "" {
+		a.clusterAuth = "Bearer " + token
+	}
+	return a
+}
+
 // do makes a call and decodes a 2xx answer into out, if not nil.
 func (a *api) do(ctx context.Context, method, path, auth string, body []byte, out any) error {
+	return a.call(ctx, method, a.base+path, path, auth, body, out)
+}
+
+// doURL is do with an absolute URL, for calls to other processes than the
+// gateway.
+func (a *api) doURL(ctx context.Context, method, rawURL, auth string, body []byte, out any) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	return a.call(ctx, method, rawURL, u.Path, auth, body, out)
+}
+
+// call makes a call to rawURL, named path in errors.
+func (a *api) call(ctx context.Context, method, rawURL, path, auth string, body []byte, out any) error {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, r)
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, r)
 	if err != nil {
 		return err
 	}
@@ -224,8 +251,13 @@ func (a *api) do(ctx context.Context, method, path, auth string, body []byte, ou
 	return json.Unmarshal(data, out)
 }
 
-// serverFigures is the part of GET /v1/admin/runtime the bench reads.
+// serverFigures is the part of GET /v1/admin/runtime the bench reads, and
+// of GET /internal/v1/runtime, which connectors serve in the same shape.
 type serverFigures struct {
+	// Role is "connector" or "dataservice" from GET /internal/v1/runtime;
+	// the gateway's answer has none.
+	Role    string `json:"role"`
+	ID      string `json:"id"`
 	Process struct {
 		RSSBytes     int64   `json:"rss_bytes"`
 		GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
@@ -233,34 +265,75 @@ type serverFigures struct {
 		Goroutines   int     `json:"goroutines"`
 	} `json:"process"`
 	Components struct {
-		// Connector is the connector of `herald all`.
-		Connector struct {
+		// Connector is the connector of `herald all`, or the connector
+		// answering GET /internal/v1/runtime.
+		Connector *struct {
 			Connections int `json:"connections"`
 			Devices     int `json:"devices"`
 		} `json:"connector"`
 		// Connectors are those of a cluster, as the gateway last read
 		// the registry.
 		Connectors []struct {
-			Connections int `json:"connections"`
+			ID          string `json:"id"`
+			Internal    string `json:"internal"`
+			Connections int    `json:"connections"`
 		} `json:"connectors"`
 	} `json:"components"`
+	// Peers are the cluster's connectors as each reported itself at GET
+	// /internal/v1/runtime, in registry order; empty without the cluster
+	// token, or if one of them could not be read (peerErr says why).
+	Peers   []serverFigures `json:"-"`
+	peerErr error
 }
 
 // connections returns the device connections of the server: its own
-// connector's, or the sum over a cluster's connectors.
+// connector's, or the sum over a cluster's connectors, as they reported
+// themselves if they were read, else as the gateway last read the
+// registry.
 func (f serverFigures) connections() int {
-	n := f.Components.Connector.Connections
+	if len(f.Peers) > 0 {
+		n := 0
+		for _, p := range f.Peers {
+			n += p.connections()
+		}
+		return n
+	}
+	n := 0
+	if f.Components.Connector != nil {
+		n = f.Components.Connector.Connections
+	}
 	for _, c := range f.Components.Connectors {
 		n += c.Connections
 	}
 	return n
 }
 
-// runtime reads the server's runtime figures.
+// runtime reads the server's runtime figures and, for a cluster whose
+// cluster token the bench has, each connector's.
 func (a *api) runtime(ctx context.Context) (serverFigures, error) {
 	var f serverFigures
-	err := a.do(ctx, http.MethodGet, "/v1/admin/runtime", a.adminAuth, nil, &f)
-	return f, err
+	if err := a.do(ctx, http.MethodGet, "/v1/admin/runtime", a.adminAuth, nil, &f); err != nil {
+		return f, err
+	}
+	if a.clusterAuth == "" || len(f.Components.Connectors) == 0 {
+		return f, nil
+	}
+	peers := make([]serverFigures, len(f.Components.Connectors))
+	errs := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, c := range f.Components.Connectors {
+		wg.Go(func() {
+			errs[i] = a.doURL(ctx, http.MethodGet, strings.TrimSuffix(c.Internal, "/")+"/internal/v1/runtime", a.clusterAuth, nil, &peers[i])
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("connector %s at %s: %w", c.ID, c.Internal, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if f.peerErr = errors.Join(errs...); f.peerErr == nil {
+		f.Peers = peers
+	}
+	return f, nil
 }
 
 // createApp creates the app the run's devices belong to.

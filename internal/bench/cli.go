@@ -30,14 +30,22 @@ one JSON line on stdout; progress goes to stderr every second.
 
 Usage:
   herald-bench hold      --target URL --devices N --duration D [flags]
-  herald-bench unicast   --target URL --devices N --messages M [flags]
+  herald-bench storm     --target URL --devices N [flags]
+  herald-bench unicast   --target URL --devices N --messages M [--rate R] [flags]
+  herald-bench unicast   --target URL --devices N --rate R --duration D [flags]
   herald-bench broadcast --target URL --devices N --messages M [flags]
   herald-bench tagpush   --target URL --devices N --messages M [flags]
+  herald-bench churn     --target URL --devices N --rate R --duration D [--churn S] [flags]
   herald-bench SCENARIO  --cluster K ...   (instead of --target: a local cluster)
   herald-bench help
 
   hold      connect N idle devices, hold them for D, and report the server's
             memory per connection (rss_per_conn_bytes) and connections/s
+  storm     register N devices first, then connect them all at once, at most
+            --dial-concurrency dials in flight per process; report
+            connections_per_sec (first dial to last WELCOME) and each
+            device's connect time (TCP, handshake, auth, session) as
+            p50_ms, p99_ms and max_ms
   unicast   connect N devices and push M messages to each, one device per
             POST /v1/push, and report delivery latency, loss and duplicates
   broadcast connect N devices and send M pushes to all of them (audience
@@ -48,14 +56,28 @@ Usage:
             members are read from the tag index (resolve_per_sec), then
             send M pushes to the tag, timed as broadcast, with how fast the
             push task resolved the audience (targeted_per_sec)
+  churn     connect N devices; for D push to random devices at R per second
+            while every second a share S (--churn, default 0.05) of them
+            disconnects and reconnects; report reconnects_per_sec, delivered,
+            lost (also pushes sent while a device was away: they must arrive
+            after it is back), duplicates and latency
+
+--rate and --duration shape the load of the scenarios with a rate: unicast
+(--rate paces its pushes; with --duration instead of --messages it sends
+R × D pushes) and churn (both required). hold takes --duration as how long
+it holds; storm, broadcast and tagpush take neither.
 
 Every scenario drives the REST API only: the target is "herald all" or a
 cluster's gateway. --cluster K starts a cluster for the run instead (herald
 dataservice, K herald connectors and herald gateway on 127.0.0.1, the
 herald binary found next to herald-bench or named by --herald), waits until
 the gateway sees the K connectors, and stops it at the end, Ctrl-C
-included; without HERALD_ADMIN_TOKEN it uses a random admin token. Against a cluster, the server figures (memory, CPU, GC)
-are the gateway's, and server_connections the connectors' together.
+included; without HERALD_ADMIN_TOKEN it uses a random admin token. Against a cluster, with the cluster token
+(HERALD_CLUSTER_TOKEN, or --cluster), the bench reads each connector's figures too
+and reports them in "servers"; server_rss_bytes, server_cpu_s and
+server_connections are then sums over gateway and connectors, and
+gc_pause_p99_ms the largest. Without it they are the gateway's, and
+server_connections the connectors' together from the registry.
 
 The admin token is read from HERALD_ADMIN_TOKEN. Each run creates its own
 app. A process holds at most 18000 devices: with --workers W (by default as
@@ -122,17 +144,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return Options{}, fmt.Errorf("%w: name a scenario: hold, unicast, broadcast or tagpush", ErrInvalidOptions)
+		return Options{}, fmt.Errorf("%w: name a scenario: hold, storm, unicast, broadcast, tagpush or churn", ErrInvalidOptions)
 	}
 	var o Options
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stderr, usageText)
 		return o, flag.ErrHelp
-	case string(Hold), string(Unicast), string(Broadcast), string(TagPush):
+	case string(Hold), string(Storm), string(Unicast), string(Broadcast), string(TagPush), string(Churn):
 		o.Scenario = Scenario(args[0])
 	default:
-		return o, fmt.Errorf("%w: unknown scenario %q; use hold, unicast, broadcast or tagpush (herald-bench help)", ErrInvalidOptions, args[0])
+		return o, fmt.Errorf("%w: unknown scenario %q; use hold, storm, unicast, broadcast, tagpush or churn (herald-bench help)", ErrInvalidOptions, args[0])
 	}
 
 	fs := flag.NewFlagSet("herald-bench "+args[0], flag.ContinueOnError)
@@ -150,6 +172,11 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	fs.IntVar(&o.Connections, "connections", 4, "HTTP/2 connections REST calls are spread over")
 	fs.StringVar(&o.Out, "out", "", "also write results.json and PNG plots (throughput over time, latency CDF) to this directory")
 	var ttl int64
+	if o.Scenario != Hold {
+		// Defined for every scenario, so that one without a rate says so.
+		fs.IntVar(&o.Rate, "rate", 0, "pushes per second (unicast: 0 is as fast as --concurrency allows; churn: required)")
+		fs.DurationVar(&o.Duration, "duration", 0, "how long to push at --rate (unicast instead of --messages; churn: required)")
+	}
 	switch o.Scenario {
 	case Hold:
 		fs.DurationVar(&o.Duration, "duration", 0, "how long to hold the connections once all are up (required)")
@@ -160,6 +187,11 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push, and then for ACKs")
 		fs.IntVar(&o.AckSample, "ack-sample", 100, "delivered messages whose report is checked for the server having seen the ACK")
+	case Churn:
+		fs.Float64Var(&o.ChurnShare, "churn", 0.05, "share of the devices that disconnect and reconnect every second (above 0, at most 1)")
+		fs.IntVar(&o.Concurrency, "concurrency", 64, "push requests in flight at once")
+		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds (at least 1: pushes must wait for devices that are away)")
+		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push")
 	case Broadcast, TagPush:
 		fs.IntVar(&o.Messages, "messages", 0, fmt.Sprintf("pushes to every device, one after another (1 to %d; required)", maxFanoutPushes))
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")
@@ -186,16 +218,23 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, fmt.Errorf("%w: --herald names the binary --cluster runs; give --cluster too", ErrInvalidOptions)
 	}
 	var err error
+	if o.Scenario == Unicast && set["messages"] && set["duration"] {
+		return o, fmt.Errorf("%w: give --messages or --duration (rate × duration pushes), not both", ErrInvalidOptions)
+	}
+	if set["churn"] && o.ChurnShare <= 0 {
+		return o, fmt.Errorf("%w: --churn must be above 0 and at most 1; got %v", ErrInvalidOptions, o.ChurnShare)
+	}
 	if o.Sources, err = ParseSources(*sources); err != nil {
 		return o, fmt.Errorf("%w: --sources: %v", ErrInvalidOptions, err)
 	}
-	if o.Scenario != Hold {
+	if o.Scenario != Hold && o.Scenario != Storm {
 		if ttl < 0 {
 			return o, fmt.Errorf("%w: --ttl must be 0 (online only) or more seconds; got %d", ErrInvalidOptions, ttl)
 		}
 		o.TTL, o.OnlineOnly = time.Duration(ttl)*time.Second, ttl == 0
 	}
 	o.AdminToken = getenv("HERALD_ADMIN_TOKEN")
+	o.ClusterToken = getenv("HERALD_CLUSTER_TOKEN")
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return o, err

@@ -78,7 +78,8 @@ func randomToken() string {
 
 // startLocalCluster starts a dataservice, opts.Cluster connectors and a
 // gateway, waits until the gateway sees every connector, and points opts at
-// the gateway (Target, and AdminToken if it was empty). The caller stops
+// the gateway (Target, and AdminToken and ClusterToken if they were
+// empty). The caller stops
 // the cluster.
 func startLocalCluster(ctx context.Context, opts *Options) (*localCluster, error) {
 	herald, err := heraldPath(opts.Herald)
@@ -93,7 +94,10 @@ func startLocalCluster(ctx context.Context, opts *Options) (*localCluster, error
 	if opts.AdminToken == "" {
 		opts.AdminToken = randomToken()
 	}
-	env := append(os.Environ(), "HERALD_CLUSTER_TOKEN="+randomToken(), "HERALD_ADMIN_TOKEN="+opts.AdminToken)
+	if opts.ClusterToken == "" {
+		opts.ClusterToken = randomToken()
+	}
+	env := append(os.Environ(), "HERALD_CLUSTER_TOKEN="+opts.ClusterToken, "HERALD_ADMIN_TOKEN="+opts.AdminToken)
 	ports := make([]int, 2+2*opts.Cluster)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
@@ -206,4 +210,43 @@ func (c *localCluster) stop() {
 		}
 	}
 	_ = os.RemoveAll(c.dir)
+}
+
+// setServerFigures fills in res's server figures from the readings at the
+// start and end of the run: the gateway's alone, or, when end has the
+// connectors' own readings (Peers), one entry per process in Servers and
+// the sums (memory, CPU, connections) and the largest GC pause over them.
+func setServerFigures(res *Result, start, end serverFigures) {
+	res.ServerConnections = end.connections()
+	if len(end.Peers) == 0 {
+		res.ServerRSSBytes = end.Process.RSSBytes
+		res.GCPauseP99Ms = round3(end.Process.GCPauseP99Ms)
+		res.ServerCPUSeconds = round3(end.Process.CPUSeconds - start.Process.CPUSeconds)
+		return
+	}
+	cpu0 := map[string]float64{"gateway": start.Process.CPUSeconds}
+	for _, p := range start.Peers {
+		cpu0[p.Role+"/"+p.ID] = p.Process.CPUSeconds
+	}
+	gw := end
+	gw.Role, gw.Peers = "gateway", nil
+	res.ServerRSSBytes, res.GCPauseP99Ms, res.ServerCPUSeconds, res.Servers = 0, 0, 0, nil
+	var cpu float64
+	for i, p := range append([]serverFigures{gw}, end.Peers...) {
+		key := p.Role + "/" + p.ID
+		if i == 0 {
+			key = "gateway"
+		}
+		// A connector that joined during the run used its CPU time in it.
+		s := ServerFigures{Role: p.Role, ID: p.ID, RSSBytes: p.Process.RSSBytes, CPUSeconds: round3(p.Process.CPUSeconds - cpu0[key]),
+			GCPauseP99Ms: round3(p.Process.GCPauseP99Ms), Goroutines: p.Process.Goroutines}
+		if i > 0 {
+			s.Connections = p.connections()
+		}
+		res.Servers = append(res.Servers, s)
+		res.ServerRSSBytes += s.RSSBytes
+		res.GCPauseP99Ms = max(res.GCPauseP99Ms, s.GCPauseP99Ms)
+		cpu += p.Process.CPUSeconds - cpu0[key]
+	}
+	res.ServerCPUSeconds = round3(cpu)
 }

@@ -14,11 +14,16 @@
 //     ACK, and the server's report counts it delivered;
 //   - tagpush tags every device, measures how fast the tag's members are
 //     read from the tag index, and times pushes to the tag as broadcast
-//     does, with how fast the push task resolved the audience.
+//     does, with how fast the push task resolved the audience;
+//   - storm connects registered devices as fast as it can and measures
+//     connections per second and the time from dial to WELCOME;
+//   - churn keeps a share of devices disconnecting and reconnecting every
+//     second while pushes go to random devices at --rate, and counts what
+//     was lost or duplicated.
 //
 // Every scenario drives the REST API only, so it works against `herald
-// all` and against the gateway of a cluster alike; the server figures of
-// a cluster's run are the gateway's.
+// all` and against the gateway of a cluster alike; in a cluster the server
+// figures add up the gateway and the connectors (see Report).
 //
 // Devices belong to a fleet: a set of SDK clients with the counters and the
 // latency histogram of what they received. A process holds at most

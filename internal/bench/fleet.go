@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,11 @@ type fleetConfig struct {
 	Heartbeat time.Duration
 	// DialTimeout bounds one device's sdk.Dial, retries included.
 	DialTimeout time.Duration
+	// TimeConnects makes each device's first connection count as the
+	// arrival of its message 0, sent when the dial started and arriving
+	// at its WELCOME: the latency histogram then holds connect times
+	// (storm, with Messages 1).
+	TimeConnects bool
 	// Sink, if set, receives each valid arrival instead of the fleet
 	// counting it: a worker process's fleet forwards arrivals to the
 	// parent, whose fleet counts them with record. The fleet then keeps no
@@ -60,9 +66,12 @@ type fleet struct {
 	arrived, lastArrival []atomic.Int64
 
 	connected, disconnects, welcomed, dialErrors atomic.Int64
-	received, handlerDuplicates, invalid         atomic.Int64
-	firstDial, lastWelcome, lastDelivery         atomic.Int64 // Unix nanoseconds
-	firstInvalid                                 atomic.Pointer[string]
+	reconnects, reconnectErrors                  atomic.Int64
+	// The SDK counters of clients reconnect closed.
+	closedAcked, closedReceived, closedDuplicates atomic.Int64
+	received, handlerDuplicates, invalid          atomic.Int64
+	firstDial, lastWelcome, lastDelivery          atomic.Int64 // Unix nanoseconds
+	firstInvalid                                  atomic.Pointer[string]
 
 	// remote, if set, holds the fleet's devices in worker processes: the
 	// fleet's devices have no clients, record counts the arrivals the
@@ -205,8 +214,82 @@ func (f *fleet) connect(ctx context.Context, concurrency int, onError func(error
 func (f *fleet) dial(ctx context.Context, d *device) error {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
 	defer cancel()
-	storeMin(&f.firstDial, time.Now().UnixNano())
-	c, err := sdk.Dial(ctx, sdk.Config{
+	began := time.Now().UnixNano()
+	storeMin(&f.firstDial, began)
+	c, err := sdk.Dial(ctx, f.sdkConfig(d))
+	if err != nil {
+		return err
+	}
+	at := time.Now().UnixNano()
+	storeMax(&f.lastWelcome, at)
+	f.welcomed.Add(1)
+	d.client.Store(c)
+	if f.cfg.TimeConnects {
+		if f.cfg.Sink != nil {
+			f.cfg.Sink(d.index, 0, began, at)
+		} else {
+			f.record(d.index, 0, began, at)
+		}
+	}
+	return nil
+}
+
+// reconnect closes device d's connection, if it has one, and dials it
+// again: the server keeps what is pushed to it meanwhile and delivers it
+// on the new connection.
+func (f *fleet) reconnect(ctx context.Context, d *device) error {
+	if c := d.client.Swap(nil); c != nil {
+		c.Close()
+		cs := c.Stats()
+		f.closedAcked.Add(cs.Acked)
+		f.closedReceived.Add(cs.Received)
+		f.closedDuplicates.Add(cs.Duplicates)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
+	defer cancel()
+	c, err := sdk.Dial(ctx, f.sdkConfig(d))
+	if err != nil {
+		f.reconnectErrors.Add(1)
+		return err
+	}
+	f.reconnects.Add(1)
+	d.client.Store(c)
+	return nil
+}
+
+// churn reconnects n devices picked at random, at most concurrency at
+// once, and returns when all have reconnected or failed to. onError is
+// called with each failure. A fleet held by worker processes has each
+// worker churn its share and returns at once.
+func (f *fleet) churn(ctx context.Context, n, concurrency int, onError func(error)) {
+	if f.remote != nil {
+		f.remote.churn(n)
+		return
+	}
+	n = min(n, len(f.devices))
+	picked := rand.Perm(len(f.devices))[:n]
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(concurrency, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
+				}
+				d := &f.devices[picked[k]]
+				if err := f.reconnect(ctx, d); err != nil && ctx.Err() == nil {
+					onError(fmt.Errorf("reconnecting device %d (%s): %w", d.index, d.cred.RegistrationID, err))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// sdkConfig returns the configuration device d connects with.
+func (f *fleet) sdkConfig(d *device) sdk.Config {
+	return sdk.Config{
 		Gateway:     f.cfg.Gateway,
 		Credentials: d.cred,
 		Endpoints:   &d.ends,
@@ -220,14 +303,7 @@ func (f *fleet) dial(ctx context.Context, d *device) error {
 		DedupeWindow: f.cfg.Messages + 16,
 		OnState:      d.onState,
 		Logger:       discardLogger,
-	})
-	if err != nil {
-		return err
 	}
-	storeMax(&f.lastWelcome, time.Now().UnixNano())
-	f.welcomed.Add(1)
-	d.client.Store(c)
-	return nil
 }
 
 // close disconnects every device.
@@ -262,6 +338,8 @@ type fleetStats struct {
 	Welcomed          int64 // devices whose first connection succeeded
 	Unconnected       int64 // devices whose first connection failed
 	Disconnects       int64
+	Reconnects        int64 // churned devices that connected again
+	ReconnectErrors   int64 // churned devices that could not
 	DialFailures      int64
 	Received          int64 // distinct messages handed to handlers
 	HandlerDuplicates int64 // messages handed to a handler again
@@ -276,7 +354,7 @@ type fleetStats struct {
 
 // acked returns the ACKs the devices sent, visiting every client.
 func (f *fleet) acked() int64 {
-	var n int64
+	n := f.closedAcked.Load()
 	for i := range f.devices {
 		if c := f.devices[i].client.Load(); c != nil {
 			n += c.Stats().Acked
@@ -296,12 +374,17 @@ func (f *fleet) stats() fleetStats {
 		Welcomed:          f.welcomed.Load(),
 		Unconnected:       f.dialErrors.Load(),
 		Disconnects:       f.disconnects.Load(),
+		Reconnects:        f.reconnects.Load(),
+		ReconnectErrors:   f.reconnectErrors.Load(),
 		Received:          f.received.Load(),
 		HandlerDuplicates: f.handlerDuplicates.Load(),
 		Invalid:           f.invalid.Load(),
 		FirstDial:         f.firstDial.Load(),
 		LastWelcome:       f.lastWelcome.Load(),
 		LastDelivery:      f.lastDelivery.Load(),
+		Acked:             f.closedAcked.Load(),
+		SDKReceived:       f.closedReceived.Load(),
+		SDKDuplicates:     f.closedDuplicates.Load(),
 	}
 	if f.cfg.Sources != nil {
 		s.DialFailures = f.cfg.Sources.failures.Load()
@@ -339,6 +422,8 @@ func (s *fleetStats) add(o fleetStats) {
 	s.Welcomed += o.Welcomed
 	s.Unconnected += o.Unconnected
 	s.Disconnects += o.Disconnects
+	s.Reconnects += o.Reconnects
+	s.ReconnectErrors += o.ReconnectErrors
 	s.DialFailures += o.DialFailures
 	s.Received += o.Received
 	s.HandlerDuplicates += o.HandlerDuplicates

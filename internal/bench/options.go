@@ -37,13 +37,31 @@ const (
 	// TagPush tags every device, measures how fast the tag's members are
 	// read from the tag index, and pushes to the tag, timed as Broadcast.
 	TagPush Scenario = "tagpush"
+	// Storm connects registered devices as fast as it may and measures
+	// the connect rate and each device's time from dial to WELCOME.
+	Storm Scenario = "storm"
+	// Churn keeps devices connected while a share of them disconnects and
+	// reconnects every second, and pushes to them at Rate for Duration.
+	Churn Scenario = "churn"
 )
+
+// rated reports a scenario whose pushes Rate paces.
+func (s Scenario) rated() bool { return s == Unicast || s == Churn }
 
 // fanout reports a scenario whose every push goes to all the devices.
 func (s Scenario) fanout() bool { return s == Broadcast || s == TagPush }
 
 // maxFanoutPushes bounds Messages of Broadcast and TagPush.
 const maxFanoutPushes = 1000
+
+// maxRate bounds Options.Rate.
+const maxRate = 1_000_000
+
+// churnPushes returns Rate × Duration: the pushes Churn sends, and those
+// Unicast sends when it has a duration.
+func (o *Options) churnPushes() int64 {
+	return int64(o.Rate) * int64(min(o.Duration, 1000*time.Hour)/time.Millisecond) / 1000
+}
 
 // MaxDevices is the most devices one bench process simulates: the
 // process holds a socket per device and may open at most 20,000 files,
@@ -65,6 +83,11 @@ type Options struct {
 	// connector, drives the gateway, and stops the cluster at its end.
 	// AdminToken may then be empty: the cluster gets a random one.
 	Cluster int
+	// ClusterToken is the cluster token, with which the bench reads each
+	// connector's runtime figures (GET /internal/v1/runtime on the
+	// internal URL the gateway's registry gives). Empty means the server
+	// figures are the gateway's alone; a Cluster run makes one up.
+	ClusterToken string
 	// Herald is the herald binary Cluster runs. Empty means herald next to
 	// this executable.
 	Herald string
@@ -82,8 +105,18 @@ type Options struct {
 	// that none holds more than MaxDevices.
 	Workers int
 
-	// Duration is how long Hold holds the connections once all are up.
+	// Duration is how long Hold holds the connections once all are up,
+	// or how long Churn (and Unicast with Rate and no Messages) pushes.
 	Duration time.Duration
+	// Rate, if positive, is the pushes per second Unicast and Churn send,
+	// each push sent no earlier than its turn; zero means as fast as
+	// Concurrency allows (Unicast only: Churn needs a rate). Unicast with
+	// Rate and Duration and no Messages sends Rate × Duration pushes,
+	// rounded up to whole messages per device.
+	Rate int
+	// ChurnShare is the share of the devices Churn disconnects and
+	// reconnects every second. Zero means 0.05.
+	ChurnShare float64
 	// Heartbeat is the heartbeat devices ask for. Zero means 180s, so that
 	// pings do not distort idle memory.
 	Heartbeat time.Duration
@@ -166,6 +199,13 @@ func (o Options) withDefaults() Options {
 	defInt(&o.Concurrency, 64)
 	defInt(&o.AckSample, 100)
 	defInt(&o.ResolvePasses, 5)
+	if o.ChurnShare == 0 {
+		o.ChurnShare = 0.05
+	}
+	if o.Scenario == Unicast && o.Messages == 0 && o.Rate > 0 && o.Duration > 0 && o.Devices > 0 {
+		// Rate × Duration pushes, rounded up to whole messages per device.
+		o.Messages = int(min((o.churnPushes()+int64(o.Devices)-1)/int64(o.Devices), 1<<30))
+	}
 	if o.Sources == nil {
 		o.Sources, _ = ParseSources(DefaultSources)
 	}
@@ -181,9 +221,21 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
 	}
 	switch o.Scenario {
-	case Hold, Unicast, Broadcast, TagPush:
+	case Hold, Storm, Unicast, Broadcast, TagPush, Churn:
 	default:
-		return bad("unknown scenario %q; use %s, %s, %s or %s", o.Scenario, Hold, Unicast, Broadcast, TagPush)
+		return bad("unknown scenario %q; use %s, %s, %s, %s, %s or %s", o.Scenario, Hold, Storm, Unicast, Broadcast, TagPush, Churn)
+	}
+	if o.Rate < 0 || o.Rate > maxRate {
+		return bad("rate must be 0 to %d pushes per second; got %d", maxRate, o.Rate)
+	}
+	if o.Rate > 0 && !o.Scenario.rated() {
+		return bad("%s sends no paced pushes; rate applies to %s and %s", o.Scenario, Unicast, Churn)
+	}
+	if o.Duration < 0 {
+		return bad("duration must not be negative; got %v", o.Duration)
+	}
+	if o.Duration > 0 && o.Scenario != Hold && !o.Scenario.rated() {
+		return bad("%s has no duration; duration applies to %s, %s and %s", o.Scenario, Hold, Unicast, Churn)
 	}
 	if o.Cluster < 0 || o.Cluster > MaxCluster {
 		return bad("cluster must be 1 to %d connectors; got %d", MaxCluster, o.Cluster)
@@ -221,7 +273,31 @@ func (o *Options) validate() error {
 		if o.Duration <= 0 {
 			return bad("hold needs a positive duration, such as 30s; got %v", o.Duration)
 		}
+	case Churn:
+		if o.Rate < 1 || o.Duration <= 0 {
+			return bad("churn needs a positive rate and duration, such as --rate 1000 --duration 30s; got %d and %v", o.Rate, o.Duration)
+		}
+		if o.ChurnShare <= 0 || o.ChurnShare > 1 {
+			return bad("churn share must be above 0 and at most 1; got %v", o.ChurnShare)
+		}
+		if o.Messages != 0 {
+			return bad("churn sends rate × duration pushes; do not give messages")
+		}
+		if p := o.churnPushes(); p > 100_000_000 {
+			return bad("rate × duration = %d pushes is over 100,000,000", p)
+		}
+		if o.TTL < time.Second || o.OnlineOnly {
+			return bad("churn needs ttl of at least one second: pushes to a device that is away must wait for it")
+		}
 	case Unicast:
+		if o.Duration > 0 {
+			if o.Rate < 1 {
+				return bad("unicast with a duration needs a rate: it sends rate × duration pushes")
+			}
+			if p := o.churnPushes(); p > 100_000_000 {
+				return bad("rate × duration = %d pushes is over 100,000,000", p)
+			}
+		}
 		if o.Messages < 1 {
 			return bad("unicast needs messages ≥ 1 per device; got %d", o.Messages)
 		}

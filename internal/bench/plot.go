@@ -73,10 +73,15 @@ func throughputPlot(rep Report) *plot.Plot {
 // latencies span a decade or more, with the reported percentiles in the
 // legend.
 func latencyPlot(rep Report) *plot.Plot {
+	what, count, n := "delivery latency", "delivered", rep.Delivered
+	if rep.Scenario == "storm" {
+		// storm's latencies are connect times: dial to WELCOME.
+		what, count, n = "connect time", "connected", rep.Connected
+	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("herald-bench %s: delivery latency CDF (%d delivered)", rep.Scenario, rep.Delivered)
-	p.X.Label.Text = "latency (ms)"
-	p.Y.Label.Text = "fraction of deliveries at or below"
+	p.Title.Text = fmt.Sprintf("herald-bench %s: %s CDF (%d %s)", rep.Scenario, what, n, count)
+	p.X.Label.Text = what + " (ms)"
+	p.Y.Label.Text = "fraction at or below"
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
@@ -103,7 +108,7 @@ func latencyPlot(rep Report) *plot.Plot {
 	} else {
 		p.X.Min = 0
 	}
-	addLine(p, "delivery latency", xys, plotutil.Color(2))
+	addLine(p, what, xys, plotutil.Color(2))
 	for _, pc := range rep.LatencyPercentiles {
 		if pc.P == 50 || pc.P == 99 || pc.P == 100 {
 			p.Legend.Add(fmt.Sprintf("p%g = %.3g ms", pc.P, pc.Ms))

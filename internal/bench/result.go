@@ -50,6 +50,13 @@ type Result struct {
 	// ConnectionsPerSec is connected devices per second from the first dial
 	// to the last WELCOME.
 	ConnectionsPerSec float64 `json:"connections_per_sec"`
+	// Rate is the pushes per second asked for (unicast, churn); zero
+	// means as fast as the concurrency allowed.
+	Rate int `json:"rate,omitempty"`
+	// Reconnects counts devices churn disconnected that connected again,
+	// and ReconnectsPerSec them per second of the churn (churn only).
+	Reconnects       int64   `json:"reconnects,omitempty"`
+	ReconnectsPerSec float64 `json:"reconnects_per_sec,omitempty"`
 
 	// Rounds are the pushes of broadcast and tagpush, in order.
 	Rounds []Round `json:"rounds,omitempty"`
@@ -81,18 +88,25 @@ type Result struct {
 	ServerRSSBeforeBytes  int64 `json:"server_rss_before_bytes,omitempty"`
 	ServerRSSSettledBytes int64 `json:"server_rss_settled_bytes,omitempty"`
 	// ServerConnections is the connections the server's connector held at
-	// the end of the run; for a cluster, its connectors together, as the
-	// gateway last read the registry. The other server figures below are
-	// those of the process serving the REST API: for a cluster, the
-	// gateway alone.
+	// the end of the run; for a cluster, its connectors together (as each
+	// reported itself when the bench has the cluster token, else as the
+	// gateway last read the registry).
 	ServerConnections int `json:"server_connections"`
-	// ServerRSSBytes is the server's resident memory at the end of the run.
+	// ServerRSSBytes is the server's resident memory at the end of the
+	// run; for a cluster, the sum over Servers (gateway and connectors).
 	ServerRSSBytes int64 `json:"server_rss_bytes"`
 	// GCPauseP99Ms is the server's 99th percentile GC pause since it
-	// started.
+	// started; for a cluster, the largest over Servers.
 	GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
-	// ServerCPUSeconds is the CPU time the server used during the run.
+	// ServerCPUSeconds is the CPU time the server used during the run; for
+	// a cluster, the sum over Servers.
 	ServerCPUSeconds float64 `json:"server_cpu_s"`
+	// Servers are the figures of each process of a cluster at the end of
+	// the run: the gateway, then the connectors. Without the cluster token
+	// (HERALD_CLUSTER_TOKEN, or a --cluster run) the bench cannot read the
+	// connectors, Servers is absent and the server figures above are the
+	// gateway's alone.
+	Servers []ServerFigures `json:"servers,omitempty"`
 	// BenchCPUSeconds is the CPU time this process and its worker
 	// processes used during the run: on a shared machine, what the load
 	// generator took from the server.
@@ -107,6 +121,21 @@ type Result struct {
 	Disconnects int64 `json:"disconnects"`
 	// DialRetries counts TCP dials that failed and were retried by the SDK.
 	DialRetries int64 `json:"dial_retries"`
+}
+
+// ServerFigures are one server process's figures at the end of a run.
+type ServerFigures struct {
+	// Role is "gateway" or "connector".
+	Role string `json:"role"`
+	// ID is the connector's id in the registry.
+	ID       string `json:"id,omitempty"`
+	RSSBytes int64  `json:"rss_bytes"`
+	// CPUSeconds is the CPU time the process used during the run.
+	CPUSeconds   float64 `json:"cpu_s"`
+	GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
+	Goroutines   int     `json:"goroutines"`
+	// Connections is the device connections a connector held.
+	Connections int `json:"connections"`
 }
 
 // millis returns d in milliseconds, rounded to microseconds.

@@ -48,6 +48,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	switch opts.Scenario {
 	case Hold:
 		res, err = r.hold(ctx)
+	case Storm:
+		res, err = r.storm(ctx)
+	case Churn:
+		res, err = r.churn(ctx)
 	case Unicast:
 		res, err = r.unicast(ctx)
 	case Broadcast, TagPush:
@@ -117,7 +121,7 @@ func newRun(ctx context.Context, opts Options) (*run, error) {
 	r := &run{
 		opts:    opts,
 		http:    c,
-		api:     newAPI(opts.Target, opts.AdminToken, c),
+		api:     newAPI(opts.Target, opts.AdminToken, c).withClusterToken(opts.ClusterToken),
 		sources: newSourceDialer(opts.Sources, 10*time.Second),
 		started: started,
 		cpu0:    processCPU(),
@@ -182,13 +186,14 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 		return nil, err
 	}
 	f := newFleet(fleetConfig{
-		Gateway:     r.api.base,
-		HTTP:        r.http,
-		Sources:     r.sources,
-		Messages:    messages,
-		Shared:      r.opts.Scenario.fanout(),
-		Heartbeat:   r.opts.Heartbeat,
-		DialTimeout: 30 * time.Second,
+		Gateway:      r.api.base,
+		HTTP:         r.http,
+		Sources:      r.sources,
+		Messages:     messages,
+		Shared:       r.opts.Scenario.fanout(),
+		TimeConnects: r.opts.Scenario == Storm,
+		Heartbeat:    r.opts.Heartbeat,
+		DialTimeout:  30 * time.Second,
 	}, creds, ends)
 	if w := r.opts.workerCount(); w > 0 {
 		r.setPhase("workers")
@@ -344,10 +349,10 @@ func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st f
 	if err != nil {
 		r.reportError("reading runtime figures", err)
 	} else {
-		res.ServerRSSBytes = end.Process.RSSBytes
-		res.ServerConnections = end.connections()
-		res.GCPauseP99Ms = round3(end.Process.GCPauseP99Ms)
-		res.ServerCPUSeconds = round3(end.Process.CPUSeconds - start.Process.CPUSeconds)
+		if end.peerErr != nil {
+			r.reportError("reading the connectors' runtime figures", end.peerErr)
+		}
+		setServerFigures(res, start, end)
 	}
 	res.Scenario = string(r.opts.Scenario)
 	res.Devices = r.opts.Devices

@@ -31,7 +31,11 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	}
 
 	r.setPhase("push")
-	msgIDs := r.pushAll(ctx, f)
+	total := len(f.devices) * r.opts.Messages
+	if r.opts.Rate > 0 && r.opts.Duration > 0 {
+		total = int(min(int64(total), r.opts.churnPushes()))
+	}
+	msgIDs := r.pushAll(ctx, f, total, nil)
 	r.setPhase("deliver")
 	sent := r.pushed.Load()
 	waitFor(ctx, time.Now().Add(r.opts.Timeout), 20*time.Millisecond, func() bool {
@@ -54,6 +58,7 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	f.sync(ctx)
 	st := f.stats()
 	res.Messages = r.opts.Messages
+	res.Rate = r.opts.Rate
 	res.Sent = sent
 	res.Delivered = st.Received
 	for i := range msgIDs {
@@ -80,12 +85,17 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	return res, ctx.Err()
 }
 
-// pushAll sends Devices × Messages pushes, Concurrency at a time, device
-// by device within each round of sequence numbers, and returns the message
-// id of each (device, seq) slot, zero where the push failed.
-func (r *run) pushAll(ctx context.Context, f *fleet) []uint64 {
+// pushAll sends total (at most Devices × Messages) pushes, Concurrency at
+// a time and, with Rate, push k no earlier than k/Rate seconds after the
+// first; device by device within each round of sequence numbers, in the
+// order of order (indexes into f.devices; nil means in turn). It returns
+// the message id of each (device, seq) slot, zero where the push failed
+// or was not sent.
+func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []uint64 {
 	n, m := len(f.devices), r.opts.Messages
 	msgIDs := make([]uint64, n*m)
+	total = min(total, len(msgIDs))
+	paceFrom := time.Now()
 	ttl := int64(r.opts.TTL / time.Second)
 	if r.opts.OnlineOnly {
 		ttl = 0
@@ -94,16 +104,26 @@ func (r *run) pushAll(ctx context.Context, f *fleet) []uint64 {
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	for range min(r.opts.Concurrency, len(msgIDs)) {
+	for range min(r.opts.Concurrency, total) {
 		wg.Go(func() {
 			body := make([]byte, 0, 256)
 			var answer bytes.Buffer
 			for ctx.Err() == nil {
 				k := int(next.Add(1) - 1)
-				if k >= len(msgIDs) {
+				if k >= total {
 					return
 				}
-				d, seq := &f.devices[k%n], k/n
+				if r.opts.Rate > 0 {
+					turn := paceFrom.Add(time.Duration(int64(k) * int64(time.Second) / int64(r.opts.Rate)))
+					if sleep(ctx, time.Until(turn)) != nil {
+						return
+					}
+				}
+				i := k % n
+				if order != nil {
+					i = order[i]
+				}
+				d, seq := &f.devices[i], k/n
 				now := time.Now().UnixNano()
 				body = appendPush(body[:0], d.cred.RegistrationID, stamp{device: d.index, seq: seq, sent: now}, ttl)
 				storeMin(&r.firstPush, now)

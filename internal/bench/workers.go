@@ -58,6 +58,7 @@ type workerInit struct {
 	First           int               `json:"first"`
 	Messages        int               `json:"messages"`
 	Shared          bool              `json:"shared"`
+	TimeConnects    bool              `json:"time_connects,omitempty"`
 	Heartbeat       time.Duration     `json:"heartbeat"`
 	DialConcurrency int               `json:"dial_concurrency"`
 	Sources         []netip.Addr      `json:"sources"`
@@ -69,7 +70,7 @@ type workerInit struct {
 type workerCommand struct {
 	Op   string      `json:"op"` // init, connect, sync, close
 	Init *workerInit `json:"init,omitempty"`
-	N    int64       `json:"n,omitempty"` // sync's number, echoed in synced
+	N    int64       `json:"n,omitempty"` // sync's number, echoed in synced; churn's devices
 }
 
 // Kinds of workerReport.
@@ -193,7 +194,7 @@ func startWorkers(r *run, f *fleet, w int) error {
 		p.procs = append(p.procs, wp)
 		init := &workerInit{
 			Worker: i, Gateway: f.cfg.Gateway, First: f.cfg.First + sp.first, Messages: f.cfg.Messages,
-			Shared: f.cfg.Shared, Heartbeat: f.cfg.Heartbeat, DialConcurrency: r.opts.DialConcurrency,
+			Shared: f.cfg.Shared, TimeConnects: f.cfg.TimeConnects, Heartbeat: f.cfg.Heartbeat, DialConcurrency: r.opts.DialConcurrency,
 			Sources:     sources[i],
 			Credentials: make([]sdk.Credentials, sp.n),
 			Endpoints:   make([]sdk.Endpoints, sp.n),
@@ -306,6 +307,8 @@ func (p *workerPool) update(wp *workerProc, st fleetStats, cpu float64) {
 	f.welcomed.Store(sum.Welcomed)
 	f.dialErrors.Store(sum.Unconnected)
 	f.disconnects.Store(sum.Disconnects)
+	f.reconnects.Store(sum.Reconnects)
+	f.reconnectErrors.Store(sum.ReconnectErrors)
 	f.invalid.Store(sum.Invalid)
 	f.firstDial.Store(sum.FirstDial)
 	f.lastWelcome.Store(sum.LastWelcome)
@@ -379,6 +382,25 @@ func (p *workerPool) connect(ctx context.Context, onError func(error)) int {
 		failed += rep.Failed
 	}
 	return failed
+}
+
+// churn has the workers reconnect n devices between them, each a share
+// as large as its share of the devices, without waiting for them.
+func (p *workerPool) churn(n int) {
+	total := len(p.fleet.devices)
+	done := 0
+	for i, wp := range p.procs {
+		// The share of workers 0..i, minus what earlier ones took, so the
+		// shares add up to n.
+		upto := int(int64(n) * int64(wp.span.first+wp.span.n) / int64(max(total, 1)))
+		if i == len(p.procs)-1 {
+			upto = n
+		}
+		if k := upto - done; k > 0 {
+			_ = wp.send(workerCommand{Op: "churn", N: int64(k)})
+		}
+		done = upto
+	}
 }
 
 // syncTimeout bounds the wait for a worker's answer to sync.
@@ -564,6 +586,18 @@ func runWorker(ctx context.Context, in io.Reader, out io.Writer, getppid func() 
 			if err := w.send(workerReport{T: reportConnected, Failed: failed}); err != nil {
 				return err
 			}
+		case "churn":
+			if w.fleet == nil {
+				return fmt.Errorf("%w: churn before init", ErrWorker)
+			}
+			// Churn runs beside the command loop, so that sync answers
+			// while devices reconnect; the parent paces churn commands a
+			// second apart, and a slow round only overlaps the next.
+			flusher.Go(func() {
+				w.fleet.churn(ctx, int(c.N), w.dialConcurrency, func(err error) {
+					_ = w.send(workerReport{T: reportError, Message: err.Error()})
+				})
+			})
 		case "sync":
 			if err := w.flush(true); err != nil {
 				return err
@@ -581,14 +615,15 @@ func runWorker(ctx context.Context, in io.Reader, out io.Writer, getppid func() 
 func (w *worker) init(in *workerInit) {
 	tr := newTransport()
 	w.fleet = newFleet(fleetConfig{
-		Gateway:     in.Gateway,
-		HTTP:        newHTTPClient([]*http.Transport{tr}, fallbackStreamLimit),
-		Sources:     newSourceDialer(in.Sources, 10*time.Second),
-		First:       in.First,
-		Messages:    in.Messages,
-		Shared:      in.Shared,
-		Heartbeat:   in.Heartbeat,
-		DialTimeout: 30 * time.Second,
+		Gateway:      in.Gateway,
+		HTTP:         newHTTPClient([]*http.Transport{tr}, fallbackStreamLimit),
+		Sources:      newSourceDialer(in.Sources, 10*time.Second),
+		First:        in.First,
+		Messages:     in.Messages,
+		Shared:       in.Shared,
+		TimeConnects: in.TimeConnects,
+		Heartbeat:    in.Heartbeat,
+		DialTimeout:  30 * time.Second,
 		Sink: func(device, seq int, sent, at int64) {
 			w.pendMu.Lock()
 			w.pending = append(w.pending, [4]int64{int64(device), int64(seq), sent, at})

@@ -230,19 +230,50 @@ func TestClusterDevicesMoveWhenTheirConnectorLeaves(t *testing.T) {
 	late.waitAll(t, "late")
 }
 
-// Connectors and dataservice serve pprof on their internal address to
-// holders of the cluster token, and to no one else.
-func TestClusterProcessesServeProfilesToTheClusterToken(t *testing.T) {
+// Connectors and dataservice serve pprof and their runtime figures on
+// their internal address to holders of the cluster token, and to no one
+// else.
+func TestClusterProcessesServeOperationsToTheClusterToken(t *testing.T) {
 	c := startCluster(t, 1)
-	for name, addr := range map[string]string{
-		"connector":   c.connectors[0].InternalAddr().String(),
-		"dataservice": c.ds.Addr().String(),
+	c.connectDevices(c.h.CreateApp(), 1, nil)
+	heraldtest.Eventually(t, 5*time.Second, func() bool { return c.connectors[0].Stats().Connections == 1 },
+		func() string { return "the device did not connect" })
+	type figures struct {
+		Role    string `json:"role"`
+		ID      string `json:"id"`
+		Process struct {
+			RSSBytes       int64   `json:"rss_bytes"`
+			HeapInuseBytes uint64  `json:"heap_inuse_bytes"`
+			Goroutines     int     `json:"goroutines"`
+			GCPauseP99Ms   float64 `json:"gc_pause_p99_ms"`
+			CPUSeconds     float64 `json:"cpu_seconds"`
+		} `json:"process"`
+		Components struct {
+			Connector *struct {
+				Connections int `json:"connections"`
+			} `json:"connector"`
+		} `json:"components"`
+	}
+	for _, proc := range []struct {
+		role, addr, id string
+		connections    int // -1: none reported
+	}{
+		{"connector", c.connectors[0].InternalAddr().String(), c.connectors[0].ID(), 1},
+		{"dataservice", c.ds.Addr().String(), "", -1},
 	} {
 		for _, tc := range []struct {
-			token string
-			want  int
-		}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {clusterToken, http.StatusOK}} {
-			req, _ := http.NewRequest("GET", "http://"+addr+"/debug/pprof/goroutine?debug=1", nil)
+			path, token string
+			want        int
+		}{
+			{"/debug/pprof/goroutine?debug=1", "", http.StatusUnauthorized},
+			{"/debug/pprof/goroutine?debug=1", "wrong", http.StatusUnauthorized},
+			{"/debug/pprof/goroutine?debug=1", clusterToken, http.StatusOK},
+			{"/internal/v1/runtime", "", http.StatusUnauthorized},
+			{"/internal/v1/runtime", "wrong", http.StatusUnauthorized},
+			{"/internal/v1/runtime", clusterToken, http.StatusOK},
+		} {
+			name := fmt.Sprintf("%s %s with token %q", proc.role, tc.path, tc.token)
+			req, _ := http.NewRequest("GET", "http://"+proc.addr+tc.path, nil)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
@@ -253,11 +284,46 @@ func TestClusterProcessesServeProfilesToTheClusterToken(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tc.want {
-				t.Fatalf("%s with token %q: %d, want %d", name, tc.token, resp.StatusCode, tc.want)
+				t.Fatalf("%s: %d, want %d: %.200s", name, resp.StatusCode, tc.want, body)
 			}
-			if tc.want == http.StatusOK && !strings.Contains(string(body), "goroutine profile") {
-				t.Fatalf("%s: not a goroutine profile: %.200s", name, body)
+			switch {
+			case tc.want == http.StatusUnauthorized:
+				var e struct {
+					Error struct{ Code string } `json:"error"`
+				}
+				if json.Unmarshal(body, &e) != nil || e.Error.Code != "unauthorized" {
+					t.Fatalf("%s: not a JSON unauthorized error: %.200s", name, body)
+				}
+			case strings.HasPrefix(tc.path, "/debug/pprof/"):
+				if !strings.Contains(string(body), "goroutine profile") {
+					t.Fatalf("%s: not a goroutine profile: %.200s", name, body)
+				}
+			default:
+				var f figures
+				if err := json.Unmarshal(body, &f); err != nil {
+					t.Fatalf("%s: %v: %.200s", name, err, body)
+				}
+				p := f.Process
+				if f.Role != proc.role || f.ID != proc.id || p.RSSBytes <= 0 || p.HeapInuseBytes == 0 || p.Goroutines < 1 || p.CPUSeconds <= 0 || p.GCPauseP99Ms < 0 {
+					t.Fatalf("%s: implausible figures %s", name, body)
+				}
+				switch got := f.Components.Connector; {
+				case proc.connections < 0 && got != nil:
+					t.Fatalf("%s: reports connector figures: %s", name, body)
+				case proc.connections >= 0 && (got == nil || got.Connections != proc.connections):
+					t.Fatalf("%s: want %d connections: %s", name, proc.connections, body)
+				}
 			}
 		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+c.ds.Addr().String()+"/internal/v1/runtime", nil)
+	req.Header.Set("Authorization", "Bearer "+clusterToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /internal/v1/runtime: %d, want 405", resp.StatusCode)
 	}
 }

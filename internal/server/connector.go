@@ -115,7 +115,8 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("connector: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(withProfiling(n.conn.InternalHandler(cfg.ClusterToken), cfg.ClusterToken))
+	n.http = h2c.NewServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), cfg.ClusterToken, "connector", cfg.ID,
+		func() any { return map[string]any{"connector": n.conn.Stats()} }))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("internal http server stopped", "err", err)

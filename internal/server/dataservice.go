@@ -66,7 +66,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(withProfiling(srv.Handler(), cfg.Token))
+	n.http = h2c.NewServer(withOperations(srv.Handler(), cfg.Token, "dataservice", "", nil))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("dataservice http server stopped", "err", err)
