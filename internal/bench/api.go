@@ -308,6 +308,20 @@ func (f serverFigures) connections() int {
 	return n
 }
 
+// heldRSS is the resident memory of the processes that hold the device
+// connections: a cluster's connectors, if they were read, else the
+// server itself (herald all).
+func (f serverFigures) heldRSS() int64 {
+	if len(f.Peers) == 0 {
+		return f.Process.RSSBytes
+	}
+	var n int64
+	for _, p := range f.Peers {
+		n += p.Process.RSSBytes
+	}
+	return n
+}
+
 // runtime reads the server's runtime figures and, for a cluster whose
 // cluster token the bench has, each connector's.
 func (a *api) runtime(ctx context.Context) (serverFigures, error) {

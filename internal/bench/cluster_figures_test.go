@@ -70,3 +70,20 @@ func TestSetServerFigures(t *testing.T) {
 		})
 	}
 }
+
+// hold's memory per connection is the growth of what holds connections:
+// the connectors in a cluster, the server itself otherwise.
+func TestHeldRSS(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		f    serverFigures
+		want int64
+	}{
+		{"herald all", figures(100, 1, 1), 100},
+		{"cluster", figures(100, 1, 1, connectorFigures("c1", 30, 1, 1, 5), connectorFigures("c2", 40, 1, 1, 5)), 70},
+	} {
+		if got := c.f.heldRSS(); got != c.want {
+			t.Errorf("%s: heldRSS %d, want %d", c.name, got, c.want)
+		}
+	}
+}

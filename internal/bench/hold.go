@@ -48,14 +48,17 @@ func (r *run) hold(ctx context.Context) (Result, error) {
 	f.sync(ctx)
 	st := f.stats()
 	var res Result
-	if end.Process.RSSBytes > 0 && connected > 0 {
-		per := (end.Process.RSSBytes - before.Process.RSSBytes) / connected
+	// Per connection: the memory of what holds the connections (in a
+	// cluster, the connectors'), if the same processes were read before
+	// and after.
+	if end.heldRSS() > 0 && connected > 0 && len(end.Peers) == len(before.Peers) {
+		per := (end.heldRSS() - before.heldRSS()) / connected
 		res.RSSPerConnBytes = &per
-		res.ServerRSSBeforeBytes = before.Process.RSSBytes
-		res.ServerRSSSettledBytes = end.Process.RSSBytes
+		res.ServerRSSBeforeBytes = before.heldRSS()
+		res.ServerRSSSettledBytes = end.heldRSS()
 	}
-	if after.Process.RSSBytes > 0 && connected > 0 {
-		peak := (after.Process.RSSBytes - before.Process.RSSBytes) / connected
+	if after.heldRSS() > 0 && connected > 0 && len(after.Peers) == len(before.Peers) {
+		peak := (after.heldRSS() - before.heldRSS()) / connected
 		res.RSSPerConnPeakBytes = &peak
 	}
 	res.Errors = int64(failed)

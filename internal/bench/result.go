@@ -77,7 +77,8 @@ type Result struct {
 	TargetedPerSec float64 `json:"targeted_per_sec,omitempty"`
 
 	// RSSPerConnBytes is the server's resident memory growth per idle
-	// connected device at the end of the hold (hold only).
+	// connected device at the end of the hold (hold only); in a cluster
+	// whose connectors could be read, the growth of the connectors' sum.
 	RSSPerConnBytes *int64 `json:"rss_per_conn_bytes,omitempty"`
 	// RSSPerConnPeakBytes is the same growth right after the last device
 	// connected, before the runtime returned memory freed by the connection

@@ -276,7 +276,8 @@ func (r *run) connect(ctx context.Context, f *fleet) (failed int, err error) {
 }
 
 // settle reads the server's figures every SettleInterval until two
-// readings of its resident memory are within 1% of each other or
+// readings of the resident memory of the processes holding connections
+// (heldRSS) are within 1% of each other or
 // SettleTimeout passes, and returns the last reading.
 func (r *run) settle(ctx context.Context) (serverFigures, error) {
 	prev, err := r.api.runtime(ctx)
@@ -292,7 +293,7 @@ func (r *run) settle(ctx context.Context) (serverFigures, error) {
 		if err != nil {
 			return prev, err
 		}
-		if within1Percent(prev.Process.RSSBytes, cur.Process.RSSBytes) {
+		if within1Percent(prev.heldRSS(), cur.heldRSS()) {
 			return cur, nil
 		}
 		prev = cur
