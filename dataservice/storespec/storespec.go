@@ -119,6 +119,22 @@ func parse(spec string, getenv func(string) string) (parsed, error) {
 	}
 }
 
+// queryParams parses the parameters of a spec, each given at most once.
+func queryParams(spec, query string) (map[string]string, error) {
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, invalid(spec, "bad query: %v", err)
+	}
+	params := make(map[string]string, len(values))
+	for name, v := range values {
+		if len(v) != 1 {
+			return nil, invalid(spec, "parameter %s given %d times", name, len(v))
+		}
+		params[name] = v[0]
+	}
+	return params, nil
+}
+
 // maxBlockCacheMB bounds block-cache-mb: 64 GiB.
 const maxBlockCacheMB = 64 << 10
 
@@ -134,19 +150,16 @@ func levelDB(spec, rest string, withScheme bool) (parsed, error) {
 	}
 	cfg := leveldb.DefaultConfig()
 	cfg.Dir = dir
-	params, err := url.ParseQuery(query)
+	params, err := queryParams(spec, query)
 	if err != nil {
-		return parsed{}, invalid(spec, "bad query: %v", err)
+		return parsed{}, err
 	}
-	for name, values := range params {
-		if len(values) != 1 {
-			return parsed{}, invalid(spec, "parameter %s given %d times", name, len(values))
-		}
+	for name, value := range params {
 		switch name {
 		case "block-cache-mb":
-			mb, err := strconv.Atoi(values[0])
+			mb, err := strconv.Atoi(value)
 			if err != nil || mb < 1 || mb > maxBlockCacheMB {
-				return parsed{}, invalid(spec, "block-cache-mb must be a whole number of MiB, 1 to %d; got %q", maxBlockCacheMB, values[0])
+				return parsed{}, invalid(spec, "block-cache-mb must be a whole number of MiB, 1 to %d; got %q", maxBlockCacheMB, value)
 			}
 			cfg.BlockCacheBytes = mb << 20
 		default:
@@ -182,26 +195,25 @@ func aerospikeSpec(spec, rest string, getenv func(string) string) (parsed, error
 		}
 		cfg.Hosts = append(cfg.Hosts, h)
 	}
-	params, err := url.ParseQuery(query)
+	params, err := queryParams(spec, query)
 	if err != nil {
-		return parsed{}, invalid(spec, "bad query: %v", err)
+		return parsed{}, err
 	}
-	for name, values := range params {
-		if len(values) != 1 {
-			return parsed{}, invalid(spec, "parameter %s given %d times", name, len(values))
-		}
+	for name, value := range params {
 		switch name {
 		case "user":
-			cfg.User = values[0]
+			cfg.User = value
 		case "password":
-			cfg.Password = values[0]
+			cfg.Password = value
 		case "set-prefix":
-			cfg.SetPrefix = values[0]
+			cfg.SetPrefix = value
 		default:
 			return parsed{}, invalid(spec, "unknown parameter %q; want user, password or set-prefix", name)
 		}
 	}
-	if !params.Has("user") && !params.Has("password") {
+	_, user := params["user"]
+	_, pass := params["password"]
+	if !user && !pass {
 		cfg.User = getenv(EnvAerospikeUser)
 		cfg.Password = getenv(EnvAerospikePassword)
 	}
