@@ -168,10 +168,24 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *data
 	if err != nil {
 		return err
 	}
-	// Check the tag limit before changing anything, so that a request
-	// failing on it changes nothing; the data layer checks again, exactly.
+	if err := g.applyDeviceUpdate(ctx, app, d.RegistrationID, &req, errAliasFull); err != nil {
+		return err
+	}
+	v, err := g.viewDevice(ctx, d)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// applyDeviceUpdate changes a device's alias and tags, for both API faces:
+// the tag and alias limits checked before anything changes, then the alias
+// (what fails on other devices' state), then the tags. aliasFull is the
+// face's error for an alias that names the most devices allowed.
+func (g *Gateway) applyDeviceUpdate(ctx context.Context, app *dataservice.App, rid string, req *deviceUpdateRequest, aliasFull func(alias string) error) error {
 	if t := req.Tags; t != nil && len(t.Add) > 0 {
-		attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+		attrs, err := g.data.DeviceAttrs(ctx, rid)
 		if err != nil {
 			return err
 		}
@@ -181,30 +195,38 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *data
 			return errTooManyTags(len(after))
 		}
 	}
-	// The alias first: it is what fails on the state of other devices.
+	if req.Alias != nil && *req.Alias != "" {
+		// The alias limit, checked before anything changes (SetAlias
+		// checks again, exactly, but writes an index entry first).
+		members, err := g.data.AliasMembers(ctx, app.Key, *req.Alias)
+		if err != nil {
+			return err
+		}
+		if len(members) >= dataservice.MaxAliasDevices && !slices.Contains(members, rid) {
+			return aliasFull(*req.Alias)
+		}
+	}
 	if req.Alias != nil {
-		if err := g.data.SetAlias(ctx, app.Key, d.RegistrationID, *req.Alias); err != nil {
+		if err := g.data.SetAlias(ctx, app.Key, rid, *req.Alias); err != nil {
 			if errors.Is(err, dataservice.ErrAliasFull) {
-				return errorf(http.StatusBadRequest, "alias_full", "alias %q already names %d devices of this app, the most allowed; take it off one of them first (GET /v1/aliases/{alias} lists them)", *req.Alias, dataservice.MaxAliasDevices)
+				return aliasFull(*req.Alias)
 			}
 			return err
 		}
 	}
-	if t := req.Tags; t != nil {
-		if _, err := g.data.UpdateTags(ctx, app.Key, d.RegistrationID, t.Add, t.Remove); err != nil {
+	if t := req.Tags; t != nil && len(t.Add)+len(t.Remove) > 0 {
+		if _, err := g.data.UpdateTags(ctx, app.Key, rid, t.Add, t.Remove); err != nil {
 			if errors.Is(err, dataservice.ErrTooManyTags) {
-				// Only when a concurrent request added tags meanwhile.
-				return errorf(http.StatusBadRequest, "too_many_tags", "the device would have more than %d tags; remove some in the same request or first", dataservice.MaxTagsPerDevice)
+				return errTooManyTags(dataservice.MaxTagsPerDevice + 1)
 			}
 			return err
 		}
 	}
-	v, err := g.viewDevice(ctx, d)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+func errAliasFull(alias string) error {
+	return errorf(http.StatusBadRequest, "alias_full", "alias %q already names %d devices of this app, the most allowed; take it off one of them first (GET /v1/aliases/{alias} lists them)", alias, dataservice.MaxAliasDevices)
 }
 
 // page reads the after and limit parameters of a listing; check validates

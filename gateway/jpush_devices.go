@@ -164,56 +164,10 @@ func (g *Gateway) jpushUpdateDevice(w http.ResponseWriter, r *http.Request, app 
 		}
 		req.Tags = &tagsUpdate{Remove: attrs.Tags}
 	}
-	if err := g.applyDeviceUpdate(ctx, app, d.RegistrationID, &req); err != nil {
+	if err := g.applyDeviceUpdate(ctx, app, d.RegistrationID, &req, errJPushAliasFull); err != nil {
 		return err
 	}
 	jpushOK(w)
-	return nil
-}
-
-// applyDeviceUpdate changes a device's alias and tags as POST
-// /v1/devices/{registration_id} does: the tag limit checked before
-// anything changes, then the alias (what fails on other devices' state),
-// then the tags.
-func (g *Gateway) applyDeviceUpdate(ctx context.Context, app *dataservice.App, rid string, req *deviceUpdateRequest) error {
-	if t := req.Tags; t != nil && len(t.Add) > 0 {
-		attrs, err := g.data.DeviceAttrs(ctx, rid)
-		if err != nil {
-			return err
-		}
-		after := distinct(append(slices.Clone(attrs.Tags), t.Add...))
-		after = slices.DeleteFunc(after, func(tag string) bool { return slices.Contains(t.Remove, tag) })
-		if len(after) > dataservice.MaxTagsPerDevice {
-			return errTooManyTags(len(after))
-		}
-	}
-	if req.Alias != nil && *req.Alias != "" {
-		// The alias limit, checked before anything changes (SetAlias
-		// checks again, exactly, but writes an index entry first).
-		members, err := g.data.AliasMembers(ctx, app.Key, *req.Alias)
-		if err != nil {
-			return err
-		}
-		if len(members) >= dataservice.MaxAliasDevices && !slices.Contains(members, rid) {
-			return errJPushAliasFull(*req.Alias)
-		}
-	}
-	if req.Alias != nil {
-		if err := g.data.SetAlias(ctx, app.Key, rid, *req.Alias); err != nil {
-			if errors.Is(err, dataservice.ErrAliasFull) {
-				return errJPushAliasFull(*req.Alias)
-			}
-			return err
-		}
-	}
-	if t := req.Tags; t != nil && len(t.Add)+len(t.Remove) > 0 {
-		if _, err := g.data.UpdateTags(ctx, app.Key, rid, t.Add, t.Remove); err != nil {
-			if errors.Is(err, dataservice.ErrTooManyTags) {
-				return errTooManyTags(dataservice.MaxTagsPerDevice + 1)
-			}
-			return err
-		}
-	}
 	return nil
 }
 
