@@ -21,7 +21,7 @@ type bcHarness struct {
 	gen *ids.Generator
 }
 
-func newBroadcastHarness(t *testing.T, mod func(*actors.Settings)) *bcHarness {
+func newBroadcastHarness(t testing.TB, mod func(*actors.Settings)) *bcHarness {
 	t.Helper()
 	gen, err := ids.NewGenerator(1)
 	if err != nil {

@@ -41,6 +41,16 @@ type Cursors interface {
 	AdvanceCursors(ctx context.Context, advances []CursorAdvance) error
 }
 
+// AsyncCursors is Cursors that take an advance without blocking the
+// caller: done is called, on another goroutine, with what AdvanceCursors
+// would have returned. Device actors use it when it is there, so that a
+// broadcast to every device of a connector holds no goroutine per device
+// while the cursors are written (the Writer batches them).
+type AsyncCursors interface {
+	Cursors
+	AdvanceCursor(a CursorAdvance, done func(error))
+}
+
 // cursorData is what advancing cursors reads and writes.
 type cursorData interface {
 	BroadcastCursors(ctx context.Context, rids []string) ([]dataservice.BroadcastCursor, error)

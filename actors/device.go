@@ -916,6 +916,10 @@ func (d *device) advanceCursor(ctx actor.Context) {
 	bc.sent, bc.delivered, bc.failed = nil, keepDelivered, keepFailed
 	bc.advancing = true
 	self, root, cursors := ctx.Self(), d.env.System.Root, d.env.Cursors
+	if async, ok := cursors.(AsyncCursors); ok {
+		async.AdvanceCursor(adv, func(err error) { root.Send(self, &cursorsAdvanced{adv: adv, err: err}) })
+		return
+	}
 	if err := d.env.Workers.TrySubmit(func() {
 		root.Send(self, &cursorsAdvanced{adv: adv, err: cursors.AdvanceCursors(context.Background(), []CursorAdvance{adv})})
 	}); err != nil {
@@ -928,7 +932,9 @@ func (d *device) cursorsAdvanced(ctx actor.Context, m *cursorsAdvanced) {
 	bc.advancing = false
 	if m.err != nil {
 		// Nothing of it was counted: keep it for the next attempt.
-		d.env.Log.Warn("recording broadcast deliveries failed; retrying", "rid", d.rid, "err", m.err)
+		// Debug: a store outage fails every device at once (the Writer
+		// warns once per failed batch).
+		d.env.Log.Debug("recording broadcast deliveries failed; retrying", "rid", d.rid, "err", m.err)
 		bc.sent = append(m.adv.Sent, bc.sent...)
 		bc.delivered = append(m.adv.Delivered, bc.delivered...)
 		bc.failed = append(m.adv.Failed, bc.failed...)

@@ -46,7 +46,7 @@ func (r *receipts) get(id uint64, c dataservice.Counter) int64 {
 const testApp = "app"
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	created  time.Time // when the harness's devices registered
 	env      *actors.Env
 	data     *dataservice.Service
@@ -54,7 +54,7 @@ type harness struct {
 	nextID   uint64
 }
 
-func newHarness(t *testing.T, mod func(*actors.Settings)) *harness {
+func newHarness(t testing.TB, mod func(*actors.Settings)) *harness {
 	t.Helper()
 	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -127,7 +127,7 @@ func (p *probe) detach() {
 	p.h.env.System.Root.Send(p.device, &actors.Detach{Conn: p.pid})
 }
 
-func (p *probe) next(t *testing.T) any {
+func (p *probe) next(t testing.TB) any {
 	t.Helper()
 	select {
 	case m := <-p.ch:
@@ -139,7 +139,7 @@ func (p *probe) next(t *testing.T) any {
 }
 
 // pushes collects the ids of the next n pushes sent to the probe.
-func (p *probe) pushes(t *testing.T, n int) []uint64 {
+func (p *probe) pushes(t testing.TB, n int) []uint64 {
 	t.Helper()
 	var ids []uint64
 	for len(ids) < n {

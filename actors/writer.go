@@ -189,7 +189,8 @@ type (
 	}
 	cursorAdvance struct {
 		a     CursorAdvance
-		reply chan error
+		reply chan error  // AdvanceCursors waits on it
+		done  func(error) // or AdvanceCursor's callback
 	}
 	flushTick    struct{}
 	receiptsTick struct{}
@@ -299,6 +300,13 @@ func (w *Writer) AdvanceCursors(ctx context.Context, advances []CursorAdvance) e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// AdvanceCursor implements AsyncCursors: the advance joins the next batch
+// and done is called with its outcome. It never blocks, and holds no
+// goroutine while the advance waits.
+func (w *Writer) AdvanceCursor(a CursorAdvance, done func(error)) {
+	w.root.Send(w.pid, &cursorAdvance{a: a, done: done})
 }
 
 // Add implements Receipts. It never blocks.
@@ -539,8 +547,15 @@ func (w *writer) flushCursors(ctx actor.Context) {
 				}
 			}
 		}
+		if err != nil {
+			w.log.Warn("recording broadcast deliveries failed; the devices retry", "devices", len(merged), "err", err)
+		}
 		for _, c := range batch {
-			c.reply <- err
+			if c.done != nil {
+				c.done(err)
+			} else {
+				c.reply <- err
+			}
 		}
 		root.Send(self, &cursorsDone{})
 	}()

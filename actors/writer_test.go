@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 type countingData struct {
 	dataservice.Client
 	sessionCalls, removalCalls, counterCalls atomic.Int64
+	cursorCalls                              atomic.Int64
 	hold                                     chan struct{} // if not nil, calls wait for it to close
 }
 
@@ -43,6 +45,12 @@ func (c *countingData) RemoveInbox(ctx context.Context, copies []dataservice.Inb
 	c.removalCalls.Add(1)
 	c.wait()
 	return c.Client.RemoveInbox(ctx, copies)
+}
+
+func (c *countingData) PutBroadcastCursors(ctx context.Context, cs []dataservice.BroadcastCursor) ([]bool, error) {
+	c.cursorCalls.Add(1)
+	c.wait()
+	return c.Client.PutBroadcastCursors(ctx, cs)
 }
 
 func (c *countingData) AddCounters(ctx context.Context, d []dataservice.CounterDelta) error {
@@ -457,5 +465,66 @@ func TestWriterRetriesReceiptsAfterAFailure(t *testing.T) {
 	}
 	if got, _ := data.MessageReceipts(ctx, m.ID, []string{"d1"}); got[0].SentAt.IsZero() {
 		t.Fatalf("the sent receipt was not written: %+v", got[0])
+	}
+}
+
+// A broadcast's cursor advances, one per device, wait in the writer
+// without a goroutine each, and go to the store in batches: what a
+// connector holding many devices needs when a broadcast reaches them all
+// at once.
+func TestWriterBatchesAsyncCursorAdvances(t *testing.T) {
+	hold := make(chan struct{})
+	w, data := newWriter(t, actors.WriterConfig{}, hold)
+	gen, err := ids.NewGenerator(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &dataservice.Message{ID: gen.Next(), AppKey: "a", Content: "b", TTL: time.Hour, Created: time.Now(), Broadcast: true}
+	if err := data.SaveBroadcast(context.Background(), m, 0); err != nil {
+		t.Fatal(err)
+	}
+	const devices = 2000
+	before := runtime.NumGoroutine()
+	done := make(chan error, devices)
+	for i := range devices {
+		w.AdvanceCursor(actors.CursorAdvance{RID: fmt.Sprintf("r%04d", i), Sent: []uint64{m.ID}, Acked: m.ID, Delivered: []uint64{m.ID}},
+			func(err error) { done <- err })
+	}
+	// The first batch is held in the store; the rest wait as messages.
+	if n := runtime.NumGoroutine() - before; n > 50 {
+		t.Errorf("%d goroutines more while %d advances wait, want a few", n, devices)
+	}
+	close(hold)
+	for range devices {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("not every advance was answered")
+		}
+	}
+	if calls := data.cursorCalls.Load(); calls > 10 {
+		t.Errorf("%d cursor writes for %d devices, want a few batches", calls, devices)
+	}
+	cs, err := data.BroadcastCursors(context.Background(), []string{"r0000", fmt.Sprintf("r%04d", devices-1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Sent != m.ID || c.Acked != m.ID {
+			t.Errorf("cursor %+v, want sent and acked %d", c, m.ID)
+		}
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := data.Report(context.Background(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sent != devices || r.Delivered != devices {
+		t.Errorf("report sent %d delivered %d, want %d each", r.Sent, r.Delivered, devices)
 	}
 }
