@@ -15,6 +15,7 @@ type Client interface {
 	Segments
 	Reports
 	Schedules
+	Upstreams
 
 	// CreateApp stores a new app; ErrExists if the key is taken.
 	CreateApp(ctx context.Context, app App) error

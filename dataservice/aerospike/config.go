@@ -131,6 +131,8 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindScheduleDue,
 	dataservice.KindCampaign,
 	dataservice.KindWinner,
+	dataservice.KindUpstream,
+	dataservice.KindWebhook,
 }
 
 // DefaultConfig returns the configuration used for zero fields. Hosts and

@@ -78,6 +78,13 @@ func Run(t *testing.T, newClient func(t testing.TB) dataservice.Client) {
 		{"AppMessages", appMessages},
 		{"AppMessagesValidation", appMessagesValidation},
 		{"Cluster", cluster},
+		{"UpstreamQueue", upstreamQueue},
+		{"UpstreamConcurrent", upstreamConcurrent},
+		{"UpstreamRemoveOnce", upstreamRemoveOnce},
+		{"UpstreamValidation", upstreamValidation},
+		{"Webhooks", webhooks},
+		{"WebhookLeaseRace", webhookLeaseRace},
+		{"WebhookValidation", webhookValidation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newClient(t)) })

@@ -59,6 +59,7 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	s.routePush()
 	s.routeReports()
 	s.routeSchedules()
+	s.routeUpstreams()
 	if source != nil {
 		s.mux.HandleFunc("POST "+sentinelPath, s.sentinel)
 	}
