@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,6 +49,10 @@ type connection struct {
 	device   *actor.PID
 	seq      uint32 // sequence number of the last frame written
 	closed   bool
+	// upstreams counts the device's UPSTREAM frames handed to
+	// env.Upstreams and not yet acknowledged.
+	upstreams uint8
+	app       string // the device's app, from authentication
 	// pending holds what authentication needs, from HELLO to WELCOME.
 	pending *pendingAuth
 }
@@ -173,6 +178,7 @@ func (c *connection) authenticating(ctx actor.Context) {
 			return
 		}
 		c.pending.signature = protocol.ServerSignature(m.device.ServerKey, binding)
+		c.app = m.device.AppKey
 		c.env.Directory.Attach(ctx, m.device, ctx.Self())
 		c.behavior.Become(c.attaching)
 	}
@@ -203,15 +209,20 @@ func (c *connection) attaching(ctx actor.Context) {
 }
 
 // features are the optional frames this connection accepts: CLICK, if
-// receipts can record it.
+// receipts can record it, and UPSTREAM, if there is an upstream queue.
 func (c *connection) features() protocol.Feature {
+	var f protocol.Feature
 	if _, ok := c.env.Receipts.(DeviceReceipts); ok {
-		return protocol.FeatureClick
+		f |= protocol.FeatureClick
 	}
-	return 0
+	if c.env.Upstreams != nil {
+		f |= protocol.FeatureUpstream
+	}
+	return f
 }
 
-// ready is the steady state: PING, ACK and CLICK in, PUSH out.
+// ready is the steady state: PING, ACK, CLICK and UPSTREAM in, PUSH and
+// the ACK of upstreams out.
 func (c *connection) ready(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Inbound:
@@ -249,11 +260,69 @@ func (c *connection) ready(ctx actor.Context) {
 				return
 			}
 			c.clicked(receipts, click.MessageIDs)
+		case protocol.TypeUpstream:
+			c.upstream(ctx, body)
 		default:
 			c.unexpected(h.Type)
 		}
 	case *Send:
 		c.push(m.Pushes)
+	case *UpstreamsQueued:
+		c.upstreamsQueued(m)
+	}
+}
+
+// upstream hands the data of an UPSTREAM frame to the upstream queue; the
+// ACK follows once it is durable (upstreamsQueued). A device may have
+// protocol.MaxUpstreamsInFlight upstreams unacknowledged on a connection:
+// that bounds what one connection holds in the queue's batch.
+func (c *connection) upstream(ctx actor.Context, body []byte) {
+	if c.env.Upstreams == nil {
+		c.unexpected(protocol.TypeUpstream) // not announced in WELCOME
+		return
+	}
+	var up protocol.Upstream
+	if err := up.Unmarshal(body); err != nil {
+		c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
+		return
+	}
+	if c.upstreams >= protocol.MaxUpstreamsInFlight {
+		c.fail(&protocol.Error{Code: protocol.CodeTooManyUpstreams,
+			Message: "more than " + strconv.Itoa(protocol.MaxUpstreamsInFlight) + " upstreams awaiting their ACK"})
+		return
+	}
+	c.upstreams++
+	// up.Data aliases the record, which this actor owns (Inbound) and
+	// drops here: the queue may keep it without a copy.
+	c.env.Upstreams.QueueUpstream(dataservice.UpstreamMessage{
+		AppKey:         c.app,
+		RegistrationID: ridOf(c.device.Id),
+		ID:             up.UpstreamID,
+		Data:           up.Data,
+		At:             c.env.Now(),
+	}, ctx.Self())
+}
+
+// upstreamsQueued acknowledges durable upstreams to the device. If they
+// could not be queued the connection ends with a 3xxx ERROR: the device
+// reconnects after its retry_after and sends them again (it only resends
+// on a new connection, so staying connected would hold them back).
+func (c *connection) upstreamsQueued(m *UpstreamsQueued) {
+	c.upstreams -= uint8(min(len(m.IDs), int(c.upstreams)))
+	if m.Err != nil {
+		code, msg := protocol.CodeInternalError, "upstream data could not be queued; send it again"
+		if errors.Is(m.Err, ErrUpstreamsBusy) {
+			code, msg = protocol.CodeServerBusy, "too much upstream data waiting; send it again later"
+		}
+		c.fail(&protocol.Error{Code: code, Message: msg, RetryAfter: upstreamRetryAfter})
+		return
+	}
+	for ids := m.IDs; len(ids) > 0; {
+		n := min(len(ids), protocol.MaxAckIDs)
+		c.writeFrame(func(b []byte) []byte {
+			return protocol.AppendAck(b, c.nextSeq(), &protocol.Ack{MessageIDs: ids[:n]})
+		})
+		ids = ids[n:]
 	}
 }
 

@@ -103,6 +103,10 @@ type Env struct {
 	Cursors Cursors
 	// Withdrawn are messages canceled after they were handed over.
 	Withdrawn *Withdrawals
+	// Upstreams queues the data devices send to their apps (UPSTREAM
+	// frames); nil means the connector does not accept them and does not
+	// announce protocol.FeatureUpstream.
+	Upstreams Upstreams
 	Key       protocol.Keypair
 	Directory *Directory
 	// Dispatcher runs connection and device actors. Nil means protoactor's

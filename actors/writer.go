@@ -31,16 +31,21 @@ import (
 //     two device actors: a send is counted at once and taken back if its
 //     device had been sent the message before; a click is counted once
 //     RecordReceipts accepts it.
+//   - Upstream messages of all connections (QueueUpstream, see
+//     upstream.go) are written with one EnqueueUpstream, and each
+//     connection is told which of its messages are durable.
 //
-// Sessions and removals flush as soon as the previous flush of their kind
-// is done ("passive feedback"): no added latency when idle, large batches
-// under load. Callers of PutSessions and RemoveInbox wait for their flush;
-// at most MaxPending of them wait at once, and further callers block until
-// one is answered (or their context ends) — the backpressure that reaches
-// device actors as a full worker pool. Add and AddReceipt never block:
-// counters are coalesced in a map whose size is bounded by the messages in
-// flight, per-device receipts queue up to MaxReceipts (beyond it they are
-// dropped, with a warning: their counts are lost).
+// Sessions, removals and upstream messages flush as soon as the previous
+// flush of their kind is done ("passive feedback"): no added latency when
+// idle, large batches under load. Callers of PutSessions and RemoveInbox
+// wait for their flush; at most MaxPending of them wait at once, and
+// further callers block until one is answered (or their context ends) —
+// the backpressure that reaches device actors as a full worker pool. Add,
+// AddReceipt and QueueUpstream never block: counters are coalesced in a
+// map whose size is bounded by the messages in flight, per-device receipts
+// queue up to MaxReceipts (beyond it they are dropped, with a warning:
+// their counts are lost), upstream messages up to MaxUpstreamBytes (beyond
+// it they are refused, and their devices send them again later).
 //
 // Every other Client method passes through unchanged.
 type Writer struct {
@@ -147,6 +152,13 @@ type WriterConfig struct {
 	// MaxReceipts bounds the per-device receipts waiting to be written;
 	// more are dropped. Zero means 262144.
 	MaxReceipts int
+	// MaxUpstreamBytes bounds the upstream messages (see upstream.go)
+	// waiting to be queued or being queued, by their size; beyond it
+	// QueueUpstream refuses with ErrUpstreamsBusy. Zero means 32 MiB.
+	MaxUpstreamBytes int
+	// UpstreamBatchBytes bounds one EnqueueUpstream call, by the size of
+	// its messages. Zero means 1 MiB.
+	UpstreamBatchBytes int
 }
 
 // Messages of the writer actor.
@@ -220,6 +232,12 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Cli
 	}
 	if cfg.MaxReceipts <= 0 {
 		cfg.MaxReceipts = 1 << 18
+	}
+	if cfg.MaxUpstreamBytes <= 0 {
+		cfg.MaxUpstreamBytes = 32 << 20
+	}
+	if cfg.UpstreamBatchBytes <= 0 {
+		cfg.UpstreamBatchBytes = 1 << 20
 	}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
@@ -363,6 +381,7 @@ type writer struct {
 	countersFlowing   bool
 	receipts          []deviceReceipt
 	receiptsFlowing   bool
+	ups               upstreamLane
 	dropped           int  // receipts dropped since the last warning
 	scheduled         bool // a flushTick is on its way
 	receiptsScheduled bool // a receiptsTick is on its way
@@ -437,6 +456,10 @@ func (w *writer) Receive(ctx actor.Context) {
 		w.flushCounters(ctx)
 	case *countersDone:
 		w.countersDone(ctx, m)
+	case *upstreamWrite:
+		w.queueUpstream(ctx, m)
+	case *upstreamsDone:
+		w.upstreamsDone(ctx, m)
 	case *flushAll:
 		w.waiting = append(w.waiting, m.done)
 		w.flushCounters(ctx)
@@ -692,7 +715,7 @@ func (w *writer) release(err error) {
 	}
 	if err == nil && (w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
 		w.removalsFlowing || len(w.removals) > 0 || w.cursorsFlowing || len(w.cursors) > 0 ||
-		w.receiptsFlowing || len(w.receipts) > 0) {
+		w.receiptsFlowing || len(w.receipts) > 0 || !w.upstreamsIdle()) {
 		return
 	}
 	for _, c := range w.waiting {

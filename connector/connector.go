@@ -106,7 +106,10 @@ type Connector struct {
 }
 
 // New prepares a connector; Start begins serving. The connector sends
-// receipts to receipts, and proves itself to devices with key.
+// receipts to receipts, and proves itself to devices with key. It accepts
+// upstream data from devices (protocol.FeatureUpstream) if receipts
+// batches it and its dataservice client queues it: an actors.Writer over
+// a dataservice.UpstreamQueue.
 func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipts actors.Receipts, key protocol.Keypair) *Connector {
 	cfg = cfg.withDefaults()
 	c := &Connector{
@@ -132,6 +135,9 @@ func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipt
 		Dispatcher: actors.NewDispatcher(0, 0, 0),
 		Log:        cfg.Log,
 		Now:        time.Now,
+	}
+	if w, ok := receipts.(interface{ Upstreams() actors.Upstreams }); ok {
+		c.env.Upstreams = w.Upstreams()
 	}
 	c.env.Directory = actors.NewDirectory(c.env, cfg.Shards)
 	return c

@@ -72,8 +72,8 @@ var (
 	ErrUnauthorized = errors.New("herald: device credentials rejected; register the device again")
 	// ErrReplaced means another connection of the same device took over.
 	ErrReplaced = errors.New("herald: another connection of this device took over")
-	// ErrClosed is returned by Wait after Close, and by Click after
-	// Close.
+	// ErrClosed is returned by Wait after Close, and by Click and Send
+	// after Close.
 	ErrClosed = errors.New("herald: client closed")
 )
 
@@ -129,6 +129,9 @@ type Stats struct {
 	Connects int64
 	// Clicked counts clicks written to the server (see Client.Click).
 	Clicked int64
+	// Sent counts upstream messages the server acknowledged (see
+	// Client.Send).
+	Sent int64
 }
 
 // Client is a device's connection to Herald.
@@ -146,11 +149,16 @@ type Client struct {
 	endpoints Endpoints // what the client connects with
 	live      *conn     // the established connection, nil between connections
 	clicks    []uint64  // clicks not yet written, oldest first
+	// upstreams are the upstream messages not yet acknowledged, oldest
+	// first (see Send).
+	upstreams    []*pendingUpstream
+	lastUpstream uint64 // the last upstream id handed out
 
-	// kick wakes the click sender: clicks or a connection arrived.
+	// kick wakes the sender: clicks, upstream messages, acknowledgements
+	// or a connection arrived.
 	kick chan struct{}
 
-	received, duplicates, acked, connects, clicked atomic.Int64
+	received, duplicates, acked, connects, clicked, sent atomic.Int64
 }
 
 // Dial starts a client and waits until it is connected, or ctx is done, or
@@ -184,7 +192,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go c.run(first)
-	go c.sendClicks()
+	go c.sender()
 	select {
 	case err := <-first:
 		if err != nil {
@@ -229,7 +237,7 @@ func (c *Client) Endpoints() Endpoints {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{Received: c.received.Load(), Duplicates: c.duplicates.Load(), Acked: c.acked.Load(), Connects: c.connects.Load(),
-		Clicked: c.clicked.Load()}
+		Clicked: c.clicked.Load(), Sent: c.sent.Load()}
 }
 
 // Click reports that the user opened the notification of message id, a
@@ -263,7 +271,7 @@ func (c *Client) Click(id uint64) error {
 	return nil
 }
 
-// wake tells the click sender to look for work.
+// wake tells the sender to look for work.
 func (c *Client) wake() {
 	select {
 	case c.kick <- struct{}{}:
@@ -272,7 +280,7 @@ func (c *Client) wake() {
 }
 
 // setLive records the established connection (nil: none) and wakes the
-// click sender.
+// sender.
 func (c *Client) setLive(cn *conn) {
 	c.mu.Lock()
 	c.live = cn
@@ -282,45 +290,52 @@ func (c *Client) setLive(cn *conn) {
 	}
 }
 
-// sendClicks writes waiting clicks to the established connection, until
-// the client closes. Runs in its own goroutine, so that Click never waits
-// for the network.
-func (c *Client) sendClicks() {
+// sender writes waiting clicks and upstream messages to the established
+// connection, until the client closes. Runs in its own goroutine, so that
+// Click and Send never wait for the network.
+func (c *Client) sender() {
 	for {
 		select {
 		case <-c.kick:
 		case <-c.ctx.Done():
 			return
 		}
-		for {
-			c.mu.Lock()
-			cn, ids := c.live, c.clicks
-			if cn == nil || len(ids) == 0 {
-				c.mu.Unlock()
-				break
-			}
-			n := min(len(ids), protocol.MaxClickIDs)
-			batch := slices.Clone(ids[:n])
-			c.clicks = slices.Delete(ids, 0, n)
+		c.sendClicks()
+		c.sendUpstreams()
+	}
+}
+
+// sendClicks writes waiting clicks to the established connection. It runs
+// on the sender goroutine.
+func (c *Client) sendClicks() {
+	for {
+		c.mu.Lock()
+		cn, ids := c.live, c.clicks
+		if cn == nil || len(ids) == 0 {
 			c.mu.Unlock()
-			if cn.features&protocol.FeatureClick == 0 {
-				c.log.Debug("herald: the server does not accept clicks; dropped", "clicks", len(batch))
-				continue
-			}
-			if err := cn.click(batch); err != nil {
-				// The connection failed: serve notices and reconnects; the
-				// clicks go out on the next one.
-				c.mu.Lock()
-				c.clicks = append(batch, c.clicks...)
-				c.clicks = c.clicks[max(0, len(c.clicks)-MaxPendingClicks):]
-				if c.live == cn {
-					c.live = nil
-				}
-				c.mu.Unlock()
-				break
-			}
-			c.clicked.Add(int64(len(batch)))
+			return
 		}
+		n := min(len(ids), protocol.MaxClickIDs)
+		batch := slices.Clone(ids[:n])
+		c.clicks = slices.Delete(ids, 0, n)
+		c.mu.Unlock()
+		if cn.features&protocol.FeatureClick == 0 {
+			c.log.Debug("herald: the server does not accept clicks; dropped", "clicks", len(batch))
+			continue
+		}
+		if err := cn.click(batch); err != nil {
+			// The connection failed: serve notices and reconnects; the
+			// clicks go out on the next one.
+			c.mu.Lock()
+			c.clicks = append(batch, c.clicks...)
+			c.clicks = c.clicks[max(0, len(c.clicks)-MaxPendingClicks):]
+			if c.live == cn {
+				c.live = nil
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.clicked.Add(int64(len(batch)))
 	}
 }
 

@@ -31,7 +31,8 @@ type conn struct {
 	seq  uint32
 	wbuf []byte
 
-	acks []uint64 // owned by serve
+	acks  []uint64     // owned by serve
+	acked protocol.Ack // decodes the server's ACKs; owned by serve
 
 	pinger *time.Timer // sends a PING every heartbeat, whatever arrives
 }
@@ -97,6 +98,12 @@ func (cn *conn) serve() error {
 				return err
 			}
 		case protocol.TypePong:
+		case protocol.TypeAck:
+			// The server acknowledges upstream messages (Client.Send).
+			if err := cn.acked.Unmarshal(body); err != nil {
+				return err
+			}
+			cn.client.upstreamsAcked(cn.acked.MessageIDs)
 		case protocol.TypeError:
 			return serverError(body)
 		default:
@@ -162,6 +169,13 @@ func (cn *conn) push(h protocol.Header, body []byte) error {
 func (cn *conn) click(ids []uint64) error {
 	return cn.write(func(b []byte) []byte {
 		return protocol.AppendClick(b, cn.nextSeq(), &protocol.Click{MessageIDs: ids})
+	})
+}
+
+// upstream writes one UPSTREAM frame.
+func (cn *conn) upstream(id uint64, data []byte) error {
+	return cn.write(func(b []byte) []byte {
+		return protocol.AppendUpstream(b, cn.nextSeq(), &protocol.Upstream{UpstreamID: id, Data: data})
 	})
 }
 

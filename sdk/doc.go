@@ -13,6 +13,12 @@
 // and acknowledges a message after the handler returns nil, so a message
 // whose handling failed is sent again.
 //
+// Client.Send carries data the other way, to the app's backend (through
+// the webhook the app configured): it returns once Herald stored the data,
+// and sends it again by itself after a reconnect until then, so the
+// backend receives it at least once and drops repeats by registration id
+// and upstream id.
+//
 // Concurrency: the handler runs on the connection's reading goroutine, one
 // message at a time, in arrival order; it should return quickly and hand
 // long work to goroutines of its own. Client methods are safe for

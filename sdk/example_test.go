@@ -63,6 +63,47 @@ func Example() {
 	// Output: Orders - Your order shipped
 }
 
+// A device sends data to its app's backend. Send returns once Herald has
+// stored the data; Herald then delivers it to the webhook the app
+// configured, with the device's registration id and the returned id, by
+// which the backend drops the repeats at-least-once delivery can bring.
+func ExampleClient_Send() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	cfg := server.AllConfig{DataDir: dir, HTTP: "127.0.0.1:0", AdminToken: "secret", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.Connector.Listen = "127.0.0.1:0"
+	node, err := server.StartAll(cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer node.Close(context.Background())
+	gateway := "http://" + node.HTTPAddr().String()
+	app := createApp(gateway, "secret")
+
+	ctx := context.Background()
+	creds, err := sdk.Register(ctx, gateway, app.Key, nil)
+	if err != nil {
+		panic(err)
+	}
+	client, err := sdk.Dial(ctx, sdk.Config{Gateway: gateway, Credentials: creds, Handler: func(*sdk.Message) error { return nil }})
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+
+	// If the connection drops before Herald acknowledges the data, the
+	// client sends it again by itself; the context bounds the wait.
+	sendCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	id, err := client.Send(sendCtx, []byte(`{"temperature":21.5}`))
+	if err != nil {
+		fmt.Println("not sent:", err)
+		return
+	}
+	fmt.Println("stored:", id != 0, "- sent so far:", client.Stats().Sent)
+	// Output: stored: true - sent so far: 1
+}
+
 type appCredentials struct {
 	Key    string `json:"app_key"`
 	Secret string `json:"master_secret"`

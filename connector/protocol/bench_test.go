@@ -24,6 +24,10 @@ func benchAck(n int) *Ack {
 	return &Ack{MessageIDs: ids}
 }
 
+func benchUpstream(size int) *Upstream {
+	return &Upstream{UpstreamID: 1<<40 + 7, Data: make([]byte, size)}
+}
+
 func BenchmarkFrameEncode(b *testing.B) {
 	for _, size := range []int{0, 256, 4096} {
 		b.Run(fmt.Sprintf("type=push/size=%d", size), func(b *testing.B) {
@@ -33,6 +37,17 @@ func BenchmarkFrameEncode(b *testing.B) {
 			b.SetBytes(int64(len(AppendPush(nil, 1, FlagAckRequested, p))))
 			for i := 0; i < b.N; i++ {
 				buf = AppendPush(buf[:0], uint32(i), FlagAckRequested, p)
+			}
+		})
+	}
+	for _, size := range []int{16, 256, 4096} {
+		b.Run(fmt.Sprintf("type=upstream/size=%d", size), func(b *testing.B) {
+			u := benchUpstream(size)
+			buf := make([]byte, 0, size+64)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(AppendUpstream(nil, 1, u))))
+			for i := 0; i < b.N; i++ {
+				buf = AppendUpstream(buf[:0], uint32(i), u)
 			}
 		})
 	}
@@ -61,6 +76,23 @@ func BenchmarkFrameDecode(b *testing.B) {
 					b.Fatal(err)
 				}
 				if err := p.Unmarshal(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, size := range []int{16, 256, 4096} {
+		b.Run(fmt.Sprintf("type=upstream/size=%d", size), func(b *testing.B) {
+			frame := AppendUpstream(nil, 1, benchUpstream(size))
+			var u Upstream
+			b.ReportAllocs()
+			b.SetBytes(int64(len(frame)))
+			for i := 0; i < b.N; i++ {
+				_, body, err := ParseHeader(frame)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := u.Unmarshal(body); err != nil {
 					b.Fatal(err)
 				}
 			}

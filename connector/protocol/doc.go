@@ -17,7 +17,7 @@
 //     the handshake hash as a channel binding.
 //   - Frames (frame.go, messages.go): every later record carries one encrypted
 //     frame, a 6-byte header ([ParseHeader]) and a protobuf-encoded body
-//     (HELLO, WELCOME, PING, PONG, PUSH, ACK, ERROR, CLICK). Encoders
+//     (HELLO, WELCOME, PING, PONG, PUSH, ACK, ERROR, UPSTREAM, CLICK). Encoders
 //     append to a caller's buffer; decoders alias the input and do not
 //     allocate.
 //

@@ -64,6 +64,10 @@ const (
 	CodeHandshakeTimeout Code = 1006
 	// CodeIdleTimeout: no frame arrived within heartbeat×1.5+10s.
 	CodeIdleTimeout Code = 1007
+	// CodeTooManyUpstreams: the client sent an UPSTREAM while
+	// MaxUpstreamsInFlight of its upstreams on this connection were
+	// still unacknowledged. A conforming client never triggers it.
+	CodeTooManyUpstreams Code = 1008
 )
 
 // Credential errors: do not reconnect; re-register the device.
@@ -99,6 +103,7 @@ var codeNames = map[Code]string{
 	CodeHandshakeFailed:    "handshake_failed",
 	CodeHandshakeTimeout:   "handshake_timeout",
 	CodeIdleTimeout:        "idle_timeout",
+	CodeTooManyUpstreams:   "too_many_upstreams",
 	CodeAuthFailed:         "auth_failed",
 	CodeDeviceDisabled:     "device_disabled",
 	CodeServerBusy:         "server_busy",

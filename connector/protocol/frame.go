@@ -25,11 +25,18 @@ const (
 	TypePong FrameType = 4
 	// TypePush (server → client) delivers a notification. Body: Push.
 	TypePush FrameType = 5
-	// TypeAck (client → server) confirms handled pushes. Body: Ack.
+	// TypeAck confirms what the peer sent. Client → server: pushes the app
+	// handled. Server → client: upstreams durably queued, by upstream id;
+	// a client receives it only after it sent UPSTREAM. Body: Ack.
 	TypeAck FrameType = 6
 	// TypeError (either way) reports an error; the sender then closes.
 	// Body: Error.
 	TypeError FrameType = 7
+	// TypeUpstream (client → server) carries data from the device to its
+	// app's backend. A client sends it only on connections whose WELCOME
+	// announced FeatureUpstream; the server answers with an ACK of its
+	// upstream id once the data is durably queued. Body: Upstream.
+	TypeUpstream FrameType = 8
 	// TypeClick (client → server) reports notifications the user opened,
 	// for the click counts of the messages' reports. A client sends it
 	// only on connections whose WELCOME announced FeatureClick. Body:
@@ -40,7 +47,6 @@ const (
 // Frame types reserved for later versions. They have no body definition in
 // version 1; a version 1 receiver answers them with ERROR 1003.
 const (
-	TypeUpstream   FrameType = 8
 	TypeBind       FrameType = 9
 	TypeUnbind     FrameType = 10
 	TypeGrab       FrameType = 11

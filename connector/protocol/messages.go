@@ -35,6 +35,13 @@ const (
 	// MaxErrorMessage is the longest message AppendError writes; longer
 	// messages are cut at a rune boundary.
 	MaxErrorMessage = 1024
+	// MaxUpstreamData is the largest payload of one UPSTREAM, in bytes
+	// (dataservice.MaxUpstreamData).
+	MaxUpstreamData = 4096
+	// MaxUpstreamsInFlight is how many UPSTREAM frames a client may have
+	// sent on one connection and not yet seen acknowledged. The server
+	// answers one more with ERROR 1008 too_many_upstreams and closes.
+	MaxUpstreamsInFlight = 64
 )
 
 // Preallocated validation errors: rejecting a frame does not allocate.
@@ -50,6 +57,8 @@ var (
 	errClickEmpty          = malformed("click: no message_ids")
 	errClickTooMany        = malformed("click: more than 64 message_ids")
 	errClickZero           = malformed("click: message_id zero")
+	errUpstreamID          = malformed("upstream: upstream_id missing or zero")
+	errUpstreamData        = malformed("upstream: data must be 1..4096 bytes")
 	errErrorCode           = malformed("error: code missing, zero or above 65535")
 )
 
@@ -161,8 +170,14 @@ type Welcome struct {
 // Feature is a bit of Welcome.Features.
 type Feature uint32
 
-// FeatureClick says the server accepts CLICK frames.
-const FeatureClick Feature = 1 << 0
+// Features of version 1.
+const (
+	// FeatureClick says the server accepts CLICK frames.
+	FeatureClick Feature = 1 << 0
+	// FeatureUpstream says the server accepts UPSTREAM frames (and
+	// acknowledges them with ACK).
+	FeatureUpstream Feature = 1 << 1
+)
 
 // Validate checks the rules Unmarshal enforces on a decoded Welcome.
 func (m *Welcome) Validate() error {
@@ -375,10 +390,13 @@ func (m *Push) Unmarshal(body []byte) error {
 	return m.Validate()
 }
 
-// Ack is the body of ACK: the ids of pushes the app has handled.
+// Ack is the body of ACK. From the client: the ids of pushes the app has
+// handled. From the server: the upstream ids of UPSTREAM frames it has
+// durably queued.
 type Ack struct {
-	// MessageIDs are the acknowledged ids (field 1, packed repeated uint64,
-	// 1..256 ids, all nonzero). Unmarshal reuses the slice's capacity.
+	// MessageIDs are the acknowledged ids, message ids or upstream ids by
+	// direction (field 1, packed repeated uint64, 1..256 ids, all
+	// nonzero). Unmarshal reuses the slice's capacity.
 	MessageIDs []uint64
 }
 
@@ -526,6 +544,64 @@ func (m *Click) Unmarshal(body []byte) error {
 		return err
 	}
 	m.MessageIDs = ids
+	return m.Validate()
+}
+
+// Upstream is the body of UPSTREAM: data from the device to its app's
+// backend. The server acknowledges it with an ACK frame carrying
+// UpstreamID once the data is durably queued; until then the client keeps
+// it and sends it again on its next connection. The app's backend may so
+// receive it twice and drops repeats by (registration id, UpstreamID).
+type Upstream struct {
+	// UpstreamID is chosen by the client, nonzero and unique per device
+	// (field 1, required).
+	UpstreamID uint64
+	// Data is the payload, opaque to Herald (field 2, bytes, 1 to
+	// MaxUpstreamData bytes, required). Unmarshal aliases the body.
+	Data []byte
+}
+
+// Validate checks the rules Unmarshal enforces on a decoded Upstream.
+func (m *Upstream) Validate() error {
+	if m.UpstreamID == 0 {
+		return errUpstreamID
+	}
+	if n := len(m.Data); n == 0 || n > MaxUpstreamData {
+		return errUpstreamData
+	}
+	return nil
+}
+
+// AppendUpstream appends an UPSTREAM frame to dst.
+func AppendUpstream(dst []byte, seq uint32, m *Upstream) []byte {
+	dst = AppendHeader(dst, Header{Type: TypeUpstream, Seq: seq})
+	dst = appendVarintField(dst, 1, m.UpstreamID)
+	return appendBytesField(dst, 2, m.Data)
+}
+
+// Unmarshal decodes the body of an UPSTREAM frame into m. m.Data aliases
+// body.
+func (m *Upstream) Unmarshal(body []byte) error {
+	*m = Upstream{}
+	for len(body) > 0 {
+		num, typ, n, err := nextTag(body)
+		if err != nil {
+			return err
+		}
+		body = body[n:]
+		switch num {
+		case 1:
+			m.UpstreamID, n, err = varintField(typ, body)
+		case 2:
+			m.Data, n, err = bytesField(typ, body)
+		default:
+			n, err = skipField(num, typ, body)
+		}
+		if err != nil {
+			return err
+		}
+		body = body[n:]
+	}
 	return m.Validate()
 }
 

@@ -86,7 +86,7 @@ func roundTripCases() []frameCase {
 	helloMin := &Hello{RegistrationID: []byte(strings.Repeat("r", MaxRegistrationIDLen)), Proof: proof}
 	welcome := &Welcome{Heartbeat: 300, ServerSignature: proof, ServerTime: 1700000000123, Connector: []byte("conn-7"), MaxRecord: MaxRecordLimit}
 	welcomeMin := &Welcome{ServerSignature: proof}
-	welcomeFeatures := &Welcome{ServerSignature: proof, Features: FeatureClick | 1<<31}
+	welcomeFeatures := &Welcome{ServerSignature: proof, Features: FeatureClick | FeatureUpstream | 1<<31}
 	push := &Push{MessageID: math.MaxUint64, AppKey: []byte("app"), Title: []byte("Hi ✓"), Content: []byte{0, 1, 2, 0xff}, Extras: []byte(`{"a":1}`), ExpiresAt: -1}
 	pushMin := &Push{MessageID: 1}
 	ids := make([]uint64, MaxAckIDs)
@@ -101,6 +101,8 @@ func roundTripCases() []frameCase {
 	}
 	click := &Click{MessageIDs: clickIDs}
 	clickOne := &Click{MessageIDs: []uint64{42}}
+	upstream := &Upstream{UpstreamID: math.MaxUint64, Data: bytes.Repeat([]byte{0, 0xff}, MaxUpstreamData/2)}
+	upstreamOne := &Upstream{UpstreamID: 1, Data: []byte{0xc0}} // not UTF-8: data is bytes
 	errFull := &Error{Code: CodeServerBusy, Message: "slow down", RetryAfter: 30 * time.Second}
 	errMin := &Error{Code: Code(65535)}
 	return []frameCase{
@@ -118,6 +120,8 @@ func roundTripCases() []frameCase {
 		{"ack one", TypeAck, 0, func(d []byte, s uint32) []byte { return AppendAck(d, s, ackOne) }, ackOne, func() message { return new(Ack) }},
 		{"click 64", TypeClick, 0, func(d []byte, s uint32) []byte { return AppendClick(d, s, click) }, click, func() message { return new(Click) }},
 		{"click one", TypeClick, 0, func(d []byte, s uint32) []byte { return AppendClick(d, s, clickOne) }, clickOne, func() message { return new(Click) }},
+		{"upstream 4096", TypeUpstream, 0, func(d []byte, s uint32) []byte { return AppendUpstream(d, s, upstream) }, upstream, func() message { return new(Upstream) }},
+		{"upstream one byte", TypeUpstream, 0, func(d []byte, s uint32) []byte { return AppendUpstream(d, s, upstreamOne) }, upstreamOne, func() message { return new(Upstream) }},
 		{"error", TypeError, 0, func(d []byte, s uint32) []byte { return AppendError(d, s, errFull) }, errFull, func() message { return new(Error) }},
 		{"error minimal", TypeError, 0, func(d []byte, s uint32) []byte { return AppendError(d, s, errMin) }, errMin, func() message { return new(Error) }},
 	}
@@ -229,6 +233,16 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"click 65 ids mixed", new(Click), cat(bfield(1, bytes.Repeat([]byte{1}, MaxClickIDs)), vfield(1, 5))},
 		{"click truncated packed varint", new(Click), bfield(1, []byte{1, 0x80})},
 		{"click wrong wire type", new(Click), cat(protowire.AppendTag(nil, 1, protowire.Fixed32Type), make([]byte, 4))},
+		// Upstream.
+		{"upstream empty", new(Upstream), nil},
+		{"upstream without id", new(Upstream), bfield(2, []byte("x"))},
+		{"upstream zero id", new(Upstream), cat(vfield(1, 0), bfield(2, []byte("x")))},
+		{"upstream without data", new(Upstream), vfield(1, 7)},
+		{"upstream empty data", new(Upstream), cat(vfield(1, 7), bfield(2, nil))},
+		{"upstream data too long", new(Upstream), cat(vfield(1, 7), bfield(2, make([]byte, MaxUpstreamData+1)))},
+		{"upstream id wrong wire type", new(Upstream), cat(bfield(1, []byte{7}), bfield(2, []byte("x")))},
+		{"upstream data wrong wire type", new(Upstream), cat(vfield(1, 7), vfield(2, 1))},
+		{"upstream truncated data", new(Upstream), cat(vfield(1, 7), []byte{0x12, 0x05, 'a'})},
 		// Error.
 		{"error without code", new(Error), bfield(2, []byte("x"))},
 		{"error code zero", new(Error), vfield(1, 0)},
@@ -331,6 +345,15 @@ func TestUnmarshalLenient(t *testing.T) {
 			t.Fatalf("features = %#x", w.Features)
 		}
 	})
+	t.Run("upstream unknown fields skipped, last value wins", func(t *testing.T) {
+		var u Upstream
+		if err := u.Unmarshal(cat(vfield(1, 3), unknown, bfield(2, []byte("a")), vfield(1, 4), bfield(2, []byte("bc")))); err != nil {
+			t.Fatal(err)
+		}
+		if u.UpstreamID != 4 || string(u.Data) != "bc" {
+			t.Fatalf("got %+v", u)
+		}
+	})
 	t.Run("ack reuses its slice", func(t *testing.T) {
 		a := Ack{MessageIDs: make([]uint64, 0, 8)}
 		p := &a.MessageIDs[:1][0]
@@ -383,6 +406,7 @@ func TestValidate(t *testing.T) {
 		{"push", (&Push{MessageID: 1}).Validate()},
 		{"ack", (&Ack{MessageIDs: []uint64{1}}).Validate()},
 		{"click", (&Click{MessageIDs: []uint64{1}}).Validate()},
+		{"upstream", (&Upstream{UpstreamID: 1, Data: make([]byte, MaxUpstreamData)}).Validate()},
 		{"error", (&Error{Code: 1}).Validate()},
 	}
 	for _, tt := range tests {
@@ -408,6 +432,9 @@ func TestValidate(t *testing.T) {
 		{"click", (&Click{}).Validate()},
 		{"click too many", (&Click{MessageIDs: make([]uint64, MaxClickIDs+1)}).Validate()},
 		{"click zero", (&Click{MessageIDs: []uint64{0}}).Validate()},
+		{"upstream", (&Upstream{Data: []byte("x")}).Validate()},
+		{"upstream no data", (&Upstream{UpstreamID: 1}).Validate()},
+		{"upstream too long", (&Upstream{UpstreamID: 1, Data: make([]byte, MaxUpstreamData+1)}).Validate()},
 		{"error", (&Error{}).Validate()},
 		{"error utf-8", (&Error{Code: 1, Message: "\xff"}).Validate()},
 	}
@@ -425,7 +452,8 @@ func TestCodecAllocs(t *testing.T) {
 	hello := &Hello{RegistrationID: []byte("dev"), Heartbeat: 60}
 	ids := &Ack{MessageIDs: []uint64{1, 2, 3, 1 << 40}}
 	clickIDs := &Click{MessageIDs: []uint64{7, 1 << 50}}
-	var bufs [5][]byte
+	upstream := &Upstream{UpstreamID: 1 << 45, Data: make([]byte, 512)}
+	var bufs [6][]byte
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, 1024)
 	}
@@ -436,6 +464,7 @@ func TestCodecAllocs(t *testing.T) {
 		a Ack
 		c Click
 		g Ping
+		u Upstream
 	)
 	a.MessageIDs = make([]uint64, 0, MaxAckIDs)
 	c.MessageIDs = make([]uint64, 0, MaxClickIDs)
@@ -448,6 +477,7 @@ func TestCodecAllocs(t *testing.T) {
 			AppendAck(bufs[2][:0], 1, ids),
 			AppendPing(bufs[3][:0], 1, &Ping{Time: 5}),
 			AppendClick(bufs[4][:0], 1, clickIDs),
+			AppendUpstream(bufs[5][:0], 1, upstream),
 			welcome,
 		} {
 			hd, body, err := ParseHeader(f)
@@ -463,6 +493,8 @@ func TestCodecAllocs(t *testing.T) {
 				err = a.Unmarshal(body)
 			case TypeClick:
 				err = c.Unmarshal(body)
+			case TypeUpstream:
+				err = u.Unmarshal(body)
 			case TypePing:
 				err = g.Unmarshal(body)
 			case TypeWelcome:
@@ -473,7 +505,7 @@ func TestCodecAllocs(t *testing.T) {
 			}
 		}
 		// Rejections do not allocate either.
-		if p.Unmarshal(bad) == nil || a.Unmarshal(bad) == nil || c.Unmarshal(bad) == nil {
+		if p.Unmarshal(bad) == nil || a.Unmarshal(bad) == nil || c.Unmarshal(bad) == nil || u.Unmarshal(bad) == nil {
 			t.Fatal("garbage accepted")
 		}
 	})
