@@ -58,6 +58,9 @@ type Config struct {
 	// JPush-compatible /v3 API. Zero fields take JPush's free-tier
 	// figures.
 	JPushRateLimits JPushRateLimits
+	// Upstream configures the delivery of upstream messages to the apps'
+	// webhooks (coordinator.go). Zero fields take its defaults.
+	Upstream CoordinatorConfig
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -150,6 +153,7 @@ type Gateway struct {
 	workers   *workpool.Pool
 	tasks     *taskContainer
 	schedules *scheduler
+	upstream  *coordinator
 	stats     func() any
 	apps      *appCache
 	handler   http.Handler
@@ -166,6 +170,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts, Log: cfg.Log})
 	g.tasks = newTaskContainer(g)
 	g.schedules = newScheduler(g)
+	g.upstream = newCoordinator(g)
 	g.routes = []route{
 		{"GET", "/healthz", authNone, g.healthz},
 		{"GET", "/v1/openapi.json", authNone, g.openAPI},
@@ -186,6 +191,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		{"GET", "/v1/schedules/{schedule_id}", authApp, g.scheduleInfo},
 		{"PUT", "/v1/schedules/{schedule_id}", authApp, g.updateSchedule},
 		{"DELETE", "/v1/schedules/{schedule_id}", authApp, g.deleteSchedule},
+		{"PUT", "/v1/webhook", authApp, g.putWebhook},
+		{"GET", "/v1/webhook", authApp, g.getWebhook},
+		{"DELETE", "/v1/webhook", authApp, g.deleteWebhook},
 		{"GET", "/v1/dispatch", authNone, g.dispatch},
 		{"POST", "/v1/push", authApp, g.push},
 		{"POST", "/v1/push/validate", authApp, g.validatePushRequest},
@@ -206,13 +214,16 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.handler = g.mux()
 	g.tasks.start()
 	g.schedules.start()
+	g.upstream.start()
 	return g
 }
 
-// Close stops firing schedules and taking over tasks, and stops the tasks
-// running here: their leases run out and another gateway (or this one,
-// restarted) resumes them from their checkpoints.
+// Close stops delivering upstream messages (giving up this gateway's
+// webhook leases), firing schedules and taking over tasks, and stops the
+// tasks running here: their leases run out and another gateway (or this
+// one, restarted) resumes them from their checkpoints.
 func (g *Gateway) Close() {
+	g.upstream.close()
 	g.schedules.close()
 	g.tasks.close()
 	g.workers.Close()

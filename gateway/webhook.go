@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// The webhook API: where an app receives the upstream messages of its
+// devices (docs/webhooks.md). PUT /v1/webhook sets the URL, GET reads it,
+// DELETE removes it; the coordinator (coordinator.go) delivers to it.
+// Every call is authenticated as the app and sees only its own webhook.
+
+// webhookView is a webhook as the API shows it. The lease fields stay
+// inside Herald.
+type webhookView struct {
+	URL     string    `json:"url"`
+	Secret  string    `json:"secret"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+func viewWebhook(w dataservice.Webhook) webhookView {
+	return webhookView{URL: w.URL, Secret: w.Secret, Created: w.Created.UTC(), Updated: w.Updated.UTC()}
+}
+
+// webhookRequest is the body of PUT /v1/webhook.
+type webhookRequest struct {
+	URL *string `json:"url"`
+	// RotateSecret replaces the signing secret of a webhook that has one.
+	RotateSecret bool `json:"rotate_secret"`
+}
+
+// webhookSecretLen is the length of the signing secrets Herald makes.
+const webhookSecretLen = 32
+
+// secretAlphabet is what signing secrets are made of: letters and digits,
+// safe in any header, config file or shell.
+const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// newWebhookSecret returns webhookSecretLen random letters and digits,
+// each uniformly chosen (bytes of 248 and above are drawn again: 248 is
+// the largest multiple of 62 below 256).
+func newWebhookSecret() string {
+	out := make([]byte, 0, webhookSecretLen)
+	buf := make([]byte, 2*webhookSecretLen)
+	for len(out) < webhookSecretLen {
+		_, _ = rand.Read(buf) // crypto/rand does not fail on supported systems
+		for _, b := range buf {
+			if b < 248 && len(out) < webhookSecretLen {
+				out = append(out, secretAlphabet[int(b)%len(secretAlphabet)])
+			}
+		}
+	}
+	return string(out)
+}
+
+var errNoWebhook = errorf(http.StatusNotFound, "no_webhook", "the app has no webhook; set one with PUT /v1/webhook")
+
+// putWebhook sets the app's webhook: created with a new secret, or
+// updated keeping the secret unless rotate_secret asks for a new one. It
+// races with the lease renewals of the coordinator, which write the same
+// record: a lost compare-and-set reads the webhook again.
+func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	var req webhookRequest
+	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+		return err
+	}
+	if req.URL == nil || *req.URL == "" {
+		return errorf(http.StatusBadRequest, "missing_field", `send "url": the absolute https (or http) URL Herald posts upstream messages to`)
+	}
+	if err := dataservice.CheckWebhookURL(*req.URL); err != nil {
+		return webhookURLError(*req.URL)
+	}
+	ctx := r.Context()
+	for range replaceAttempts {
+		cur, err := g.data.Webhook(ctx, app.Key)
+		if errorsIsNotFound(err) {
+			created, err := g.data.CreateWebhook(ctx, dataservice.Webhook{AppKey: app.Key, URL: *req.URL, Secret: newWebhookSecret()})
+			if errors.Is(err, dataservice.ErrExists) {
+				continue // set at the same time by another call
+			}
+			if err != nil {
+				return err
+			}
+			g.upstream.kick()
+			writeJSON(w, http.StatusOK, viewWebhook(created))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.URL == *req.URL && !req.RotateSecret {
+			writeJSON(w, http.StatusOK, viewWebhook(cur))
+			return nil
+		}
+		next := cur
+		next.URL, next.Updated = *req.URL, time.Now()
+		if req.RotateSecret {
+			next.Secret = newWebhookSecret()
+		}
+		updated, err := g.data.UpdateWebhook(ctx, next)
+		if errors.Is(err, dataservice.ErrGenerationMismatch) || errorsIsNotFound(err) {
+			continue // a lease renewal or another call came first
+		}
+		if err != nil {
+			return err
+		}
+		g.upstream.kick()
+		writeJSON(w, http.StatusOK, viewWebhook(updated))
+		return nil
+	}
+	return errorf(http.StatusConflict, "conflict", "the webhook kept changing while it was set; retry the request")
+}
+
+// webhookURLError says what a good webhook URL is.
+func webhookURLError(raw string) error {
+	if len(raw) > dataservice.MaxWebhookURLLen {
+		return errorf(http.StatusBadRequest, "invalid_field", "url has %d bytes; at most %d are allowed", len(raw), dataservice.MaxWebhookURLLen)
+	}
+	return errorf(http.StatusBadRequest, "invalid_field",
+		"url must be an absolute http or https URL with a host, without spaces, such as https://api.example.com/herald/upstream (https is recommended)")
+}
+
+func (g *Gateway) getWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	hook, err := g.data.Webhook(r.Context(), app.Key)
+	if errorsIsNotFound(err) {
+		return errNoWebhook
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewWebhook(hook))
+	return nil
+}
+
+// deleteWebhook removes the app's webhook; deliveries stop within a scan
+// of the coordinators, and messages keep queueing (for UpstreamTTL) for a
+// webhook set later. Deleting a webhook that is not there is not an
+// error.
+func (g *Gateway) deleteWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	if _, err := g.data.DeleteWebhook(r.Context(), app.Key); err != nil {
+		return err
+	}
+	g.upstream.kick() // its drain stops at once
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Headers of a webhook delivery.
+const (
+	webhookTimestampHeader = "X-Herald-Timestamp"
+	webhookSignatureHeader = "X-Herald-Signature"
+)
+
+// signWebhook returns the X-Herald-Signature value of a delivery: "v1="
+// and the hex HMAC-SHA256, keyed with the secret, of the timestamp, a
+// dot, and the body.
+func signWebhook(secret string, timestamp int64, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(strconv.AppendInt(nil, timestamp, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
