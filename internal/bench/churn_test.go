@@ -58,3 +58,28 @@ func TestStormAndChurn(t *testing.T) {
 		})
 	}
 }
+
+// Steady against herald all: every device's upstream messages reach the
+// bench's webhook once, signed, with the devices in this process and in
+// two worker processes.
+func TestSteady(t *testing.T) {
+	h := heraldtest.Start(t)
+	for _, workers := range []int{0, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			m := resultJSON(t, bench.Options{Scenario: bench.Steady, Target: h.URL, AdminToken: heraldtest.AdminToken,
+				Devices: 200, Workers: workers, Rate: 100, Duration: 4 * time.Second, Timeout: 20 * time.Second})
+			// Period 2 s, two rounds: 400 messages.
+			for k, v := range map[string]float64{"sent": 400, "acked": 400, "delivered": 400, "lost": 0, "duplicates": 0, "errors": 0, "rate": 100, "messages": 2} {
+				if m[k] != v {
+					t.Errorf("%s = %v, want %v", k, m[k], v)
+				}
+			}
+			if p50, p99, mx := m["p50_ms"].(float64), m["p99_ms"].(float64), m["max_ms"].(float64); p50 <= 0 || p99 < p50 || mx < p99 {
+				t.Errorf("latency p50 %v p99 %v max %v", p50, p99, mx)
+			}
+			if b, _ := m["webhook_batch"].(float64); b < 1 {
+				t.Errorf("webhook_batch %v, want at least 1", m["webhook_batch"])
+			}
+		})
+	}
+}

@@ -36,6 +36,7 @@ Usage:
   herald-bench broadcast --target URL --devices N --messages M [flags]
   herald-bench tagpush   --target URL --devices N --messages M [flags]
   herald-bench churn     --target URL --devices N --rate R --duration D [--churn S] [flags]
+  herald-bench steady    --target URL --devices N --rate R --duration D [flags]
   herald-bench SCENARIO  --cluster K ...   (instead of --target: a local cluster)
   herald-bench help
 
@@ -61,10 +62,17 @@ Usage:
             disconnects and reconnects; report reconnects_per_sec, delivered,
             lost (also pushes sent while a device was away: they must arrive
             after it is back), duplicates and latency
+  steady    connect N devices; for D every device sends an upstream
+            message in the seconds t with t mod S = device mod S
+            (S = N / R), so that R are sent every second without the
+            worker processes coordinating; the bench is the app's webhook
+            and reports delivered, lost, duplicates and the latency from
+            the device's Send to the webhook (webhook_batch: messages per
+            webhook call)
 
 --rate and --duration shape the load of the scenarios with a rate: unicast
 (--rate paces its pushes; with --duration instead of --messages it sends
-R × D pushes) and churn (both required). hold takes --duration as how long
+R × D pushes), churn and steady (both required). hold takes --duration as how long
 it holds; storm, broadcast and tagpush take neither.
 
 Every scenario drives the REST API only: the target is "herald all" or a
@@ -144,17 +152,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return Options{}, fmt.Errorf("%w: name a scenario: hold, storm, unicast, broadcast, tagpush or churn", ErrInvalidOptions)
+		return Options{}, fmt.Errorf("%w: name a scenario: hold, storm, unicast, broadcast, tagpush, churn or steady", ErrInvalidOptions)
 	}
 	var o Options
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stderr, usageText)
 		return o, flag.ErrHelp
-	case string(Hold), string(Storm), string(Unicast), string(Broadcast), string(TagPush), string(Churn):
+	case string(Hold), string(Storm), string(Unicast), string(Broadcast), string(TagPush), string(Churn), string(Steady):
 		o.Scenario = Scenario(args[0])
 	default:
-		return o, fmt.Errorf("%w: unknown scenario %q; use hold, storm, unicast, broadcast, tagpush or churn (herald-bench help)", ErrInvalidOptions, args[0])
+		return o, fmt.Errorf("%w: unknown scenario %q; use hold, storm, unicast, broadcast, tagpush, churn or steady (herald-bench help)", ErrInvalidOptions, args[0])
 	}
 
 	fs := flag.NewFlagSet("herald-bench "+args[0], flag.ContinueOnError)
@@ -174,8 +182,8 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	var ttl int64
 	if o.Scenario != Hold {
 		// Defined for every scenario, so that one without a rate says so.
-		fs.IntVar(&o.Rate, "rate", 0, "pushes per second (unicast: 0 is as fast as --concurrency allows; churn: required)")
-		fs.DurationVar(&o.Duration, "duration", 0, "how long to push at --rate (unicast instead of --messages; churn: required)")
+		fs.IntVar(&o.Rate, "rate", 0, "pushes per second (unicast: 0 is as fast as --concurrency allows; churn: required), or upstream messages per second (steady: required)")
+		fs.DurationVar(&o.Duration, "duration", 0, "how long to push at --rate (unicast instead of --messages; churn: required), or to send (steady: required)")
 	}
 	switch o.Scenario {
 	case Hold:
@@ -192,6 +200,9 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		fs.IntVar(&o.Concurrency, "concurrency", 64, "push requests in flight at once")
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds (at least 1: pushes must wait for devices that are away)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push")
+	case Steady:
+		fs.StringVar(&o.WebhookListen, "webhook-listen", "127.0.0.1:0", "where the bench's webhook listens (host:port; the gateway must reach it)")
+		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for the webhook after the last send")
 	case Broadcast, TagPush:
 		fs.IntVar(&o.Messages, "messages", 0, fmt.Sprintf("pushes to every device, one after another (1 to %d; required)", maxFanoutPushes))
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")

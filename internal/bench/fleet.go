@@ -48,6 +48,9 @@ type fleetConfig struct {
 	// parent, whose fleet counts them with record. The fleet then keeps no
 	// per-message slots.
 	Sink func(device, seq int, sent, at int64)
+	// OnUpstreamError, if set, is told why a device's upstream Send
+	// failed (Steady).
+	OnUpstreamError func(error)
 }
 
 // fleet owns a set of simulated devices and counts what they receive. The
@@ -70,6 +73,7 @@ type fleet struct {
 	// The SDK counters of clients reconnect closed.
 	closedAcked, closedReceived, closedDuplicates atomic.Int64
 	received, handlerDuplicates, invalid          atomic.Int64
+	upSent, upAcked, upErrors                     atomic.Int64 // upstream Sends (Steady)
 	firstDial, lastWelcome, lastDelivery          atomic.Int64 // Unix nanoseconds
 	firstInvalid                                  atomic.Pointer[string]
 
@@ -350,6 +354,9 @@ type fleetStats struct {
 	FirstDial         int64 // Unix nanoseconds; zero if none
 	LastWelcome       int64
 	LastDelivery      int64
+	UpSent            int64 // upstream Sends started (Steady)
+	UpAcked           int64 // upstream Sends the server acknowledged
+	UpErrors          int64 // upstream Sends that failed
 }
 
 // acked returns the ACKs the devices sent, visiting every client.
@@ -385,6 +392,9 @@ func (f *fleet) stats() fleetStats {
 		Acked:             f.closedAcked.Load(),
 		SDKReceived:       f.closedReceived.Load(),
 		SDKDuplicates:     f.closedDuplicates.Load(),
+		UpSent:            f.upSent.Load(),
+		UpAcked:           f.upAcked.Load(),
+		UpErrors:          f.upErrors.Load(),
 	}
 	if f.cfg.Sources != nil {
 		s.DialFailures = f.cfg.Sources.failures.Load()
@@ -431,6 +441,9 @@ func (s *fleetStats) add(o fleetStats) {
 	s.SDKReceived += o.SDKReceived
 	s.Acked += o.Acked
 	s.Invalid += o.Invalid
+	s.UpSent += o.UpSent
+	s.UpAcked += o.UpAcked
+	s.UpErrors += o.UpErrors
 	if o.FirstDial != 0 && (s.FirstDial == 0 || o.FirstDial < s.FirstDial) {
 		s.FirstDial = o.FirstDial
 	}

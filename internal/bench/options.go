@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"time"
@@ -43,10 +44,14 @@ const (
 	// Churn keeps devices connected while a share of them disconnects and
 	// reconnects every second, and pushes to them at Rate for Duration.
 	Churn Scenario = "churn"
+	// Steady has the devices send upstream messages to the app's webhook
+	// at Rate per second for Duration, each device in its own seconds
+	// (see steadyPlan), and measures them from Send to the webhook.
+	Steady Scenario = "steady"
 )
 
 // rated reports a scenario whose pushes Rate paces.
-func (s Scenario) rated() bool { return s == Unicast || s == Churn }
+func (s Scenario) rated() bool { return s == Unicast || s == Churn || s == Steady }
 
 // fanout reports a scenario whose every push goes to all the devices.
 func (s Scenario) fanout() bool { return s == Broadcast || s == TagPush }
@@ -167,6 +172,9 @@ type Options struct {
 	// Connections is how many HTTP/2 connections REST calls are spread
 	// over. Zero means 4.
 	Connections int
+	// WebhookListen is where Steady's webhook listens (host:port, port 0
+	// for any): the gateway must reach it. Empty means 127.0.0.1:0.
+	WebhookListen string
 	// Out, if set, names a directory the run writes results.json (the
 	// result with its per-second series and latency CDF, see Report) and
 	// PNG plots into. It is created if missing; Run checks that it can
@@ -206,6 +214,9 @@ func (o Options) withDefaults() Options {
 		// Rate × Duration pushes, rounded up to whole messages per device.
 		o.Messages = int(min((o.churnPushes()+int64(o.Devices)-1)/int64(o.Devices), 1<<30))
 	}
+	if o.WebhookListen == "" {
+		o.WebhookListen = "127.0.0.1:0"
+	}
 	if o.Sources == nil {
 		o.Sources, _ = ParseSources(DefaultSources)
 	}
@@ -221,21 +232,21 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
 	}
 	switch o.Scenario {
-	case Hold, Storm, Unicast, Broadcast, TagPush, Churn:
+	case Hold, Storm, Unicast, Broadcast, TagPush, Churn, Steady:
 	default:
-		return bad("unknown scenario %q; use %s, %s, %s, %s, %s or %s", o.Scenario, Hold, Storm, Unicast, Broadcast, TagPush, Churn)
+		return bad("unknown scenario %q; use %s, %s, %s, %s, %s, %s or %s", o.Scenario, Hold, Storm, Unicast, Broadcast, TagPush, Churn, Steady)
 	}
 	if o.Rate < 0 || o.Rate > maxRate {
 		return bad("rate must be 0 to %d pushes per second; got %d", maxRate, o.Rate)
 	}
 	if o.Rate > 0 && !o.Scenario.rated() {
-		return bad("%s sends no paced pushes; rate applies to %s and %s", o.Scenario, Unicast, Churn)
+		return bad("%s sends nothing at a rate; rate applies to %s, %s and %s", o.Scenario, Unicast, Churn, Steady)
 	}
 	if o.Duration < 0 {
 		return bad("duration must not be negative; got %v", o.Duration)
 	}
 	if o.Duration > 0 && o.Scenario != Hold && !o.Scenario.rated() {
-		return bad("%s has no duration; duration applies to %s, %s and %s", o.Scenario, Hold, Unicast, Churn)
+		return bad("%s has no duration; duration applies to %s, %s, %s and %s", o.Scenario, Hold, Unicast, Churn, Steady)
 	}
 	if o.Cluster < 0 || o.Cluster > MaxCluster {
 		return bad("cluster must be 1 to %d connectors; got %d", MaxCluster, o.Cluster)
@@ -288,6 +299,22 @@ func (o *Options) validate() error {
 		}
 		if o.TTL < time.Second || o.OnlineOnly {
 			return bad("churn needs ttl of at least one second: pushes to a device that is away must wait for it")
+		}
+	case Steady:
+		if o.Rate < 1 || o.Duration <= 0 {
+			return bad("steady needs a positive rate and duration, such as --rate 1000 --duration 30s; got %d and %v", o.Rate, o.Duration)
+		}
+		if o.Rate > o.Devices {
+			return bad("steady sends at most one upstream message per device per second: rate %d is more than the %d devices", o.Rate, o.Devices)
+		}
+		if o.Messages != 0 {
+			return bad("steady sends rate × duration messages; do not give messages")
+		}
+		if _, rounds := o.steadyShape(); int64(rounds)*int64(o.Devices) > 100_000_000 {
+			return bad("rate × duration = %d upstream messages is over 100,000,000", int64(rounds)*int64(o.Devices))
+		}
+		if _, _, err := net.SplitHostPort(o.WebhookListen); err != nil {
+			return bad("webhook listen address %q must be host:port: %v", o.WebhookListen, err)
 		}
 	case Unicast:
 		if o.Duration > 0 {

@@ -116,6 +116,11 @@ func (r *run) progressCounts() progressCounts {
 	if f := r.fleet.Load(); f != nil {
 		c.fleetStats = f.stats()
 		c.p99 = f.latency.quantile(0.99)
+		if r.opts.Scenario == Steady {
+			// Steady's "pushes" are the devices' upstream Sends, and its
+			// ACKs the server's acknowledgements of them.
+			c.pushed, c.Acked = c.UpSent, c.UpAcked
+		}
 	}
 	return c
 }
@@ -158,6 +163,14 @@ func (r *run) progressLine(s Sample) string {
 	case r.opts.Scenario == Unicast:
 		fmt.Fprintf(&b, " pushed=%d/%d pushes/s=%.0f deliveries/s=%.0f acks/s=%.0f",
 			s.Pushed, int64(r.opts.Devices)*int64(r.opts.Messages), s.PushesPerSec, s.DeliveriesPerSec, s.AcksPerSec)
+	case r.opts.Scenario == Churn:
+		fmt.Fprintf(&b, " pushed=%d pushes/s=%.0f deliveries/s=%.0f acks/s=%.0f",
+			s.Pushed, s.PushesPerSec, s.DeliveriesPerSec, s.AcksPerSec)
+	case r.opts.Scenario == Steady:
+		// Upstream: sent by devices, acknowledged by the connector
+		// (stored), delivered to the webhook.
+		fmt.Fprintf(&b, " sent=%d sent/s=%.0f acked/s=%.0f webhook/s=%.0f",
+			s.Pushed, s.PushesPerSec, s.AcksPerSec, s.DeliveriesPerSec)
 	case r.opts.Scenario.fanout():
 		fmt.Fprintf(&b, " pushed=%d/%d pushes/s=%.0f deliveries/s=%.0f acks/s=%.0f",
 			s.Pushed, r.opts.Messages, s.PushesPerSec, s.DeliveriesPerSec, s.AcksPerSec)

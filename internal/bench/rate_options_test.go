@@ -34,7 +34,7 @@ func TestParseArgsRateAndDuration(t *testing.T) {
 		{name: "unicast rate and duration round up", args: "unicast --devices 7 --rate 10 --duration 1s",
 			check: func(o Options) bool { return o.Messages == 2 }},
 		{name: "hold rate", args: "hold --devices 1 --duration 1s --rate 5", wantErr: "flag provided but not defined"},
-		{name: "storm rate", args: "storm --devices 1 --rate 5", wantErr: "storm sends no paced pushes"},
+		{name: "storm rate", args: "storm --devices 1 --rate 5", wantErr: "storm sends nothing at a rate"},
 		{name: "storm duration", args: "storm --devices 1 --duration 5s", wantErr: "storm has no duration"},
 		{name: "tagpush duration", args: "tagpush --devices 1 --messages 1 --duration 5s", wantErr: "tagpush has no duration"},
 		{name: "churn no rate", args: "churn --devices 1 --duration 5s", wantErr: "churn needs a positive rate and duration"},
@@ -47,6 +47,18 @@ func TestParseArgsRateAndDuration(t *testing.T) {
 		{name: "unicast both", args: "unicast --devices 1 --messages 2 --rate 5 --duration 1s", wantErr: "not both"},
 		{name: "unicast duration no rate", args: "unicast --devices 1 --duration 1s", wantErr: "unicast with a duration needs a rate"},
 		{name: "rate too high", args: "unicast --devices 1 --messages 1 --rate 1000001", wantErr: "rate must be 0 to 1000000"},
+		{name: "steady", args: "steady --devices 1000 --rate 100 --duration 30s",
+			check: func(o Options) bool {
+				p, r := o.steadyShape()
+				return o.Scenario == Steady && p == 10 && r == 3 && o.WebhookListen == "127.0.0.1:0" && o.Timeout == 30*time.Second
+			}},
+		{name: "steady webhook address", args: "steady --devices 10 --rate 10 --duration 1s --webhook-listen 10.0.0.5:9000",
+			check: func(o Options) bool { return o.WebhookListen == "10.0.0.5:9000" }},
+		{name: "steady no rate", args: "steady --devices 10 --duration 5s", wantErr: "steady needs a positive rate and duration"},
+		{name: "steady no duration", args: "steady --devices 10 --rate 5", wantErr: "steady needs a positive rate and duration"},
+		{name: "steady rate above devices", args: "steady --devices 10 --rate 11 --duration 1s", wantErr: "at most one upstream message per device per second"},
+		{name: "steady messages", args: "steady --devices 10 --rate 5 --duration 1s --messages 3", wantErr: "flag provided but not defined"},
+		{name: "steady bad webhook address", args: "steady --devices 10 --rate 5 --duration 1s --webhook-listen nowhere", wantErr: "must be host:port"},
 		{name: "negative duration", args: "churn --devices 1 --rate 5 --duration -1s", wantErr: "duration must not be negative"},
 	}
 	for _, tt := range tests {
@@ -82,7 +94,9 @@ func TestValidateRateAndDuration(t *testing.T) {
 		{"churn share", func(o *Options) { o.Scenario, o.Rate, o.Duration, o.ChurnShare = Churn, 10, time.Second, -1 }, "churn share"},
 		{"unicast derives messages", func(o *Options) { o.Scenario, o.Rate, o.Duration = Unicast, 25, time.Second }, ""},
 		{"storm", func(o *Options) { o.Scenario = Storm }, ""},
-		{"storm rate", func(o *Options) { o.Scenario, o.Rate = Storm, 1 }, "rate applies to unicast and churn"},
+		{"storm rate", func(o *Options) { o.Scenario, o.Rate = Storm, 1 }, "rate applies to unicast, churn and steady"},
+		{"steady", func(o *Options) { o.Scenario, o.Rate, o.Duration = Steady, 5, 2*time.Second }, ""},
+		{"steady too fast", func(o *Options) { o.Scenario, o.Rate, o.Duration = Steady, 11, time.Second }, "at most one upstream message per device per second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

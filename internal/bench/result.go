@@ -7,7 +7,10 @@ import (
 
 // Result is what a run achieved and cost, written as one JSON line.
 // Latencies are from the push request being sent to the message reaching
-// the device's handler.
+// the device's handler. Steady's messages go the other way: Sent counts
+// the devices' upstream Sends, Acked those the connector acknowledged,
+// Delivered and Lost count them at the app's webhook, and latencies run
+// from Send to the webhook.
 type Result struct {
 	Scenario string `json:"scenario"`
 	Devices  int    `json:"devices"`
@@ -42,7 +45,9 @@ type Result struct {
 	// delivery (unicast), connections per second (hold), or, for
 	// broadcast and tagpush, devices reached per second within a push:
 	// the devices that had it over the time until the last one did,
-	// median over the pushes.
+	// median over the pushes; for steady, messages at the webhook per
+	// second from the first second of sends to the later of its last
+	// second and the last arrival.
 	PerSec float64 `json:"per_sec"`
 	// PushesPerSec is accepted pushes per second from the first push to
 	// the last answer.
@@ -50,13 +55,17 @@ type Result struct {
 	// ConnectionsPerSec is connected devices per second from the first dial
 	// to the last WELCOME.
 	ConnectionsPerSec float64 `json:"connections_per_sec"`
-	// Rate is the pushes per second asked for (unicast, churn); zero
-	// means as fast as the concurrency allowed.
+	// Rate is the pushes per second asked for (unicast, churn), or the
+	// upstream messages per second sent (steady: devices / period, the
+	// nearest to --rate); zero means as fast as the concurrency allowed.
 	Rate int `json:"rate,omitempty"`
 	// Reconnects counts devices churn disconnected that connected again,
 	// and ReconnectsPerSec them per second of the churn (churn only).
 	Reconnects       int64   `json:"reconnects,omitempty"`
 	ReconnectsPerSec float64 `json:"reconnects_per_sec,omitempty"`
+	// WebhookBatch is the mean number of upstream messages per webhook
+	// call (steady only).
+	WebhookBatch float64 `json:"webhook_batch,omitempty"`
 
 	// Rounds are the pushes of broadcast and tagpush, in order.
 	Rounds []Round `json:"rounds,omitempty"`

@@ -52,6 +52,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		res, err = r.storm(ctx)
 	case Churn:
 		res, err = r.churn(ctx)
+	case Steady:
+		res, err = r.steady(ctx)
 	case Unicast:
 		res, err = r.unicast(ctx)
 	case Broadcast, TagPush:

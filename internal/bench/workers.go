@@ -68,9 +68,10 @@ type workerInit struct {
 
 // workerCommand is one line from the parent.
 type workerCommand struct {
-	Op   string      `json:"op"` // init, connect, sync, close
-	Init *workerInit `json:"init,omitempty"`
-	N    int64       `json:"n,omitempty"` // sync's number, echoed in synced; churn's devices
+	Op     string      `json:"op"` // init, connect, churn, steady, sync, close
+	Init   *workerInit `json:"init,omitempty"`
+	N      int64       `json:"n,omitempty"` // sync's number, echoed in synced; churn's devices
+	Steady *steadyPlan `json:"steady,omitempty"`
 }
 
 // Kinds of workerReport.
@@ -311,6 +312,11 @@ func (p *workerPool) update(wp *workerProc, st fleetStats, cpu float64) {
 	f.reconnectErrors.Store(sum.ReconnectErrors)
 	f.invalid.Store(sum.Invalid)
 	f.firstDial.Store(sum.FirstDial)
+	// Upstream Sends happen in the workers only; the webhook that counts
+	// their arrival is the parent's.
+	f.upSent.Store(sum.UpSent)
+	f.upAcked.Store(sum.UpAcked)
+	f.upErrors.Store(sum.UpErrors)
 	f.lastWelcome.Store(sum.LastWelcome)
 	f.remoteStats.Store(&sum)
 }
@@ -400,6 +406,13 @@ func (p *workerPool) churn(n int) {
 			_ = wp.send(workerCommand{Op: "churn", N: int64(k)})
 		}
 		done = upto
+	}
+}
+
+// steady has every worker run plan on its devices, without waiting.
+func (p *workerPool) steady(plan steadyPlan) {
+	for _, wp := range p.procs {
+		_ = wp.send(workerCommand{Op: "steady", Steady: &plan})
 	}
 }
 
@@ -598,6 +611,13 @@ func runWorker(ctx context.Context, in io.Reader, out io.Writer, getppid func() 
 					_ = w.send(workerReport{T: reportError, Message: err.Error()})
 				})
 			})
+		case "steady":
+			if w.fleet == nil || c.Steady == nil || c.Steady.Period < 1 || c.Steady.Rounds < 1 {
+				return fmt.Errorf("%w: bad steady", ErrWorker)
+			}
+			// Like churn, beside the command loop.
+			plan := *c.Steady
+			flusher.Go(func() { w.fleet.steady(ctx, plan) })
 		case "sync":
 			if err := w.flush(true); err != nil {
 				return err
@@ -624,6 +644,9 @@ func (w *worker) init(in *workerInit) {
 		TimeConnects: in.TimeConnects,
 		Heartbeat:    in.Heartbeat,
 		DialTimeout:  30 * time.Second,
+		OnUpstreamError: func(err error) {
+			_ = w.send(workerReport{T: reportError, Message: err.Error()})
+		},
 		Sink: func(device, seq int, sent, at int64) {
 			w.pendMu.Lock()
 			w.pending = append(w.pending, [4]int64{int64(device), int64(seq), sent, at})
