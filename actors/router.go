@@ -37,9 +37,11 @@ type Connector interface {
 
 // Routes is the router's view of the cluster.
 type Routes interface {
-	// Connector returns the connector with this id, if it is a member.
+	// Connector returns the connector with this id, if it is a member
+	// or may still hold devices (it left the membership moments ago).
 	Connector(id string) (Connector, bool)
-	// Connectors returns every member.
+	// Connectors returns every connector that may hold devices: the
+	// members, and those that left moments ago.
 	Connectors() []Connector
 }
 

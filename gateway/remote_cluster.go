@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -25,6 +26,12 @@ type RemoteClusterConfig struct {
 	ServerKey []byte
 	// Refresh is how often the registry is read. Zero means 1s.
 	Refresh time.Duration
+	// Linger is how long a connector that left the registry is still
+	// called for broadcasts, withdrawals and the devices whose sessions
+	// name it (though dispatch sends no device there): a connector whose
+	// announcements a slow dataservice delayed past their TTL still holds
+	// its devices. Zero means 30s.
+	Linger time.Duration
 	// Log receives logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -34,6 +41,7 @@ type RemoteClusterConfig struct {
 // ring with bounded loads, and calls connectors over HTTP/2.
 type RemoteCluster struct {
 	cfg  RemoteClusterConfig
+	now  func() time.Time
 	view atomic.Pointer[clusterView]
 	stop chan struct{}
 	done chan struct{}
@@ -45,6 +53,15 @@ type clusterView struct {
 	infos   []dataservice.ConnectorInfo
 	ring    *ring
 	clients map[string]*connector.Remote
+	// lingering are the connectors that left the registry less than
+	// Linger ago, by id.
+	lingering map[string]lingeringConnector
+}
+
+// lingeringConnector is a connector that left the registry at since.
+type lingeringConnector struct {
+	client *connector.Remote
+	since  time.Time
 }
 
 var _ Cluster = (*RemoteCluster)(nil)
@@ -56,10 +73,13 @@ func NewRemoteCluster(ctx context.Context, cfg RemoteClusterConfig) *RemoteClust
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = time.Second
 	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 30 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	rc := &RemoteCluster{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	rc := &RemoteCluster{cfg: cfg, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
 	rc.view.Store(&clusterView{ring: newRing(nil, nil)})
 	if err := rc.refresh(ctx); err != nil {
 		cfg.Log.Warn("cluster: reading the connector registry", "err", err)
@@ -101,15 +121,29 @@ func (rc *RemoteCluster) refresh(ctx context.Context) error {
 		return err
 	}
 	old := rc.view.Load()
-	v := &clusterView{infos: infos, clients: make(map[string]*connector.Remote, len(infos))}
+	now := rc.now()
+	v := &clusterView{infos: infos, clients: make(map[string]*connector.Remote, len(infos)), lingering: make(map[string]lingeringConnector)}
 	ids := make([]string, len(infos))
 	loads := make([]int, len(infos))
 	for i, ci := range infos {
 		ids[i], loads[i] = ci.ID, ci.Connections
 		if c, ok := old.clients[ci.ID]; ok && c.URL() == ci.Internal {
 			v.clients[ci.ID] = c
+		} else if l, ok := old.lingering[ci.ID]; ok && l.client.URL() == ci.Internal {
+			v.clients[ci.ID] = l.client
 		} else {
 			v.clients[ci.ID] = connector.NewRemote(ci.Internal, rc.cfg.Token, rc.cfg.Transport)
+		}
+	}
+	for id, c := range old.clients {
+		if _, stays := v.clients[id]; !stays {
+			v.lingering[id] = lingeringConnector{client: c, since: now}
+		}
+	}
+	for id, l := range old.lingering {
+		_, back := v.clients[id]
+		if _, left := v.lingering[id]; !back && !left && now.Sub(l.since) < rc.cfg.Linger {
+			v.lingering[id] = l
 		}
 	}
 	v.ring = newRing(ids, loads)
@@ -129,18 +163,27 @@ func (rc *RemoteCluster) Members() []dataservice.ConnectorInfo {
 	return slices.Clone(rc.view.Load().infos)
 }
 
-// Connector implements Cluster.
+// Connector implements Cluster: a connector of the last reading, or one
+// that left the registry less than Linger ago.
 func (rc *RemoteCluster) Connector(id string) (connector.Client, bool) {
-	c, ok := rc.view.Load().clients[id]
-	return c, ok
+	v := rc.view.Load()
+	if c, ok := v.clients[id]; ok {
+		return c, true
+	}
+	l, ok := v.lingering[id]
+	return l.client, ok
 }
 
-// Connectors implements Cluster: every connector of the last reading.
+// Connectors implements Cluster: every connector of the last reading, then
+// those that left the registry less than Linger ago, by id.
 func (rc *RemoteCluster) Connectors() []connector.Client {
 	v := rc.view.Load()
-	out := make([]connector.Client, 0, len(v.infos))
+	out := make([]connector.Client, 0, len(v.infos)+len(v.lingering))
 	for _, ci := range v.infos {
 		out = append(out, v.clients[ci.ID])
+	}
+	for _, id := range slices.Sorted(maps.Keys(v.lingering)) {
+		out = append(out, v.lingering[id].client)
 	}
 	return out
 }

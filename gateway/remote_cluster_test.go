@@ -158,7 +158,13 @@ func TestRemoteClusterFollowsTheRegistry(t *testing.T) {
 		t.Fatal("a failed registry reading dropped the connectors")
 	}
 
-	// A connector that stays keeps its client; one that left is gone.
+	// A connector that stays keeps its client; one that left gets no
+	// device from dispatch, but broadcasts, withdrawals and messages for
+	// its sessions still reach it for Linger: it may hold devices (its
+	// announcements may have been late), and calls to a dead one fail.
+	now := time.Now()
+	rc.now = func() time.Time { return now }
+	b, _ := rc.Connector("b")
 	reg.set([]dataservice.ConnectorInfo{info("a", 3)}, nil)
 	if err := rc.refresh(context.Background()); err != nil {
 		t.Fatal(err)
@@ -166,11 +172,37 @@ func TestRemoteClusterFollowsTheRegistry(t *testing.T) {
 	if again, _ := rc.Connector("a"); again != a {
 		t.Fatal("the client of a connector that stayed was replaced")
 	}
-	if _, ok := rc.Connector("b"); ok {
-		t.Fatal("connector b left the registry but is still used")
-	}
 	if got := rc.Members(); len(got) != 1 || got[0].Connections != 3 {
-		t.Fatalf("Connectors() = %+v", got)
+		t.Fatalf("Members() = %+v", got)
+	}
+	if d := rc.Dispatch("rid", nil); !slices.Equal(d.Addresses, []string{"a:7100"}) {
+		t.Fatalf("dispatch to %v, want only a", d.Addresses)
+	}
+	if got, ok := rc.Connector("b"); !ok || got != b {
+		t.Fatal("connector b is not reachable moments after it left the registry")
+	}
+	if got := rc.Connectors(); len(got) != 2 || got[0] != a || got[1] != b {
+		t.Fatalf("Connectors() = %v, want a then the lingering b", got)
+	}
+	// Back within Linger: the same client, a member again.
+	reg.set([]dataservice.ConnectorInfo{info("a", 3), info("b", 1)}, nil)
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := rc.Connector("b"); got != b || len(rc.Connectors()) != 2 || len(rc.Members()) != 2 {
+		t.Fatal("connector b came back but is not a member with its client")
+	}
+	// Gone for longer than Linger: not called any more.
+	reg.set([]dataservice.ConnectorInfo{info("a", 3)}, nil)
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(31 * time.Second)
+	if err := rc.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rc.Connector("b"); ok || len(rc.Connectors()) != 1 {
+		t.Fatal("connector b is still called 31s after it left the registry")
 	}
 }
 
