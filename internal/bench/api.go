@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -185,6 +186,9 @@ type api struct {
 	// clusterAuth is the Authorization header of calls to a cluster's
 	// connectors (GET /internal/v1/runtime); empty without a cluster token.
 	clusterAuth string
+	// dataservice is the base URL of the cluster's dataservice, whose
+	// figures are read with clusterAuth too; empty if unknown.
+	dataservice string
 	appKey      string
 	appAuth     string // Authorization header of the app's calls
 }
@@ -199,6 +203,14 @@ func (a *api) withClusterToken(token string) *api {
 	if token != "" {
 		a.clusterAuth = "Bearer " + token
 	}
+	return a
+}
+
+// withDataservice makes a read the figures of the cluster's dataservice
+// at base URL u too (with the cluster token); an empty u leaves a as it
+// is.
+func (a *api) withDataservice(u string) *api {
+	a.dataservice = strings.TrimSuffix(u, "/")
 	return a
 }
 
@@ -263,6 +275,10 @@ type serverFigures struct {
 		GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
 		CPUSeconds   float64 `json:"cpu_seconds"`
 		Goroutines   int     `json:"goroutines"`
+		// GCPauses and GCStopping are the pause histograms since the
+		// process started (see runtimestats.Stats).
+		GCPauses   runtimestats.Histogram `json:"gc_pauses"`
+		GCStopping runtimestats.Histogram `json:"gc_stopping"`
 	} `json:"process"`
 	Components struct {
 		// Connector is the connector of `herald all`, or the connector
@@ -282,8 +298,34 @@ type serverFigures struct {
 	// Peers are the cluster's connectors as each reported itself at GET
 	// /internal/v1/runtime, in registry order; empty without the cluster
 	// token, or if one of them could not be read (peerErr says why).
-	Peers   []serverFigures `json:"-"`
+	Peers []serverFigures `json:"-"`
+	// Data is the cluster's dataservice as it reported itself, if the
+	// bench knows where it is and has the cluster token.
+	Data    *serverFigures `json:"-"`
 	peerErr error
+}
+
+// withPausesOf returns f with the pause histograms of o, process by
+// process (gateway, connectors by id, dataservice): a run's pauses are
+// then counted from o's reading instead of f's.
+func (f serverFigures) withPausesOf(o serverFigures) serverFigures {
+	f.Process.GCPauses, f.Process.GCStopping = o.Process.GCPauses, o.Process.GCStopping
+	peers := make([]serverFigures, len(f.Peers))
+	for i, p := range f.Peers {
+		for _, q := range o.Peers {
+			if q.Role == p.Role && q.ID == p.ID {
+				p.Process.GCPauses, p.Process.GCStopping = q.Process.GCPauses, q.Process.GCStopping
+			}
+		}
+		peers[i] = p
+	}
+	f.Peers = peers
+	if f.Data != nil && o.Data != nil {
+		d := *f.Data
+		d.Process.GCPauses, d.Process.GCStopping = o.Data.Process.GCPauses, o.Data.Process.GCStopping
+		f.Data = &d
+	}
+	return f
 }
 
 // connections returns the device connections of the server: its own
@@ -333,8 +375,18 @@ func (a *api) runtime(ctx context.Context) (serverFigures, error) {
 		return f, nil
 	}
 	peers := make([]serverFigures, len(f.Components.Connectors))
-	errs := make([]error, len(peers))
+	errs := make([]error, len(peers)+1)
 	var wg sync.WaitGroup
+	if a.dataservice != "" {
+		wg.Go(func() {
+			var d serverFigures
+			if err := a.doURL(ctx, http.MethodGet, a.dataservice+"/internal/v1/runtime", a.clusterAuth, nil, &d); err != nil {
+				errs[len(peers)] = fmt.Errorf("dataservice at %s: %w", a.dataservice, err)
+				return
+			}
+			f.Data = &d
+		})
+	}
 	for i, c := range f.Components.Connectors {
 		wg.Go(func() {
 			errs[i] = a.doURL(ctx, http.MethodGet, strings.TrimSuffix(c.Internal, "/")+"/internal/v1/runtime", a.clusterAuth, nil, &peers[i])

@@ -169,6 +169,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Target, "target", "http://127.0.0.1:8080", "base URL of Herald's REST API")
 	fs.IntVar(&o.Cluster, "cluster", 0, fmt.Sprintf("instead of --target, start a local cluster of this many connectors (1 to %d) with a dataservice and a gateway, run against it, and stop it", MaxCluster))
+	fs.StringVar(&o.Dataservice, "dataservice", "", "with the cluster token, also read the figures of the cluster's dataservice at this URL (--cluster sets it)")
 	fs.StringVar(&o.Herald, "herald", "", "the herald binary --cluster runs (default: herald next to herald-bench)")
 	fs.IntVar(&o.Devices, "devices", 0, fmt.Sprintf("devices to register and connect (1 to %d per process; required)", MaxDevices))
 	fs.IntVar(&o.Workers, "workers", 0, fmt.Sprintf("worker processes holding the devices, each with its share of --sources (0: none up to %d devices, else enough for at most %d each)", MaxDevices, MaxDevices))

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/heraldpush/herald/internal/runtimestats"
 )
 
 // MaxCluster bounds Options.Cluster.
@@ -141,6 +143,7 @@ func startLocalCluster(ctx context.Context, opts *Options) (*localCluster, error
 		return nil, err
 	}
 	opts.Target = "http://" + addr(ports[1])
+	opts.Dataservice = dsURL
 	if err := c.waitConnectors(ctx, opts); err != nil {
 		c.stop()
 		return nil, err
@@ -220,33 +223,63 @@ func setServerFigures(res *Result, start, end serverFigures) {
 	res.ServerConnections = end.connections()
 	if len(end.Peers) == 0 {
 		res.ServerRSSBytes = end.Process.RSSBytes
-		res.GCPauseP99Ms = round3(end.Process.GCPauseP99Ms)
+		res.GCPauseP99Ms, res.GCStoppingP99Ms = pausesBetween(start, end)
 		res.ServerCPUSeconds = round3(end.Process.CPUSeconds - start.Process.CPUSeconds)
 		return
 	}
-	cpu0 := map[string]float64{"gateway": start.Process.CPUSeconds}
+	// Each process's start reading, by role and id: a connector that
+	// joined during the run has none, and used its CPU time in it.
+	base := map[string]serverFigures{"gateway": start}
 	for _, p := range start.Peers {
-		cpu0[p.Role+"/"+p.ID] = p.Process.CPUSeconds
+		base[p.Role+"/"+p.ID] = p
+	}
+	if start.Data != nil {
+		base["dataservice"] = *start.Data
 	}
 	gw := end
-	gw.Role, gw.Peers = "gateway", nil
-	res.ServerRSSBytes, res.GCPauseP99Ms, res.ServerCPUSeconds, res.Servers = 0, 0, 0, nil
+	gw.Role, gw.Peers, gw.Data = "gateway", nil, nil
+	procs := append([]serverFigures{gw}, end.Peers...)
+	if end.Data != nil {
+		procs = append(procs, *end.Data)
+	}
+	res.ServerRSSBytes, res.GCPauseP99Ms, res.GCStoppingP99Ms, res.ServerCPUSeconds, res.Servers = 0, 0, 0, 0, nil
 	var cpu float64
-	for i, p := range append([]serverFigures{gw}, end.Peers...) {
+	for i, p := range procs {
 		key := p.Role + "/" + p.ID
-		if i == 0 {
+		switch {
+		case i == 0:
 			key = "gateway"
+		case p.Role == "dataservice":
+			key = "dataservice"
 		}
-		// A connector that joined during the run used its CPU time in it.
-		s := ServerFigures{Role: p.Role, ID: p.ID, RSSBytes: p.Process.RSSBytes, CPUSeconds: round3(p.Process.CPUSeconds - cpu0[key]),
-			GCPauseP99Ms: round3(p.Process.GCPauseP99Ms), Goroutines: p.Process.Goroutines}
-		if i > 0 {
+		b := base[key]
+		s := ServerFigures{Role: p.Role, ID: p.ID, RSSBytes: p.Process.RSSBytes, CPUSeconds: round3(p.Process.CPUSeconds - b.Process.CPUSeconds),
+			Goroutines: p.Process.Goroutines}
+		s.GCPauseP99Ms, s.GCStoppingP99Ms = pausesBetween(b, p)
+		if p.Role == "connector" {
 			s.Connections = p.connections()
 		}
 		res.Servers = append(res.Servers, s)
 		res.ServerRSSBytes += s.RSSBytes
-		res.GCPauseP99Ms = max(res.GCPauseP99Ms, s.GCPauseP99Ms)
-		cpu += p.Process.CPUSeconds - cpu0[key]
+		cpu += p.Process.CPUSeconds - b.Process.CPUSeconds
+		if p.Role != "dataservice" {
+			// The store's pauses stall no device directly: the run's
+			// figure is the gateway's and the connectors'.
+			res.GCPauseP99Ms = max(res.GCPauseP99Ms, s.GCPauseP99Ms)
+			res.GCStoppingP99Ms = max(res.GCStoppingP99Ms, s.GCStoppingP99Ms)
+		}
 	}
 	res.ServerCPUSeconds = round3(cpu)
+}
+
+// pausesBetween returns the 99th percentile GC pause of a process
+// between two readings, and of the time its pauses spent stopping the
+// world. A server without histograms gives its pause percentile since
+// it started.
+func pausesBetween(start, end serverFigures) (pause, stopping float64) {
+	if end.Process.GCPauses == nil {
+		return round3(end.Process.GCPauseP99Ms), 0
+	}
+	return round3(runtimestats.PauseP99(start.Process.GCPauses, end.Process.GCPauses)),
+		round3(runtimestats.PauseP99(start.Process.GCStopping, end.Process.GCStopping))
 }

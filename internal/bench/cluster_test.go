@@ -40,21 +40,24 @@ func TestLocalCluster(t *testing.T) {
 	if res.Delivered != 400 || res.Lost != 0 || res.Errors != 0 || res.ServerConnections != 200 || res.Acked != 400 {
 		t.Fatalf("result %+v", res)
 	}
-	// The bench read each connector with the cluster token it made up.
-	var connectors, rss int64
+	// The bench read each connector and the dataservice with the cluster
+	// token it made up.
+	var connectors, data, rss int64
 	for _, sv := range res.Servers {
 		switch {
 		case sv.RSSBytes <= 0 || sv.Goroutines < 1 || sv.CPUSeconds < 0:
 			t.Errorf("implausible figures %+v", sv)
 		case sv.Role == "connector" && sv.ID != "":
 			connectors++
+		case sv.Role == "dataservice":
+			data++
 		case sv.Role != "gateway":
 			t.Errorf("unexpected server %+v", sv)
 		}
 		rss += sv.RSSBytes
 	}
-	if len(res.Servers) != 3 || connectors != 2 || res.Servers[0].Role != "gateway" {
-		t.Errorf("servers %+v, want the gateway and 2 connectors", res.Servers)
+	if len(res.Servers) != 4 || connectors != 2 || data != 1 || res.Servers[0].Role != "gateway" || res.Servers[3].Role != "dataservice" {
+		t.Errorf("servers %+v, want the gateway, 2 connectors and the dataservice", res.Servers)
 	}
 	if rss != res.ServerRSSBytes || res.Servers[1].Connections+res.Servers[2].Connections != res.ServerConnections {
 		t.Errorf("server_rss_bytes %d and server_connections %d are not the sums over %+v", res.ServerRSSBytes, res.ServerConnections, res.Servers)

@@ -48,6 +48,10 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 		res.ResolvePerSec = r.resolve(ctx, len(f.devices))
 	}
 	r.setPhase("push")
+	// GC pauses count from here: a broadcast's, not the connect storm's.
+	if pre, err := r.api.runtime(ctx); err == nil {
+		start = start.withPausesOf(pre)
+	}
 	for seq := range r.opts.Messages {
 		if ctx.Err() != nil {
 			break

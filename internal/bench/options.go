@@ -93,6 +93,10 @@ type Options struct {
 	// internal URL the gateway's registry gives). Empty means the server
 	// figures are the gateway's alone; a Cluster run makes one up.
 	ClusterToken string
+	// Dataservice is the base URL of the cluster's dataservice, whose
+	// runtime figures (GET /internal/v1/runtime) join the connectors' with
+	// ClusterToken. A Cluster run sets it; empty means they are not read.
+	Dataservice string
 	// Herald is the herald binary Cluster runs. Empty means herald next to
 	// this executable.
 	Herald string

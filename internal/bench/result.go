@@ -103,16 +103,23 @@ type Result struct {
 	// gateway last read the registry).
 	ServerConnections int `json:"server_connections"`
 	// ServerRSSBytes is the server's resident memory at the end of the
-	// run; for a cluster, the sum over Servers (gateway and connectors).
+	// run; for a cluster, the sum over Servers (gateway, connectors and,
+	// when read, the dataservice).
 	ServerRSSBytes int64 `json:"server_rss_bytes"`
-	// GCPauseP99Ms is the server's 99th percentile GC pause since it
-	// started; for a cluster, the largest over Servers.
-	GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
+	// GCPauseP99Ms is the server's 99th percentile stop-the-world GC
+	// pause during the run (broadcast, tagpush: during the pushes); for a
+	// cluster, the largest of the gateway's and the connectors'.
+	// GCStoppingP99Ms is the same of the part of each pause spent
+	// stopping the world: waiting for every thread to reach a safe
+	// point, which on an overloaded machine is mostly waiting for a CPU.
+	GCPauseP99Ms    float64 `json:"gc_pause_p99_ms"`
+	GCStoppingP99Ms float64 `json:"gc_stopping_p99_ms"`
 	// ServerCPUSeconds is the CPU time the server used during the run; for
 	// a cluster, the sum over Servers.
 	ServerCPUSeconds float64 `json:"server_cpu_s"`
 	// Servers are the figures of each process of a cluster at the end of
-	// the run: the gateway, then the connectors. Without the cluster token
+	// the run: the gateway, the connectors, then the dataservice (read
+	// with --cluster, or when --dataservice names it). Without the cluster token
 	// (HERALD_CLUSTER_TOKEN, or a --cluster run) the bench cannot read the
 	// connectors, Servers is absent and the server figures above are the
 	// gateway's alone.
@@ -135,15 +142,17 @@ type Result struct {
 
 // ServerFigures are one server process's figures at the end of a run.
 type ServerFigures struct {
-	// Role is "gateway" or "connector".
+	// Role is "gateway", "connector" or "dataservice".
 	Role string `json:"role"`
 	// ID is the connector's id in the registry.
 	ID       string `json:"id,omitempty"`
 	RSSBytes int64  `json:"rss_bytes"`
 	// CPUSeconds is the CPU time the process used during the run.
-	CPUSeconds   float64 `json:"cpu_s"`
-	GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
-	Goroutines   int     `json:"goroutines"`
+	CPUSeconds float64 `json:"cpu_s"`
+	// GCPauseP99Ms and GCStoppingP99Ms are as Result's, of this process.
+	GCPauseP99Ms    float64 `json:"gc_pause_p99_ms"`
+	GCStoppingP99Ms float64 `json:"gc_stopping_p99_ms"`
+	Goroutines      int     `json:"goroutines"`
 	// Connections is the device connections a connector held.
 	Connections int `json:"connections"`
 }

@@ -123,7 +123,7 @@ func newRun(ctx context.Context, opts Options) (*run, error) {
 	r := &run{
 		opts:    opts,
 		http:    c,
-		api:     newAPI(opts.Target, opts.AdminToken, c).withClusterToken(opts.ClusterToken),
+		api:     newAPI(opts.Target, opts.AdminToken, c).withClusterToken(opts.ClusterToken).withDataservice(opts.Dataservice),
 		sources: newSourceDialer(opts.Sources, 10*time.Second),
 		started: started,
 		cpu0:    processCPU(),

@@ -29,6 +29,14 @@ type Stats struct {
 	// GCPauseP99Ms is the 99th percentile of stop-the-world GC pauses since
 	// the process started, in milliseconds.
 	GCPauseP99Ms float64 `json:"gc_pause_p99_ms"`
+	// GCPauses is the distribution of the stop-the-world GC pauses since
+	// the process started, and GCStopping that of the part of each pause
+	// spent stopping the world (waiting for every thread to stop, which on
+	// an overloaded machine is mostly waiting for the CPU): the nonempty
+	// buckets, each [upper bound in seconds, count]. Two readings'
+	// difference (PauseP99) gives the pauses between them.
+	GCPauses   Histogram `json:"gc_pauses,omitempty"`
+	GCStopping Histogram `json:"gc_stopping,omitempty"`
 	// CPUSeconds is user plus system CPU time used by the process.
 	CPUSeconds float64 `json:"cpu_seconds"`
 }
@@ -44,8 +52,10 @@ func Read() Stats {
 		HeapObjectsBytes: ms.HeapAlloc,
 		Goroutines:       runtime.NumGoroutine(),
 		GCCycles:         ms.NumGC,
-		GCPauseP99Ms:     gcPauseP99() * 1000,
 	}
+	s.GCPauses = histogram("/sched/pauses/total/gc:seconds")
+	s.GCStopping = histogram("/sched/pauses/stopping/gc:seconds")
+	s.GCPauseP99Ms = PauseP99(nil, s.GCPauses)
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.CPUSeconds = (time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())).Seconds()
@@ -71,30 +81,59 @@ func RSS() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-func gcPauseP99() float64 {
-	sample := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+// Histogram is a distribution of durations: the nonempty buckets, in
+// order, each [upper bound in seconds, count]. The last bucket's bound is
+// its lower bound when the runtime's was infinite.
+type Histogram [][2]float64
+
+// histogram reads a runtime/metrics duration histogram.
+func histogram(name string) Histogram {
+	sample := []metrics.Sample{{Name: name}}
 	metrics.Read(sample)
 	if sample[0].Value.Kind() != metrics.KindFloat64Histogram {
-		return 0
+		return nil
 	}
 	h := sample[0].Value.Float64Histogram()
-	var total uint64
-	for _, c := range h.Counts {
-		total += c
+	var out Histogram
+	for i, c := range h.Counts {
+		if c == 0 {
+			continue
+		}
+		up := h.Buckets[i+1]
+		if math.IsInf(up, 1) {
+			up = h.Buckets[i]
+		}
+		out = append(out, [2]float64{up, float64(c)})
+	}
+	return out
+}
+
+// PauseP99 returns, in milliseconds, the 99th percentile (the upper
+// bound of its bucket) of the pauses in now that are not in before: the
+// pauses between two readings of one process. before may be nil (since
+// the process started); zero if there were none.
+func PauseP99(before, now Histogram) float64 {
+	had := make(map[float64]float64, len(before))
+	for _, b := range before {
+		had[b[0]] = b[1]
+	}
+	var total float64
+	diff := make(Histogram, 0, len(now))
+	for _, b := range now {
+		if n := b[1] - had[b[0]]; n > 0 {
+			diff = append(diff, [2]float64{b[0], n})
+			total += n
+		}
 	}
 	if total == 0 {
 		return 0
 	}
-	want := total - total/100 // the count at or below the 99th percentile
-	var seen uint64
-	for i, c := range h.Counts {
-		seen += c
-		if seen >= want {
-			if up := h.Buckets[i+1]; !math.IsInf(up, 1) {
-				return up // upper bound of the bucket
-			}
-			return h.Buckets[i]
+	want := total - math.Floor(total/100) // the count at or below the 99th percentile
+	var seen float64
+	for _, b := range diff {
+		if seen += b[1]; seen >= want {
+			return b[0] * 1000
 		}
 	}
-	return h.Buckets[len(h.Buckets)-1]
+	return diff[len(diff)-1][0] * 1000
 }
