@@ -14,8 +14,9 @@
 //	aerospike://10.0.0.1:3000,10.0.0.2:3000/herald?set-prefix=staging_
 //
 // A LevelDB spec written with its scheme takes block-cache-mb, the size of
-// the cache of table blocks (default 4): a larger one saves reads from disk
-// under write-heavy load, for that much more memory.
+// the cache of table blocks (the default is the caller's, see Defaults): a
+// larger one saves reads from disk under write-heavy load, for that much
+// more memory.
 //
 //	leveldb:/var/lib/herald/store?block-cache-mb=32
 //
@@ -45,18 +46,33 @@ const (
 	EnvAerospikePassword = "HERALD_AEROSPIKE_PASSWORD"
 )
 
-// Open opens the store named by spec. A malformed spec fails with an error
-// wrapping dataservice.ErrInvalid; the backend's Open reports the rest
-// (dataservice.ErrUnavailable if the directory is locked or the cluster
-// unreachable).
-func Open(spec string) (dataservice.Store, error) {
+// Defaults are what a process uses where its spec says nothing.
+type Defaults struct {
+	// LevelDBBlockCacheBytes is LevelDB's block cache without
+	// block-cache-mb. Zero means leveldb.DefaultBlockCacheBytes.
+	LevelDBBlockCacheBytes int
+}
+
+// DataserviceBlockCacheBytes is the block cache of `herald dataservice`,
+// a process that does nothing but serve the store: every device's
+// receipts, cursors and inbox go through it, and with a small cache its
+// reads before writes go to disk for the filter and index blocks (most of
+// its CPU in a broadcast to 36,000 devices). `herald all` keeps the
+// leveldb default, which leaves memory to the connections.
+const DataserviceBlockCacheBytes = 64 << 20
+
+// Open opens the store named by spec, with d where spec says nothing. A
+// malformed spec fails with an error wrapping dataservice.ErrInvalid; the
+// backend's Open reports the rest (dataservice.ErrUnavailable if the
+// directory is locked or the cluster unreachable).
+func Open(spec string, d Defaults) (dataservice.Store, error) {
 	p, err := parse(spec, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	switch p.backend {
 	case backendLevelDB:
-		s, err := leveldb.Open(p.leveldb)
+		s, err := leveldb.Open(p.leveldbConfig(d))
 		if err != nil {
 			return nil, err
 		}
@@ -77,11 +93,23 @@ const (
 	backendAerospike
 )
 
+// leveldbConfig is the LevelDB configuration of p, with d where the spec
+// says nothing.
+func (p parsed) leveldbConfig(d Defaults) leveldb.Config {
+	cfg := p.leveldb
+	if !p.blockCacheSet && d.LevelDBBlockCacheBytes > 0 {
+		cfg.BlockCacheBytes = d.LevelDBBlockCacheBytes
+	}
+	return cfg
+}
+
 // parsed is a parsed spec: the backend and its configuration.
 type parsed struct {
-	backend   backend
-	leveldb   leveldb.Config
-	aerospike aerospike.Config
+	backend backend
+	leveldb leveldb.Config
+	// blockCacheSet says the spec gave block-cache-mb.
+	blockCacheSet bool
+	aerospike     aerospike.Config
 }
 
 // scheme matches the scheme of a URL-like spec.
@@ -150,6 +178,7 @@ func levelDB(spec, rest string, withScheme bool) (parsed, error) {
 	}
 	cfg := leveldb.DefaultConfig()
 	cfg.Dir = dir
+	set := false
 	params, err := queryParams(spec, query)
 	if err != nil {
 		return parsed{}, err
@@ -161,12 +190,12 @@ func levelDB(spec, rest string, withScheme bool) (parsed, error) {
 			if err != nil || mb < 1 || mb > maxBlockCacheMB {
 				return parsed{}, invalid(spec, "block-cache-mb must be a whole number of MiB, 1 to %d; got %q", maxBlockCacheMB, value)
 			}
-			cfg.BlockCacheBytes = mb << 20
+			cfg.BlockCacheBytes, set = mb<<20, true
 		default:
 			return parsed{}, invalid(spec, "unknown parameter %q; want block-cache-mb", name)
 		}
 	}
-	return parsed{backend: backendLevelDB, leveldb: cfg}, nil
+	return parsed{backend: backendLevelDB, leveldb: cfg, blockCacheSet: set}, nil
 }
 
 func aerospikeSpec(spec, rest string, getenv func(string) string) (parsed, error) {

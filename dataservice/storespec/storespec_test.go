@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/leveldb"
 )
 
 // env is a fake environment for parse.
@@ -129,7 +130,7 @@ func TestParseErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("parse(%q) = %v, want a message about %q", c.spec, err, c.want)
 			}
-			if _, err := Open(c.spec); !errors.Is(err, dataservice.ErrInvalid) {
+			if _, err := Open(c.spec, Defaults{}); !errors.Is(err, dataservice.ErrInvalid) {
 				t.Fatalf("Open(%q) = %v, want ErrInvalid", c.spec, err)
 			}
 		})
@@ -156,7 +157,7 @@ func TestRedact(t *testing.T) {
 
 func TestOpenLevelDB(t *testing.T) {
 	for _, spec := range []string{"leveldb:" + filepath.Join(t.TempDir(), "db"), filepath.Join(t.TempDir(), "db")} {
-		s, err := Open(spec)
+		s, err := Open(spec, Defaults{})
 		if err != nil {
 			t.Fatalf("Open(%q): %v", spec, err)
 		}
@@ -180,7 +181,29 @@ func TestOpenAerospikeUnreachable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	if _, err := Open("aerospike://" + addr + "/test"); !errors.Is(err, dataservice.ErrUnavailable) {
+	if _, err := Open("aerospike://"+addr+"/test", Defaults{}); !errors.Is(err, dataservice.ErrUnavailable) {
 		t.Fatalf("Open of a closed port = %v, want ErrUnavailable", err)
+	}
+}
+
+// A spec's block-cache-mb wins; without it the process's default applies
+// (the dataservice's larger one), and without that leveldb's.
+func TestLevelDBBlockCacheDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		d    Defaults
+		want int
+	}{
+		{"leveldb:/tmp/x", Defaults{}, leveldb.DefaultBlockCacheBytes},
+		{"/tmp/x", Defaults{LevelDBBlockCacheBytes: DataserviceBlockCacheBytes}, DataserviceBlockCacheBytes},
+		{"leveldb:/tmp/x?block-cache-mb=8", Defaults{LevelDBBlockCacheBytes: DataserviceBlockCacheBytes}, 8 << 20},
+	} {
+		p, err := parse(tc.spec, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.leveldbConfig(tc.d).BlockCacheBytes; got != tc.want {
+			t.Errorf("%s with %+v: block cache %d, want %d", tc.spec, tc.d, got, tc.want)
+		}
 	}
 }
