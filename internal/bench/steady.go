@@ -101,8 +101,10 @@ func (f *fleet) steady(ctx context.Context, p steadyPlan) {
 // webhookSink is the app backend of a Steady run: it verifies each
 // delivery's signature and counts the messages in the fleet.
 type webhookSink struct {
-	fleet  *fleet
-	secret string
+	fleet *fleet
+	// secret is the signing secret, known once the webhook is set: the
+	// server may already be serving (a stray call is refused).
+	secret atomic.Pointer[string]
 	rounds int
 	rids   map[string]int // registration id → global device index
 	srv    *http.Server
@@ -162,7 +164,8 @@ func (s *webhookSink) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !verifySignature(s.secret, req.Header.Get("X-Herald-Timestamp"), req.Header.Get("X-Herald-Signature"), body) {
+	secret := s.secret.Load()
+	if secret == nil || !verifySignature(*secret, req.Header.Get("X-Herald-Timestamp"), req.Header.Get("X-Herald-Signature"), body) {
 		s.badSignatures.Add(1)
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
@@ -233,9 +236,11 @@ func (r *run) steady(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	defer sink.close()
-	if sink.secret, err = r.api.setWebhook(ctx, sink.url()); err != nil {
+	secret, err := r.api.setWebhook(ctx, sink.url())
+	if err != nil {
 		return Result{}, setupError("setting the app's webhook", err)
 	}
+	sink.secret.Store(&secret)
 	failed, err := r.connect(ctx, f)
 	if err != nil {
 		return Result{}, err
