@@ -29,10 +29,14 @@ import (
 // steadyPlan is when a fleet's devices send: from second T0 (Unix
 // seconds), device d sends its round k in second
 // T0 + k×Period + ((d − T0) mod Period), for k in [0, Rounds).
+// A Send still unacknowledged at GiveUp (Unix nanoseconds; zero for
+// never) is abandoned and counted as an error: a device that never comes
+// back must not hold the run.
 type steadyPlan struct {
 	T0     int64 `json:"t0"`
 	Period int   `json:"period"`
 	Rounds int   `json:"rounds"`
+	GiveUp int64 `json:"give_up,omitempty"`
 }
 
 // steadyShape returns the period and rounds of a Steady run of o: the
@@ -59,11 +63,18 @@ func (p steadyPlan) end() int64 { return p.T0 + int64(p.Rounds)*int64(p.Period) 
 // steady runs the plan on the fleet's own devices: at the start of each
 // second it has the devices whose slot it is send their round, each Send
 // on its own goroutine (a Send returns when the server acknowledged it).
-// It returns when every send of the plan has returned or ctx ended.
+// It returns when every send of the plan has returned, which is at the
+// latest at the plan's GiveUp or when ctx ends.
 func (f *fleet) steady(ctx context.Context, p steadyPlan) {
 	if f.remote != nil {
 		f.remote.steady(p)
 		return
+	}
+	sendCtx := ctx
+	if p.GiveUp != 0 {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithDeadline(ctx, time.Unix(0, p.GiveUp))
+		defer cancel() // after the sends are done
 	}
 	var sends sync.WaitGroup
 	defer sends.Wait()
@@ -85,7 +96,7 @@ func (f *fleet) steady(ctx context.Context, p steadyPlan) {
 					f.upErrors.Add(1)
 					return
 				}
-				if _, err := c.Send(ctx, data); err != nil {
+				if _, err := c.Send(sendCtx, data); err != nil {
 					f.upErrors.Add(1)
 					if f.cfg.OnUpstreamError != nil {
 						f.cfg.OnUpstreamError(fmt.Errorf("device %d round %d: %w", d, k, err))
@@ -250,6 +261,7 @@ func (r *run) steady(ctx context.Context) (Result, error) {
 	// Two seconds ahead, so that every worker has the plan before its
 	// first second.
 	plan := steadyPlan{T0: time.Now().Unix() + 2, Period: period, Rounds: rounds}
+	plan.GiveUp = time.Unix(plan.end(), 0).Add(r.opts.Timeout).UnixNano()
 	f.steady(ctx, plan)
 	if f.remote != nil {
 		// The workers run the plan themselves; wait for its end.
