@@ -36,11 +36,6 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// Each push expects the devices connected when it is sent; the SDK
-	// reports a connection to OnState just after its Dial returned.
-	waitFor(ctx, time.Now().Add(5*time.Second), time.Millisecond, func() bool {
-		return f.connected.Load() >= f.welcomed.Load()
-	})
 
 	var res Result
 	if r.opts.Scenario == TagPush {

@@ -274,6 +274,12 @@ func (r *run) connect(ctx context.Context, f *fleet) (failed int, err error) {
 	if failed == len(f.devices) {
 		return failed, fmt.Errorf("%w: no device could connect (see the errors above)", ErrSetup)
 	}
+	// The SDK reports a connection to OnState just after its Dial
+	// returned: what follows (a push expecting the devices connected, the
+	// connected count of the result) must see every one.
+	waitFor(ctx, time.Now().Add(5*time.Second), time.Millisecond, func() bool {
+		return f.connected.Load() >= f.welcomed.Load()
+	})
 	return failed, nil
 }
 
