@@ -401,20 +401,7 @@ type Ack struct {
 }
 
 // Validate checks the rules Unmarshal enforces on a decoded Ack.
-func (m *Ack) Validate() error {
-	switch {
-	case len(m.MessageIDs) == 0:
-		return errAckEmpty
-	case len(m.MessageIDs) > MaxAckIDs:
-		return errAckTooMany
-	}
-	for _, id := range m.MessageIDs {
-		if id == 0 {
-			return errAckZero
-		}
-	}
-	return nil
-}
+func (m *Ack) Validate() error { return ackIDRules.validate(m.MessageIDs) }
 
 // AppendAck appends an ACK frame to dst, its ids packed.
 func AppendAck(dst []byte, seq uint32, m *Ack) []byte {
@@ -426,28 +413,47 @@ func AppendAck(dst []byte, seq uint32, m *Ack) []byte {
 // m.MessageIDs[:0]. Both the packed and the unpacked encodings of field 1
 // are accepted, as proto3 requires. Decoding stops at the 257th id, so a
 // hostile frame cannot grow the slice beyond MaxAckIDs.
-func (m *Ack) Unmarshal(body []byte) error {
-	ids := m.MessageIDs[:0]
-	err := unmarshalIDs(body, &ids, ackIDRules)
-	if err != nil {
-		m.MessageIDs = ids[:0]
-		return err
-	}
-	m.MessageIDs = ids
-	return m.Validate()
-}
+func (m *Ack) Unmarshal(body []byte) error { return ackIDRules.unmarshal(body, &m.MessageIDs) }
 
 // idRules are the limits of a list of message ids (ACK, CLICK), with the
 // errors that report them.
 type idRules struct {
-	max           int
-	zero, tooMany error
+	max                  int
+	empty, zero, tooMany error
 }
 
 var (
-	ackIDRules   = idRules{max: MaxAckIDs, zero: errAckZero, tooMany: errAckTooMany}
-	clickIDRules = idRules{max: MaxClickIDs, zero: errClickZero, tooMany: errClickTooMany}
+	ackIDRules   = idRules{max: MaxAckIDs, empty: errAckEmpty, zero: errAckZero, tooMany: errAckTooMany}
+	clickIDRules = idRules{max: MaxClickIDs, empty: errClickEmpty, zero: errClickZero, tooMany: errClickTooMany}
 )
+
+// validate checks a decoded list of ids: 1 to max, all nonzero.
+func (r idRules) validate(ids []uint64) error {
+	switch {
+	case len(ids) == 0:
+		return r.empty
+	case len(ids) > r.max:
+		return r.tooMany
+	}
+	for _, id := range ids {
+		if id == 0 {
+			return r.zero
+		}
+	}
+	return nil
+}
+
+// unmarshal decodes a body of ids into (*ids)[:0], reusing its capacity,
+// and validates them; on error *ids is left empty.
+func (r idRules) unmarshal(body []byte, ids *[]uint64) error {
+	out := (*ids)[:0]
+	if err := unmarshalIDs(body, &out, r); err != nil {
+		*ids = out[:0]
+		return err
+	}
+	*ids = out
+	return r.validate(out)
+}
 
 // unmarshalIDs decodes field 1, packed or not, of a body holding message
 // ids; it stops at the id past rules.max.
@@ -512,20 +518,7 @@ type Click struct {
 }
 
 // Validate checks the rules Unmarshal enforces on a decoded Click.
-func (m *Click) Validate() error {
-	switch {
-	case len(m.MessageIDs) == 0:
-		return errClickEmpty
-	case len(m.MessageIDs) > MaxClickIDs:
-		return errClickTooMany
-	}
-	for _, id := range m.MessageIDs {
-		if id == 0 {
-			return errClickZero
-		}
-	}
-	return nil
-}
+func (m *Click) Validate() error { return clickIDRules.validate(m.MessageIDs) }
 
 // AppendClick appends a CLICK frame to dst, its ids packed.
 func AppendClick(dst []byte, seq uint32, m *Click) []byte {
@@ -536,16 +529,7 @@ func AppendClick(dst []byte, seq uint32, m *Click) []byte {
 // Unmarshal decodes the body of a CLICK frame into m, appending the ids to
 // m.MessageIDs[:0]. Like ACK it accepts the packed and the unpacked
 // encodings, and stops decoding at the id past MaxClickIDs.
-func (m *Click) Unmarshal(body []byte) error {
-	ids := m.MessageIDs[:0]
-	err := unmarshalIDs(body, &ids, clickIDRules)
-	if err != nil {
-		m.MessageIDs = ids[:0]
-		return err
-	}
-	m.MessageIDs = ids
-	return m.Validate()
-}
+func (m *Click) Unmarshal(body []byte) error { return clickIDRules.unmarshal(body, &m.MessageIDs) }
 
 // Upstream is the body of UPSTREAM: data from the device to its app's
 // backend. The server acknowledges it with an ACK frame carrying
