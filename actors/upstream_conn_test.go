@@ -3,8 +3,6 @@ package actors_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +11,6 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
-	"github.com/heraldpush/herald/dataservice/leveldb"
-	"github.com/heraldpush/herald/internal/workpool"
 )
 
 // fakeSocket is the connector's side of a connection as a connection actor
@@ -66,9 +62,7 @@ func (s *fakeSocket) isClosed() bool {
 // connHarness runs connection actors over fake sockets, with a writer
 // over a fake upstream queue.
 type connHarness struct {
-	t     *testing.T
-	env   *actors.Env
-	data  *dataservice.Service
+	*harness
 	queue *fakeQueue
 	key   protocol.Keypair
 }
@@ -77,53 +71,26 @@ type connHarness struct {
 // has an upstream queue, and cfg configures its writer.
 func newConnHarness(t *testing.T, withQueue bool, cfg ...actors.WriterConfig) *connHarness {
 	t.Helper()
-	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	key, err := protocol.GenerateKeypair(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &connHarness{t: t, data: dataservice.New(store), key: key}
+	h := &connHarness{harness: newHarness(t, nil), key: key}
+	h.env.Key = key
 	h.queue = &fakeQueue{Client: h.data}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
-	rc := &receipts{}
-	h.env = &actors.Env{
-		System:    system,
-		Settings:  actors.Settings{ConnectorID: "c1"}.WithDefaults(),
-		Data:      h.data,
-		Workers:   workpool.New(4, 1024),
-		Receipts:  rc,
-		Cursors:   actors.DirectCursors{Data: h.data, Receipts: rc},
-		Withdrawn: &actors.Withdrawals{},
-		Key:       key,
-		Log:       quiet,
-		Now:       time.Now,
-	}
 	if withQueue {
 		var wcfg actors.WriterConfig
 		if len(cfg) > 0 {
 			wcfg = cfg[0]
 		}
-		h.env.Upstreams = actors.NewWriter(system, wcfg, h.queue, quiet).Upstreams()
+		h.env.Upstreams = actors.NewWriter(h.env.System, wcfg, h.queue, h.env.Log).Upstreams()
 	}
-	h.env.Directory = actors.NewDirectory(h.env, 2)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.env.Directory.Shutdown(ctx)
-		h.env.Workers.Close()
-		system.Shutdown()
-		store.Close()
-	})
 	return h
 }
 
 // device is a device speaking to a connection actor.
 type device struct {
-	t       *testing.T
+	t       testing.TB
 	rid     string
 	sock    *fakeSocket
 	pid     *actor.PID
