@@ -64,56 +64,41 @@ func BenchmarkFrameEncode(b *testing.B) {
 }
 
 func BenchmarkFrameDecode(b *testing.B) {
+	var (
+		p Push
+		u Upstream
+		a Ack
+	)
 	for _, size := range []int{0, 256, 4096} {
 		b.Run(fmt.Sprintf("type=push/size=%d", size), func(b *testing.B) {
-			frame := AppendPush(nil, 1, FlagAckRequested, benchPush(size))
-			var p Push
-			b.ReportAllocs()
-			b.SetBytes(int64(len(frame)))
-			for i := 0; i < b.N; i++ {
-				_, body, err := ParseHeader(frame)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := p.Unmarshal(body); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchDecode(b, AppendPush(nil, 1, FlagAckRequested, benchPush(size)), p.Unmarshal)
 		})
 	}
 	for _, size := range []int{16, 256, 4096} {
 		b.Run(fmt.Sprintf("type=upstream/size=%d", size), func(b *testing.B) {
-			frame := AppendUpstream(nil, 1, benchUpstream(size))
-			var u Upstream
-			b.ReportAllocs()
-			b.SetBytes(int64(len(frame)))
-			for i := 0; i < b.N; i++ {
-				_, body, err := ParseHeader(frame)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := u.Unmarshal(body); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchDecode(b, AppendUpstream(nil, 1, benchUpstream(size)), u.Unmarshal)
 		})
 	}
 	for _, n := range []int{1, 64, 256} {
 		b.Run(fmt.Sprintf("type=ack/ids=%d", n), func(b *testing.B) {
-			frame := AppendAck(nil, 1, benchAck(n))
-			var a Ack
-			b.ReportAllocs()
-			b.SetBytes(int64(len(frame)))
-			for i := 0; i < b.N; i++ {
-				_, body, err := ParseHeader(frame)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := a.Unmarshal(body); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchDecode(b, AppendAck(nil, 1, benchAck(n)), a.Unmarshal)
 		})
+	}
+}
+
+// benchDecode parses frame's header and decodes its body with unmarshal,
+// b.N times.
+func benchDecode(b *testing.B, frame []byte, unmarshal func([]byte) error) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	for i := 0; i < b.N; i++ {
+		_, body, err := ParseHeader(frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := unmarshal(body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
