@@ -200,9 +200,8 @@ type (
 		err      error
 	}
 	cursorAdvance struct {
-		a     CursorAdvance
-		reply chan error  // AdvanceCursors waits on it
-		done  func(error) // or AdvanceCursor's callback
+		a    CursorAdvance
+		done func(error) // told the outcome
 	}
 	flushTick    struct{}
 	receiptsTick struct{}
@@ -306,7 +305,7 @@ func (w *Writer) AdvanceCursors(ctx context.Context, advances []CursorAdvance) e
 	defer func() { <-w.slots }()
 	reply := make(chan error, len(advances))
 	for _, a := range advances {
-		w.root.Send(w.pid, &cursorAdvance{a: a, reply: reply})
+		w.AdvanceCursor(a, func(err error) { reply <- err })
 	}
 	var errs []error
 	for range advances {
@@ -574,11 +573,7 @@ func (w *writer) flushCursors(ctx actor.Context) {
 			w.log.Warn("recording broadcast deliveries failed; the devices retry", "devices", len(merged), "err", err)
 		}
 		for _, c := range batch {
-			if c.done != nil {
-				c.done(err)
-			} else {
-				c.reply <- err
-			}
+			c.done(err)
 		}
 		root.Send(self, &cursorsDone{})
 	}()
