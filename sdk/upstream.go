@@ -161,17 +161,17 @@ func (c *Client) failUpstreams(err error) {
 // sender write more. Ids that are not pending (acknowledged twice after a
 // resend) are ignored.
 func (c *Client) upstreamsAcked(ids []uint64) {
-	n := 0
 	c.mu.Lock()
 	c.upstreams = slices.DeleteFunc(c.upstreams, func(p *pendingUpstream) bool {
 		if !slices.Contains(ids, p.id) {
 			return false
 		}
+		// Counted before the Send returns, so that Stats after it
+		// includes it.
+		c.sent.Add(1)
 		close(p.done)
-		n++
 		return true
 	})
 	c.mu.Unlock()
-	c.sent.Add(int64(n))
 	c.wake()
 }
