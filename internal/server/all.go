@@ -257,7 +257,9 @@ func adminTokenHash(ctx context.Context, data dataservice.Client, configured str
 // newActorSystem returns the actor system of a process, logging through
 // log.
 func newActorSystem(log *slog.Logger) *actor.ActorSystem {
-	return actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return quietActorLogs(log)
 	})))
+	actors.CompactRegistry(system)
+	return system
 }

@@ -43,12 +43,19 @@ type ConnectorConfig struct {
 	// Announce is how often the connector refreshes its registry entry,
 	// which lives 3×Announce. Zero means 3s.
 	Announce time.Duration
-	// Cache configures the cache of records read. Zero fields take
-	// cache.DefaultConfig's.
+	// Cache configures the cache of records read. A zero MaxBytes means
+	// ConnectorCacheBytes; other zero fields take cache.DefaultConfig's.
 	Cache cache.Config
 	// Log receives logs. Nil means slog.Default().
 	Log *slog.Logger
 }
+
+// ConnectorCacheBytes is a connector's default cache budget. A connector
+// reads a device's record once per connection (to authenticate it), so
+// its cache needs to span quick reconnects and the bodies of messages
+// being delivered, not every connected device: at cache.DefaultMaxBytes it
+// kept every device's record, about 230 bytes per connection.
+const ConnectorCacheBytes = 1 << 20
 
 // ConnectorNode is a running `herald connector`.
 type ConnectorNode struct {
@@ -78,6 +85,9 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Cache.MaxBytes == 0 {
+		cfg.Cache.MaxBytes = ConnectorCacheBytes
 	}
 	if cfg.ID == "" {
 		cfg.ID = "c-" + strings.ToLower(rand.Text()[:10])
