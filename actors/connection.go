@@ -33,10 +33,7 @@ type Socket interface {
 type connectionInit struct{ sock Socket }
 
 func newConnection(env *Env) actor.Actor {
-	c := &connection{env: env}
-	c.behavior = actor.NewBehavior()
-	c.behavior.Become(c.handshaking)
-	return c
+	return &connection{env: env}
 }
 
 // connection is the connection actor. All fields are owned by its Receive.
@@ -44,7 +41,7 @@ func newConnection(env *Env) actor.Actor {
 type connection struct {
 	env      *Env
 	sock     Socket
-	behavior actor.Behavior
+	phase    connPhase
 	sess     *protocol.Session
 	device   *actor.PID
 	seq      uint32 // sequence number of the last frame written
@@ -99,10 +96,35 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.fail(m.Err)
 		return
 	}
-	if !c.closed {
-		c.behavior.Receive(ctx)
+	if c.closed {
+		return
+	}
+	switch c.phase {
+	case handshaking:
+		c.handshaking(ctx)
+	case awaitingHello:
+		c.awaitingHello(ctx)
+	case authenticating:
+		c.authenticating(ctx)
+	case attaching:
+		c.attaching(ctx)
+	case ready:
+		c.ready(ctx)
 	}
 }
+
+// connPhase is where a connection is in its life; each has its handler
+// (a switch rather than protoactor's Behavior, whose stack of closures
+// costs about 50 bytes per connection).
+type connPhase uint8
+
+const (
+	handshaking connPhase = iota
+	awaitingHello
+	authenticating
+	attaching
+	ready
+)
 
 // handshaking expects record 1 of the Noise handshake.
 func (c *connection) handshaking(ctx actor.Context) {
@@ -122,7 +144,7 @@ func (c *connection) handshaking(ctx actor.Context) {
 	}
 	c.sess = sess
 	c.write(protocol.AppendRecord(nil, reply))
-	c.behavior.Become(c.awaitingHello)
+	c.phase = awaitingHello
 }
 
 // awaitingHello expects the HELLO frame proving the device's identity.
@@ -157,7 +179,7 @@ func (c *connection) awaitingHello(ctx actor.Context) {
 		c.fail(&protocol.Error{Code: protocol.CodeServerBusy, Message: "connector busy", RetryAfter: 2 * time.Second})
 		return
 	}
-	c.behavior.Become(c.authenticating)
+	c.phase = authenticating
 }
 
 // authenticating waits for the device lookup; the device may not send
@@ -180,7 +202,7 @@ func (c *connection) authenticating(ctx actor.Context) {
 		c.pending.signature = protocol.ServerSignature(m.device.ServerKey, binding)
 		c.app = m.device.AppKey
 		c.env.Directory.Attach(ctx, m.device, ctx.Self())
-		c.behavior.Become(c.attaching)
+		c.phase = attaching
 	}
 }
 
@@ -204,7 +226,7 @@ func (c *connection) attaching(ctx actor.Context) {
 			})
 		})
 		c.sock.Ready(c.env.Settings.IdleTimeout(p.heartbeat))
-		c.behavior.Become(c.ready)
+		c.phase = ready
 	}
 }
 
