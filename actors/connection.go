@@ -39,13 +39,13 @@ func newConnection(env *Env) actor.Actor {
 // connection is the connection actor. All fields are owned by its Receive.
 // An idle, authenticated connection keeps only the fields above pending.
 type connection struct {
-	env      *Env
-	sock     Socket
-	phase    connPhase
-	sess     *protocol.Session
-	device   *actor.PID
-	seq      uint32 // sequence number of the last frame written
-	closed   bool
+	env    *Env
+	sock   Socket
+	phase  connPhase
+	sess   *protocol.Session
+	device *actor.PID
+	seq    uint32 // sequence number of the last frame written
+	closed bool
 	// upstreams counts the device's UPSTREAM frames handed to
 	// env.Upstreams and not yet acknowledged.
 	upstreams uint8
