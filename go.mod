@@ -6,7 +6,6 @@ require (
 	github.com/aerospike/aerospike-client-go/v7 v7.10.2
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	github.com/flynn/noise v1.1.0
-	github.com/lesismal/nbio v1.6.7
 	github.com/orcaman/concurrent-map v1.0.0
 	github.com/syndtr/goleveldb v1.0.1-0.20220721030215-126854af5e6d
 	golang.org/x/crypto v0.58.0

@@ -9,16 +9,14 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/connector/netpoll"
 	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/workpool"
-	"github.com/lesismal/nbio"
-	"github.com/lesismal/nbio/logging"
 )
 
 // Config configures a Connector. Zero fields take the defaults of
@@ -91,15 +89,12 @@ func (c Config) withDefaults() Config {
 
 // Connector serves device connections.
 type Connector struct {
-	cfg     Config
-	env     *actors.Env
-	engine  *nbio.Engine
-	sockets socketTable
-	clock   atomic.Int64 // seconds since start, advanced by the sweeper
+	cfg   Config
+	env   *actors.Env
+	loop  *netpoll.Loop // holds every socket, indexed by descriptor
+	clock atomic.Int64  // seconds since start, advanced by the sweeper
 
-	listener  net.Listener
 	addr      net.Addr
-	started   time.Time
 	stop      chan struct{}
 	sweepDone chan struct{}
 	closeOnce sync.Once
@@ -145,34 +140,23 @@ func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipt
 
 // Start listens and serves until Shutdown.
 func (c *Connector) Start() error {
-	logging.SetLevel(logging.LevelNone) // the connector logs what matters itself
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 0 && rl.Cur < uint64(nbio.MaxOpenFiles) {
-		nbio.MaxOpenFiles = int(rl.Cur) // nbio indexes connections by fd
-	}
-	c.engine = nbio.NewEngine(nbio.Config{
-		Name:               "connector",
-		Network:            "tcp",
-		Addrs:              []string{c.cfg.Listen},
-		NPoller:            c.cfg.Pollers,
-		ReadBufferSize:     32 << 10,
-		MaxWriteBufferSize: c.cfg.MaxWriteBuffer,
-		Listen: func(network, addr string) (net.Listener, error) {
-			l, err := net.Listen(network, addr)
-			if err != nil {
-				return nil, err
-			}
-			c.listener, c.addr = l, l.Addr()
-			return l, nil
-		},
-	})
-	c.engine.OnOpen(c.onOpen)
-	c.engine.OnData(c.onData)
-	c.engine.OnClose(c.onClose)
-	if err := c.engine.Start(); err != nil {
+	ln, err := net.Listen("tcp", c.cfg.Listen)
+	if err != nil {
 		return fmt.Errorf("connector: listen on %s: %w", c.cfg.Listen, err)
 	}
-	c.started = time.Now()
+	c.loop, err = netpoll.Start(ln, netpoll.Config{
+		Pollers:        c.cfg.Pollers,
+		ReadBufferSize: 32 << 10,
+		MaxWriteBuffer: c.cfg.MaxWriteBuffer,
+		OnOpen:         c.onOpen,
+		OnData:         c.onData,
+		OnClose:        c.onClose,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("connector: event loop on %s: %w", c.cfg.Listen, err)
+	}
+	c.addr = ln.Addr()
 	go c.sweep()
 	return nil
 }
@@ -202,7 +186,7 @@ type Stats struct {
 
 // Stats returns the current figures.
 func (c *Connector) Stats() Stats {
-	return Stats{Connections: c.sockets.len(), Devices: c.env.Directory.Devices()}
+	return Stats{Connections: c.connections(), Devices: c.env.Directory.Devices()}
 }
 
 // Deliver sends m to those of rids that are online here. It does not wait
@@ -217,20 +201,41 @@ func (c *Connector) Deliver(ctx context.Context, m *dataservice.Message, rids []
 	return nil
 }
 
-func (c *Connector) onOpen(nc *nbio.Conn) {
+// connections returns the number of open sockets.
+func (c *Connector) connections() int {
+	if c.loop == nil {
+		return 0
+	}
+	return c.loop.Len()
+}
+
+// eachSocket calls f for every open socket, with the event loop's table
+// locked: f must not block.
+func (c *Connector) eachSocket(f func(*socket)) {
+	if c.loop == nil {
+		return
+	}
+	c.loop.Each(func(nc *netpoll.Conn) {
+		if sc, ok := nc.Value().(*socket); ok {
+			f(sc)
+		}
+	})
+}
+
+// onOpen runs on the loop's accepting goroutine, before the connection is
+// watched: what it sets is visible to onData, onClose and the sweeper.
+func (c *Connector) onOpen(nc *netpoll.Conn) {
 	now := c.clock.Load()
 	sc := &socket{nc: nc}
 	sc.lastSeen.Store(now)
 	sc.deadline.Store(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second))
 	sc.pid = c.env.SpawnConnection(sc)
-	nc.SetSession(sc)
-	c.sockets.add(sc)
-	sc.published.Store(true)
+	nc.SetValue(sc)
 }
 
-func (c *Connector) onData(nc *nbio.Conn, data []byte) {
-	sc, ok := nc.Session().(*socket)
-	if !ok || !sc.published.Load() || sc.broken {
+func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
+	sc, ok := nc.Value().(*socket)
+	if !ok || sc.broken {
 		return
 	}
 	sc.lastSeen.Store(c.clock.Load())
@@ -267,18 +272,17 @@ func (c *Connector) onData(nc *nbio.Conn, data []byte) {
 	case len(buf) == 0:
 		sc.partial = nil
 	case len(sc.partial) == 0:
-		sc.partial = append([]byte(nil), buf...) // data is reused by nbio
+		sc.partial = append([]byte(nil), buf...) // data is the loop's read buffer
 	default:
 		sc.partial = append(sc.partial[:0], buf...) // buf aliases partial; copy is safe forwards
 	}
 }
 
-func (c *Connector) onClose(nc *nbio.Conn, err error) {
-	sc, ok := nc.Session().(*socket)
-	if !ok || !sc.published.Load() {
+func (c *Connector) onClose(nc *netpoll.Conn, err error) {
+	sc, ok := nc.Value().(*socket)
+	if !ok {
 		return
 	}
-	c.sockets.remove(sc)
 	c.env.System.Root.Send(sc.pid, &actors.SocketClosed{Err: err})
 }
 
@@ -297,7 +301,7 @@ func (c *Connector) sweep() {
 		}
 		now := c.clock.Add(1)
 		c.env.Withdrawn.Prune(time.Now())
-		c.sockets.each(func(sc *socket) {
+		c.eachSocket(func(sc *socket) {
 			if sc.expired.Load() {
 				return
 			}
@@ -321,19 +325,19 @@ func (c *Connector) sweep() {
 func (c *Connector) Shutdown(ctx context.Context) error {
 	var err error
 	c.closeOnce.Do(func() {
-		if c.listener != nil {
-			_ = c.listener.Close()
+		if c.loop != nil {
+			c.loop.StopAccepting()
 		}
 		root := c.env.System.Root
-		c.sockets.each(func(sc *socket) { root.Send(sc.pid, &actors.Drain{}) })
-		for c.sockets.len() > 0 && ctx.Err() == nil {
+		c.eachSocket(func(sc *socket) { root.Send(sc.pid, &actors.Drain{}) })
+		for c.connections() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		err = c.env.Directory.Shutdown(ctx)
 		close(c.stop)
 		<-c.sweepDone
-		if c.engine != nil {
-			c.stopEngine()
+		if c.loop != nil {
+			c.stopLoop()
 		}
 		c.env.Workers.Close()
 		c.env.Dispatcher.Close()
@@ -341,17 +345,12 @@ func (c *Connector) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// stopEngine stops the event loop. nbio (v1.6.7 to v1.6.9) has a race: a
-// poller goroutine that starts running after Stop asked it to stop resets
-// the flag and sleeps in epoll_wait forever. Stopping is delayed until the
-// pollers have surely started, and bounded, so a shutdown can never hang.
-func (c *Connector) stopEngine() {
-	if wait := 100*time.Millisecond - time.Since(c.started); wait > 0 {
-		time.Sleep(wait)
-	}
+// stopLoop closes the connections left and stops the event loop, within
+// a bound, so a shutdown can never hang on a stuck callback.
+func (c *Connector) stopLoop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := c.engine.Shutdown(ctx); err != nil {
+	if err := c.loop.Shutdown(ctx); err != nil {
 		c.cfg.Log.Warn("event loop did not stop in time; abandoning its pollers", "err", err)
 	}
 }

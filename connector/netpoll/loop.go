@@ -1,0 +1,361 @@
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Errors of the loop, wrapped in what Write returns and what OnClose gets.
+var (
+	// ErrClosed reports use of a closed connection or loop. It wraps
+	// net.ErrClosed, so errors.Is(err, net.ErrClosed) holds too.
+	ErrClosed = fmt.Errorf("netpoll: %w", net.ErrClosed)
+	// ErrWriteBufferFull says a connection's unsent output would have
+	// exceeded Config.MaxWriteBuffer; the connection is closed.
+	ErrWriteBufferFull = errors.New("netpoll: write buffer full")
+)
+
+// Config configures a Loop. Zero fields take their defaults.
+type Config struct {
+	// Pollers is the number of epoll instances, each with one goroutine.
+	// Zero means GOMAXPROCS.
+	Pollers int
+	// ReadBufferSize is the size of each poller's read buffer, the most
+	// one OnData call receives. Zero means 32 KiB.
+	ReadBufferSize int
+	// MaxWriteBuffer is how much unsent output a connection may hold;
+	// a Write that would exceed it closes the connection. Zero means
+	// 256 KiB.
+	MaxWriteBuffer int
+	// OnOpen is called for each accepted connection, on the accepting
+	// goroutine; the loop watches the connection once it returns, so it
+	// should not Write yet. Nil means nothing.
+	OnOpen func(c *Conn)
+	// OnData is called with what a connection received. data is valid
+	// only during the call. Nil discards input.
+	OnData func(c *Conn, data []byte)
+	// OnClose is called once when a connection is closed, with the reason:
+	// nil after Close, io.EOF when the peer closed, ErrWriteBufferFull, or
+	// the socket's error. Nil means nothing.
+	OnClose func(c *Conn, err error)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Pollers <= 0 {
+		c.Pollers = runtime.GOMAXPROCS(0)
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 32 << 10
+	}
+	if c.MaxWriteBuffer <= 0 {
+		c.MaxWriteBuffer = 256 << 10
+	}
+	if c.OnOpen == nil {
+		c.OnOpen = func(*Conn) {}
+	}
+	if c.OnData == nil {
+		c.OnData = func(*Conn, []byte) {}
+	}
+	if c.OnClose == nil {
+		c.OnClose = func(*Conn, error) {}
+	}
+	return c
+}
+
+// Loop serves the connections accepted on one listener.
+type Loop struct {
+	cfg     Config
+	ln      net.Listener
+	accepts *os.File        // a duplicate of ln's descriptor, to accept from
+	rc      syscall.RawConn // of accepts
+	pollers []*poller
+
+	// mu guards the table and stopped. The table holds every registered
+	// connection in the slot of its file descriptor: 8 bytes per
+	// descriptor and no map entry per connection.
+	mu      sync.RWMutex
+	table   []*Conn
+	stopped bool // no more registrations; the pollers are stopping
+
+	open atomic.Int64 // registered connections whose OnClose has not returned
+
+	stopAccept   chan struct{} // closed by Shutdown
+	acceptDone   chan struct{}
+	pollersDone  sync.WaitGroup
+	shutdownOnce sync.Once
+}
+
+// Start serves ln, which must be a TCP (or Unix) listener from the
+// standard library, until Shutdown. The loop owns ln from now on.
+func Start(ln net.Listener, cfg Config) (*Loop, error) {
+	accepts, err := duplicate(ln)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := accepts.SyscallConn()
+	if err != nil {
+		_ = accepts.Close()
+		return nil, fmt.Errorf("netpoll: listener: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	l := &Loop{
+		cfg:        cfg,
+		ln:         ln,
+		accepts:    accepts,
+		rc:         rc,
+		table:      make([]*Conn, initialTableSize()),
+		stopAccept: make(chan struct{}),
+		acceptDone: make(chan struct{}),
+	}
+	for i := 0; i < cfg.Pollers; i++ {
+		p, err := newPoller(l)
+		if err != nil {
+			for _, p := range l.pollers {
+				p.release()
+			}
+			_ = accepts.Close()
+			return nil, err
+		}
+		l.pollers = append(l.pollers, p)
+	}
+	l.pollersDone.Add(len(l.pollers))
+	for _, p := range l.pollers {
+		go p.run()
+	}
+	go l.accept()
+	return l, nil
+}
+
+// duplicate returns a duplicate of ln's descriptor as a file the runtime
+// polls. A standard listener's raw connection cannot wait for readability
+// (its Read fails with EINVAL); a file's can. The duplicate shares the
+// socket, which keeps listening until both are closed.
+func duplicate(ln net.Listener) (*os.File, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("netpoll: listener %T has no file descriptor", ln)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: listener: %w", err)
+	}
+	var (
+		dup   uintptr
+		errno syscall.Errno
+	)
+	if err := rc.Control(func(fd uintptr) {
+		dup, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, fmt.Errorf("netpoll: listener: %w", err)
+	}
+	if errno != 0 {
+		return nil, fmt.Errorf("netpoll: duplicate listener: %w", errno)
+	}
+	// The descriptor is non-blocking, as the standard library left it, so
+	// the file is registered with the runtime's poller.
+	return os.NewFile(dup, "netpoll-listener"), nil
+}
+
+// initialTableSize sizes the descriptor table for the process's limit on
+// open files, up to 64Ki descriptors (512 KiB of table); it grows beyond
+// if needed.
+func initialTableSize() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 0 {
+		return int(min(rl.Cur, 1<<16))
+	}
+	return 1024
+}
+
+// Addr returns the listener's address.
+func (l *Loop) Addr() net.Addr { return l.ln.Addr() }
+
+// Len returns the number of open connections: those opened (OnOpen
+// returned) whose OnClose has not returned yet.
+func (l *Loop) Len() int { return int(l.open.Load()) }
+
+// Each calls f for every connection registered with the loop, with the
+// loop's table read-locked: f must be quick and must not block, open or
+// finish closing a connection (Conn.Close is fine).
+func (l *Loop) Each(f func(*Conn)) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, c := range l.table {
+		if c != nil {
+			f(c)
+		}
+	}
+}
+
+// StopAccepting closes the listener: no more connections are accepted.
+// Shutdown does it too.
+func (l *Loop) StopAccepting() {
+	select {
+	case <-l.stopAccept:
+	default:
+		close(l.stopAccept)
+		_ = l.accepts.Close() // wakes the accepting goroutine
+		_ = l.ln.Close()
+	}
+}
+
+// Shutdown stops accepting, closes every connection (OnClose is called for
+// each), stops the pollers and releases their resources. It returns once
+// everything stopped, or ctx's error if ctx is done first; the pollers
+// then finish on their own. Only the first call does anything; later ones
+// return ErrClosed.
+func (l *Loop) Shutdown(ctx context.Context) error {
+	err := ErrClosed
+	l.shutdownOnce.Do(func() { err = l.shutdown(ctx) })
+	return err
+}
+
+func (l *Loop) shutdown(ctx context.Context) error {
+	l.StopAccepting()
+	// The accepting goroutine ends as soon as the listener is closed,
+	// unless an OnOpen is stuck; a later registration then sees stopped.
+	select {
+	case <-l.acceptDone:
+	case <-ctx.Done():
+	}
+	l.Each(func(c *Conn) { _ = c.Close() })
+	for l.Len() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The pollers close whatever is left and release their descriptors.
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	for _, p := range l.pollers {
+		p.wake()
+	}
+	done := make(chan struct{})
+	go func() { l.pollersDone.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("netpoll: shutdown: %w", ctx.Err())
+	}
+}
+
+// accept takes new connections off the listener until it is closed.
+// Runs in its own goroutine.
+func (l *Loop) accept() {
+	defer close(l.acceptDone)
+	var (
+		nfd     int
+		aerr    error
+		backoff time.Duration
+	)
+	// One closure for the whole loop: accepting does not allocate.
+	try := func(fd uintptr) bool {
+		nfd, aerr = accept4(int(fd))
+		return aerr != syscall.EAGAIN // false: wait until readable
+	}
+	for {
+		if err := l.rc.Read(try); err != nil {
+			return // closed by StopAccepting
+		}
+		switch aerr {
+		case nil:
+			backoff = 0
+			l.open1(nfd)
+		case syscall.EINTR, syscall.ECONNABORTED, syscall.EPROTO:
+			// The connection went away before it was accepted: next.
+		default:
+			// EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the listener stays
+			// readable, so retrying at once would spin. Wait a little.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-l.stopAccept:
+				t.Stop()
+				return
+			}
+		}
+	}
+}
+
+// accept4 accepts a connection without asking for its address, as a
+// non-blocking, close-on-exec descriptor.
+func accept4(fd int) (int, error) {
+	for {
+		r, _, e := syscall.Syscall6(syscall.SYS_ACCEPT4, uintptr(fd), 0, 0,
+			syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(r), nil
+	}
+}
+
+// open1 sets up an accepted descriptor: OnOpen, then registration in the
+// table and with its poller.
+func (l *Loop) open1(fd int) {
+	// Writes of small frames must not wait for acknowledgements, as the
+	// standard library arranges for its TCP connections. Not a TCP socket
+	// (a Unix listener): nothing to set.
+	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	c := &Conn{fd: int32(fd), p: l.pollers[fd%len(l.pollers)]}
+	l.cfg.OnOpen(c)
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		_ = syscall.Close(fd)
+		l.cfg.OnClose(c, ErrClosed)
+		return
+	}
+	if fd >= len(l.table) {
+		grown := make([]*Conn, max(fd+1, 2*len(l.table)))
+		copy(grown, l.table)
+		l.table = grown
+	}
+	l.table[fd] = c
+	l.open.Add(1)
+	// Registered under the table's lock: the pollers cannot have stopped.
+	err := c.p.add(fd)
+	if err != nil {
+		l.table[fd] = nil
+	}
+	l.mu.Unlock()
+	if err != nil {
+		c.mu.Lock()
+		c.state |= closed
+		c.mu.Unlock()
+		_ = syscall.Close(fd)
+		l.cfg.OnClose(c, err)
+		l.open.Add(-1)
+	}
+}
+
+// lookup returns the connection registered for fd, or nil.
+func (l *Loop) lookup(fd int32) *Conn {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if int(fd) < len(l.table) {
+		return l.table[fd]
+	}
+	return nil
+}
+
+// unregister removes c from the table, if it is still there.
+func (l *Loop) unregister(c *Conn) {
+	l.mu.Lock()
+	if int(c.fd) < len(l.table) && l.table[c.fd] == c {
+		l.table[c.fd] = nil
+	}
+	l.mu.Unlock()
+}
