@@ -47,6 +47,11 @@ type Config struct {
 	// connection actor before the connection is cut off as flooding. Zero
 	// means 64.
 	MaxUnprocessed int
+	// TrimAfter is how long connections must stop opening and closing,
+	// after a burst of them, before the connector returns the memory the
+	// burst freed to the operating system (see trimmer). Zero means 10s;
+	// negative never trims.
+	TrimAfter time.Duration
 	// Log receives the connector's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -81,6 +86,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxUnprocessed <= 0 {
 		c.MaxUnprocessed = 64
 	}
+	if c.TrimAfter == 0 {
+		c.TrimAfter = 10 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -93,6 +101,7 @@ type Connector struct {
 	env   *actors.Env
 	loop  *netpoll.Loop // holds every socket, indexed by descriptor
 	clock atomic.Int64  // seconds since start, advanced by the sweeper
+	trim  *trimmer
 
 	addr      net.Addr
 	stop      chan struct{}
@@ -111,6 +120,7 @@ func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipt
 		cfg:       cfg,
 		stop:      make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		trim:      newTrimmer(int64(cfg.TrimAfter / time.Second)),
 	}
 	// Broadcast deliveries go to the receipts' writer when it batches
 	// them (actors.Writer does), else straight to data.
@@ -231,6 +241,7 @@ func (c *Connector) onOpen(nc *netpoll.Conn) {
 	sc.deadline.Store(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second))
 	sc.pid = c.env.SpawnConnection(sc)
 	nc.SetValue(sc)
+	c.trim.changed()
 }
 
 func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
@@ -284,10 +295,12 @@ func (c *Connector) onClose(nc *netpoll.Conn, err error) {
 		return
 	}
 	c.env.System.Root.Send(sc.pid, &actors.SocketClosed{Err: err})
+	c.trim.changed()
 }
 
 // sweep advances the coarse clock and enforces handshake and idle
-// deadlines, once a second, for every connection.
+// deadlines, once a second, for every connection, and trims memory after a
+// burst of connections.
 func (c *Connector) sweep() {
 	defer close(c.sweepDone)
 	tick := time.NewTicker(time.Second)
@@ -301,6 +314,7 @@ func (c *Connector) sweep() {
 		}
 		now := c.clock.Add(1)
 		c.env.Withdrawn.Prune(time.Now())
+		c.trim.tick(now, c.connections())
 		c.eachSocket(func(sc *socket) {
 			if sc.expired.Load() {
 				return
