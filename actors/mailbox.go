@@ -10,9 +10,10 @@ import (
 // mailbox is the mailbox of connection and device actors, of which a
 // connector holds one each per connection. protoactor's own mailboxes keep
 // two lock-free queues with a resident node each, about 190 bytes per actor
-// even when empty; this one is a mutex-guarded slice that is released when
-// it drains, about 110 bytes. Message rates per actor are low (a handful per
-// second per device), so the mutex is uncontended.
+// even when empty; this one is a mutex and, only while messages wait, a
+// queue taken from a pool: 64 bytes for an idle actor. Message rates per
+// actor are low (a handful per second per device), so the mutex is
+// uncontended.
 //
 // It is unbounded: what feeds these actors is bounded upstream (records per
 // connection by Config.MaxUnprocessed, messages per device by the device
@@ -20,15 +21,39 @@ import (
 // producer, which already applies its policy.
 type mailbox struct {
 	mu        sync.Mutex
-	user      []any // user[head:] wait; nil when empty
-	head      int
-	system    []any
+	q         *mailQueue // nil when no message waits
 	suspended bool
 	scheduled bool // a run is scheduled or running
 
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 	run        func() // m.process, made once, so scheduling does not allocate
+}
+
+// mailQueue holds the messages waiting in a mailbox: user[head:] and
+// system.
+type mailQueue struct {
+	user   []any
+	head   int
+	system []any
+}
+
+// maxPooledQueue is the largest backing array a queue keeps when it goes
+// back to the pool; a burst that grew one larger does not pin the memory.
+const maxPooledQueue = 64
+
+var mailQueues = sync.Pool{New: func() any { return new(mailQueue) }}
+
+// release returns an empty queue to the pool.
+func (q *mailQueue) release() {
+	if cap(q.user) > maxPooledQueue {
+		q.user = nil
+	}
+	if cap(q.system) > maxPooledQueue {
+		q.system = nil
+	}
+	q.user, q.head, q.system = q.user[:0], 0, q.system[:0]
+	mailQueues.Put(q)
 }
 
 var _ actor.Mailbox = (*mailbox)(nil)
@@ -45,18 +70,32 @@ func (m *mailbox) Start() {}
 func (m *mailbox) UserMessageCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.user) - m.head
+	if m.q == nil {
+		return 0
+	}
+	return len(m.q.user) - m.q.head
+}
+
+// queue returns the mailbox's queue, taking one from the pool if it has
+// none. m.mu must be held.
+func (m *mailbox) queue() *mailQueue {
+	if m.q == nil {
+		m.q = mailQueues.Get().(*mailQueue)
+	}
+	return m.q
 }
 
 func (m *mailbox) PostUserMessage(msg any) {
 	m.mu.Lock()
-	m.user = append(m.user, msg)
+	q := m.queue()
+	q.user = append(q.user, msg)
 	m.scheduleLocked()
 }
 
 func (m *mailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
-	m.system = append(m.system, msg)
+	q := m.queue()
+	q.system = append(q.system, msg)
 	m.scheduleLocked()
 }
 
@@ -95,12 +134,12 @@ func (m *mailbox) drain() (panicked bool) {
 			runtime.Gosched() // let other actors on this thread run
 		}
 		m.mu.Lock()
-		if len(m.system) > 0 {
-			msg = m.system[0]
-			m.system[0] = nil
-			if m.system = m.system[1:]; len(m.system) == 0 {
-				m.system = nil
-			}
+		q := m.q
+		if q != nil && len(q.system) > 0 {
+			msg = q.system[0]
+			q.system[0] = nil
+			// Shift rather than reslice, so the pooled array is reused.
+			q.system = q.system[:copy(q.system, q.system[1:])]
 			switch msg.(type) {
 			case *actor.SuspendMailbox:
 				m.suspended = true
@@ -114,17 +153,23 @@ func (m *mailbox) drain() (panicked bool) {
 			}
 			continue
 		}
-		if m.suspended || m.head == len(m.user) {
-			if m.head == len(m.user) {
-				m.user, m.head = nil, 0 // an idle actor holds no queue
+		if q == nil || q.head == len(q.user) {
+			if q != nil {
+				m.q = nil // an idle actor holds no queue
+				q.release()
 			}
 			m.scheduled = false
 			m.mu.Unlock()
 			return false
 		}
-		msg = m.user[m.head]
-		m.user[m.head] = nil
-		m.head++
+		if m.suspended {
+			m.scheduled = false
+			m.mu.Unlock()
+			return false
+		}
+		msg = q.user[q.head]
+		q.user[q.head] = nil
+		q.head++
 		m.mu.Unlock()
 		m.invoker.InvokeUserMessage(msg)
 	}

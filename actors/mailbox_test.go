@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -115,7 +116,7 @@ func TestIdleMailboxHoldsNoQueue(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		m.mu.Lock()
-		idle := m.user == nil && !m.scheduled
+		idle := m.q == nil && !m.scheduled
 		m.mu.Unlock()
 		if idle {
 			return
@@ -182,5 +183,12 @@ func TestDispatcherRunsActorsAndSurvivesClose(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("message after Close not delivered")
+	}
+}
+
+func TestIdleMailboxIsSmall(t *testing.T) {
+	// A connector holds two idle mailboxes per connection.
+	if got := unsafe.Sizeof(mailbox{}); got > 64 {
+		t.Errorf("an idle mailbox takes %d bytes, want at most 64", got)
 	}
 }
