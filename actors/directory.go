@@ -182,7 +182,8 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 				return
 			}
 			s.spawned++
-			pid, err := env.System.Root.SpawnNamed(env.deviceProps, deviceName(m.rid, s.spawned))
+			name := deviceName(m.rid, s.spawned)
+			pid, err := env.System.Root.SpawnNamed(env.deviceProps, name)
 			if err != nil {
 				env.Log.Error("spawn device actor", "rid", m.rid, "err", err)
 				ctx.Send(m.conn, &Kick{Err: internalError})
@@ -190,6 +191,9 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 			}
 			e = deviceEntry{pid: pid}
 			s.dir.alive.Add(1)
+			// The entry's key shares the actor name's bytes, so the
+			// registration id is kept once per device, not twice.
+			m.rid = name[:len(m.rid)]
 		}
 		e.forwarded++
 		e.app = m.app

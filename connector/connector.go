@@ -237,8 +237,8 @@ func (c *Connector) eachSocket(f func(*socket)) {
 func (c *Connector) onOpen(nc *netpoll.Conn) {
 	now := c.clock.Load()
 	sc := &socket{nc: nc}
-	sc.lastSeen.Store(now)
-	sc.deadline.Store(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second))
+	sc.lastSeen.Store(int32(now))
+	sc.deadline.Store(int32(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second)))
 	sc.pid = c.env.SpawnConnection(sc)
 	nc.SetValue(sc)
 	c.trim.changed()
@@ -249,7 +249,7 @@ func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
 	if !ok || sc.broken {
 		return
 	}
-	sc.lastSeen.Store(c.clock.Load())
+	sc.lastSeen.Store(int32(c.clock.Load()))
 	buf := data
 	if len(sc.partial) > 0 {
 		sc.partial = append(sc.partial, data...)
@@ -319,9 +319,9 @@ func (c *Connector) sweep() {
 			if sc.expired.Load() {
 				return
 			}
-			d := sc.deadline.Load()
+			d := int64(sc.deadline.Load())
 			late := d != 0 && now > d
-			if idle := sc.idle.Load(); d == 0 && idle > 0 && now-sc.lastSeen.Load() > idle {
+			if idle := int64(sc.idle.Load()); d == 0 && idle > 0 && now-int64(sc.lastSeen.Load()) > idle {
 				late = true
 			}
 			if late {
