@@ -15,7 +15,7 @@ import (
 // goroutine, so an actor posting to another actor can never deadlock the
 // pool.
 type Dispatcher struct {
-	runs       chan func()
+	runs       chan runner
 	throughput int
 	wg         sync.WaitGroup
 
@@ -37,33 +37,44 @@ func NewDispatcher(workers, queue, throughput int) *Dispatcher {
 	if throughput <= 0 {
 		throughput = 300
 	}
-	d := &Dispatcher{runs: make(chan func(), queue), throughput: throughput}
+	d := &Dispatcher{runs: make(chan runner, queue), throughput: throughput}
 	d.wg.Add(workers)
 	for range workers {
 		go func() {
 			defer d.wg.Done()
-			for run := range d.runs {
-				run()
+			for r := range d.runs {
+				r.run()
 			}
 		}()
 	}
 	return d
 }
 
+// A runner is a mailbox run. The mailboxes of this package are runners
+// themselves, so scheduling one needs no closure per mailbox; other runs
+// are funcRunners (a func in an interface does not allocate).
+type runner interface{ run() }
+
+type funcRunner func()
+
+func (f funcRunner) run() { f() }
+
 // Schedule implements actor.Dispatcher. After Close, runs get goroutines of
 // their own, so late messages still reach their actors.
-func (d *Dispatcher) Schedule(run func()) {
+func (d *Dispatcher) Schedule(run func()) { d.schedule(funcRunner(run)) }
+
+func (d *Dispatcher) schedule(r runner) {
 	d.mu.RLock()
 	if !d.closed {
 		select {
-		case d.runs <- run:
+		case d.runs <- r:
 			d.mu.RUnlock()
 			return
 		default:
 		}
 	}
 	d.mu.RUnlock()
-	go run()
+	go r.run()
 }
 
 // Throughput implements actor.Dispatcher.

@@ -27,7 +27,6 @@ type mailbox struct {
 
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
-	run        func() // m.process, made once, so scheduling does not allocate
 }
 
 // mailQueue holds the messages waiting in a mailbox: user[head:] and
@@ -62,7 +61,6 @@ func newMailbox() actor.Mailbox { return &mailbox{} }
 
 func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
 	m.invoker, m.dispatcher = invoker, dispatcher
-	m.run = m.process
 }
 
 func (m *mailbox) Start() {}
@@ -104,10 +102,17 @@ func (m *mailbox) scheduleLocked() {
 	start := !m.scheduled
 	m.scheduled = true
 	m.mu.Unlock()
-	if start {
-		m.dispatcher.Schedule(m.run)
+	if !start {
+		return
+	}
+	if d, ok := m.dispatcher.(*Dispatcher); ok {
+		d.schedule(m) // no closure: the mailbox is the runner
+	} else {
+		m.dispatcher.Schedule(m.process)
 	}
 }
+
+func (m *mailbox) run() { m.process() }
 
 // process handles messages until none is left: system messages first, user
 // messages unless suspended. A panic in the actor is escalated to its
