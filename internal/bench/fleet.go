@@ -195,25 +195,47 @@ func (f *fleet) connect(ctx context.Context, concurrency int, onError func(error
 	if f.remote != nil {
 		return f.remote.connect(ctx, onError)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	var (
+		next    atomic.Int64
+		failing atomic.Int64 // dials that failed since the last success
+		gaveUp  atomic.Bool
+		wg      sync.WaitGroup
+	)
+	giveUpAfter := int64(max(2*concurrency, minGiveUpAfter))
 	for range min(concurrency, len(f.devices)) {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && !gaveUp.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= len(f.devices) {
 					return
 				}
-				if err := f.dial(ctx, &f.devices[i]); err != nil {
-					f.dialErrors.Add(1)
-					onError(fmt.Errorf("device %d (%s): %w", f.devices[i].index, f.devices[i].cred.RegistrationID, err))
+				err := f.dial(ctx, &f.devices[i])
+				if err == nil {
+					failing.Store(0)
+					continue
+				}
+				f.dialErrors.Add(1)
+				onError(fmt.Errorf("device %d (%s): %w", f.devices[i].index, f.devices[i].cred.RegistrationID, err))
+				if n := failing.Add(1); n == giveUpAfter {
+					gaveUp.Store(true)
+					onError(fmt.Errorf("%d connections in a row failed: the server takes no more (at its limit of open files?); the devices not dialed yet are given up", n))
 				}
 			}
 		})
 	}
 	wg.Wait()
+	if undialed := int64(len(f.devices)) - min(next.Load(), int64(len(f.devices))); undialed > 0 {
+		f.dialErrors.Add(undialed)
+	}
 	return len(f.devices) - int(f.welcomed.Load())
 }
+
+// minGiveUpAfter is the fewest failed dials in a row after which connect
+// gives up on the devices it has not dialed yet (it is twice the dials in
+// flight when those are more). Without it a fleet larger than the server
+// can take waits out DialTimeout for every device beyond: 10,000 devices
+// too many took ten minutes to fail.
+const minGiveUpAfter = 100
 
 func (f *fleet) dial(ctx context.Context, d *device) error {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
