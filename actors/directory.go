@@ -175,17 +175,18 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 	env := s.dir.env
 	switch m := ctx.Message().(type) {
 	case *attachRequest:
-		e, ok := s.devices[m.rid]
+		rid := m.rid
+		e, ok := s.devices[rid]
 		if !ok {
 			if s.stopping {
 				ctx.Send(m.conn, &Drain{})
 				return
 			}
 			s.spawned++
-			name := deviceName(m.rid, s.spawned)
+			name := deviceName(rid, s.spawned)
 			pid, err := env.System.Root.SpawnNamed(env.deviceProps, name)
 			if err != nil {
-				env.Log.Error("spawn device actor", "rid", m.rid, "err", err)
+				env.Log.Error("spawn device actor", "rid", rid, "err", err)
 				ctx.Send(m.conn, &Kick{Err: internalError})
 				return
 			}
@@ -193,11 +194,11 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 			s.dir.alive.Add(1)
 			// The entry's key shares the actor name's bytes, so the
 			// registration id is kept once per device, not twice.
-			m.rid = name[:len(m.rid)]
+			rid = name[:len(rid)]
 		}
 		e.forwarded++
 		e.app = m.app
-		s.devices[m.rid] = e
+		s.devices[rid] = e
 		ctx.Send(e.pid, &Attach{Conn: m.conn, App: m.app, Created: m.created})
 	case *deliverRequest:
 		var offline int64

@@ -144,7 +144,9 @@ func (m *mailbox) drain() (panicked bool) {
 			msg = q.system[0]
 			q.system[0] = nil
 			// Shift rather than reslice, so the pooled array is reused.
-			q.system = q.system[:copy(q.system, q.system[1:])]
+			n := copy(q.system, q.system[1:])
+			q.system[n] = nil
+			q.system = q.system[:n]
 			switch msg.(type) {
 			case *actor.SuspendMailbox:
 				m.suspended = true
