@@ -36,6 +36,8 @@ type Client struct {
 	cache  *cache.Tiered
 	holder *Holder
 	reads  *dataservice.Service // over the cached store: App, Device(s), Sessions, Message(s)
+	// cursorReads coalesces concurrent BroadcastCursors calls.
+	cursorReads *coalescer[string, dataservice.BroadcastCursor]
 }
 
 var _ dataservice.Client = (*Client)(nil)
@@ -59,7 +61,9 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	}
 	h := newHolder(c, ch, cfg.Log)
 	store := dataservice.NewCachedStore(&RemoteStore{c: c}, ch, 1, h.Serving)
-	return &Client{c: c, cache: ch, holder: h, reads: dataservice.New(store)}, nil
+	cl := &Client{c: c, cache: ch, holder: h, reads: dataservice.New(store)}
+	cl.cursorReads = newCoalescer(maxCoalesced, cl.readCursors)
+	return cl, nil
 }
 
 // Holder returns the holder keeping the client's cache exact.

@@ -204,6 +204,13 @@ func (c *Client) BroadcastCursors(ctx context.Context, rids []string) ([]dataser
 	if err := checkUTF8("broadcast_cursors", rids); err != nil {
 		return nil, err
 	}
+	// Each connecting device asks for its own cursor; concurrent asks go
+	// out together.
+	return c.cursorReads.call(ctx, rids)
+}
+
+// readCursors is one broadcast_cursors call, for cursorReads.
+func (c *Client) readCursors(ctx context.Context, rids []string) ([]dataservice.BroadcastCursor, error) {
 	var out []dataservice.BroadcastCursor
 	if err := c.read(ctx, "broadcast_cursors", ridsReq{RIDs: rids}, &out); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
@@ -14,7 +15,13 @@ import (
 // HTTP/2.
 type RemoteStore struct {
 	c *caller
+	// gets coalesces concurrent Gets of one kind into GetMany calls:
+	// Kind → *coalescer[string, dataservice.Record].
+	gets sync.Map
 }
+
+// maxCoalesced bounds the keys of one coalesced call.
+const maxCoalesced = 512
 
 var _ dataservice.Store = (*RemoteStore)(nil)
 
@@ -47,9 +54,30 @@ func (s *RemoteStore) Get(ctx context.Context, kind dataservice.Kind, key string
 	if err := check("get", dataservice.CheckKey(kind, key)); err != nil {
 		return dataservice.Record{}, err
 	}
-	var r record
-	err := s.c.call(ctx, storePath+"get", true, keyReq{Kind: kind, Key: key}, &r)
-	return r.record(), err
+	// Concurrent Gets of a kind go out together, as one GetMany.
+	rs, err := s.getter(kind).call(ctx, []string{key})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return dataservice.Record{}, fmt.Errorf("remote: get %s %q: %w", kind, key, err)
+	case err != nil:
+		return dataservice.Record{}, err // GetMany's, which says what failed
+	case !rs[0].Exists():
+		return dataservice.Record{}, fmt.Errorf("remote: get %s %q: %w", kind, key, dataservice.ErrNotFound)
+	}
+	r := rs[0]
+	r.Key = key
+	return r, nil
+}
+
+// getter returns the coalescer of Gets of kind.
+func (s *RemoteStore) getter(kind dataservice.Kind) *coalescer[string, dataservice.Record] {
+	if g, ok := s.gets.Load(kind); ok {
+		return g.(*coalescer[string, dataservice.Record])
+	}
+	g, _ := s.gets.LoadOrStore(kind, newCoalescer(maxCoalesced, func(ctx context.Context, keys []string) ([]dataservice.Record, error) {
+		return s.GetMany(ctx, kind, keys)
+	}))
+	return g.(*coalescer[string, dataservice.Record])
 }
 
 // GetMany implements dataservice.Store.
