@@ -36,8 +36,10 @@ type Client struct {
 	cache  *cache.Tiered
 	holder *Holder
 	reads  *dataservice.Service // over the cached store: App, Device(s), Sessions, Message(s)
-	// cursorReads coalesces concurrent BroadcastCursors calls.
-	cursorReads *coalescer[string, dataservice.BroadcastCursor]
+	// Concurrent reads of these kinds go out together (see coalescer).
+	cursorReads    *coalescer[string, dataservice.BroadcastCursor]
+	inboxReads     *coalescer[inboxReq, eachResult[[]dataservice.InboxEntry]]
+	broadcastReads *coalescer[appBroadcastsReq, eachResult[[]uint64]]
 }
 
 var _ dataservice.Client = (*Client)(nil)
@@ -63,6 +65,8 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	store := dataservice.NewCachedStore(&RemoteStore{c: c}, ch, 1, h.Serving)
 	cl := &Client{c: c, cache: ch, holder: h, reads: dataservice.New(store)}
 	cl.cursorReads = newCoalescer(maxCoalesced, cl.readCursors)
+	cl.inboxReads = readEach[inboxReq, []dataservice.InboxEntry](cl, "inbox")
+	cl.broadcastReads = readEach[appBroadcastsReq, []uint64](cl, "app_broadcasts")
 	return cl, nil
 }
 
@@ -151,11 +155,9 @@ func (c *Client) Messages(ctx context.Context, ids []uint64) ([]dataservice.Mess
 
 // Inbox implements dataservice.Client.
 func (c *Client) Inbox(ctx context.Context, rid string, after uint64, limit int) ([]dataservice.InboxEntry, error) {
-	var es []dataservice.InboxEntry
-	if err := c.read(ctx, "inbox", inboxReq{RID: rid, After: after, Limit: limit}, &es); err != nil {
-		return nil, err
-	}
-	return es, nil
+	// Each connecting device reads its inbox; concurrent reads go out
+	// together.
+	return callEach(ctx, c.inboxReads, "inbox", inboxReq{RID: rid, After: after, Limit: limit})
 }
 
 // RemoveInbox implements dataservice.Client.

@@ -88,9 +88,11 @@ func (s *Server) routePush() {
 	handle(s, domainPath+"save_broadcast", func(ctx context.Context, q *saveBroadcastReq) (empty, error) {
 		return empty{}, d.SaveBroadcast(ctx, q.Message, q.Targeted)
 	})
-	handle(s, domainPath+"app_broadcasts", func(ctx context.Context, q *appBroadcastsReq) ([]uint64, error) {
+	broadcasts := func(ctx context.Context, q *appBroadcastsReq) ([]uint64, error) {
 		return d.AppBroadcasts(ctx, q.App, q.After, q.Limit)
-	})
+	}
+	handle(s, domainPath+"app_broadcasts", broadcasts)
+	handleEach(s, domainPath+"app_broadcasts_each", broadcasts)
 	handle(s, domainPath+"remove_broadcast", func(ctx context.Context, q *appIDReq) (bool, error) {
 		return d.RemoveBroadcast(ctx, q.App, q.ID)
 	})
@@ -182,11 +184,9 @@ func (c *Client) AppBroadcasts(ctx context.Context, app string, after uint64, li
 	if err := checkUTF8("app_broadcasts", []string{app}); err != nil {
 		return nil, err
 	}
-	var ids []uint64
-	if err := c.read(ctx, "app_broadcasts", appBroadcastsReq{App: app, After: after, Limit: limit}, &ids); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	// Each connecting device asks for the broadcasts it missed; concurrent
+	// asks go out together.
+	return callEach(ctx, c.broadcastReads, "app_broadcasts", appBroadcastsReq{App: app, After: after, Limit: limit})
 }
 
 // RemoveBroadcast implements dataservice.PushData.
