@@ -3,14 +3,18 @@
 // Server exposes, under /internal/v1/ and behind a cluster token:
 //   - store/{op}: every Store method, so a RemoteStore is a Store like any
 //     other (it passes dataservice/storetest);
-//   - one endpoint per dataservice.Client method (the domain operations);
+//   - one endpoint per dataservice.Client method (the domain operations),
+//     and for the reads each connecting device makes (its inbox, its app's
+//     broadcasts) an "_each" endpoint answering many queries in one call;
 //   - sentinel: a full-duplex stream of invalidations for caches in other
 //     processes, acknowledged by them (see dataservice.Source).
 //
 // Dial returns a dataservice.Client whose reads of cached kinds go through a
 // local cache kept exact by the sentinel streams of every dataservice
 // instance, and whose other calls are domain endpoints: components cannot
-// tell it from the in-process dataservice.Service.
+// tell it from the in-process dataservice.Service. Point reads made while
+// an earlier one of their kind is in flight wait and go out together, as
+// one call (GetMany, broadcast_cursors, the "_each" endpoints).
 //
 // Bodies are JSON; record values travel as base64. Calls between
 // components use cleartext HTTP/2 (prior knowledge), one multiplexed
