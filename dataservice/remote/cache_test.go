@@ -92,6 +92,49 @@ func TestWriteThroughOneHolderIsNeverReadStaleThroughAnother(t *testing.T) {
 
 // A holder that cannot be reached does not stall writes forever, and the
 // cut-off holder stops serving from its cache.
+// A batch of sessions is written side by side, and the invalidations of
+// its writes reach holders merged into few frames; none is lost: after
+// every batch, another holder reads each session's new value.
+func TestBatchOfSessionsIsNeverReadStaleThroughAnotherHolder(t *testing.T) {
+	in := serve(t, openLevelDB(t), sentinelOn)
+	a, b := dialReady(t, in.URL), dialReady(t, in.URL)
+	ctx := context.Background()
+	const devices, rounds = 200, 5
+	rids := make([]string, devices)
+	for i := range rids {
+		rids[i] = fmt.Sprint("dev", i)
+	}
+	for round := range rounds {
+		conn := fmt.Sprint("c", round)
+		batch := make([]dataservice.Session, devices)
+		for i, rid := range rids {
+			batch[i] = dataservice.Session{RegistrationID: rid, Connector: conn, Since: time.Now()}
+		}
+		gens, err := a.PutSessions(ctx, batch, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range gens {
+			if g != uint32(round+1) {
+				t.Fatalf("round %d: session %d has generation %d, want %d", round, i, g, round+1)
+			}
+		}
+		// b cached the previous round's sessions.
+		ss, err := b.Sessions(ctx, rids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range ss {
+			if s.Connector != conn {
+				t.Fatalf("round %d: %s read as on %q through another holder, want %q", round, rids[i], s.Connector, conn)
+			}
+		}
+	}
+	if st := b.Cache().Stats(); st.Invalidations < devices {
+		t.Fatalf("b's cache saw %d invalidations (%+v): the test did not exercise the sentinel", st.Invalidations, st)
+	}
+}
+
 func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
 	src := dataservice.NewSource(openLevelDB(t), dataservice.SentinelConfig{Lease: 100 * time.Millisecond})
 	// The lease runs from the holder's last sign of life: its subscription.

@@ -197,6 +197,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	_ = enc.Encode(b)
 }
 
+// maxFrameInvalidations bounds the invalidations merged into one frame.
+const maxFrameInvalidations = 4096
+
 // sentinel streams invalidations to a cache holder and reads its
 // acknowledgements from the request body (HTTP/2 is full duplex).
 func (s *Server) sentinel(w http.ResponseWriter, r *http.Request) {
@@ -234,17 +237,33 @@ func (s *Server) sentinel(w http.ResponseWriter, r *http.Request) {
 	last := sub.Start
 	beat := time.NewTicker(cfg.Heartbeat)
 	defer beat.Stop()
+	var merged []dataservice.Invalidation
 	for {
 		select {
 		case batch, ok := <-sub.C:
 			if !ok {
 				return // cut off: the holder drops its cache
 			}
-			buf = appendInvalidations(buf[:0], batch)
+			// Batches published meanwhile (concurrent writes) go out in
+			// the same frame: one write here, one acknowledgement there.
+			merged = append(merged[:0], batch...)
+		more:
+			for len(merged) < maxFrameInvalidations {
+				select {
+				case batch, ok := <-sub.C:
+					if !ok {
+						return
+					}
+					merged = append(merged, batch...)
+				default:
+					break more
+				}
+			}
+			buf = appendInvalidations(buf[:0], merged)
 			if !send(buf) {
 				return
 			}
-			last = batch[len(batch)-1].Seq
+			last = merged[len(merged)-1].Seq
 		case <-beat.C:
 			if !send(appendHeartbeat(buf[:0], last)) {
 				return
