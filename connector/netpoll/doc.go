@@ -4,8 +4,9 @@
 // (Conn) of at most 80 bytes.
 //
 // A Loop serves one listener. One goroutine accepts raw file descriptors
-// through the listener's syscall.RawConn (the runtime's poller waits for
-// readability); each accepted socket goes to one of Config.Pollers pollers,
+// from a duplicate of the listener's descriptor, which the runtime's poller
+// watches for readability; each accepted socket goes to one of
+// Config.Pollers pollers,
 // each an epoll instance watched by one goroutine with one read buffer. A
 // poller reads what arrives and hands it to Config.OnData; output that the
 // socket cannot take at once is kept per connection and flushed by the
@@ -24,5 +25,9 @@
 //     connection's lock, so a Write can never reach a descriptor the kernel
 //     has since given to another connection.
 //
-// Linux only.
+// That loop is Linux's (epoll). On other systems, and on Linux built with
+// -tags netpoll_std, the same API runs on the standard library instead: a
+// goroutine and a read buffer per connection, and a Write that blocks up
+// to 10 s for a peer that does not read. That one lets Herald run on a
+// developer's machine; production connectors run on Linux.
 package netpoll

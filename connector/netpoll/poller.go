@@ -1,3 +1,5 @@
+//go:build linux && !netpoll_std
+
 package netpoll
 
 import (

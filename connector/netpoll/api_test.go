@@ -1,0 +1,163 @@
+package netpoll
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests use only the package's API, so they run against both
+// loops: the epoll one on Linux, the standard library's elsewhere (and on
+// Linux with -tags netpoll_std).
+
+func startEcho(t *testing.T) (*Loop, chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closes := make(chan error, 64)
+	l, err := Start(ln, Config{
+		OnData:  func(c *Conn, b []byte) { _, _ = c.Write(bytes.ToUpper(b)) },
+		OnClose: func(_ *Conn, err error) { closes <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.Shutdown(ctx)
+	})
+	return l, closes
+}
+
+func TestAPIEchoAndPeerClose(t *testing.T) {
+	l, closes := startEcho(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			nc, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+			for _, msg := range []string{"hello", "world"} {
+				if _, err := nc.Write([]byte(msg)); err != nil {
+					t.Error(err)
+					return
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(nc, got); err != nil || string(got) != string(bytes.ToUpper([]byte(msg))) {
+					t.Errorf("echo of %q: %q, %v", msg, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for range 8 {
+		select {
+		case err := <-closes:
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("a peer's close was reported as %v, want io.EOF", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a peer's close was never reported")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still counted open", l.Len())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestAPICloseAndShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *Conn, 4)
+	closes := make(chan error, 4)
+	l, err := Start(ln, Config{
+		OnOpen:  func(c *Conn) { opened <- c },
+		OnClose: func(_ *Conn, err error) { closes <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []net.Conn
+	for range 2 {
+		nc, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		peers = append(peers, nc)
+	}
+	first, second := <-opened, <-opened
+
+	// Closed by this side: OnClose gets nil, Write fails, the peer reads
+	// what was written before the close, then EOF.
+	if _, err := first.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Close()
+	_ = first.Close()
+	if err := <-closes; err != nil {
+		t.Errorf("Close was reported as %v, want nil", err)
+	}
+	if _, err := first.Write([]byte("x")); !errors.Is(err, ErrClosed) || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v, want ErrClosed", err)
+	}
+	for _, nc := range peers {
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	}
+	var got []byte
+	buf := make([]byte, 16)
+	for {
+		n, err := peers[0].Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if string(got) != "bye" {
+		t.Errorf("the peer read %q before the close, want %q", got, "bye")
+	}
+
+	// Shutdown closes what is left and stops accepting.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not close the second connection")
+	}
+	if l.Len() != 0 {
+		t.Errorf("%d connections open after Shutdown", l.Len())
+	}
+	if _, err := second.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Shutdown: %v, want ErrClosed", err)
+	}
+	if err := l.Shutdown(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("a second Shutdown returned %v, want ErrClosed", err)
+	}
+	if nc, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+		nc.Close()
+		t.Error("the listener still accepts after Shutdown")
+	}
+}

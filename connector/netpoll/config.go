@@ -1,0 +1,65 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+)
+
+// Errors of the loop, wrapped in what Write returns and what OnClose gets.
+var (
+	// ErrClosed reports use of a closed connection or loop. It wraps
+	// net.ErrClosed, so errors.Is(err, net.ErrClosed) holds too.
+	ErrClosed = fmt.Errorf("netpoll: %w", net.ErrClosed)
+	// ErrWriteBufferFull says a connection's unsent output would have
+	// exceeded Config.MaxWriteBuffer; the connection is closed.
+	ErrWriteBufferFull = errors.New("netpoll: write buffer full")
+)
+
+// Config configures a Loop. Zero fields take their defaults.
+type Config struct {
+	// Pollers is the number of epoll instances, each with one goroutine.
+	// Zero means GOMAXPROCS.
+	Pollers int
+	// ReadBufferSize is the size of each poller's read buffer, the most
+	// one OnData call receives. Zero means 32 KiB.
+	ReadBufferSize int
+	// MaxWriteBuffer is how much unsent output a connection may hold;
+	// a Write that would exceed it closes the connection. Zero means
+	// 256 KiB.
+	MaxWriteBuffer int
+	// OnOpen is called for each accepted connection, on the accepting
+	// goroutine; the loop watches the connection once it returns, so it
+	// should not Write yet. Nil means nothing.
+	OnOpen func(c *Conn)
+	// OnData is called with what a connection received. data is valid
+	// only during the call. Nil discards input.
+	OnData func(c *Conn, data []byte)
+	// OnClose is called once when a connection is closed, with the reason:
+	// nil after Close, io.EOF when the peer closed, ErrWriteBufferFull, or
+	// the socket's error. Nil means nothing.
+	OnClose func(c *Conn, err error)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Pollers <= 0 {
+		c.Pollers = runtime.GOMAXPROCS(0)
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 32 << 10
+	}
+	if c.MaxWriteBuffer <= 0 {
+		c.MaxWriteBuffer = 256 << 10
+	}
+	if c.OnOpen == nil {
+		c.OnOpen = func(*Conn) {}
+	}
+	if c.OnData == nil {
+		c.OnData = func(*Conn, []byte) {}
+	}
+	if c.OnClose == nil {
+		c.OnClose = func(*Conn, error) {}
+	}
+	return c
+}

@@ -1,0 +1,228 @@
+//go:build !linux || netpoll_std
+
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// On systems other than Linux the loop is the standard library's: a
+// goroutine and a read buffer per connection, so that Herald runs on a
+// developer's machine. It has the Linux loop's API and callbacks, not its
+// memory per connection; production connectors run on Linux.
+
+// writeTimeout bounds a Write the peer does not read: the connection is
+// closed as too slow, as the Linux loop does when MaxWriteBuffer fills.
+const writeTimeout = 10 * time.Second
+
+// Loop serves the connections accepted on one listener.
+type Loop struct {
+	cfg Config
+	ln  net.Listener
+
+	mu      sync.Mutex
+	conns   map[*Conn]struct{}
+	stopped bool
+
+	open         atomic.Int64
+	stopAccept   chan struct{}
+	acceptDone   chan struct{}
+	stopOnce     sync.Once
+	shutdownOnce sync.Once
+}
+
+// Conn is one connection of a Loop. Its methods are safe for concurrent
+// use.
+type Conn struct {
+	nc     net.Conn
+	value  any
+	wmu    sync.Mutex // serializes writes
+	closed atomic.Bool
+	err    atomic.Pointer[error] // why it was closed by this side
+}
+
+// Start serves ln until Shutdown. The loop owns ln from now on.
+func Start(ln net.Listener, cfg Config) (*Loop, error) {
+	l := &Loop{
+		cfg:        cfg.withDefaults(),
+		ln:         ln,
+		conns:      make(map[*Conn]struct{}),
+		stopAccept: make(chan struct{}),
+		acceptDone: make(chan struct{}),
+	}
+	go l.accept()
+	return l, nil
+}
+
+// Addr returns the listener's address.
+func (l *Loop) Addr() net.Addr { return l.ln.Addr() }
+
+// Len returns the number of open connections.
+func (l *Loop) Len() int { return int(l.open.Load()) }
+
+// Each calls f for every open connection, with the loop locked: f must be
+// quick and must not block.
+func (l *Loop) Each(f func(*Conn)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		f(c)
+	}
+}
+
+// StopAccepting closes the listener.
+func (l *Loop) StopAccepting() {
+	l.stopOnce.Do(func() {
+		close(l.stopAccept)
+		_ = l.ln.Close()
+	})
+}
+
+// Shutdown stops accepting and closes every connection (OnClose is called
+// for each), waiting until ctx is done at most. Later calls return
+// ErrClosed.
+func (l *Loop) Shutdown(ctx context.Context) error {
+	err := ErrClosed
+	l.shutdownOnce.Do(func() {
+		l.StopAccepting()
+		select {
+		case <-l.acceptDone:
+		case <-ctx.Done():
+		}
+		l.mu.Lock()
+		l.stopped = true
+		l.mu.Unlock()
+		l.Each(func(c *Conn) { _ = c.Close() })
+		for l.Len() > 0 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		err = nil
+		if ctx.Err() != nil {
+			err = fmt.Errorf("netpoll: shutdown: %w", ctx.Err())
+		}
+	})
+	return err
+}
+
+func (l *Loop) accept() {
+	defer close(l.acceptDone)
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			select {
+			case <-l.stopAccept:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or similar: wait a little, do not spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := &Conn{nc: nc}
+		l.cfg.OnOpen(c)
+		l.mu.Lock()
+		if l.stopped {
+			l.mu.Unlock()
+			_ = nc.Close()
+			l.cfg.OnClose(c, ErrClosed)
+			continue
+		}
+		l.conns[c] = struct{}{}
+		l.open.Add(1)
+		l.mu.Unlock()
+		go l.serve(c)
+	}
+}
+
+// serve reads c until it closes, then reports the close.
+func (l *Loop) serve(c *Conn) {
+	buf := make([]byte, l.cfg.ReadBufferSize)
+	var err error
+	for {
+		n, rerr := c.nc.Read(buf)
+		if n > 0 && !c.closed.Load() {
+			l.cfg.OnData(c, buf[:n])
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	_ = c.nc.Close()
+	switch {
+	case c.closed.Load():
+		err = nil
+		if p := c.err.Load(); p != nil {
+			err = *p
+		}
+	case errors.Is(err, io.EOF):
+		err = io.EOF
+	default:
+		err = fmt.Errorf("netpoll: read: %w", err)
+	}
+	c.closed.Store(true)
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+	l.cfg.OnClose(c, err)
+	l.open.Add(-1)
+}
+
+// SetValue stores v with the connection. Call it from OnOpen.
+func (c *Conn) SetValue(v any) { c.value = v }
+
+// Value returns what SetValue stored.
+func (c *Conn) Value() any { return c.value }
+
+// Fd returns -1: this loop does not expose descriptors.
+func (c *Conn) Fd() int { return -1 }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Write sends b. It fails with ErrClosed after Close, and closes the
+// connection if the peer does not take b within writeTimeout.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, err := c.nc.Write(b)
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrWriteBufferFull, err)
+		c.closeWith(err)
+		return n, err
+	}
+	return n, nil
+}
+
+// Close closes the connection; OnClose follows. Closing a closed
+// connection does nothing.
+func (c *Conn) Close() error {
+	c.closeWith(nil)
+	return nil
+}
+
+func (c *Conn) closeWith(err error) {
+	if c.closed.CompareAndSwap(false, true) {
+		if err != nil {
+			c.err.Store(&err)
+		}
+		_ = c.nc.Close() // wakes serve, which reports the close
+	}
+}
