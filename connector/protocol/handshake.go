@@ -1,13 +1,12 @@
 package protocol
 
 import (
-	"crypto/rand"
+	"crypto/ecdh"
+	cryptorand "crypto/rand"
 	"fmt"
 	"io"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/flynn/noise"
 )
 
 // Handshake constants.
@@ -52,11 +51,14 @@ type Keypair struct {
 // GenerateKeypair returns a new X25519 key pair drawn from rand, or from
 // crypto/rand if rand is nil.
 func GenerateKeypair(rand io.Reader) (Keypair, error) {
-	k, err := (&x25519{}).GenerateKeypair(rand)
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
+	k, err := ephemeral(rand)
 	if err != nil {
 		return Keypair{}, fmt.Errorf("protocol: generate keypair: %w", err)
 	}
-	return Keypair{Private: k.Private, Public: k.Public}, nil
+	return Keypair{Private: k.Bytes(), Public: k.PublicKey().Bytes()}, nil
 }
 
 // Respond runs the server side of the handshake in one step: it reads record
@@ -71,7 +73,7 @@ func GenerateKeypair(rand io.Reader) (Keypair, error) {
 // valid key pair or the random source fails. The caller sends
 // AppendRefusal(dst, e) as record 2 and closes the connection.
 func Respond(static Keypair, record1 []byte, dst []byte) (record2Body []byte, s *Session, err error) {
-	return respond(static, record1, dst, rand.Reader)
+	return respond(static, record1, dst, cryptorand.Reader)
 }
 
 var (
@@ -100,27 +102,38 @@ func respond(static Keypair, record1, dst []byte, rng io.Reader) ([]byte, *Sessi
 	if err != nil {
 		return nil, nil, errBadStatic
 	}
-	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   newSuite(sk),
-		Random:        rng,
-		Pattern:       noise.HandshakeNK,
-		Prologue:      []byte(Prologue),
-		StaticKeypair: noise.DHKey{Private: static.Private, Public: static.Public},
-	})
+	var sym symmetric
+	sym.init(static.Public)
+	// Message 1: e, es, and the tag of an empty payload.
+	re, tag1 := record1[1:1+KeyLen], record1[1+KeyLen:]
+	sym.mixHash(re)
+	es, err := dh(sk, re)
 	if err != nil {
-		return nil, nil, errBadStatic
-	}
-	// Message 1 has an empty payload: with the length checked above, a
-	// successful ReadMessage appends nothing.
-	if _, _, _, err := hs.ReadMessage(nil, record1[1:]); err != nil {
 		return nil, nil, errBadRecord1
 	}
-	start := len(dst)
-	out, initiatorToResponder, responderToInitiator, err := hs.WriteMessage(append(dst, StatusAccept), nil)
-	if err != nil || initiatorToResponder == nil || len(out)-start != Record2Len {
+	sym.mixKey(es)
+	if err := sym.decryptAndHash(tag1); err != nil {
+		return nil, nil, errBadRecord1
+	}
+	// Message 2: e, ee, and the tag of an empty payload.
+	e, err := ephemeral(rng)
+	if err != nil {
 		return nil, nil, errServerRand
 	}
-	s, err := newSession(responderToInitiator.UnsafeKey(), initiatorToResponder.UnsafeKey(), hs.ChannelBinding())
+	start := len(dst)
+	out := append(dst, StatusAccept)
+	out = append(out, e.PublicKey().Bytes()...)
+	sym.mixHash(out[start+1:])
+	ee, err := dh(e, re)
+	if err != nil {
+		return nil, nil, errBadRecord1
+	}
+	sym.mixKey(ee)
+	if out, err = sym.encryptAndHash(out); err != nil || len(out)-start != Record2Len {
+		return nil, nil, errServerRand
+	}
+	i2r, r2i := sym.split()
+	s, err := newSession(r2i, i2r, sym.h[:])
 	if err != nil {
 		return nil, nil, errServerRand
 	}
@@ -159,8 +172,11 @@ func clipMessage(m string, max int) string {
 // the record, then pass the body of the server's record 2 to ReadRecord2.
 // An Initiator is used once, by one goroutine.
 type Initiator struct {
-	hs    *noise.HandshakeState
-	state initiatorState
+	sym    symmetric
+	server []byte
+	rng    io.Reader
+	e      *ecdh.PrivateKey
+	state  initiatorState
 }
 
 type initiatorState uint8
@@ -179,18 +195,12 @@ func NewInitiator(serverPublic []byte, rand io.Reader) (*Initiator, error) {
 	if len(serverPublic) != KeyLen {
 		return nil, fmt.Errorf("%w: server public key is %d bytes, want %d", ErrInvalidKey, len(serverPublic), KeyLen)
 	}
-	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite: newSuite(nil),
-		Random:      rand,
-		Pattern:     noise.HandshakeNK,
-		Initiator:   true,
-		Prologue:    []byte(Prologue),
-		PeerStatic:  append([]byte(nil), serverPublic...),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
+	if rand == nil {
+		rand = cryptorand.Reader
 	}
-	return &Initiator{hs: hs}, nil
+	in := &Initiator{server: append([]byte(nil), serverPublic...), rng: rand}
+	in.sym.init(in.server)
+	return in, nil
 }
 
 // AppendRecord1 appends the body of record 1 (Version, then Noise message 1
@@ -202,11 +212,23 @@ func (in *Initiator) AppendRecord1(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("%w: record 1 already written", ErrHandshake)
 	}
 	in.state = initiatorDone // until proven otherwise
-	out, _, _, err := in.hs.WriteMessage(append(dst, Version), nil)
+	e, err := ephemeral(in.rng)
 	if err != nil {
-		in.hs = nil
 		return dst, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
+	start := len(dst)
+	out := append(dst, Version)
+	out = append(out, e.PublicKey().Bytes()...)
+	in.sym.mixHash(out[start+1:])
+	es, err := dh(e, in.server)
+	if err != nil {
+		return dst, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	in.sym.mixKey(es)
+	if out, err = in.sym.encryptAndHash(out); err != nil {
+		return dst, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	in.e = e
 	in.state = initiatorSent
 	return out, nil
 }
@@ -223,8 +245,8 @@ func (in *Initiator) ReadRecord2(body []byte) (*Session, error) {
 		return nil, fmt.Errorf("%w: record 2 read out of order", ErrHandshake)
 	}
 	in.state = initiatorDone
-	hs := in.hs
-	in.hs = nil
+	e := in.e
+	in.e = nil
 	if len(body) == 0 {
 		return nil, malformed("empty record 2")
 	}
@@ -244,12 +266,16 @@ func (in *Initiator) ReadRecord2(body []byte) (*Session, error) {
 	default:
 		return nil, malformed(fmt.Sprintf("unknown record 2 status %#02x", body[0]))
 	}
-	_, initiatorToResponder, responderToInitiator, err := hs.ReadMessage(nil, body[1:])
+	re, tag := body[1:1+KeyLen], body[1+KeyLen:]
+	in.sym.mixHash(re)
+	ee, err := dh(e, re)
+	if err == nil {
+		in.sym.mixKey(ee)
+		err = in.sym.decryptAndHash(tag)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot authenticate the server (wrong server key or tampered record): %v", ErrHandshake, err)
 	}
-	if initiatorToResponder == nil {
-		return nil, fmt.Errorf("%w: handshake incomplete", ErrHandshake)
-	}
-	return newSession(initiatorToResponder.UnsafeKey(), responderToInitiator.UnsafeKey(), hs.ChannelBinding())
+	i2r, r2i := in.sym.split()
+	return newSession(i2r, r2i, in.sym.h[:])
 }
