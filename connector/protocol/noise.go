@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"crypto/ecdh"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -43,8 +44,16 @@ func (s *symmetric) init(serverStatic []byte) {
 	s.mixHash(serverStatic)
 }
 
-// mixHash sets h to SHA-256(h || data); data is at most 64 bytes here.
+// mixHash sets h to SHA-256(h || data). The handshake mixes at most 64
+// bytes at a time (keys, tags, the prologue), hashed from the stack.
 func (s *symmetric) mixHash(data []byte) {
+	if len(data) > 64 {
+		d := sha256.New()
+		d.Write(s.h[:])
+		d.Write(data)
+		d.Sum(s.h[:0])
+		return
+	}
 	var buf [sha256.Size + 64]byte
 	n := copy(buf[:], s.h[:])
 	n += copy(buf[n:], data)
@@ -105,10 +114,17 @@ func hkdf2(out1, out2 *[sha256.Size]byte, chainingKey, ikm []byte) {
 	hmacSHA256Into(out2, temp[:], in2[:])
 }
 
-// hmacSHA256Into computes HMAC-SHA256 of data (at most 64 bytes) under key
-// (at most 64 bytes) into out, without allocating.
+// hmacSHA256Into computes HMAC-SHA256 of data under key into out. The
+// handshake's keys are 32 bytes and its data at most 33, which it hashes
+// from the stack; anything longer goes through crypto/hmac.
 func hmacSHA256Into(out *[sha256.Size]byte, key, data []byte) {
 	const block = 64
+	if len(key) > block || len(data) > 64 {
+		m := hmac.New(sha256.New, key)
+		m.Write(data)
+		m.Sum(out[:0])
+		return
+	}
 	var inner [block + 64]byte
 	var outer [block + sha256.Size]byte
 	copy(inner[:], key)
