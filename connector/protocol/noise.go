@@ -48,10 +48,11 @@ func (s *symmetric) init(serverStatic []byte) {
 // bytes at a time (keys, tags, the prologue), hashed from the stack.
 func (s *symmetric) mixHash(data []byte) {
 	if len(data) > 64 {
+		// Copies, so that neither h nor data escapes on the usual path.
 		d := sha256.New()
-		d.Write(s.h[:])
-		d.Write(data)
-		d.Sum(s.h[:0])
+		d.Write(append([]byte(nil), s.h[:]...))
+		d.Write(append([]byte(nil), data...))
+		copy(s.h[:], d.Sum(nil))
 		return
 	}
 	var buf [sha256.Size + 64]byte
@@ -120,9 +121,10 @@ func hkdf2(out1, out2 *[sha256.Size]byte, chainingKey, ikm []byte) {
 func hmacSHA256Into(out *[sha256.Size]byte, key, data []byte) {
 	const block = 64
 	if len(key) > block || len(data) > 64 {
-		m := hmac.New(sha256.New, key)
-		m.Write(data)
-		m.Sum(out[:0])
+		// Copies, so that neither key nor data escapes on the usual path.
+		m := hmac.New(sha256.New, append([]byte(nil), key...))
+		m.Write(append([]byte(nil), data...))
+		copy(out[:], m.Sum(nil))
 		return
 	}
 	var inner [block + 64]byte
