@@ -36,7 +36,7 @@ func TestHashingMatchesTheStandardLibrary(t *testing.T) {
 
 // A connector runs Respond for every connection: its garbage, in the size
 // classes of the connections' own records, fragments the heap after a
-// burst (flynn/noise's handshake made about 120 objects on this side).
+// burst (on flynn/noise, Respond made 101 objects; now 22).
 func TestRespondAllocatesLittle(t *testing.T) {
 	server := testServerKeypair(t)
 	in, err := NewInitiator(server.Public, nil)
