@@ -61,6 +61,12 @@ var CachedKinds = map[Kind]bool{KindApp: true, KindDevice: true, KindSession: tr
 
 // Source is a Store that publishes its writes of cached kinds to
 // subscribed holders and waits for them. It is safe for concurrent use.
+//
+// A Put with CreateOnly that succeeds publishes nothing: it created the
+// record, and no holder can have cached it, since caches keep only records
+// that exist (CachedStore never caches a miss). A record that had expired
+// counts as absent; a holder whose clock lags the dataservice's may serve
+// it for that lag, as it would without the write.
 type Source struct {
 	Store
 	cfg SentinelConfig
@@ -254,7 +260,7 @@ func (s *Source) invalidate(ctx context.Context, inv []Invalidation) error {
 // Put implements Store.
 func (s *Source) Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error) {
 	gen, err := s.Store.Put(ctx, kind, key, value, opts)
-	if err == nil && CachedKinds[kind] {
+	if err == nil && CachedKinds[kind] && !opts.CreateOnly {
 		err = s.invalidate(ctx, []Invalidation{{Kind: kind, Key: key, Generation: gen}})
 	}
 	return gen, err
