@@ -1,11 +1,11 @@
 // Package remote serves a dataservice over HTTP/2 and is its client.
 //
 // Server exposes, under /internal/v1/ and behind a cluster token:
-//   - store/{op}: every Store method, so a RemoteStore is a Store like any
-//     other (it passes dataservice/storetest);
-//   - one endpoint per dataservice.Client method (the domain operations),
-//     and for the reads each connecting device makes (its inbox, its app's
-//     broadcasts) an "_each" endpoint answering many queries in one call;
+//   - store/{op}: the Store methods (Get goes out as a GetMany), so a
+//     RemoteStore is a Store like any other (it passes dataservice/storetest);
+//   - one endpoint per dataservice.Client method (the domain operations);
+//     the reads each connecting device makes (its inbox, its app's
+//     broadcasts) are "_each" endpoints answering many queries in one call;
 //   - sentinel: a full-duplex stream of invalidations for caches in other
 //     processes, acknowledged by them (see dataservice.Source).
 //

@@ -68,11 +68,9 @@ func (s *Server) routeDomain() {
 	handle(s, domainPath+"save_message", func(ctx context.Context, q *saveMessageReq) (empty, error) {
 		return empty{}, d.SaveMessage(ctx, q.Message, q.Recipients)
 	})
-	inbox := func(ctx context.Context, q *inboxReq) ([]dataservice.InboxEntry, error) {
+	handleEach(s, domainPath+"inbox_each", func(ctx context.Context, q *inboxReq) ([]dataservice.InboxEntry, error) {
 		return d.Inbox(ctx, q.RID, q.After, q.Limit)
-	}
-	handle(s, domainPath+"inbox", inbox)
-	handleEach(s, domainPath+"inbox_each", inbox)
+	})
 	handle(s, domainPath+"remove_inbox", func(ctx context.Context, q *removeInboxReq) ([]bool, error) {
 		return d.RemoveInbox(ctx, q.Copies)
 	})

@@ -88,11 +88,9 @@ func (s *Server) routePush() {
 	handle(s, domainPath+"save_broadcast", func(ctx context.Context, q *saveBroadcastReq) (empty, error) {
 		return empty{}, d.SaveBroadcast(ctx, q.Message, q.Targeted)
 	})
-	broadcasts := func(ctx context.Context, q *appBroadcastsReq) ([]uint64, error) {
+	handleEach(s, domainPath+"app_broadcasts_each", func(ctx context.Context, q *appBroadcastsReq) ([]uint64, error) {
 		return d.AppBroadcasts(ctx, q.App, q.After, q.Limit)
-	}
-	handle(s, domainPath+"app_broadcasts", broadcasts)
-	handleEach(s, domainPath+"app_broadcasts_each", broadcasts)
+	})
 	handle(s, domainPath+"remove_broadcast", func(ctx context.Context, q *appIDReq) (bool, error) {
 		return d.RemoveBroadcast(ctx, q.App, q.ID)
 	})

@@ -8,8 +8,8 @@ import (
 )
 
 // Reads that every connecting device makes once (its inbox, its app's
-// broadcasts) also have a route that answers many queries in one call, so
-// that the client can coalesce concurrent reads (see coalescer). Each
+// broadcasts) are served by routes that answer many queries in one call,
+// so that the client can coalesce concurrent reads (see coalescer). Each
 // query is answered on its own: one that fails does not fail the others
 // of its call.
 

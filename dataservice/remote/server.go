@@ -114,10 +114,6 @@ type empty struct{}
 
 func (s *Server) routeStore() {
 	st := s.store
-	handle(s, storePath+"get", func(ctx context.Context, q *keyReq) (record, error) {
-		r, err := st.Get(ctx, q.Kind, q.Key)
-		return toRecord(r), err
-	})
 	handle(s, storePath+"getmany", func(ctx context.Context, q *keysReq) ([]record, error) {
 		rs, err := st.GetMany(ctx, q.Kind, q.Keys)
 		return toRecords(rs), err

@@ -64,9 +64,7 @@ func (s *RemoteStore) Get(ctx context.Context, kind dataservice.Kind, key string
 	case !rs[0].Exists():
 		return dataservice.Record{}, fmt.Errorf("remote: get %s %q: %w", kind, key, dataservice.ErrNotFound)
 	}
-	r := rs[0]
-	r.Key = key
-	return r, nil
+	return rs[0], nil
 }
 
 // getter returns the coalescer of Gets of kind.
