@@ -18,22 +18,14 @@ import (
 // second of the churn, deliveries, loss, duplicates (redeliveries of
 // messages whose ACK a closing connection did not carry) and latency.
 func (r *run) churn(ctx context.Context) (Result, error) {
-	start, err := r.start(ctx)
-	if err != nil {
-		return Result{}, err
-	}
 	pushes := int(r.opts.churnPushes())
 	n := r.opts.Devices
 	r.opts.Messages = max(1, (pushes+n-1)/n)
-	f, err := r.setup(ctx, r.opts.Messages)
+	start, f, failed, err := r.connected(ctx, r.opts.Messages)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.close()
-	failed, err := r.connect(ctx, f)
-	if err != nil {
-		return Result{}, err
-	}
 
 	r.setPhase("churn")
 	perSecond := max(1, int(math.Round(r.opts.ChurnShare*float64(n))))

@@ -23,19 +23,11 @@ const resolvePage = 1000
 // times each until every connected device has it, has sent its ACK, and
 // the server's report counts it delivered.
 func (r *run) fanout(ctx context.Context) (Result, error) {
-	start, err := r.start(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	f, err := r.setup(ctx, r.opts.Messages)
+	start, f, failed, err := r.connected(ctx, r.opts.Messages)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.close()
-	failed, err := r.connect(ctx, f)
-	if err != nil {
-		return Result{}, err
-	}
 
 	var res Result
 	if r.opts.Scenario == TagPush {

@@ -175,6 +175,27 @@ func (r *run) start(ctx context.Context) (serverFigures, error) {
 	return f, nil
 }
 
+// connected runs start, setup and connect, the first steps of every
+// scenario whose devices connect at once: it returns the server's figures
+// at the start, the fleet with its devices connected (the caller closes
+// it) and how many devices failed to connect.
+func (r *run) connected(ctx context.Context, messages int) (serverFigures, *fleet, int, error) {
+	start, err := r.start(ctx)
+	if err != nil {
+		return start, nil, 0, err
+	}
+	f, err := r.setup(ctx, messages)
+	if err != nil {
+		return start, nil, 0, err
+	}
+	failed, err := r.connect(ctx, f)
+	if err != nil {
+		f.close()
+		return start, nil, 0, err
+	}
+	return start, f, failed, nil
+}
+
 // setup creates the run's app, registers the devices and builds the fleet
 // (not yet connected).
 func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {

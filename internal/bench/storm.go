@@ -11,20 +11,12 @@ import "context"
 // its dial to its WELCOME — as p50_ms, p99_ms and max_ms. Errors counts
 // the devices that never connected.
 func (r *run) storm(ctx context.Context) (Result, error) {
-	start, err := r.start(ctx)
-	if err != nil {
-		return Result{}, err
-	}
 	// One message slot per device: its connection, timed by the fleet.
-	f, err := r.setup(ctx, 1)
+	start, f, failed, err := r.connected(ctx, 1)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.close()
-	failed, err := r.connect(ctx, f)
-	if err != nil {
-		return Result{}, err
-	}
 	f.sync(ctx)
 	st := f.stats()
 	var res Result

@@ -16,19 +16,11 @@ import (
 // for every message to reach its device and for the ACKs to reach the
 // server.
 func (r *run) unicast(ctx context.Context) (Result, error) {
-	start, err := r.start(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	f, err := r.setup(ctx, r.opts.Messages)
+	start, f, failed, err := r.connected(ctx, r.opts.Messages)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.close()
-	failed, err := r.connect(ctx, f)
-	if err != nil {
-		return Result{}, err
-	}
 
 	r.setPhase("push")
 	total := len(f.devices) * r.opts.Messages
