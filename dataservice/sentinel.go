@@ -62,9 +62,9 @@ var CachedKinds = map[Kind]bool{KindApp: true, KindDevice: true, KindSession: tr
 // Source is a Store that publishes its writes of cached kinds to
 // subscribed holders and waits for them. It is safe for concurrent use.
 //
-// A Put with CreateOnly that succeeds publishes nothing: it created the
-// record, and no holder can have cached it, since caches keep only records
-// that exist (CachedStore never caches a miss). A record that had expired
+// A Put that creates its record publishes nothing: no holder can have
+// cached a record that did not exist, since caches keep only records that
+// exist (CachedStore never caches a miss). A record that had expired
 // counts as absent; a holder whose clock lags the dataservice's may serve
 // it for that lag, as it would without the write.
 type Source struct {
@@ -257,10 +257,25 @@ func (s *Source) invalidate(ctx context.Context, inv []Invalidation) error {
 	return s.await(ctx, subs, seq)
 }
 
-// Put implements Store.
+// Put implements Store. An unconditional Put of a cached kind first tries
+// to create the record, which needs no invalidation; only if the record
+// exists is it replaced, and the replacement invalidated. A device's
+// first session is such a create: a storm of new devices into a cluster
+// then waits for no cache.
 func (s *Source) Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error) {
+	if !CachedKinds[kind] {
+		return s.Store.Put(ctx, kind, key, value, opts)
+	}
+	if !opts.CreateOnly && opts.Generation == 0 {
+		create := opts
+		create.CreateOnly = true
+		gen, err := s.Store.Put(ctx, kind, key, value, create)
+		if !errors.Is(err, ErrExists) {
+			return gen, err
+		}
+	}
 	gen, err := s.Store.Put(ctx, kind, key, value, opts)
-	if err == nil && CachedKinds[kind] && !opts.CreateOnly {
+	if err == nil && !opts.CreateOnly {
 		err = s.invalidate(ctx, []Invalidation{{Kind: kind, Key: key, Generation: gen}})
 	}
 	return gen, err

@@ -125,7 +125,7 @@ func (s *Service) PutSessions(ctx context.Context, sessions []Session, ttl time.
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(sessions); i = int(next.Add(1) - 1) {
 				sess := &sessions[i]
-				gen, err := s.putSession(ctx, sess, ttl)
+				gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, encodeSession(*sess), WriteOptions{TTL: ttl})
 				if err != nil {
 					errs[i] = fmt.Errorf("put session %s: %w", sess.RegistrationID, err)
 					continue
@@ -143,19 +143,6 @@ func (s *Service) PutSessions(ctx context.Context, sessions []Session, ttl time.
 		return nil, err
 	}
 	return gens, nil
-}
-
-// putSession writes one session. A device that has no live session (its
-// first connection, or one after the session expired) gets it created:
-// a create needs no cache to drop the key (see Source), so in a cluster it
-// skips the round trip to every cache holder. Otherwise it is replaced.
-func (s *Service) putSession(ctx context.Context, sess *Session, ttl time.Duration) (uint32, error) {
-	value := encodeSession(*sess)
-	gen, err := s.store.Put(ctx, KindSession, sess.RegistrationID, value, WriteOptions{TTL: ttl, CreateOnly: true})
-	if errors.Is(err, ErrExists) {
-		gen, err = s.store.Put(ctx, KindSession, sess.RegistrationID, value, WriteOptions{TTL: ttl})
-	}
-	return gen, err
 }
 
 // sessionWriters bounds the session Puts of one PutSessions in flight.

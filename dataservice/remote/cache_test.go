@@ -137,6 +137,12 @@ func TestBatchOfSessionsIsNeverReadStaleThroughAnotherHolder(t *testing.T) {
 
 func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
 	src := dataservice.NewSource(openLevelDB(t), dataservice.SentinelConfig{Lease: 100 * time.Millisecond})
+	// The writes below replace records (creates invalidate nothing).
+	for _, rid := range []string{"r1", "r2"} {
+		if _, err := src.Put(context.Background(), dataservice.KindDevice, rid, []byte("old"), dataservice.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The lease runs from the holder's last sign of life: its subscription.
 	start := time.Now()
 	sub := src.Subscribe() // a holder that never acknowledges
