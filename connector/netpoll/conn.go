@@ -161,3 +161,10 @@ func write(fd int, b []byte) (int, error) {
 		}
 	}
 }
+
+// isClosing reports whether Close was called or the connection is closed.
+func (c *Conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state&(closing|closed) != 0
+}

@@ -193,12 +193,6 @@ func (p *poller) handle(c *Conn, events uint32) {
 	}
 }
 
-func (c *Conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state&(closing|closed) != 0
-}
-
 // finish closes c for good and calls OnClose, once. The reason given by
 // Close or a failed Write, if any, wins over err. Only the poller calls
 // it, so the descriptor cannot be reused while c is still in use.
