@@ -3,6 +3,7 @@ module github.com/heraldpush/herald
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.1.0
 	github.com/aerospike/aerospike-client-go/v7 v7.10.2
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	github.com/flynn/noise v1.1.0

@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"crypto/ecdh"
 	cryptorand "crypto/rand"
 	"fmt"
 	"io"
@@ -58,7 +57,7 @@ func GenerateKeypair(rand io.Reader) (Keypair, error) {
 	if err != nil {
 		return Keypair{}, fmt.Errorf("protocol: generate keypair: %w", err)
 	}
-	return Keypair{Private: k.Bytes(), Public: k.PublicKey().Bytes()}, nil
+	return Keypair{Private: k.private[:], Public: k.public[:]}, nil
 }
 
 // Respond runs the server side of the handshake in one step: it reads record
@@ -111,7 +110,7 @@ func respond(static Keypair, record1, dst []byte, rng io.Reader) ([]byte, *Sessi
 	if err != nil {
 		return nil, nil, errBadRecord1
 	}
-	sym.mixKey(es)
+	sym.mixKey(es[:])
 	if err := sym.decryptAndHash(tag1); err != nil {
 		return nil, nil, errBadRecord1
 	}
@@ -122,13 +121,13 @@ func respond(static Keypair, record1, dst []byte, rng io.Reader) ([]byte, *Sessi
 	}
 	start := len(dst)
 	out := append(dst, StatusAccept)
-	out = append(out, e.PublicKey().Bytes()...)
+	out = append(out, e.public[:]...)
 	sym.mixHash(out[start+1:])
 	ee, err := dh(e, re)
 	if err != nil {
 		return nil, nil, errBadRecord1
 	}
-	sym.mixKey(ee)
+	sym.mixKey(ee[:])
 	if out, err = sym.encryptAndHash(out); err != nil || len(out)-start != Record2Len {
 		return nil, nil, errServerRand
 	}
@@ -175,7 +174,7 @@ type Initiator struct {
 	sym    symmetric
 	server []byte
 	rng    io.Reader
-	e      *ecdh.PrivateKey
+	e      *x25519Key
 	state  initiatorState
 }
 
@@ -218,13 +217,13 @@ func (in *Initiator) AppendRecord1(dst []byte) ([]byte, error) {
 	}
 	start := len(dst)
 	out := append(dst, Version)
-	out = append(out, e.PublicKey().Bytes()...)
+	out = append(out, e.public[:]...)
 	in.sym.mixHash(out[start+1:])
 	es, err := dh(e, in.server)
 	if err != nil {
 		return dst, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
-	in.sym.mixKey(es)
+	in.sym.mixKey(es[:])
 	if out, err = in.sym.encryptAndHash(out); err != nil {
 		return dst, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
@@ -270,7 +269,7 @@ func (in *Initiator) ReadRecord2(body []byte) (*Session, error) {
 	in.sym.mixHash(re)
 	ee, err := dh(e, re)
 	if err == nil {
-		in.sym.mixKey(ee)
+		in.sym.mixKey(ee[:])
 		err = in.sym.decryptAndHash(tag)
 	}
 	if err != nil {

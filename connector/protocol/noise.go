@@ -1,12 +1,9 @@
 package protocol
 
 import (
-	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"fmt"
-	"io"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -139,24 +136,4 @@ func hmacSHA256Into(out *[sha256.Size]byte, key, data []byte) {
 	sum := sha256.Sum256(inner[:n])
 	copy(outer[block:], sum[:])
 	*out = sha256.Sum256(outer[:])
-}
-
-// ephemeral draws an X25519 key from rng (32 bytes read, so a
-// deterministic rng gives deterministic keys, as the test vectors need).
-func ephemeral(rng io.Reader) (*ecdh.PrivateKey, error) {
-	var priv [KeyLen]byte
-	if _, err := io.ReadFull(rng, priv[:]); err != nil {
-		return nil, err
-	}
-	return ecdh.X25519().NewPrivateKey(priv[:])
-}
-
-// dh is X25519 of a private key and a peer's public key; it fails for a
-// public key of the wrong length or of low order (an all-zero secret).
-func dh(k *ecdh.PrivateKey, peer []byte) ([]byte, error) {
-	p, err := ecdh.X25519().NewPublicKey(peer)
-	if err != nil {
-		return nil, fmt.Errorf("peer key: %w", err)
-	}
-	return k.ECDH(p)
 }
