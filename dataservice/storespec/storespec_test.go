@@ -104,6 +104,8 @@ func TestParseErrors(t *testing.T) {
 		{"leveldb:d?block-cache-mb=0", "block-cache-mb"},
 		{"leveldb:d?block-cache-mb=lots", "block-cache-mb"},
 		{"leveldb:d?block-cache-mb=99999999", "block-cache-mb"},
+		{"leveldb:d?write-buffer-mb=0", "write-buffer-mb"},
+		{"leveldb:d?write-buffer-mb=2048", "write-buffer-mb must be a whole number of MiB, 1 to 1024"},
 		{"leveldb:d?cache=8", "unknown parameter"},
 		{"leveldb:d?block-cache-mb=8&block-cache-mb=9", "2 times"},
 		{"redis://localhost:6379", "unknown store"},
@@ -186,24 +188,30 @@ func TestOpenAerospikeUnreachable(t *testing.T) {
 	}
 }
 
-// A spec's block-cache-mb wins; without it the process's default applies
-// (the dataservice's larger one), and without that leveldb's.
-func TestLevelDBBlockCacheDefaults(t *testing.T) {
+// A spec's block-cache-mb and write-buffer-mb win; without them the
+// process's defaults apply (the dataservice's larger ones), and without
+// those leveldb's.
+func TestLevelDBSizeDefaults(t *testing.T) {
+	ds := Defaults{LevelDBBlockCacheBytes: DataserviceBlockCacheBytes, LevelDBWriteBufferBytes: WriteBufferBytes}
 	for _, tc := range []struct {
-		spec string
-		d    Defaults
-		want int
+		spec                    string
+		d                       Defaults
+		blockCache, writeBuffer int
 	}{
-		{"leveldb:/tmp/x", Defaults{}, leveldb.DefaultBlockCacheBytes},
-		{"/tmp/x", Defaults{LevelDBBlockCacheBytes: DataserviceBlockCacheBytes}, DataserviceBlockCacheBytes},
-		{"leveldb:/tmp/x?block-cache-mb=8", Defaults{LevelDBBlockCacheBytes: DataserviceBlockCacheBytes}, 8 << 20},
+		{"leveldb:/tmp/x", Defaults{}, leveldb.DefaultBlockCacheBytes, leveldb.DefaultWriteBufferBytes},
+		{"/tmp/x", ds, DataserviceBlockCacheBytes, WriteBufferBytes},
+		{"leveldb:/tmp/x?block-cache-mb=8", ds, 8 << 20, WriteBufferBytes},
+		{"leveldb:/tmp/x?write-buffer-mb=3", ds, DataserviceBlockCacheBytes, 3 << 20},
+		{"leveldb:/tmp/x?write-buffer-mb=5&block-cache-mb=7", Defaults{}, 7 << 20, 5 << 20},
 	} {
 		p, err := parse(tc.spec, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := p.leveldbConfig(tc.d).BlockCacheBytes; got != tc.want {
-			t.Errorf("%s with %+v: block cache %d, want %d", tc.spec, tc.d, got, tc.want)
+		cfg := p.leveldbConfig(tc.d)
+		if cfg.BlockCacheBytes != tc.blockCache || cfg.WriteBufferBytes != tc.writeBuffer {
+			t.Errorf("%s with %+v: block cache %d and write buffer %d, want %d and %d",
+				tc.spec, tc.d, cfg.BlockCacheBytes, cfg.WriteBufferBytes, tc.blockCache, tc.writeBuffer)
 		}
 	}
 }

@@ -152,7 +152,10 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 		spec = "leveldb:" + filepath.Join(cfg.DataDir, "store")
 	}
 	var err error
-	if n.store, err = storespec.Open(spec, storespec.Defaults{LevelDBBlockCacheBytes: storespec.AllBlockCacheBytes}); err != nil {
+	if n.store, err = storespec.Open(spec, storespec.Defaults{
+		LevelDBBlockCacheBytes:  storespec.AllBlockCacheBytes,
+		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+	}); err != nil {
 		return nil, err
 	}
 	// Reads of apps, devices, sessions and message bodies go through a

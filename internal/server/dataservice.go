@@ -55,7 +55,10 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 			n.Close(context.Background())
 		}
 	}()
-	if n.store, err = storespec.Open(cfg.Store, storespec.Defaults{LevelDBBlockCacheBytes: storespec.DataserviceBlockCacheBytes}); err != nil {
+	if n.store, err = storespec.Open(cfg.Store, storespec.Defaults{
+		LevelDBBlockCacheBytes:  storespec.DataserviceBlockCacheBytes,
+		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+	}); err != nil {
 		return nil, err
 	}
 	n.source = dataservice.NewSource(n.store, cfg.Sentinel)
