@@ -6,6 +6,7 @@ require (
 	filippo.io/edwards25519 v1.1.0
 	github.com/aerospike/aerospike-client-go/v7 v7.10.2
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
+	github.com/cloudflare/circl v1.6.1
 	github.com/flynn/noise v1.1.0
 	github.com/orcaman/concurrent-map v1.0.0
 	github.com/syndtr/goleveldb v1.0.1-0.20220721030215-126854af5e6d

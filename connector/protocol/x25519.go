@@ -2,24 +2,29 @@ package protocol
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	"filippo.io/edwards25519"
-	"filippo.io/edwards25519/field"
+	"github.com/cloudflare/circl/dh/x25519"
 )
 
 // x25519Key is an X25519 key pair: the private scalar as drawn (clamped
 // only when used, as RFC 7748 says) and its public key.
 //
-// The public key is computed on the Edwards form of the curve, with a
-// precomputed table of multiples of the base point, in about half the time
-// of a Montgomery ladder from the base point (crypto/ecdh's way). Every
-// handshake makes one on each side, so this is a sixth of the CPU of a new
-// connection, server and client together.
+// X25519 is most of the CPU of a new connection: each side makes an
+// ephemeral key and two shared secrets. Both are done faster than with
+// crypto/ecdh, whose key objects would also compute a public key for every
+// private key they are given:
+//   - The public key is computed on the Edwards form of the curve with
+//     filippo.io/edwards25519's precomputed table of multiples of the base
+//     point: 22 µs instead of a 48 µs ladder from the base point.
+//   - Shared secrets use cloudflare/circl's Montgomery ladder, which has
+//     assembly for the 64-bit multiply-add instructions of current x86
+//     processors (BMI2, ADX): 37 µs instead of 48 µs, and portable Go
+//     elsewhere.
 type x25519Key struct {
 	private, public [KeyLen]byte
 }
@@ -83,65 +88,10 @@ func dh(k *x25519Key, peer []byte) ([KeyLen]byte, error) {
 	if len(peer) != KeyLen {
 		return out, fmt.Errorf("peer key: %d bytes, want %d", len(peer), KeyLen)
 	}
-	ladder(&out, &k.private, peer)
-	var zero [KeyLen]byte
-	if subtle.ConstantTimeCompare(out[:], zero[:]) == 1 {
+	var pub x25519.Key
+	copy(pub[:], peer)
+	if !x25519.Shared((*x25519.Key)(&out), (*x25519.Key)(&k.private), &pub) {
 		return out, errLowOrder
 	}
 	return out, nil
-}
-
-// ladder sets out to X25519(scalar, u), the Montgomery ladder of RFC 7748
-// section 5 in constant time. The high bit of u is ignored and
-// non-canonical encodings are accepted, as the RFC requires.
-func ladder(out, scalar *[KeyLen]byte, u []byte) {
-	k := *scalar
-	k[0] &= 248
-	k[31] &= 127
-	k[31] |= 64
-
-	var x1, x2, z2, x3, z3 field.Element
-	if _, err := x1.SetBytes(u); err != nil {
-		panic("protocol: ladder: " + err.Error()) // dh checked the length
-	}
-	x2.One()
-	z2.Zero()
-	x3.Set(&x1)
-	z3.One()
-
-	var a, aa, b, bb, e, c, d, da, cb field.Element
-	swap := 0
-	for t := 254; t >= 0; t-- {
-		kt := int(k[t/8]>>(t%8)) & 1
-		swap ^= kt
-		x2.Swap(&x3, swap)
-		z2.Swap(&z3, swap)
-		swap = kt
-
-		a.Add(&x2, &z2)
-		aa.Square(&a)
-		b.Subtract(&x2, &z2)
-		bb.Square(&b)
-		e.Subtract(&aa, &bb)
-		c.Add(&x3, &z3)
-		d.Subtract(&x3, &z3)
-		da.Multiply(&d, &a)
-		cb.Multiply(&c, &b)
-		x3.Add(&da, &cb)
-		x3.Square(&x3)
-		z3.Subtract(&da, &cb)
-		z3.Square(&z3)
-		z3.Multiply(&z3, &x1)
-		x2.Multiply(&aa, &bb)
-		// z2 = E·(AA + a24·E) with a24 = (486662-2)/4 = 121665.
-		z2.Mult32(&e, 121665)
-		z2.Add(&z2, &aa)
-		z2.Multiply(&z2, &e)
-	}
-	x2.Swap(&x3, swap)
-	z2.Swap(&z3, swap)
-
-	z2.Invert(&z2)
-	x2.Multiply(&x2, &z2)
-	copy(out[:], x2.Bytes())
 }
