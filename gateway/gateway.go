@@ -15,6 +15,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
+	"github.com/heraldpush/herald/internal/warmstack"
 	"github.com/heraldpush/herald/internal/workpool"
 )
 
@@ -151,6 +152,7 @@ type Gateway struct {
 	system    *actor.ActorSystem
 	router    *actor.PID
 	workers   *workpool.Pool
+	warm      *warmstack.Pool
 	tasks     *taskContainer
 	schedules *scheduler
 	upstream  *coordinator
@@ -166,7 +168,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
 		system: deps.System, stats: deps.Stats, apps: newAppCache(deps.Data, 5*time.Second, 10000),
-		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers)}
+		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests)}
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts, Log: cfg.Log})
 	g.tasks = newTaskContainer(g)
 	g.schedules = newScheduler(g)
@@ -211,7 +213,10 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.jpush = newJPushFace(cfg.JPushRateLimits)
 	g.routes = append(g.routes, g.jpushRoutes()...)
-	g.handler = g.mux()
+	mux := g.mux()
+	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.warm.Run(func() { mux.ServeHTTP(w, r) })
+	})
 	g.tasks.start()
 	g.schedules.start()
 	g.upstream.start()
@@ -227,7 +232,13 @@ func (g *Gateway) Close() {
 	g.schedules.close()
 	g.tasks.close()
 	g.workers.Close()
+	g.warm.Close()
 }
+
+// warmRequests is how many requests at a time run on goroutines whose
+// stacks have grown already (internal/warmstack); more run on their own.
+// Most requests spend their time on the CPU, so a few per core suffice.
+const warmRequests = 64
 
 // Handler returns the HTTP handler of the API.
 func (g *Gateway) Handler() http.Handler { return g.handler }
