@@ -102,7 +102,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		devices: make([]device, len(spec.Devices)),
 	}
 	for i, a := range addrs {
-		p.dialers[i] = net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
+		p.dialers[i] = net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
 	}
 	if err := p.register(); err != nil {
 		return err

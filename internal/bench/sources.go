@@ -69,7 +69,8 @@ type sourceDialer struct {
 func newSourceDialer(sources []netip.Addr, timeout time.Duration) *sourceDialer {
 	sd := &sourceDialer{dialers: make([]net.Dialer, len(sources))}
 	for i, a := range sources {
-		sd.dialers[i] = net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
+		// No TCP keepalive, as the SDK's own dialer: heartbeats do its job.
+		sd.dialers[i] = net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
 	}
 	return sd
 }
