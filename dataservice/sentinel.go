@@ -261,9 +261,9 @@ func (s *Source) invalidate(ctx context.Context, inv []Invalidation) error {
 // to create the record, which needs no invalidation; only if the record
 // exists is it replaced, and the replacement invalidated. A device's
 // first session is such a create: a storm of new devices into a cluster
-// then waits for no cache.
+// then waits for no cache. A Fresh write is a create by its caller's word.
 func (s *Source) Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error) {
-	if !CachedKinds[kind] {
+	if !CachedKinds[kind] || opts.Fresh {
 		return s.Store.Put(ctx, kind, key, value, opts)
 	}
 	if !opts.CreateOnly && opts.Generation == 0 {
@@ -288,7 +288,7 @@ func (s *Source) PutMany(ctx context.Context, writes []Write) error {
 	err := s.Store.PutMany(ctx, writes)
 	var inv []Invalidation
 	for _, w := range writes {
-		if CachedKinds[w.Kind] {
+		if CachedKinds[w.Kind] && !w.Options.Fresh {
 			inv = append(inv, Invalidation{Kind: w.Kind, Key: w.Key})
 		}
 	}

@@ -228,7 +228,9 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 			if plan.skips(i) {
 				continue
 			}
-			writes = append(writes, Write{Kind: KindInbox, Key: inboxKey(rid, m.ID), Value: []byte{0}, Options: WriteOptions{TTL: copyTTL}})
+			// Fresh: the key holds the id the gateway generated for this
+			// message, whose CreateOnly write is in the same batch.
+			writes = append(writes, Write{Kind: KindInbox, Key: inboxKey(rid, m.ID), Value: []byte{0}, Options: WriteOptions{TTL: copyTTL, Fresh: true}})
 		}
 	}
 	if err := s.store.PutMany(ctx, writes); err != nil {

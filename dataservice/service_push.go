@@ -584,7 +584,7 @@ func (s *Service) SaveBroadcast(ctx context.Context, m *Message, targeted int64)
 		writes = append(writes, w)
 	}
 	if m.TTL > 0 {
-		writes = append(writes, Write{Kind: KindBroadcast, Key: broadcastKey(m.AppKey, m.ID), Value: []byte{}, Options: WriteOptions{TTL: m.TTL + AckGrace}})
+		writes = append(writes, Write{Kind: KindBroadcast, Key: broadcastKey(m.AppKey, m.ID), Value: []byte{}, Options: WriteOptions{TTL: m.TTL + AckGrace, Fresh: true}})
 	}
 	if err := s.store.PutMany(ctx, writes); err != nil {
 		return fmt.Errorf("save broadcast %d: %w", m.ID, err)

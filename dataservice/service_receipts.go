@@ -23,7 +23,8 @@ func appMessageWrite(m *Message, retain time.Duration) (Write, bool) {
 	if m.Broadcast {
 		flags |= appMessageBroadcast
 	}
-	return Write{Kind: KindAppMessage, Key: appMessageKey(m.AppKey, m.ID), Value: []byte{flags}, Options: WriteOptions{TTL: retain}}, true
+	// Fresh: written once, with the message, under its just-generated id.
+	return Write{Kind: KindAppMessage, Key: appMessageKey(m.AppKey, m.ID), Value: []byte{flags}, Options: WriteOptions{TTL: retain, Fresh: true}}, true
 }
 
 // idDay is the UTC day id was generated on.

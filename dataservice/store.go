@@ -65,6 +65,16 @@ type WriteOptions struct {
 	Generation uint32
 	// CreateOnly makes the write fail with ErrExists if the record exists.
 	CreateOnly bool
+	// Fresh says the key has never had a record: it is made from an
+	// identifier generated just now (a new message's id), so there is
+	// nothing to read before writing. A backend that reads the old record
+	// to number generations and keep its expiry index (LevelDB) skips that
+	// read and starts the record at generation 1; others may ignore it. It
+	// cannot be combined with CreateOnly or Generation, which need the old
+	// record (ErrInvalid). Writing Fresh over a key that has a record is
+	// the caller's bug: the record is replaced, its generation restarts at
+	// 1, and a cache holding the old one is not told.
+	Fresh bool
 }
 
 // Write is one element of a PutMany batch.

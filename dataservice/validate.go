@@ -72,6 +72,9 @@ func CheckWrite(kind Kind, key string, value []byte, opts WriteOptions) error {
 	if len(value) > MaxValueLen {
 		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrInvalid, len(value), MaxValueLen)
 	}
+	if opts.Fresh && (opts.CreateOnly || opts.Generation != 0) {
+		return fmt.Errorf("%w: a Fresh write cannot be CreateOnly or conditional on a generation", ErrInvalid)
+	}
 	return CheckTTL(opts.TTL)
 }
 

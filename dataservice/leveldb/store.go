@@ -312,9 +312,12 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 	mu := &s.locks[stripeIndex(kind, key)].mu
 	mu.Lock()
 	defer mu.Unlock()
-	old, err := s.readHeader(sc.key)
-	if err != nil {
-		return 0, dbError(op, err)
+	var old header
+	if !opts.Fresh {
+		var err error
+		if old, err = s.readHeader(sc.key); err != nil {
+			return 0, dbError(op, err)
+		}
 	}
 	h, err := planPut(sc, old, value, opts, now())
 	if err != nil {
@@ -366,9 +369,11 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 		})
 		sc.key = appendRecordKey(sc.key[:0], tagRecord, w.Kind, w.Key)
 		var old header
-		if prev >= 0 {
+		switch {
+		case prev >= 0:
 			old = sc.headers[prev]
-		} else {
+		case w.Options.Fresh: // nothing to read: the key has never had a record
+		default:
 			var err error
 			if old, err = s.readHeader(sc.key); err != nil {
 				return dbError(op, err)

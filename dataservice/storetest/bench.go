@@ -3,8 +3,10 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -88,6 +90,28 @@ func Bench(b *testing.B, newStore func(testing.TB) dataservice.Store) {
 			}
 		})
 	})
+
+	// Records under keys never written before, as a push writes its inbox
+	// copies, with and without telling the store so (WriteOptions.Fresh).
+	for _, fresh := range []bool{false, true} {
+		b.Run(fmt.Sprintf("PutNew/fresh=%v", fresh), func(b *testing.B) {
+			s := open(b, newStore)
+			fill(b, s, kindValues, keys, value)
+			var next atomic.Uint64
+			b.ReportAllocs()
+			b.SetBytes(benchValueSize)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					key := "new/" + strconv.FormatUint(next.Add(1), 10)
+					if _, err := s.Put(bg, kindValues, key, value, dataservice.WriteOptions{TTL: time.Hour, Fresh: fresh}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 
 	b.Run(fmt.Sprintf("PutMany/batch=%d", benchBatch), func(b *testing.B) {
 		s := open(b, newStore)

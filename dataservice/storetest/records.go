@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -86,6 +88,30 @@ var putCases = []testCase{
 		wantErr(t, err, dataservice.ErrGenerationMismatch, "Put with a generation on a missing record")
 		wantMissing(t, s, kindValues, "k")
 	}},
+	{name: "fresh creates at generation 1, and the record then lives as any other", test: func(t *testing.T, s dataservice.Store) {
+		before := time.Now()
+		if gen := put(t, s, kindValues, "new", "v", dataservice.WriteOptions{Fresh: true, TTL: time.Hour}); gen != 1 {
+			t.Fatalf("Fresh Put returned generation %d, want 1", gen)
+		}
+		wantExpires(t, get(t, s, kindValues, "new"), before, time.Now(), time.Hour)
+		if gen := put(t, s, kindValues, "new", "w", dataservice.WriteOptions{Generation: 1}); gen != 2 {
+			t.Fatalf("conditional Put after a Fresh one returned generation %d, want 2", gen)
+		}
+		wantRecord(t, s, kindValues, "new", "w", 2)
+		if existed, err := s.Delete(ctx(t), kindValues, "new", 0); err != nil || !existed {
+			t.Fatalf("Delete of a record written Fresh = %v, %v", existed, err)
+		}
+		wantMissing(t, s, kindValues, "new")
+	}},
+	{name: "fresh with create only or a generation is ErrInvalid", test: func(t *testing.T, s dataservice.Store) {
+		for _, opts := range []dataservice.WriteOptions{{Fresh: true, CreateOnly: true}, {Fresh: true, Generation: 1}} {
+			_, err := s.Put(ctx(t), kindValues, "k", []byte("v"), opts)
+			wantErr(t, err, dataservice.ErrInvalid, fmt.Sprintf("Put with %+v", opts))
+			err = s.PutMany(ctx(t), []dataservice.Write{{Kind: kindValues, Key: "k", Value: []byte("v"), Options: opts}})
+			wantErr(t, err, dataservice.ErrInvalid, fmt.Sprintf("PutMany with %+v", opts))
+		}
+		wantMissing(t, s, kindValues, "k")
+	}},
 	{name: "a deleted record is created again at generation 1", test: func(t *testing.T, s dataservice.Store) {
 		put(t, s, kindValues, "k", "a", dataservice.WriteOptions{})
 		put(t, s, kindValues, "k", "b", dataservice.WriteOptions{})
@@ -137,6 +163,18 @@ var getManyCases = []testCase{
 }
 
 var putManyCases = []testCase{
+	{name: "fresh writes, and a later write of the same key in the batch", test: func(t *testing.T, s dataservice.Store) {
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindValues, Key: "a", Value: []byte("1"), Options: dataservice.WriteOptions{Fresh: true}},
+			{Kind: kindGroups, Key: "g/b", Value: []byte("2"), Options: dataservice.WriteOptions{Fresh: true, TTL: time.Hour}},
+			{Kind: kindValues, Key: "a", Value: []byte("3"), Options: dataservice.WriteOptions{}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRecord(t, s, kindValues, "a", "3", 2)
+		wantRecord(t, s, kindGroups, "g/b", "2", 1)
+	}},
 	{name: "mixed kinds and options", test: func(t *testing.T, s dataservice.Store) {
 		put(t, s, kindOther, "s", "v1", dataservice.WriteOptions{})
 		err := s.PutMany(ctx(t), []dataservice.Write{
