@@ -41,6 +41,7 @@ type (
 		err     error
 	}
 	broadcastsLoaded struct {
+		app  string // whose broadcasts were listed
 		msgs []dataservice.Message
 		last uint64 // the newest broadcast listed
 		more bool   // the list stopped at maxBroadcastsLoaded
@@ -202,10 +203,14 @@ type backlog struct {
 	bc *broadcastLog
 	// bcCap, unless zero, is the newest broadcast the actor may hold:
 	// newer ones wait in the store (a catch-up stopped at
-	// maxBroadcastsLoaded, or one was shed) and the next connection loads
-	// them. Newer ones delivered live are left to that load, and the
-	// cursor does not pass bcCap, so none is skipped.
+	// maxBroadcastsLoaded, or one was shed). Newer ones delivered live are
+	// left to the load that reads them, and the cursor does not pass
+	// bcCap, so none is skipped. bcApp, if set, is the app whose
+	// broadcasts those are (a catch-up's): the next page is loaded as soon
+	// as the queue runs dry, on the same connection. A shed broadcast
+	// leaves it empty, and the next connection loads the rest.
 	bcCap uint64
+	bcApp string
 }
 
 // broadcastLog records broadcasts sent, acknowledged and failed, until a
@@ -240,7 +245,7 @@ func (d *device) Receive(ctx actor.Context) {
 		d.forwarded++
 		d.attach(ctx, m.Conn)
 		if !d.bcChecked || d.broadcastCap() != 0 {
-			d.loadBroadcasts(ctx, m.App, m.Created)
+			d.loadBroadcasts(ctx, m.App, ids.FirstAt(m.Created))
 		}
 	case *broadcastsLoaded:
 		d.broadcastsLoaded(ctx, m)
@@ -560,8 +565,13 @@ func (d *device) pump(ctx actor.Context) {
 			ctx.Send(d.conn, &Send{Pushes: batch})
 		}
 	}
-	if (d.b == nil || len(d.b.queue) == 0) && !d.inboxDone && !d.loading && !d.retrying {
-		d.loadInbox(ctx)
+	if d.b == nil || len(d.b.queue) == 0 {
+		if !d.inboxDone && !d.loading && !d.retrying {
+			d.loadInbox(ctx)
+		}
+		if b := d.b; b != nil && b.bcCap != 0 && b.bcApp != "" {
+			d.loadBroadcasts(ctx, b.bcApp, 0) // the catch-up's next page
+		}
 	}
 	d.advanceCursor(ctx)
 }
@@ -788,10 +798,10 @@ func byID(e *entry, id uint64) int { return cmp.Compare(e.out.ID, id) }
 // loadBroadcasts reads the broadcasts of the device's app it has not
 // acknowledged (those sent before it registered excepted); nothing is sent
 // until they are in, so broadcasts go out in id order.
-func (d *device) loadBroadcasts(ctx actor.Context, app string, created time.Time) {
+func (d *device) loadBroadcasts(ctx actor.Context, app string, floor uint64) {
 	d.bcChecked = true
 	self, root, data, rid := ctx.Self(), d.env.System.Root, d.env.Data, d.rid
-	floor, loaded := ids.FirstAt(created), d.broadcastCap()
+	loaded := d.broadcastCap()
 	err := d.env.Workers.TrySubmit(func() {
 		c := context.Background()
 		cursors, err := data.BroadcastCursors(c, []string{rid})
@@ -806,7 +816,7 @@ func (d *device) loadBroadcasts(ctx actor.Context, app string, created time.Time
 			return
 		}
 		msgs, err := data.Messages(c, list)
-		root.Send(self, &broadcastsLoaded{msgs: msgs, last: list[len(list)-1], more: len(list) == maxBroadcastsLoaded, err: err})
+		root.Send(self, &broadcastsLoaded{app: app, msgs: msgs, last: list[len(list)-1], more: len(list) == maxBroadcastsLoaded, err: err})
 	})
 	if err != nil {
 		// Shed: the device gets what it missed on its next connection.
@@ -817,8 +827,8 @@ func (d *device) loadBroadcasts(ctx actor.Context, app string, created time.Time
 	d.bcLoading = true
 }
 
-// maxBroadcastsLoaded bounds the missed broadcasts one connection loads;
-// more wait for the next connection.
+// maxBroadcastsLoaded bounds the missed broadcasts one store read loads;
+// the next page is read once the device's queue has run dry.
 const maxBroadcastsLoaded = 100
 
 func (d *device) broadcastsLoaded(ctx actor.Context, m *broadcastsLoaded) {
@@ -830,15 +840,15 @@ func (d *device) broadcastsLoaded(ctx actor.Context, m *broadcastsLoaded) {
 	}
 	switch {
 	case m.more:
-		// Newer ones wait for the next connection, also those that
-		// arrived live while the list was read (nothing was sent since).
+		// Newer ones wait for the next page, also those that arrived live
+		// while the list was read (nothing was sent since).
 		b := d.work()
-		b.bcCap = m.last
+		b.bcCap, b.bcApp = m.last, m.app
 		b.queue = slices.DeleteFunc(b.queue, func(e *entry) bool {
 			return e.out.Broadcast && e.out.AckRequested && e.out.ID > m.last
 		})
 	case d.b != nil:
-		d.b.bcCap = 0
+		d.b.bcCap, d.b.bcApp = 0, ""
 	}
 	for i := range m.msgs {
 		msg := &m.msgs[i]
