@@ -29,13 +29,38 @@ type audienceData interface {
 
 // taskSpec is what a task adds to its message's audience.
 type taskSpec struct {
-	// UTCOffset, if set, keeps the devices whose time zone is at this
-	// offset from UTC (in seconds) when the page is resolved: the
-	// occurrence of a schedule in each device's local time. Devices that
-	// registered no time zone are taken to be in DefaultZone (the
-	// schedule's own; UTC if empty).
+	// UTCOffset, if set, makes the task the firing for this offset from
+	// UTC (in seconds) of an occurrence of a schedule in each device's
+	// local time: it keeps the devices it reaches (taskSpec.reaches).
+	// Devices that registered no time zone are taken to be in DefaultZone
+	// (the schedule's own; UTC if empty).
 	UTCOffset   *int   `json:"utc_offset,omitempty"`
 	DefaultZone string `json:"default_zone,omitempty"`
+	// At is the firing's instant (zero in tasks stored before it was
+	// recorded).
+	At time.Time `json:"at,omitzero"`
+}
+
+// reaches reports whether the firing of s reaches a device in time zone
+// tz: whether At is when that zone's clocks first read the occurrence's
+// wall time (At plus UTCOffset), as for a schedule in a fixed zone
+// (instantIn). A device then gets each occurrence once: on the day clocks
+// are set back, the hour that repeats is sent at its first reading, not
+// at both; on the day they are set forward, an hour that never happens
+// is sent as if the clocks had not changed, not skipped. Without At, the
+// zone must be at UTCOffset at now.
+func (s *taskSpec) reaches(tz string, now time.Time) bool {
+	loc := zone(tz)
+	if loc == nil {
+		return false
+	}
+	off := *s.UTCOffset
+	if s.At.IsZero() {
+		_, o := now.In(loc).Zone()
+		return o == off
+	}
+	at := s.At.UTC()
+	return instantIn(at.Add(time.Duration(off)*time.Second), loc).Equal(at)
 }
 
 // resolver yields the devices of an audience page by page, in ascending
@@ -251,7 +276,7 @@ func (r *resolver) filter(ctx context.Context, cands []string) ([]string, error)
 			if !r.aud.platformAllows(d.Platform) {
 				continue
 			}
-			if r.spec.UTCOffset != nil && !atOffset(cmp.Or(d.TimeZone, r.spec.DefaultZone, "UTC"), now, *r.spec.UTCOffset) {
+			if r.spec.UTCOffset != nil && !r.spec.reaches(cmp.Or(d.TimeZone, r.spec.DefaultZone, "UTC"), now) {
 				continue
 			}
 		}
@@ -288,17 +313,6 @@ func (r *resolver) attrsMatch(a dataservice.DeviceAttrs) bool {
 		return false
 	}
 	return true
-}
-
-// atOffset reports whether time zone tz is offset seconds east of UTC at
-// t. An unknown zone is at no offset.
-func atOffset(tz string, t time.Time, offset int) bool {
-	loc := zone(tz)
-	if loc == nil {
-		return false
-	}
-	_, off := t.In(loc).Zone()
-	return off == offset
 }
 
 // zones caches time.LoadLocation, which reads the zone database each call:

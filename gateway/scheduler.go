@@ -540,7 +540,7 @@ func (g *Gateway) sendFiring(ctx context.Context, appKey string, def *scheduleDe
 	}
 	if f.UTCOffset != nil {
 		off := *f.UTCOffset
-		plan.spec = taskSpec{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone}
+		plan.spec = taskSpec{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone, At: f.At}
 	}
 	return pushError(g.send(ctx, &dataservice.App{Key: appKey}, plan, f.MsgID, true))
 }
