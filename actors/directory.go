@@ -84,9 +84,12 @@ func NewDirectory(env *Env, shards int) *Directory {
 	env.deviceProps = actor.PropsFromProducer(func() actor.Actor { return newDevice(env) }, mailbox, dispatcher, actor.WithGuardian(stopOnFailure))
 	d := &Directory{env: env, seed: maphash.MakeSeed(), shards: make([]*actor.PID, shards)}
 	for i := range d.shards {
+		// On the connection actors' dispatcher too: protoactor's own starts
+		// a goroutine whenever an idle mailbox gets a message, and every
+		// delivery passes through a shard.
 		d.shards[i] = env.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &directoryShard{dir: d, devices: make(map[string]deviceEntry)}
-		}))
+		}, mailbox, dispatcher))
 	}
 	return d
 }
