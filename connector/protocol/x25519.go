@@ -23,8 +23,8 @@ import (
 //     point: 22 µs instead of a 48 µs ladder from the base point.
 //   - Shared secrets use cloudflare/circl's Montgomery ladder, which has
 //     assembly for the 64-bit multiply-add instructions of current x86
-//     processors (BMI2, ADX): 37 µs instead of 48 µs, and portable Go
-//     elsewhere.
+//     processors (BMI2, ADX): about 40 µs instead of 45–48 µs, and
+//     portable Go elsewhere.
 type x25519Key struct {
 	private, public [KeyLen]byte
 }

@@ -15,7 +15,10 @@
 package warmstack
 
 import (
+	"fmt"
+	"net/http"
 	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
@@ -29,7 +32,7 @@ type Pool struct {
 
 type worker struct {
 	job  chan func()
-	done chan any // the value f panicked with, or nil
+	done chan any // nil, a *Panic, or goexit{}
 }
 
 // New starts n goroutines (at least 1).
@@ -47,8 +50,10 @@ func New(n int) *Pool {
 // Run calls f and returns when it has returned: on an idle warm goroutine,
 // or on the caller's if none is idle or the pool is closed. A panic in f is
 // raised again on the caller's goroutine, so that recovering callers (such
-// as net/http, which recovers a handler's panic and aborts the request)
-// see it as if f had run there.
+// as net/http, which recovers a handler's panic, logs it and aborts the
+// request) see it: as a *Panic, which carries the stack of the panic, or,
+// for http.ErrAbortHandler (a deliberate abort, which net/http does not
+// log), as it is.
 func (p *Pool) Run(f func()) {
 	var w *worker
 	select {
@@ -58,15 +63,36 @@ func (p *Pool) Run(f func()) {
 		return
 	}
 	w.job <- f
-	switch v := <-w.done; v.(type) {
+	switch v := (<-w.done).(type) {
 	case nil:
 		p.release(w)
 	case goexit: // the worker is gone; so is the caller
 		runtime.Goexit()
-	default:
+	case *Panic:
 		p.release(w)
+		if v.Value == http.ErrAbortHandler {
+			panic(v.Value)
+		}
 		panic(v)
 	}
+}
+
+// Panic is what Run raises when f panicked on a warm goroutine: the value
+// f panicked with, and the stack of that goroutine at the panic, which the
+// caller's own stack does not show.
+type Panic struct {
+	Value any
+	Stack []byte
+}
+
+func (p *Panic) Error() string {
+	return fmt.Sprintf("%v [on a warm goroutine]\n\n%s", p.Value, p.Stack)
+}
+
+// Unwrap returns the value f panicked with, if it is an error.
+func (p *Panic) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
 }
 
 // goexit is what a worker reports when f called runtime.Goexit.
@@ -118,7 +144,7 @@ func (w *worker) call(f func()) {
 			return
 		}
 		if v := recover(); v != nil { // since Go 1.21 panic(nil) recovers a *runtime.PanicNilError
-			w.done <- v
+			w.done <- &Panic{Value: v, Stack: debug.Stack()}
 			return
 		}
 		w.done <- goexit{}

@@ -3,7 +3,9 @@ package warmstack
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,12 +51,27 @@ func TestPanicReachesTheCaller(t *testing.T) {
 	boom := errors.New("boom")
 	func() {
 		defer func() {
-			if v := recover(); v != boom {
-				t.Fatalf("recovered %v, want %v", v, boom)
+			v := recover()
+			pe, ok := v.(*Panic)
+			if !ok || pe.Value != boom || !errors.Is(pe, boom) {
+				t.Fatalf("recovered %#v, want a *Panic of %v", v, boom)
+			}
+			// Where it panicked, which the caller's stack does not show.
+			if !strings.Contains(string(pe.Stack), "TestPanicReachesTheCaller") || !strings.Contains(pe.Error(), "boom") {
+				t.Fatalf("the panic's stack and message lack its origin:\n%s", pe.Error())
 			}
 		}()
 		p.Run(func() { panic(boom) })
 		t.Fatal("Run returned after a panic")
+	}()
+	// net/http's deliberate abort passes as it is: net/http compares it.
+	func() {
+		defer func() {
+			if v := recover(); v != http.ErrAbortHandler {
+				t.Fatalf("recovered %#v, want http.ErrAbortHandler", v)
+			}
+		}()
+		p.Run(func() { panic(http.ErrAbortHandler) })
 	}()
 	// The worker survived and is idle again.
 	var warm bool
