@@ -244,8 +244,9 @@ func (d *device) Receive(ctx actor.Context) {
 	case *Attach:
 		d.forwarded++
 		d.attach(ctx, m.Conn)
-		if !d.bcChecked || d.broadcastCap() != 0 {
-			d.loadBroadcasts(ctx, m.App, ids.FirstAt(m.Created))
+		if (!d.bcChecked || d.broadcastCap() != 0) && !d.loadBroadcasts(ctx, m.App, ids.FirstAt(m.Created)) {
+			// Shed: the device gets what it missed on its next connection.
+			d.env.Log.Warn("worker pool full; missed broadcasts not loaded", "rid", d.rid)
 		}
 	case *broadcastsLoaded:
 		d.broadcastsLoaded(ctx, m)
@@ -569,8 +570,9 @@ func (d *device) pump(ctx actor.Context) {
 		if !d.inboxDone && !d.loading && !d.retrying {
 			d.loadInbox(ctx)
 		}
-		if b := d.b; b != nil && b.bcCap != 0 && b.bcApp != "" {
-			d.loadBroadcasts(ctx, b.bcApp, 0) // the catch-up's next page
+		// The catch-up's next page; if the pool is full, a moment later.
+		if b := d.b; b != nil && b.bcCap != 0 && b.bcApp != "" && !d.retrying && !d.loadBroadcasts(ctx, b.bcApp, 0) {
+			d.retryLater(ctx, 100*time.Millisecond)
 		}
 	}
 	d.advanceCursor(ctx)
@@ -796,9 +798,10 @@ func (d *device) stop(ctx actor.Context) {
 func byID(e *entry, id uint64) int { return cmp.Compare(e.out.ID, id) }
 
 // loadBroadcasts reads the broadcasts of the device's app it has not
-// acknowledged (those sent before it registered excepted); nothing is sent
-// until they are in, so broadcasts go out in id order.
-func (d *device) loadBroadcasts(ctx actor.Context, app string, floor uint64) {
+// acknowledged (those before floor, the first id of when it registered,
+// excepted); nothing is sent until they are in, so broadcasts go out in id
+// order. It reports false if the worker pool was full.
+func (d *device) loadBroadcasts(ctx actor.Context, app string, floor uint64) bool {
 	d.bcChecked = true
 	self, root, data, rid := ctx.Self(), d.env.System.Root, d.env.Data, d.rid
 	loaded := d.broadcastCap()
@@ -819,12 +822,11 @@ func (d *device) loadBroadcasts(ctx actor.Context, app string, floor uint64) {
 		root.Send(self, &broadcastsLoaded{app: app, msgs: msgs, last: list[len(list)-1], more: len(list) == maxBroadcastsLoaded, err: err})
 	})
 	if err != nil {
-		// Shed: the device gets what it missed on its next connection.
-		d.env.Log.Warn("worker pool full; missed broadcasts not loaded", "rid", d.rid)
 		d.bcChecked = false
-		return
+		return false
 	}
 	d.bcLoading = true
+	return true
 }
 
 // maxBroadcastsLoaded bounds the missed broadcasts one store read loads;
