@@ -197,11 +197,12 @@ const (
 	maxWriteBufferMB = 1 << 10
 )
 
-// sizeMB parses the value of a size parameter in MiB, 1 to max.
-func sizeMB(spec, name, value string, max int) (int, error) {
+// sizeMB parses the value of a size parameter in MiB, 1 to limit, into
+// bytes.
+func sizeMB(spec, name, value string, limit int) (int, error) {
 	mb, err := strconv.Atoi(value)
-	if err != nil || mb < 1 || mb > max {
-		return 0, invalid(spec, "%s must be a whole number of MiB, 1 to %d; got %q", name, max, value)
+	if err != nil || mb < 1 || mb > limit {
+		return 0, invalid(spec, "%s must be a whole number of MiB, 1 to %d; got %q", name, limit, value)
 	}
 	return mb << 20, nil
 }
