@@ -138,14 +138,7 @@ func BenchmarkHandshake(b *testing.B) {
 	keys := DeriveDeviceKeys(secret)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		in, err := NewInitiator(server.Public, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r1, err := in.AppendRecord1(nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		in, r1 := startHandshake(b, server.Public, nil)
 		r2, srv, err := Respond(server, r1, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -169,11 +162,7 @@ func BenchmarkHandshake(b *testing.B) {
 // connector pays per connection.
 func BenchmarkRespond(b *testing.B) {
 	server := testServerKeypair(b)
-	in, _ := NewInitiator(server.Public, nil)
-	r1, err := in.AppendRecord1(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, r1 := startHandshake(b, server.Public, nil)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

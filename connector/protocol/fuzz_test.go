@@ -150,14 +150,7 @@ func FuzzFrames(f *testing.F) {
 // return a session for bytes that are not a genuine message 1.
 func FuzzRespond(f *testing.F) {
 	server := testServerKeypair(f)
-	in, err := NewInitiator(server.Public, bytes.NewReader(counting(0x21, KeyLen)))
-	if err != nil {
-		f.Fatal(err)
-	}
-	valid, err := in.AppendRecord1(nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	_, valid := startHandshake(f, server.Public, bytes.NewReader(counting(0x21, KeyLen)))
 	f.Add(valid)
 	f.Add([]byte{})
 	f.Add([]byte{2})

@@ -96,14 +96,7 @@ func TestHandshakeWrongServerKey(t *testing.T) {
 	}
 	// The client pinned other.Public (say, a key rotated away) but talks to
 	// server: the server cannot decrypt record 1 and refuses.
-	in, err := NewInitiator(other.Public, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1, err := in.AppendRecord1(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, r1 := startHandshake(t, other.Public, nil)
 	_, s, err := Respond(server, r1, nil)
 	if s != nil {
 		t.Fatal("Respond returned a session for a record 1 sealed to another key")
@@ -149,11 +142,7 @@ func TestHandshakeImpostorServer(t *testing.T) {
 
 func TestRespondRejects(t *testing.T) {
 	server := testServerKeypair(t)
-	in, _ := NewInitiator(server.Public, nil)
-	valid, err := in.AppendRecord1(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, valid := startHandshake(t, server.Public, nil)
 	flip := func(i int) []byte {
 		b := append([]byte(nil), valid...)
 		b[i] ^= 0x40
@@ -246,11 +235,7 @@ func TestReadRecord2Rejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, _ := NewInitiator(server.Public, nil)
-			r1, err := in.AppendRecord1(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in, r1 := startHandshake(t, server.Public, nil)
 			r2, _, err := Respond(server, r1, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -27,10 +28,12 @@ func testServerKeypair(tb testing.TB) Keypair {
 	return k
 }
 
-// handshake runs a full handshake in memory and returns both sessions.
-func handshake(tb testing.TB, server Keypair) (client, srv *Session) {
+// startHandshake begins a handshake with the server whose static public
+// key is serverPublic (ephemeral key from rng; nil means crypto/rand) and
+// returns the initiator and the body of its record 1.
+func startHandshake(tb testing.TB, serverPublic []byte, rng io.Reader) (*Initiator, []byte) {
 	tb.Helper()
-	in, err := NewInitiator(server.Public, nil)
+	in, err := NewInitiator(serverPublic, rng)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -38,6 +41,13 @@ func handshake(tb testing.TB, server Keypair) (client, srv *Session) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return in, r1
+}
+
+// handshake runs a full handshake in memory and returns both sessions.
+func handshake(tb testing.TB, server Keypair) (client, srv *Session) {
+	tb.Helper()
+	in, r1 := startHandshake(tb, server.Public, nil)
 	r2, srv, err := Respond(server, r1, nil)
 	if err != nil {
 		tb.Fatal(err)

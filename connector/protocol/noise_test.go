@@ -39,14 +39,7 @@ func TestHashingMatchesTheStandardLibrary(t *testing.T) {
 // burst (on flynn/noise, Respond made 101 objects; now 22).
 func TestRespondAllocatesLittle(t *testing.T) {
 	server := testServerKeypair(t)
-	in, err := NewInitiator(server.Public, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1, err := in.AppendRecord1(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r1 := startHandshake(t, server.Public, nil)
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, _, err := Respond(server, r1, nil); err != nil {
 			t.Fatal(err)

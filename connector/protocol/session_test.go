@@ -60,14 +60,7 @@ func TestInteropFlynn(t *testing.T) {
 	})
 
 	t.Run("Initiator client, flynn server", func(t *testing.T) {
-		in, err := NewInitiator(server.Public, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r1, err := in.AppendRecord1(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in, r1 := startHandshake(t, server.Public, nil)
 		hs, err := noise.NewHandshakeState(flynnConfig(false, server))
 		if err != nil {
 			t.Fatal(err)
@@ -285,11 +278,7 @@ func TestSessionMemory(t *testing.T) {
 		n = 1000
 	}
 	server := testServerKeypair(t)
-	in, _ := NewInitiator(server.Public, nil)
-	r1, err := in.AppendRecord1(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r1 := startHandshake(t, server.Public, nil)
 	sessions := make([]*Session, n)
 	var before, after runtime.MemStats
 	runtime.GC()

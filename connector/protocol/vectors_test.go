@@ -53,14 +53,7 @@ func exampleRun(t *testing.T) map[string][]byte {
 	server := testServerKeypair(t)
 	got["server_public"] = server.Public
 
-	in, err := NewInitiator(server.Public, bytes.NewReader(counting(0x21, KeyLen)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body1, err := in.AppendRecord1(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, body1 := startHandshake(t, server.Public, bytes.NewReader(counting(0x21, KeyLen)))
 	got["record1"] = AppendRecord(nil, body1)
 
 	body2, srv, err := respond(server, body1, nil, bytes.NewReader(counting(0x41, KeyLen)))
