@@ -21,9 +21,9 @@ func CompactRegistry(system *actor.ActorSystem) {
 	reg := system.ProcessRegistry
 	one := cmap.New()
 	for _, bucket := range reg.LocalPIDs.LocalPIDs {
-		for id, p := range bucket.Items() {
-			one.Set(id, p)
-		}
+		// IterCb, not Items: Items starts a goroutine and a channel per
+		// shard, 32,768 of each for a registry that holds a handful.
+		bucket.IterCb(func(id string, p any) { one.Set(id, p) })
 	}
 	reg.LocalPIDs = &actor.SliceMap{LocalPIDs: []cmap.ConcurrentMap{one}}
 }
