@@ -105,6 +105,12 @@ type router struct {
 	queue   []*routeJob // waiting, by priority then arrival
 	running int
 	seq     uint64
+	// Jobs run on workers that stay, started as running first exceeds
+	// their number: a unicast push is one job, and a goroutine started
+	// for each would grow its stack anew every time. jobs holds at most
+	// Parallel, the most ever running, so handing one over never blocks.
+	jobs    chan *routeJob
+	workers int
 }
 
 type routeJob struct {
@@ -131,7 +137,9 @@ func SpawnRouter(system *actor.ActorSystem, cfg RouterConfig) *actor.PID {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &router{cfg: cfg} }))
+	return system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &router{cfg: cfg, jobs: make(chan *routeJob, cfg.Parallel)}
+	}))
 }
 
 func (r *router) Receive(ctx actor.Context) {
@@ -144,6 +152,9 @@ func (r *router) Receive(ctx actor.Context) {
 		r.enqueue(ctx, m, dataservice.PriorityHigh)
 	case *routeDone:
 		r.running--
+	case *actor.Stopped, *actor.Restarting:
+		close(r.jobs) // workers finish their jobs and end; a restart makes new ones
+		return
 	}
 	r.start(ctx)
 }
@@ -190,20 +201,29 @@ func busyAnswer(req any) any {
 func (r *router) start(ctx actor.Context) {
 	for r.running < r.cfg.Parallel && len(r.queue) > 0 {
 		j := r.queue[0]
+		r.queue[0] = nil
 		r.queue = r.queue[1:]
 		r.running++
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		go func() {
-			answer := r.run(j.req)
-			if j.sender != nil {
-				root.Send(j.sender, answer)
-			}
-			root.Send(self, &routeDone{})
-		}()
+		if r.running > r.workers {
+			r.workers++
+			go r.work(ctx.Self(), ctx.ActorSystem().Root)
+		}
+		r.jobs <- j
 	}
 }
 
-// run does one job; it runs on its own goroutine and reads only cfg.
+// work runs jobs until the router stops. It reads only cfg and jobs.
+func (r *router) work(self *actor.PID, root *actor.RootContext) {
+	for j := range r.jobs {
+		answer := r.run(j.req)
+		if j.sender != nil {
+			root.Send(j.sender, answer)
+		}
+		root.Send(self, &routeDone{})
+	}
+}
+
+// run does one job on a worker.
 func (r *router) run(req any) any {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
@@ -245,29 +265,32 @@ func (r *router) route(ctx context.Context, m *Route) *Routed {
 		firstErr error
 		online   int
 	)
-	for id, group := range groups {
+	send := func(id string, group []string) {
 		c, ok := r.cfg.Routes.Connector(id)
-		if !ok {
-			// Its connector is gone: the device reconnects elsewhere.
-			// (Under the lock: jobs started above count into offline.)
-			mu.Lock()
-			offline += len(group)
-			mu.Unlock()
-			continue
+		var err error
+		if ok {
+			err = c.Deliver(ctx, m.Msg, group)
 		}
-		wg.Go(func() {
-			err := c.Deliver(ctx, m.Msg, group)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				offline += len(group)
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case !ok: // its connector is gone: the device reconnects elsewhere
+			offline += len(group)
+		case err != nil:
+			offline += len(group)
+			if firstErr == nil {
+				firstErr = err
 			}
+		default:
 			online += len(group)
-		})
+		}
+	}
+	for id, group := range groups {
+		if len(groups) == 1 { // a unicast, most often: no goroutine
+			send(id, group)
+			break
+		}
+		wg.Go(func() { send(id, group) })
 	}
 	wg.Wait()
 	r.countOffline(m, offline)

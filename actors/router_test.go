@@ -232,6 +232,42 @@ func TestRouteCountsOnlineAndOfflineDevices(t *testing.T) {
 	}
 }
 
+// A page whose devices are all on one connector (a unicast, most often) is
+// handed over on the job's own goroutine; it counts as a spread page does.
+func TestRouteToOneConnector(t *testing.T) {
+	tests := []struct {
+		name                string
+		connector           string
+		wantOnline, wantOff int
+		wantErr             error
+		wantHanded          []string
+	}{
+		{"its connector takes them", "c1", 2, 0, nil, []string{"d1", "d2"}},
+		{"its connector fails", "bad", 0, 2, errConnector, []string{"d1", "d2"}},
+		{"its connector left the cluster", "gone", 0, 2, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c1 := &fakeConnector{id: "c1"}
+			bad := &fakeConnector{id: "bad", err: errConnector}
+			h := newRouterHarness(t, fakeRoutes{c1, bad}, nil)
+			h.connect(tt.connector, "d1", "d2")
+			m := &dataservice.Message{ID: 7, AppKey: testApp, TTL: time.Hour, Created: time.Now()}
+			r := answer[*actors.Routed](t, h.request(&actors.Route{Msg: m, RIDs: []string{"d1", "d2"}}))
+			if r.Online != tt.wantOnline || r.Offline != tt.wantOff || !errors.Is(r.Err, tt.wantErr) {
+				t.Fatalf("routed %d online, %d offline, err %v; want %d, %d, %v", r.Online, r.Offline, r.Err, tt.wantOnline, tt.wantOff, tt.wantErr)
+			}
+			handed := append(c1.delivered(m.ID), bad.delivered(m.ID)...)
+			if !slices.Equal(handed, tt.wantHanded) {
+				t.Errorf("connectors were handed %v, want %v", handed, tt.wantHanded)
+			}
+			if got := h.receipts.get(m.ID, dataservice.CounterStoredOffline); got != int64(tt.wantOff) {
+				t.Errorf("stored_offline counted %d, want %d", got, tt.wantOff)
+			}
+		})
+	}
+}
+
 func TestRouteWithoutSessionsCountsEveryDeviceOffline(t *testing.T) {
 	c1 := &fakeConnector{id: "c1"}
 	h := newRouterHarness(t, fakeRoutes{c1}, nil)
