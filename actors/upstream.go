@@ -147,10 +147,12 @@ func (w *writer) flushUpstreams(ctx actor.Context) {
 			}
 			a.IDs = append(a.IDs, u.m.ID)
 		}
+		// The budget first: a connection that sends again on its answer
+		// must find it given back.
+		root.Send(self, &upstreamsDone{bytes: size})
 		for _, pid := range order {
 			root.Send(pid, byConn[pid])
 		}
-		root.Send(self, &upstreamsDone{bytes: size})
 	}()
 }
 
