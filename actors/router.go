@@ -96,7 +96,10 @@ type RouterConfig struct {
 	MaxQueue int
 	// Timeout bounds one job. Zero means 30s.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// Dispatcher runs the router's mailbox; nil means protoactor's, which
+	// starts a goroutine for every run (two per unicast push).
+	Dispatcher actor.Dispatcher
+	Log        *slog.Logger
 }
 
 // router is the actor. Its fields are owned by Receive.
@@ -137,9 +140,13 @@ func SpawnRouter(system *actor.ActorSystem, cfg RouterConfig) *actor.PID {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+	props := actor.PropsFromProducer(func() actor.Actor {
 		return &router{cfg: cfg, jobs: make(chan *routeJob, cfg.Parallel)}
-	}))
+	})
+	if cfg.Dispatcher != nil {
+		props.Configure(actor.WithDispatcher(cfg.Dispatcher))
+	}
+	return system.Root.Spawn(props)
 }
 
 func (r *router) Receive(ctx actor.Context) {

@@ -113,7 +113,9 @@ func newUpstreamWriter(t *testing.T, cfg actors.WriterConfig, q *fakeQueue) (*ac
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	})))
 	t.Cleanup(system.Shutdown)
-	return actors.NewWriter(system, cfg, q, slog.New(slog.NewTextHandler(io.Discard, nil))), system
+	w := actors.NewWriter(system, cfg, q, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(w.Close)
+	return w, system
 }
 
 func upstreamMsg(rid string, id uint64) dataservice.UpstreamMessage {

@@ -50,9 +50,10 @@ import (
 // Every other Client method passes through unchanged.
 type Writer struct {
 	dataservice.Client
-	pid   *actor.PID
-	root  *actor.RootContext
-	slots chan struct{}
+	pid       *actor.PID
+	root      *actor.RootContext
+	slots     chan struct{}
+	mailboxes *Dispatcher // runs the writer actor's mailbox
 }
 
 var (
@@ -238,12 +239,19 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Cli
 	if cfg.UpstreamBatchBytes <= 0 {
 		cfg.UpstreamBatchBytes = 1 << 20
 	}
+	// On a worker of its own: protoactor's dispatcher would start a
+	// goroutine, and grow its stack, for nearly every receipt.
+	mailboxes := NewDispatcher(1, 0, 0)
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
 			sessions: make(map[time.Duration]map[string]*pendingSession), counters: make(map[counterKey]int64)}
-	}))
-	return &Writer{Client: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending)}
+	}, actor.WithDispatcher(mailboxes)))
+	return &Writer{Client: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending), mailboxes: mailboxes}
 }
+
+// Close stops the writer's worker once its actor system has shut down;
+// what reaches the writer later still runs, on goroutines of its own.
+func (w *Writer) Close() { w.mailboxes.Close() }
 
 // acquire takes a waiting slot, blocking while MaxPending callers wait.
 func (w *Writer) acquire(ctx context.Context) error {

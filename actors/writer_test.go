@@ -70,7 +70,9 @@ func newWriter(t *testing.T, cfg actors.WriterConfig, hold chan struct{}) (*acto
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	})))
 	t.Cleanup(system.Shutdown)
-	return actors.NewWriter(system, cfg, data, slog.New(slog.NewTextHandler(io.Discard, nil))), data
+	w := actors.NewWriter(system, cfg, data, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(w.Close)
+	return w, data
 }
 
 func TestWriterCoalescesSessionWritesUnderLoad(t *testing.T) {

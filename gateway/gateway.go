@@ -151,6 +151,7 @@ type Gateway struct {
 	ids       *ids.Generator
 	system    *actor.ActorSystem
 	router    *actor.PID
+	mailboxes *actors.Dispatcher // runs the router's mailbox
 	workers   *workpool.Pool
 	warm      *warmstack.Pool
 	tasks     *taskContainer
@@ -168,8 +169,10 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
 		system: deps.System, stats: deps.Stats, apps: newAppCache(deps.Data, 5*time.Second, 10000),
-		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests)}
-	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts, Log: cfg.Log})
+		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
+		mailboxes: actors.NewDispatcher(1, 0, 0)} // one actor: one worker
+	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
+		Dispatcher: g.mailboxes, Log: cfg.Log})
 	g.tasks = newTaskContainer(g)
 	g.schedules = newScheduler(g)
 	g.upstream = newCoordinator(g)
@@ -233,6 +236,7 @@ func (g *Gateway) Close() {
 	g.tasks.close()
 	g.workers.Close()
 	g.warm.Close()
+	g.mailboxes.Close() // the router's later runs get goroutines of their own
 }
 
 // warmRequests is how many requests at a time run on goroutines whose

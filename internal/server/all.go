@@ -208,6 +208,9 @@ func (n *AllNode) Close(ctx context.Context) error {
 	if n.system != nil {
 		n.system.Shutdown()
 	}
+	if n.writer != nil {
+		n.writer.Close()
+	}
 	if n.cache != nil {
 		errs = append(errs, n.cache.Close())
 	}

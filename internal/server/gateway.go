@@ -156,6 +156,9 @@ func (n *GatewayNode) close(ctx context.Context) error {
 	if n.system != nil {
 		n.system.Shutdown()
 	}
+	if n.writer != nil {
+		n.writer.Close()
+	}
 	if n.data != nil {
 		errs = append(errs, n.data.Close())
 	}
