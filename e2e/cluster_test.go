@@ -35,7 +35,8 @@ func startCluster(t *testing.T, n int) *cluster {
 		c.devices = append(c.devices, waitForLine(t, cmd, regexp.MustCompile(`devices\s+tcp://(\S+)`)))
 		c.connectors = append(c.connectors, cmd)
 	}
-	cmd := exec.Command(heraldBin, "gateway", "--dataservice", ds, "--http", "127.0.0.1:0", "--refresh", "200ms")
+	// Webhooks of the tests listen on loopback too.
+	cmd := exec.Command(heraldBin, "gateway", "--dataservice", ds, "--http", "127.0.0.1:0", "--refresh", "200ms", "--webhook-private-networks")
 	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+heraldtest.AdminToken)
 	c.gateway = "http://" + waitForLine(t, cmd, regexp.MustCompile(`REST API\s+http://(\S+)`))
 	c.h = heraldtest.Attach(t, c.gateway)

@@ -80,7 +80,8 @@ var listening = regexp.MustCompile(`(?m)REST API\s+http://(\S+)\n\s+devices\s+tc
 // picks free ones), and waits until it says where it listens.
 func startHerald(t *testing.T, dataDir, httpAddr, deviceAddr string, extra ...string) *process {
 	t.Helper()
-	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s"}, extra...)
+	// Webhooks of the tests listen on loopback too.
+	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s", "--webhook-private-networks"}, extra...)
 	cmd := exec.Command(heraldBin, args...)
 	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+heraldtest.AdminToken)
 	out, err := cmd.StdoutPipe()

@@ -61,8 +61,14 @@ type CoordinatorConfig struct {
 	MaxApps int
 	// Transport carries the webhook calls. Nil means a transport of the
 	// coordinator's own (proxy from the environment, HTTP/2 when the
-	// webhook offers it).
+	// webhook offers it) that connects only to public addresses unless
+	// PrivateDestinations is set.
 	Transport http.RoundTripper
+	// PrivateDestinations lets webhooks be loopback, private or link-local
+	// addresses (destinations.go): for a gateway whose apps are the
+	// operator's own, or whose webhook calls leave through a proxy on
+	// such an address.
+	PrivateDestinations bool
 }
 
 // maxWebhookBatch is the most messages one webhook call carries.
@@ -97,6 +103,9 @@ func (c CoordinatorConfig) withDefaults() CoordinatorConfig {
 	if c.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 4
+		if !c.PrivateDestinations {
+			t.DialContext = publicDialer().DialContext
+		}
 		c.Transport = t
 	}
 	return c

@@ -53,6 +53,7 @@ func startGateway(tb testing.TB, data dataservice.Client, node int, cfg gateway.
 		tb.Fatal(err)
 	}
 	system := actor.NewActorSystem()
+	cfg.PrivateDestinations = true // the tests' webhooks listen on loopback
 	gw = gateway.New(gateway.Config{Upstream: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		gateway.Deps{Data: data, Cluster: newFakeCluster(connectorA), Receipts: &fakeReceipts{}, IDs: gen, System: system})
 	var once sync.Once

@@ -79,6 +79,10 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 	if err := dataservice.CheckWebhookURL(*req.URL); err != nil {
 		return webhookURLError(*req.URL)
 	}
+	if host, private := privateHost(*req.URL); private && !g.cfg.Upstream.PrivateDestinations {
+		return errorf(http.StatusBadRequest, "invalid_field",
+			"url points to %s, which is not a public address: this gateway posts webhooks only to public addresses (its operator can allow others with --webhook-private-networks)", host)
+	}
 	ctx := r.Context()
 	for range replaceAttempts {
 		cur, err := g.data.Webhook(ctx, app.Key)

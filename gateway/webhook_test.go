@@ -59,8 +59,8 @@ func TestWebhookLifecycle(t *testing.T) {
 	e.webhookCall(t, other, "GET", nil).wantError(t, http.StatusNotFound, "no_webhook")
 
 	// A new URL keeps the secret.
-	moved := e.putWebhookOK(t, a, map[string]any{"url": "http://10.1.2.3:8080/hook?k=v"})
-	if moved.Secret != first.Secret || !moved.Created.Equal(first.Created) || moved.Updated.Before(first.Updated) || moved.URL != "http://10.1.2.3:8080/hook?k=v" {
+	moved := e.putWebhookOK(t, a, map[string]any{"url": "http://hooks.example.net:8080/hook?k=v"})
+	if moved.Secret != first.Secret || !moved.Created.Equal(first.Created) || moved.Updated.Before(first.Updated) || moved.URL != "http://hooks.example.net:8080/hook?k=v" {
 		t.Fatalf("PUT of a new URL = %+v; want the secret and created of %+v", moved, first)
 	}
 	// The same again changes nothing.
@@ -161,6 +161,35 @@ func TestOpenAPIMatchesTheWebhookHandlers(t *testing.T) {
 	c.call(t, exchange{op: del, path: "/v1/webhook", status: 401})
 }
 
+// Apps choose webhook URLs, so a gateway refuses those naming addresses of
+// its operator's network unless the operator allows them.
+func TestWebhookPrivateDestinations(t *testing.T) {
+	urls := []string{
+		"http://127.0.0.1:8080/h", "http://localhost/h", "https://LocalHost./h", "http://api.localhost/h",
+		"http://[::1]/h", "http://[::ffff:127.0.0.1]/h", "http://10.0.0.7/h", "http://172.20.1.1/h",
+		"http://192.168.1.1/h", "http://169.254.169.254/latest/meta-data", "http://[fe80::1%25eth0]/h",
+		"http://[fd00::1]/h", "http://0.0.0.0/h", "http://100.64.0.1/h",
+	}
+	t.Run("refused by default", func(t *testing.T) {
+		e := newEnv(t, gateway.Config{})
+		a := e.createApp(t)
+		for _, u := range urls {
+			e.webhookCall(t, a, "PUT", map[string]any{"url": u}).wantError(t, http.StatusBadRequest, "invalid_field", "not a public address")
+		}
+		e.webhookCall(t, a, "GET", nil).wantError(t, http.StatusNotFound, "no_webhook", "PUT /v1/webhook")
+		e.putWebhookOK(t, a, map[string]any{"url": "https://8.8.8.8/h"}) // a public literal
+	})
+	t.Run("allowed by the operator", func(t *testing.T) {
+		e := newEnv(t, gateway.Config{Upstream: gateway.CoordinatorConfig{PrivateDestinations: true}})
+		a := e.createApp(t)
+		for _, u := range urls {
+			if v := e.putWebhookOK(t, a, map[string]any{"url": u}); v.URL != u {
+				t.Fatalf("stored %q, want %q", v.URL, u)
+			}
+		}
+	})
+}
+
 // FuzzWebhookBody sends PUT /v1/webhook any body: the answer is the
 // webhook (and what is stored is a valid webhook with the URL sent) or a
 // JSON error with a 4xx status that changes nothing.
@@ -168,7 +197,7 @@ func FuzzWebhookBody(f *testing.F) {
 	e := newEnv(f, gateway.Config{})
 	a := e.createApp(f)
 	for _, seed := range []string{
-		`{"url":"https://api.example.com/h"}`, `{"url":"http://10.0.0.1:8080/h?x=1","rotate_secret":true}`,
+		`{"url":"https://api.example.com/h"}`, `{"url":"http://hooks.example.net:8080/h?x=1","rotate_secret":true}`,
 		`{"url":"/relative"}`, `{"url":""}`, `{}`, `[]`, `null`, `{"url":"https://a.example","x":1}`,
 		`{"url":"https://a.example/\u0000"}`, `{"url":"HTTPS://A.EXAMPLE"}`, `{"url":"https://[::1]:99/"}`, "",
 	} {

@@ -202,7 +202,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds (at least 1: pushes must wait for devices that are away)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push")
 	case Steady:
-		fs.StringVar(&o.WebhookListen, "webhook-listen", "127.0.0.1:0", "where the bench's webhook listens (host:port; the gateway must reach it)")
+		fs.StringVar(&o.WebhookListen, "webhook-listen", "127.0.0.1:0", "where the bench's webhook listens (host:port; the gateway must reach it, and post to it: start a gateway given with --target with --webhook-private-networks for a private or loopback address)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for the webhook after the last send")
 	case Broadcast, TagPush:
 		fs.IntVar(&o.Messages, "messages", 0, fmt.Sprintf("pushes to every device, one after another (1 to %d; required)", maxFanoutPushes))

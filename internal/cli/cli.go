@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -128,6 +129,21 @@ func (f *flags) int(name string, def int, usage string) *int {
 	return f.Int(name, def, usage+" ("+envName(name)+")")
 }
 
+func (f *flags) bool(name string, def bool, usage string) *bool {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not true or false", envName(name), v))
+		} else {
+			def = b
+		}
+	}
+	return f.Bool(name, def, usage+" ("+envName(name)+")")
+}
+
+// webhookPrivateUsage describes --webhook-private-networks.
+const webhookPrivateUsage = "let apps' webhooks be loopback, private or link-local addresses (default: public addresses only)"
+
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
 		return err
@@ -204,6 +220,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
 	node := f.int("node", 0, "number of this process in message ids, 0..1023")
 	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
+	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -221,6 +238,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	cfg.Connector.Advertise = *advertise
 	cfg.Connector.Settings.Heartbeat = *heartbeat
 	cfg.Connector.Settings.Grace = *grace
+	cfg.Gateway.Upstream.PrivateDestinations = *webhookPrivate
 
 	ctx, stop := untilSignal()
 	defer stop()
@@ -347,6 +365,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
 	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own")
 	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
+	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -354,7 +373,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := untilSignal()
 	defer stop()
-	n, err := server.StartGateway(server.GatewayConfig{
+	gcfg := server.GatewayConfig{
 		Dataservice:  splitList(*dataservices),
 		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
 		HTTP:         *httpAddr,
@@ -362,7 +381,9 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		Node:         *node,
 		Refresh:      *refresh,
 		Log:          log,
-	})
+	}
+	gcfg.Gateway.Upstream.PrivateDestinations = *webhookPrivate
+	n, err := server.StartGateway(gcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald gateway:", err)
 		return 1
