@@ -365,10 +365,11 @@ func waitFor(ctx context.Context, deadline time.Time, interval time.Duration, co
 func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st fleetStats) {
 	// The final reading should not fail because the run was interrupted.
 	end, err := r.api.runtime(context.WithoutCancel(ctx))
-	if r.opts.Cluster > 0 && err == nil && ctx.Err() == nil {
-		// The gateway counts connections from the connectors' registry
-		// entries, refreshed every clusterAnnounce: give a short run's
-		// last connections time to show.
+	if err == nil && ctx.Err() == nil && (r.opts.Cluster > 0 || len(end.Components.Connectors) > 0) {
+		// A gateway counts connections from the connectors' registry
+		// entries, refreshed every announce (clusterAnnounce in a cluster
+		// of the bench's): give a short run's last connections time to
+		// show.
 		waitFor(ctx, time.Now().Add(4*clusterAnnounce), 50*time.Millisecond, func() bool {
 			if f, ferr := r.api.runtime(ctx); ferr == nil {
 				end = f
