@@ -10,6 +10,7 @@ import (
 // tell which one it has.
 type Client interface {
 	Cluster
+	Nodes
 	DeviceIndex
 	PushData
 	Segments

@@ -78,6 +78,7 @@ func Run(t *testing.T, newClient func(t testing.TB) dataservice.Client) {
 		{"AppMessages", appMessages},
 		{"AppMessagesValidation", appMessagesValidation},
 		{"Cluster", cluster},
+		{"NodeClaims", nodeClaims},
 		{"UpstreamQueue", upstreamQueue},
 		{"UpstreamConcurrent", upstreamConcurrent},
 		{"UpstreamRemoveOnce", upstreamRemoveOnce},

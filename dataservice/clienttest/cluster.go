@@ -2,6 +2,8 @@ package clienttest
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +50,65 @@ func cluster(t *testing.T, c dataservice.Client) {
 			t.Fatalf("an entry past its TTL is still listed: %+v", cs)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func nodeClaims(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	if err := c.ClaimNode(ctx, 7, "gw-a", time.Minute); err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	if err := c.ClaimNode(ctx, 7, "gw-a", time.Minute); err != nil {
+		t.Fatalf("renewal by its owner: %v", err)
+	}
+	err := c.ClaimNode(ctx, 7, "gw-b", time.Minute)
+	wantErr(t, err, dataservice.ErrExists, "a claim on a node another owner holds")
+	if !strings.Contains(err.Error(), "gw-a") {
+		t.Errorf("the refusal does not name the holder: %v", err)
+	}
+	if err := c.ClaimNode(ctx, 8, "gw-b", time.Minute); err != nil {
+		t.Fatalf("another node: %v", err)
+	}
+	// Only its owner releases a claim.
+	if err := c.ReleaseNode(ctx, 7, "gw-b"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, c.ClaimNode(ctx, 7, "gw-b", time.Minute), dataservice.ErrExists, "a claim released by someone else")
+	if err := c.ReleaseNode(ctx, 7, "gw-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ClaimNode(ctx, 7, "gw-b", time.Minute); err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	if err := c.ReleaseNode(ctx, 9, "gw-a"); err != nil {
+		t.Fatalf("releasing an unclaimed node: %v", err)
+	}
+	for _, bad := range []struct {
+		node  int
+		owner string
+		ttl   time.Duration
+	}{{-1, "gw", time.Minute}, {1024, "gw", time.Minute}, {1, "", time.Minute}, {1, "gw", 0}} {
+		wantErr(t, c.ClaimNode(ctx, bad.node, bad.owner, bad.ttl), dataservice.ErrInvalid, fmt.Sprintf("claim %+v", bad))
+	}
+	// A claim that is not renewed runs out.
+	if err := c.ClaimNode(ctx, 10, "gw-dead", 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.ClaimNode(ctx, 10, "gw-next", time.Minute) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a claim past its TTL still holds its node")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Connectors are listed apart from claims.
+	if cs, err := c.Connectors(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, ci := range cs {
+			if strings.HasPrefix(ci.ID, "gateway-node") || ci.ID == "" {
+				t.Fatalf("a node claim is listed as a connector: %+v", cs)
+			}
+		}
 	}
 }

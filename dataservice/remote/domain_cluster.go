@@ -13,9 +13,15 @@ type (
 		TTL       time.Duration
 	}
 	removeConnectorReq struct{ ID string }
+	nodeReq            struct {
+		Node  int
+		Owner string
+		TTL   time.Duration
+	}
 )
 
-// routeCluster serves the dataservice.Cluster methods.
+// routeCluster serves the dataservice.Cluster and dataservice.Nodes
+// methods.
 func (s *Server) routeCluster() {
 	d := s.data
 	handle(s, domainPath+"put_connector", func(ctx context.Context, q *putConnectorReq) (empty, error) {
@@ -27,6 +33,22 @@ func (s *Server) routeCluster() {
 	handle(s, domainPath+"connectors", func(ctx context.Context, _ *empty) ([]dataservice.ConnectorInfo, error) {
 		return d.Connectors(ctx)
 	})
+	handle(s, domainPath+"claim_node", func(ctx context.Context, q *nodeReq) (empty, error) {
+		return empty{}, d.ClaimNode(ctx, q.Node, q.Owner, q.TTL)
+	})
+	handle(s, domainPath+"release_node", func(ctx context.Context, q *nodeReq) (empty, error) {
+		return empty{}, d.ReleaseNode(ctx, q.Node, q.Owner)
+	})
+}
+
+// ClaimNode implements dataservice.Nodes.
+func (c *Client) ClaimNode(ctx context.Context, node int, owner string, ttl time.Duration) error {
+	return c.write(ctx, "claim_node", nodeReq{Node: node, Owner: owner, TTL: ttl}, &empty{})
+}
+
+// ReleaseNode implements dataservice.Nodes.
+func (c *Client) ReleaseNode(ctx context.Context, node int, owner string) error {
+	return c.write(ctx, "release_node", nodeReq{Node: node, Owner: owner}, &empty{})
 }
 
 // PutConnector implements dataservice.Cluster.

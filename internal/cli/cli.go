@@ -197,7 +197,17 @@ func serveUntilSignal(ctx context.Context, stop context.CancelFunc, n interface{
 	// read their state. Give its pages back now, so a process at rest is
 	// as large as what it keeps, not what it once held.
 	debug.FreeOSMemory()
-	<-ctx.Done()
+	var failed <-chan error // a gateway that must stop says so here
+	if f, ok := n.(interface{ Failed() <-chan error }); ok {
+		failed = f.Failed()
+	}
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-failed:
+		fmt.Fprintln(stderr, "herald:", err)
+		code = 1
+	}
 	stop()
 	fmt.Fprintln(stdout, "herald: shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -207,7 +217,7 @@ func serveUntilSignal(ctx context.Context, stop context.CancelFunc, n interface{
 		return 1
 	}
 	fmt.Fprintln(stdout, "herald: stopped")
-	return 0
+	return code
 }
 
 func runAll(args []string, stdout, stderr io.Writer) int {
@@ -363,7 +373,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("gateway", stderr)
 	dataservices := f.string("dataservice", "http://127.0.0.1:8090", "comma-separated URLs of dataservice instances")
 	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
-	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own")
+	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own (it is claimed in the dataservice: a gateway does not start on a node another one holds)")
 	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")

@@ -31,8 +31,13 @@ type GatewayConfig struct {
 	// on first start of the cluster, or generate one then.
 	AdminToken string
 	// Node numbers this process in message ids (0..1023); every gateway of
-	// a cluster needs its own.
+	// a cluster needs its own. The gateway claims it in the dataservice
+	// before it serves (nodeclaim.go) and fails to start while another
+	// gateway holds it.
 	Node int
+	// NodeClaimTTL is how long the node claim lasts unrenewed. Zero means
+	// NodeClaimTTL.
+	NodeClaimTTL time.Duration
 	// Gateway configures the REST API.
 	Gateway gateway.Config
 	// Refresh is how often the connector registry is read. Zero means 1s.
@@ -56,6 +61,7 @@ type GatewayNode struct {
 	gw      *gateway.Gateway
 	http    *http.Server
 	ln      net.Listener
+	claim   *nodeClaim
 
 	closed   sync.Once
 	closeErr error
@@ -97,6 +103,12 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 		return nil, err
 	}
 	n.NewAdminToken = newToken
+	if cfg.NodeClaimTTL <= 0 {
+		cfg.NodeClaimTTL = NodeClaimTTL
+	}
+	if n.claim, err = claimNode(ctx, n.data, cfg.Node, cfg.NodeClaimTTL, cfg.Log); err != nil {
+		return nil, err
+	}
 
 	n.system = newActorSystem(cfg.Log)
 	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, n.data, cfg.Log)
@@ -132,6 +144,10 @@ func (n *GatewayNode) stats() any {
 // HTTPAddr returns the REST API address.
 func (n *GatewayNode) HTTPAddr() net.Addr { return n.ln.Addr() }
 
+// Failed gets an error if the gateway must stop: another gateway took its
+// node number while it could not renew its claim.
+func (n *GatewayNode) Failed() <-chan error { return n.claim.Failed() }
+
 // Close stops taking requests, writes pending delivery counters and stops.
 // Calling it again returns the first call's result.
 func (n *GatewayNode) Close(ctx context.Context) error {
@@ -158,6 +174,9 @@ func (n *GatewayNode) close(ctx context.Context) error {
 	}
 	if n.writer != nil {
 		n.writer.Close()
+	}
+	if n.claim != nil {
+		errs = append(errs, n.claim.release(ctx))
 	}
 	if n.data != nil {
 		errs = append(errs, n.data.Close())

@@ -1,0 +1,50 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/internal/server"
+)
+
+// Two gateways cannot run on one node number: the second does not start
+// while the first holds it, and starts at once when the first stopped and
+// gave it up.
+func TestGatewaysClaimTheirNode(t *testing.T) {
+	c := startCluster(t, 0) // its gateway holds node 0
+	start := func(node int, ttl time.Duration) (*server.GatewayNode, error) {
+		return server.StartGateway(server.GatewayConfig{
+			Dataservice: c.dsURLs(), ClusterToken: clusterToken, HTTP: "127.0.0.1:0", AdminToken: heraldtest.AdminToken,
+			Node: node, NodeClaimTTL: ttl, Log: quiet,
+		})
+	}
+
+	if _, err := start(0, 400*time.Millisecond); err == nil || !strings.Contains(err.Error(), "node 0 is in use by another gateway") {
+		t.Fatalf("a second gateway on node 0: %v, want it refused", err)
+	}
+
+	other, err := start(1, time.Minute)
+	if err != nil {
+		t.Fatalf("a gateway on node 1: %v", err)
+	}
+	select {
+	case err := <-other.Failed():
+		t.Fatalf("a gateway holding its node failed: %v", err)
+	default:
+	}
+	if err := other.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	again, err := start(1, time.Minute)
+	if err != nil {
+		t.Fatalf("a gateway on node 1 after the first stopped: %v", err)
+	}
+	defer again.Close(context.Background())
+	if waited := time.Since(began); waited > 30*time.Second {
+		t.Fatalf("starting waited %v: the stopped gateway's claim was not given up", waited)
+	}
+}
