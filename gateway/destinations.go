@@ -40,7 +40,7 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"), // documentation
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
 	netip.MustParsePrefix("224.0.0.0/3"),     // multicast, reserved, broadcast
-	netip.MustParsePrefix("::/127"),          // unspecified, loopback
+	netip.MustParsePrefix("::/96"),           // unspecified, loopback, IPv4-compatible
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use IPv4/IPv6 translation
 	netip.MustParsePrefix("100::/64"),        // discard-only
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
@@ -50,6 +50,10 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("ff00::/8"),        // multicast
 }
 
+// nat64 is the well-known prefix of IPv4 addresses translated to IPv6
+// (RFC 6052): what counts is the IPv4 address in its last 32 bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // publicAddress reports whether ip is an address the gateway may post
 // webhooks to when private destinations are not allowed.
 func publicAddress(ip netip.Addr) bool {
@@ -57,6 +61,10 @@ func publicAddress(ip netip.Addr) bool {
 		return false
 	}
 	ip = ip.Unmap().WithZone("") // ::ffff:127.0.0.1 is 127.0.0.1; a zone never matches a prefix
+	if nat64.Contains(ip) {      // 64:ff9b::a00:1 reaches 10.0.0.1 through a NAT64 gateway
+		b := ip.As16()
+		return publicAddress(netip.AddrFrom4([4]byte(b[12:])))
+	}
 	for _, p := range nonPublic {
 		if p.Contains(ip) {
 			return false

@@ -42,6 +42,10 @@ func TestPublicAddress(t *testing.T) {
 		{"fe80::1%eth0", false},
 		{"ff02::1", false},
 		{"2001:db8::1", false},
+		{"::7f00:1", false},
+		{"64:ff9b::808:808", true},
+		{"64:ff9b::a00:1", false},
+		{"64:ff9b::a9fe:a9fe", false},
 	} {
 		if got := publicAddress(netip.MustParseAddr(tc.ip)); got != tc.public {
 			t.Errorf("publicAddress(%s) = %v, want %v", tc.ip, got, tc.public)
