@@ -138,7 +138,8 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 
 // stats are the figures of the components, for the admin runtime report.
 func (n *GatewayNode) stats() any {
-	return map[string]any{"connectors": n.cluster.Members(), "cache": n.data.Cache().Stats()}
+	return map[string]any{"connectors": n.cluster.Members(), "cache": n.data.Cache().Stats(),
+		"node": map[string]any{"number": n.claim.node, "owner": n.claim.owner}}
 }
 
 // HTTPAddr returns the REST API address.

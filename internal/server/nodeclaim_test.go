@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,21 @@ func TestGatewaysClaimTheirNode(t *testing.T) {
 		})
 	}
 
-	if _, err := start(0, 400*time.Millisecond); err == nil || !strings.Contains(err.Error(), "node 0 is in use by another gateway") {
+	var rt struct {
+		Components struct {
+			Node struct {
+				Number int    `json:"number"`
+				Owner  string `json:"owner"`
+			} `json:"node"`
+		} `json:"components"`
+	}
+	c.h.Do(http.MethodGet, "/v1/admin/runtime", "Bearer "+heraldtest.AdminToken, nil, http.StatusOK, &rt)
+	if rt.Components.Node.Number != 0 || rt.Components.Node.Owner == "" {
+		t.Fatalf("the runtime report shows node %+v, want node 0 and its owner", rt.Components.Node)
+	}
+
+	if _, err := start(0, 400*time.Millisecond); err == nil || !strings.Contains(err.Error(), "node 0 is in use by another gateway") ||
+		!strings.Contains(err.Error(), rt.Components.Node.Owner) {
 		t.Fatalf("a second gateway on node 0: %v, want it refused", err)
 	}
 
