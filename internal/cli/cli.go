@@ -357,8 +357,9 @@ func runConnector(args []string, stdout, stderr io.Writer) int {
 // what its connections keep; the garbage of a burst of connections
 // (handshakes, session writes) shares spans with it, and what a collection
 // frees there stays resident until the next burst refills it. At Go's
-// default of 100 that is about 400 bytes per connection at 18,000; at 50
-// about half. Connecting costs no measurable throughput (docs/benchmarks.md).
+// default of 100 that was about 440 bytes per connection at 18,000, at 50
+// about 310. Devices connect as fast; the connector spends about 8% more
+// CPU while they do (docs/benchmarks.md).
 const ConnectorGCPercent = 50
 
 // tuneConnectorGC sets ConnectorGCPercent unless GOGC says otherwise: the
