@@ -65,8 +65,14 @@ type upstreamWrite struct {
 	conn *actor.PID
 }
 
-// upstreamsDone ends a flush of the upstream lane.
-type upstreamsDone struct{ bytes int }
+// upstreamsDone ends a flush of the upstream lane: the writer gives the
+// budget back, then answers each connection of the batch (to, in the
+// order they came), so answers leave in the order of the flushes.
+type upstreamsDone struct {
+	bytes   int
+	to      []*actor.PID
+	answers []*UpstreamsQueued
+}
 
 // upstreamLane is the writer actor's batch of upstream messages. Its
 // fields are owned by the writer's Receive.
@@ -136,30 +142,30 @@ func (w *writer) flushUpstreams(ctx actor.Context) {
 			log.Warn("queueing upstream messages failed; their devices will send them again", "messages", len(msgs), "err", err)
 		}
 		// One answer per connection, its ids in the order they came.
+		done := &upstreamsDone{bytes: size}
 		byConn := make(map[*actor.PID]*UpstreamsQueued)
-		var order []*actor.PID
 		for _, u := range batch {
 			a := byConn[u.conn]
 			if a == nil {
 				a = &UpstreamsQueued{Err: err}
 				byConn[u.conn] = a
-				order = append(order, u.conn)
+				done.to, done.answers = append(done.to, u.conn), append(done.answers, a)
 			}
 			a.IDs = append(a.IDs, u.m.ID)
 		}
-		// The budget first: a connection that sends again on its answer
-		// must find it given back.
-		root.Send(self, &upstreamsDone{bytes: size})
-		for _, pid := range order {
-			root.Send(pid, byConn[pid])
-		}
+		root.Send(self, done)
 	}()
 }
 
-// upstreamsDone frees the budget of a finished flush and starts the next.
+// upstreamsDone frees the budget of a finished flush, answers its
+// connections and starts the next flush. The budget goes back first: a
+// connection that sends again on its answer must find it given back.
 func (w *writer) upstreamsDone(ctx actor.Context, m *upstreamsDone) {
 	w.ups.flowing = false
 	w.ups.bytes -= m.bytes
+	for i, pid := range m.to {
+		ctx.Send(pid, m.answers[i])
+	}
 	w.flushUpstreams(ctx)
 }
 
