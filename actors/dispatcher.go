@@ -50,6 +50,12 @@ func NewDispatcher(workers, queue, throughput int) *Dispatcher {
 	return d
 }
 
+// NewActorDispatcher starts a dispatcher for the mailbox of one actor (a
+// router, a writer): one worker, and a queue of a few runs, since a
+// mailbox has at most one run queued (the default queue of 65,536 slots
+// would keep a MiB).
+func NewActorDispatcher() *Dispatcher { return NewDispatcher(1, 4, 0) }
+
 // A runner is a mailbox run. The mailboxes of this package are runners
 // themselves, so scheduling one needs no closure per mailbox; other runs
 // are funcRunners (a func in an interface does not allocate).

@@ -240,10 +240,8 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Cli
 		cfg.UpstreamBatchBytes = 1 << 20
 	}
 	// On a worker of its own: protoactor's dispatcher would start a
-	// goroutine, and grow its stack, for nearly every receipt. A mailbox
-	// has one run queued at a time, so a short queue does (the default
-	// one's 65,536 slots would keep a MiB).
-	mailboxes := NewDispatcher(1, 4, 0)
+	// goroutine, and grow its stack, for nearly every receipt.
+	mailboxes := NewActorDispatcher()
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
 			sessions: make(map[time.Duration]map[string]*pendingSession), counters: make(map[counterKey]int64)}

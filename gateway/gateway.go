@@ -170,7 +170,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g := &Gateway{cfg: cfg, log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
 		system: deps.System, stats: deps.Stats, apps: newAppCache(deps.Data, 5*time.Second, 10000),
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
-		mailboxes: actors.NewDispatcher(1, 4, 0)} // one actor: one worker, one run queued at a time
+		mailboxes: actors.NewActorDispatcher()}
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
 		Dispatcher: g.mailboxes, Log: cfg.Log})
 	g.tasks = newTaskContainer(g)

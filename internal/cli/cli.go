@@ -352,7 +352,7 @@ func runConnector(args []string, stdout, stderr io.Writer) int {
 	return serveUntilSignal(ctx, stop, n, stdout, stderr)
 }
 
-// ConnectorGCPercent is the garbage collector's target of a `herald
+// connectorGCPercent is the garbage collector's target of a `herald
 // connector` whose environment sets no GOGC. A connector's heap is mostly
 // what its connections keep; the garbage of a burst of connections
 // (handshakes, session writes) shares spans with it, and what a collection
@@ -360,13 +360,13 @@ func runConnector(args []string, stdout, stderr io.Writer) int {
 // default of 100 that was about 440 bytes per connection at 18,000, at 50
 // about 310. Devices connect as fast; the connector spends about 8% more
 // CPU while they do (docs/benchmarks.md).
-const ConnectorGCPercent = 50
+const connectorGCPercent = 50
 
-// tuneConnectorGC sets ConnectorGCPercent unless GOGC says otherwise: the
+// tuneConnectorGC sets connectorGCPercent unless GOGC says otherwise: the
 // runtime has read GOGC already, so there is nothing to do then.
 func tuneConnectorGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
-		debug.SetGCPercent(ConnectorGCPercent)
+		debug.SetGCPercent(connectorGCPercent)
 	}
 }
 

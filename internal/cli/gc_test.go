@@ -13,7 +13,7 @@ func TestConnectorGCTarget(t *testing.T) {
 		gogc string
 		want int
 	}{
-		{"no GOGC: the connector's target", "", ConnectorGCPercent},
+		{"no GOGC: the connector's target", "", connectorGCPercent},
 		{"GOGC set: the runtime's reading of it stays", "200", 100},
 		{"GOGC=off stays off", "off", 100},
 	} {
