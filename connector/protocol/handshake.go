@@ -115,7 +115,7 @@ func respond(static Keypair, record1, dst []byte, rng io.Reader) ([]byte, *Sessi
 		return nil, nil, errBadRecord1
 	}
 	// Message 2: e, ee, and the tag of an empty payload.
-	e, err := ephemeral(rng)
+	e, err := ephemeralFrom(rng)
 	if err != nil {
 		return nil, nil, errServerRand
 	}
@@ -211,7 +211,7 @@ func (in *Initiator) AppendRecord1(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("%w: record 1 already written", ErrHandshake)
 	}
 	in.state = initiatorDone // until proven otherwise
-	e, err := ephemeral(in.rng)
+	e, err := ephemeralFrom(in.rng)
 	if err != nil {
 		return dst, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -148,6 +149,13 @@ func BenchmarkX25519(b *testing.B) {
 			}
 		}
 	})
+	b.Run("public-pooled", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := freshEphemeral(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("public-ecdh", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := ecdh.X25519().NewPrivateKey(priv); err != nil {
@@ -164,4 +172,89 @@ func BenchmarkX25519(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Keys made together share one inversion; each must still be the key
+// crypto/ecdh computes on its own, whatever the batch's size.
+func TestPublicKeysInBatches(t *testing.T) {
+	rng := rand.NewChaCha8([32]byte{9})
+	for _, n := range []int{1, 2, 3, 7, ephemeralBatch} {
+		keys := make([]x25519Key, n)
+		for i := range keys {
+			rng.Read(keys[i].private[:])
+		}
+		if err := publicKeys(keys); err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range keys {
+			std, err := ecdh.X25519().NewPrivateKey(k.private[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(k.public[:], std.PublicKey().Bytes()) {
+				t.Fatalf("batch of %d, key %d: public key %x, crypto/ecdh says %x", n, i, k.public, std.PublicKey().Bytes())
+			}
+		}
+	}
+	if err := publicKeys(make([]x25519Key, ephemeralBatch+1)); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("a batch of %d: err = %v, want ErrInvalidKey", ephemeralBatch+1, err)
+	}
+}
+
+// The pool hands out each key once, every key matches its private key,
+// the pool stays within its bound, and a key's slot is wiped when it
+// leaves.
+func TestFreshEphemeralKeys(t *testing.T) {
+	seen := map[[KeyLen]byte]bool{}
+	for range 5 * ephemeralBatch {
+		k, err := freshEphemeral()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[k.private] {
+			t.Fatalf("private key %x handed out twice", k.private)
+		}
+		seen[k.private] = true
+		std, err := ecdh.X25519().NewPrivateKey(k.private[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(k.public[:], std.PublicKey().Bytes()) {
+			t.Fatalf("public key %x, crypto/ecdh says %x", k.public, std.PublicKey().Bytes())
+		}
+		ephemeralPool.Lock()
+		n, spare := len(ephemeralPool.keys), ephemeralPool.keys[len(ephemeralPool.keys):cap(ephemeralPool.keys)]
+		ephemeralPool.Unlock()
+		if n > ephemeralPoolMax {
+			t.Fatalf("%d keys in the pool, at most %d", n, ephemeralPoolMax)
+		}
+		for _, s := range spare {
+			if s != (x25519Key{}) {
+				t.Fatal("a key that left the pool is still in its array")
+			}
+		}
+	}
+
+	// Handshakes draw keys side by side.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 3 * ephemeralBatch {
+				k, err := freshEphemeral()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				dup := seen[k.private]
+				seen[k.private] = true
+				mu.Unlock()
+				if dup {
+					t.Errorf("private key %x handed out twice", k.private)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
