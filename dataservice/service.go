@@ -218,8 +218,12 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 			return fmt.Errorf("save message %d: %w", m.ID, err)
 		}
 	}
-	writes := make([]Write, 0, 2+len(recipients))
+	writes := make([]Write, 0, 3+len(recipients))
 	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
+	// The targeted counter starts the message's counters, under the same
+	// fresh id as the inbox copies below.
+	writes = append(writes, Write{Kind: KindCounter, Key: messageKey(m.ID),
+		Deltas: []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, Options: WriteOptions{TTL: retain, Fresh: true}})
 	if w, ok := appMessageWrite(m, retain); ok { // the app's list of messages: service_receipts.go
 		writes = append(writes, w)
 	}
@@ -235,9 +239,6 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 	}
 	if err := s.store.PutMany(ctx, writes); err != nil {
 		return fmt.Errorf("save message %d: %w", m.ID, err)
-	}
-	if _, err := s.store.Incr(ctx, KindCounter, messageKey(m.ID), []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, retain); err != nil {
-		return fmt.Errorf("save message %d: targeted counter: %w", m.ID, err)
 	}
 	if plan != nil {
 		if err := s.collapseCopies(ctx, m, plan, copyTTL); err != nil {
@@ -337,7 +338,8 @@ func (s *Service) UpdateInbox(ctx context.Context, rid string, entries []InboxEn
 
 // AddCounters implements Client.
 func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error {
-	// Group by message so each message's counters change in one atomic step.
+	// Group by message so each message's counters change in one atomic
+	// step; all messages' changes go to the store in one batch.
 	byMessage := make(map[uint64][]Delta, len(deltas))
 	order := make([]uint64, 0, len(deltas))
 	for _, d := range deltas {
@@ -349,10 +351,15 @@ func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error 
 		}
 		byMessage[d.MessageID] = append(byMessage[d.MessageID], Delta{Name: string(d.Counter), Delta: d.N})
 	}
-	for _, id := range order {
-		if _, err := s.store.Incr(ctx, KindCounter, messageKey(id), byMessage[id], 0); err != nil {
-			return fmt.Errorf("add counters of message %d: %w", id, err)
-		}
+	if len(order) == 0 {
+		return nil
+	}
+	writes := make([]Write, len(order))
+	for i, id := range order {
+		writes[i] = Write{Kind: KindCounter, Key: messageKey(id), Deltas: byMessage[id]}
+	}
+	if err := s.store.PutMany(ctx, writes); err != nil {
+		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
 	}
 	return nil
 }

@@ -218,9 +218,10 @@ func (s *countingStore) Delete(context.Context, Kind, string, uint32) (bool, err
 	return true, nil
 }
 
-// The unicast hot path: a message without a collapse id costs what it did
-// before collapse ids existed, and PutSessions adds one batch, in
-// parallel, for any number of sessions.
+// The unicast hot path: a message without a collapse id is one batch, its
+// targeted counter included; the counters of any number of ACKs are one
+// more; and PutSessions adds one batch, in parallel, for any number of
+// sessions.
 func TestStoreCallsOfHotPaths(t *testing.T) {
 	ctx := context.Background()
 	st := newCountingStore()
@@ -229,8 +230,17 @@ func TestStoreCallsOfHotPaths(t *testing.T) {
 	if err := s.SaveMessage(ctx, m, []string{"a", "b", "c"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Calls(); !slices.Equal(got, []string{"Incr", "PutMany"}) {
+	if got := st.Calls(); !slices.Equal(got, []string{"PutMany"}) {
 		t.Fatalf("SaveMessage without collapse id made calls %q", got)
+	}
+	st = newCountingStore()
+	s = New(st)
+	deltas := []CounterDelta{{MessageID: 1, Counter: CounterDelivered, N: 1}, {MessageID: 2, Counter: CounterDelivered, N: 1}, {MessageID: 1, Counter: CounterClicked, N: 1}}
+	if err := s.AddCounters(ctx, deltas); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Calls(); !slices.Equal(got, []string{"PutMany"}) {
+		t.Fatalf("AddCounters of two messages made calls %q", got)
 	}
 	st = newCountingStore()
 	s = New(st)

@@ -79,9 +79,15 @@ type WriteOptions struct {
 
 // Write is one element of a PutMany batch.
 type Write struct {
-	Kind    Kind
-	Key     string
-	Value   []byte
+	Kind  Kind
+	Key   string
+	Value []byte
+	// Deltas, when not empty, make this write an increment of the counter
+	// record Kind/Key, as Incr(Kind, Key, Deltas, Options.TTL) does,
+	// instead of a record write: Value must then be empty, and of the
+	// options only TTL and Fresh apply (CreateOnly or Generation is
+	// ErrInvalid). A batch increments a counter record at most once.
+	Deltas  []Delta `json:",omitempty"`
 	Options WriteOptions
 }
 
@@ -117,8 +123,9 @@ type Store interface {
 	// Conditional writes fail with ErrGenerationMismatch or ErrExists.
 	Put(ctx context.Context, kind Kind, key string, value []byte, opts WriteOptions) (uint32, error)
 
-	// PutMany applies unconditional and conditional writes in one round trip.
-	// Each write is atomic on its own; the batch as a whole is not. When
+	// PutMany applies unconditional and conditional writes, and counter
+	// increments (Write.Deltas), in one round trip. Each write is atomic on
+	// its own; the batch as a whole is not. When
 	// writes fail their own conditions (ErrExists, ErrGenerationMismatch)
 	// and every other write was applied, the error is a *WriteErrors that
 	// says which (see PerWrite); any other error leaves unknown which

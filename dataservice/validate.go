@@ -78,6 +78,49 @@ func CheckWrite(kind Kind, key string, value []byte, opts WriteOptions) error {
 	return CheckTTL(opts.TTL)
 }
 
+// CheckWrites validates the writes of a PutMany batch: each as CheckWrite
+// says, or, for a counter increment (Write.Deltas), as CheckIncr says with
+// no value and no condition; and no counter record incremented twice.
+func CheckWrites(writes []Write) error {
+	var counters map[kindKey]int
+	for i := range writes {
+		w := &writes[i]
+		if err := checkBatchWrite(w); err != nil {
+			return fmt.Errorf("write %d: %w", i, err)
+		}
+		if len(w.Deltas) == 0 {
+			continue
+		}
+		if counters == nil {
+			counters = make(map[kindKey]int)
+		}
+		k := kindKey{w.Kind, w.Key}
+		if j, ok := counters[k]; ok {
+			return fmt.Errorf("write %d: %w: counters %s %q are incremented by write %d already; merge the deltas", i, ErrInvalid, w.Kind, w.Key, j)
+		}
+		counters[k] = i
+	}
+	return nil
+}
+
+type kindKey struct {
+	kind Kind
+	key  string
+}
+
+func checkBatchWrite(w *Write) error {
+	if len(w.Deltas) == 0 {
+		return CheckWrite(w.Kind, w.Key, w.Value, w.Options)
+	}
+	switch {
+	case len(w.Value) > 0:
+		return fmt.Errorf("%w: a counter increment carries no value", ErrInvalid)
+	case w.Options.CreateOnly || w.Options.Generation != 0:
+		return fmt.Errorf("%w: a counter increment cannot be CreateOnly or conditional on a generation", ErrInvalid)
+	}
+	return CheckIncr(w.Kind, w.Key, w.Deltas, w.Options.TTL)
+}
+
 // CheckScan validates the arguments of Scan: a group prefix ending with
 // GroupSeparator, an after key, a positive limit.
 func CheckScan(kind Kind, prefix, after string, limit int) error {

@@ -70,15 +70,8 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 	}
 	wp.RecordExistsAction = as.UPDATE
 	wp.RespondPerEachOp = true
-	wp.Expiration = as.TTLDontUpdate // a record created so lives forever
-	if ttl > 0 {
-		wp.Expiration = expiration(ttl)
-	}
-	ops := make([]*as.Operation, len(deltas))
-	for i, d := range deltas {
-		ops[i] = as.MapIncrementOp(counterMapPolicy, binCounters, as.StringValue(d.Name), as.LongValue(d.Delta))
-	}
-	rec, aerr := s.client.Operate(wp, k, ops...)
+	wp.Expiration = incrExpiration(ttl)
+	rec, aerr := s.client.Operate(wp, k, incrOps(deltas)...)
 	if aerr != nil {
 		return nil, s.fail(ctx, op, kind, key, aerr)
 	}
@@ -94,6 +87,36 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 		}
 	}
 	return out, nil
+}
+
+// incrExpiration is the expiration of an increment with Incr's ttl: zero
+// keeps the record's (a record created so lives forever).
+func incrExpiration(ttl time.Duration) uint32 {
+	if ttl > 0 {
+		return expiration(ttl)
+	}
+	return as.TTLDontUpdate
+}
+
+// incrOps are the operations of an increment by deltas, each answering
+// its counter's new value.
+func incrOps(deltas []dataservice.Delta) []*as.Operation {
+	ops := make([]*as.Operation, len(deltas))
+	for i, d := range deltas {
+		ops[i] = as.MapIncrementOp(counterMapPolicy, binCounters, as.StringValue(d.Name), as.LongValue(d.Delta))
+	}
+	return ops
+}
+
+// batchIncrPolicy is the policy of a counter increment in a PutMany
+// batch: update the record or create it, with Incr's ttl.
+func batchIncrPolicy(ttl time.Duration) *as.BatchWritePolicy {
+	bp := as.NewBatchWritePolicy()
+	bp.SendKey = true
+	bp.CommitLevel = as.COMMIT_ALL
+	bp.RecordExistsAction = as.UPDATE
+	bp.Expiration = incrExpiration(ttl)
+	return bp
 }
 
 // Counters implements dataservice.Store. A record without counters (of

@@ -402,7 +402,9 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 
 // PutMany implements dataservice.Store with one BatchOperate. The server
 // applies each write on its own; writes of the same record in one batch are
-// applied in an unspecified order.
+// applied in an unspecified order. Like every write here it is not retried,
+// which matters for its counter increments: one applied by an attempt that
+// timed out would be applied twice.
 func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	const op = "put many"
 	if err := s.begin(ctx, op); err != nil {
@@ -413,9 +415,9 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 		if err := checkKind(s.setPrefix, w.Kind); err != nil {
 			return fmt.Errorf("dataservice/aerospike: put many: write %d: %w", i, err)
 		}
-		if err := checkWrite(w.Key, w.Value, w.Options); err != nil {
-			return fmt.Errorf("dataservice/aerospike: put many: write %d: %w", i, err)
-		}
+	}
+	if err := dataservice.CheckWrites(writes); err != nil {
+		return fmt.Errorf("dataservice/aerospike: put many: %w", err)
 	}
 	if len(writes) == 0 {
 		return nil
@@ -426,6 +428,10 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 		k, err := s.newKey(w.Kind, w.Key)
 		if err != nil {
 			return err
+		}
+		if len(w.Deltas) > 0 {
+			records[i] = as.NewBatchWrite(batchIncrPolicy(w.Options.TTL), k, incrOps(w.Deltas)...)
+			continue
 		}
 		records[i] = as.NewBatchWrite(batchWritePolicy(w.Options), k, s.valueOps(w.Key, w.Value)...)
 	}

@@ -271,6 +271,23 @@ func TestApplyWriteOptions(t *testing.T) {
 	}
 }
 
+// A counter increment in a batch updates or creates the record, and keeps
+// its lifetime unless given one, as Incr does.
+func TestBatchIncrPolicy(t *testing.T) {
+	for _, c := range []struct {
+		ttl  time.Duration
+		want uint32
+	}{{0, as.TTLDontUpdate}, {1500 * time.Millisecond, 2}} {
+		bp := batchIncrPolicy(c.ttl)
+		if bp.RecordExistsAction != as.UPDATE || bp.GenerationPolicy != as.NONE || bp.Expiration != c.want || !bp.SendKey || bp.CommitLevel != as.COMMIT_ALL {
+			t.Errorf("batchIncrPolicy(%v) = %+v, want an update expiring at %d", c.ttl, bp, c.want)
+		}
+	}
+	if ops := incrOps([]dataservice.Delta{{Name: "a", Delta: 1}, {Name: "b", Delta: -2}}); len(ops) != 2 {
+		t.Errorf("incrOps of two deltas made %d operations", len(ops))
+	}
+}
+
 func TestExpiration(t *testing.T) {
 	for _, c := range []struct {
 		ttl  time.Duration
@@ -516,7 +533,13 @@ func TestValidationBeforeNetwork(t *testing.T) {
 			_, err := s.Put(ctx, "dev", "k", v, dataservice.WriteOptions{TTL: maxTTL + time.Hour})
 			return err
 		},
-		"PutMany/empty key":    func() error { return s.PutMany(ctx, []dataservice.Write{{Kind: "dev", Value: v}}) },
+		"PutMany/empty key": func() error { return s.PutMany(ctx, []dataservice.Write{{Kind: "dev", Value: v}}) },
+		"PutMany/conditional increment": func() error {
+			return s.PutMany(ctx, []dataservice.Write{{Kind: "cnt", Key: "k", Deltas: one, Options: dataservice.WriteOptions{CreateOnly: true}}})
+		},
+		"PutMany/incremented twice": func() error {
+			return s.PutMany(ctx, []dataservice.Write{{Kind: "cnt", Key: "k", Deltas: one}, {Kind: "cnt", Key: "k", Deltas: one}})
+		},
 		"Delete/key too long":  func() error { _, err := s.Delete(ctx, "dev", long, 0); return err },
 		"DeleteMany/empty key": func() error { _, err := s.DeleteMany(ctx, "dev", []string{""}); return err },
 		"Scan/no separator":    func() error { _, err := s.Scan(ctx, "inb", "g", "", 1); return err },

@@ -74,20 +74,36 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 	mu := &s.locks[stripeIndex(kind, key)].mu
 	mu.Lock()
 	defer mu.Unlock()
-	raw, found, err := s.read(sc.key)
+	raw, _, err := s.read(sc.key)
 	if err != nil {
 		return nil, dbError(op, err)
 	}
+	out := make([]int64, len(deltas))
+	if _, err := planIncr(sc, raw, deltas, ttl, now(), out); err != nil {
+		return nil, fmt.Errorf("dataservice/leveldb: incr %s %q: %w", kind, key, err)
+	}
+	if err := s.db.Write(&sc.batch, s.wo); err != nil {
+		return nil, dbError(op, err)
+	}
+	return out, nil
+}
+
+// planIncr appends to sc.batch the increment by deltas of the counter
+// record whose key is in sc.key and whose stored value is raw (nil if
+// there is none), with Incr's ttl, and returns the record's new header.
+// If out is not nil it receives the new value of each counter, in the
+// order of deltas.
+func planIncr(sc *scratch, raw []byte, deltas []dataservice.Delta, ttl time.Duration, at int64, out []int64) (header, error) {
 	var (
 		old     header
 		payload []byte
+		err     error
 	)
-	if found {
+	if raw != nil {
 		if old, payload, err = parseHeader(raw); err != nil {
-			return nil, dbError(op, err)
+			return header{}, err
 		}
 	}
-	at := now()
 	live := old.live(at)
 	entries := sc.entries[:0]
 	if live {
@@ -95,10 +111,9 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 			entries = append(entries, counterEntry{raw: name, value: value})
 		})
 		if err != nil {
-			return nil, dbError(op, err)
+			return header{}, err
 		}
 	}
-	out := make([]int64, len(deltas))
 	for i, d := range deltas {
 		j := 0
 		for j < len(entries) && !entries[j].is(d.Name) {
@@ -108,7 +123,9 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 			entries = append(entries, counterEntry{name: d.Name})
 		}
 		entries[j].value += d.Delta
-		out[i] = entries[j].value
+		if out != nil {
+			out[i] = entries[j].value
+		}
 	}
 	sc.entries = entries
 
@@ -121,15 +138,11 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 		sc.value = appendCounter(sc.value, &entries[i])
 	}
 	if len(sc.value)-headerLen > dataservice.MaxValueLen {
-		return nil, fmt.Errorf("dataservice/leveldb: incr %s %q: %w: counter record exceeds %d bytes",
-			kind, key, dataservice.ErrInvalid, dataservice.MaxValueLen)
+		return header{}, fmt.Errorf("%w: counter record exceeds %d bytes", dataservice.ErrInvalid, dataservice.MaxValueLen)
 	}
 	sc.batch.Put(sc.key, sc.value)
 	planExpiry(sc, old, h)
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return nil, dbError(op, err)
-	}
-	return out, nil
+	return h, nil
 }
 
 // Counters implements dataservice.Store.

@@ -337,11 +337,8 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	for i := range writes {
-		w := &writes[i]
-		if err := dataservice.CheckWrite(w.Kind, w.Key, w.Value, w.Options); err != nil {
-			return fmt.Errorf("dataservice/leveldb: put many: write %d: %w", i, err)
-		}
+	if err := dataservice.CheckWrites(writes); err != nil {
+		return fmt.Errorf("dataservice/leveldb: put many: %w", err)
 	}
 	if len(writes) == 0 {
 		return nil
@@ -364,9 +361,28 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	var failed *dataservice.WriteErrors
 	for i := range writes {
 		w := &writes[i]
+		counter := len(w.Deltas) > 0
 		prev := sc.dups.add(sc.stripes[i], func(j int) bool {
-			return writes[j].Kind == w.Kind && writes[j].Key == w.Key
+			return writes[j].Kind == w.Kind && writes[j].Key == w.Key && (len(writes[j].Deltas) > 0) == counter
 		})
+		if counter {
+			// CheckWrites saw to it that no earlier write of the batch
+			// increments this record.
+			sc.key = appendRecordKey(sc.key[:0], tagCounter, w.Kind, w.Key)
+			var raw []byte
+			if !w.Options.Fresh {
+				var err error
+				if raw, _, err = s.read(sc.key); err != nil {
+					return dbError(op, err)
+				}
+			}
+			h, err := planIncr(sc, raw, w.Deltas, w.Options.TTL, at, nil)
+			if err != nil {
+				return fmt.Errorf("dataservice/leveldb: put many: write %d (counters %s %q): %w", i, w.Kind, w.Key, err)
+			}
+			sc.headers = append(sc.headers, h)
+			continue
+		}
 		sc.key = appendRecordKey(sc.key[:0], tagRecord, w.Kind, w.Key)
 		var old header
 		switch {

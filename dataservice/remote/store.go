@@ -104,10 +104,8 @@ func (s *RemoteStore) Put(ctx context.Context, kind dataservice.Kind, key string
 
 // PutMany implements dataservice.Store.
 func (s *RemoteStore) PutMany(ctx context.Context, writes []dataservice.Write) error {
-	for _, w := range writes {
-		if err := check("put many", dataservice.CheckWrite(w.Kind, w.Key, w.Value, w.Options)); err != nil {
-			return err
-		}
+	if err := check("put many", dataservice.CheckWrites(writes)); err != nil {
+		return err
 	}
 	var resp putManyResp
 	if err := s.c.call(ctx, storePath+"putmany", false, putManyReq{Writes: writes}, &resp); err != nil {

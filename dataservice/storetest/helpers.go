@@ -110,6 +110,13 @@ func incr(t testing.TB, s dataservice.Store, kind dataservice.Kind, key string, 
 	return got
 }
 
+func putManyOK(t testing.TB, s dataservice.Store, writes ...dataservice.Write) {
+	t.Helper()
+	if err := s.PutMany(ctx(t), writes); err != nil {
+		t.Fatalf("PutMany(%+v): %v", writes, err)
+	}
+}
+
 // scanKeys returns the keys of records.
 func scanKeys(records []dataservice.Record) []string {
 	keys := make([]string, len(records))

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -245,6 +246,53 @@ var putManyCases = []testCase{
 			{Kind: kindValues, Key: "b", Value: []byte("x"), Options: dataservice.WriteOptions{Generation: 9}},
 		})
 		wantErr(t, err, dataservice.ErrExists, "PutMany whose first failure is CreateOnly")
+	}},
+	{name: "counter increments alongside records", test: func(t *testing.T, s dataservice.Store) {
+		incr(t, s, kindCounters, "old", 0, dataservice.Delta{Name: "sent", Delta: 2})
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindValues, Key: "m", Value: []byte("body"), Options: dataservice.WriteOptions{CreateOnly: true}},
+			{Kind: kindCounters, Key: "new", Deltas: []dataservice.Delta{{Name: "targeted", Delta: 3}}, Options: dataservice.WriteOptions{Fresh: true, TTL: time.Hour}},
+			{Kind: kindCounters, Key: "old", Deltas: []dataservice.Delta{{Name: "sent", Delta: 5}, {Name: "acked", Delta: 1}}},
+			{Kind: kindCounters2, Key: "old", Deltas: []dataservice.Delta{{Name: "sent", Delta: 7}}},
+		})
+		if err != nil {
+			t.Fatalf("PutMany: %v", err)
+		}
+		wantRecord(t, s, kindValues, "m", "body", 1)
+		wantCounters(t, s, kindCounters, "new", map[string]int64{"targeted": 3})
+		wantCounters(t, s, kindCounters, "old", map[string]int64{"sent": 7, "acked": 1})
+		wantCounters(t, s, kindCounters2, "old", map[string]int64{"sent": 7})
+		// Incr goes on from what the batch left.
+		wantValues(t, incr(t, s, kindCounters, "new", 0, dataservice.Delta{Name: "targeted", Delta: 1}, dataservice.Delta{Name: "delivered", Delta: 1}), 4, 1)
+	}},
+	{name: "a counter increment and a record of the same key", test: func(t *testing.T, s dataservice.Store) {
+		err := s.PutMany(ctx(t), []dataservice.Write{
+			{Kind: kindCounters, Key: "k", Deltas: []dataservice.Delta{{Name: "n", Delta: 1}}},
+			{Kind: kindValues, Key: "k", Value: []byte("v")},
+		})
+		if err != nil {
+			t.Fatalf("PutMany: %v", err)
+		}
+		wantCounters(t, s, kindCounters, "k", map[string]int64{"n": 1})
+		wantRecord(t, s, kindValues, "k", "v", 1)
+	}},
+	{name: "a counter increment with a condition, a value or twice in a batch is ErrInvalid", test: func(t *testing.T, s dataservice.Store) {
+		n := []dataservice.Delta{{Name: "n", Delta: 1}}
+		for _, writes := range [][]dataservice.Write{
+			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{CreateOnly: true}}},
+			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{Generation: 1}}},
+			{{Kind: kindCounters, Key: "k", Deltas: n, Value: []byte("v")}},
+			{{Kind: kindCounters, Key: "k", Deltas: []dataservice.Delta{{Delta: 1}}}},
+			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{TTL: -time.Second}}},
+			{{Kind: kindCounters, Key: "k", Deltas: n}, {Kind: kindValues, Key: "v", Value: []byte("v")}, {Kind: kindCounters, Key: "k", Deltas: n}},
+		} {
+			err := s.PutMany(ctx(t), writes)
+			wantErr(t, err, dataservice.ErrInvalid, fmt.Sprintf("PutMany(%+v)", writes))
+		}
+		if _, err := s.Counters(ctx(t), kindCounters, "k"); !errors.Is(err, dataservice.ErrNotFound) {
+			t.Fatalf("Counters after rejected batches: %v, want ErrNotFound", err)
+		}
+		wantMissing(t, s, kindValues, "v")
 	}},
 	{name: "empty batch", test: func(t *testing.T, s dataservice.Store) {
 		if err := s.PutMany(ctx(t), nil); err != nil {

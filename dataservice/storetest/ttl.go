@@ -109,10 +109,19 @@ var ttlCases = []testCase{
 		incr(t, s, kindCounters, "permanent", 0, one)
 		incr(t, s, kindCounters, "delete", shortTTL, one)
 		incr(t, s, kindCounters, "probe", shortTTL, one)
+		// The same lifetimes when the increments come in PutMany batches.
+		putManyOK(t, s,
+			dataservice.Write{Kind: kindCounters, Key: "batch-expiring", Deltas: []dataservice.Delta{one}, Options: dataservice.WriteOptions{Fresh: true, TTL: shortTTL}},
+			dataservice.Write{Kind: kindCounters, Key: "batch-kept", Deltas: []dataservice.Delta{one}, Options: dataservice.WriteOptions{TTL: shortTTL}},
+			dataservice.Write{Kind: kindCounters, Key: "batch-permanent", Deltas: []dataservice.Delta{one}})
+		putManyOK(t, s,
+			dataservice.Write{Kind: kindCounters, Key: "batch-kept", Deltas: []dataservice.Delta{one}},
+			dataservice.Write{Kind: kindCounters, Key: "batch-permanent", Deltas: []dataservice.Delta{one}})
 		wantCounters(t, s, kindCounters, "kept-lifetime", map[string]int64{"n": 2})
+		wantCounters(t, s, kindCounters, "batch-kept", map[string]int64{"n": 2})
 
 		eventually(t, expiryTimeout, func() error {
-			for _, k := range []string{"probe", "kept-lifetime"} {
+			for _, k := range []string{"probe", "kept-lifetime", "batch-expiring", "batch-kept"} {
 				got, err := s.Counters(ctx(t), kindCounters, k)
 				if !errors.Is(err, dataservice.ErrNotFound) {
 					return fmt.Errorf("Counters(%q) = %v, %v; want ErrNotFound", k, got, err)
@@ -124,6 +133,7 @@ var ttlCases = []testCase{
 		wantErr(t, err, dataservice.ErrNotFound, "Counters of an expired record")
 		wantCounters(t, s, kindCounters, "extended", map[string]int64{"n": 2})
 		wantCounters(t, s, kindCounters, "permanent", map[string]int64{"n": 1})
+		wantCounters(t, s, kindCounters, "batch-permanent", map[string]int64{"n": 2})
 		existed, err := s.Delete(ctx(t), kindCounters, "delete", 0)
 		if err != nil || existed {
 			t.Fatalf("Delete of an expired counter record = %v, %v; want false, nil", existed, err)
