@@ -58,7 +58,10 @@ func newX25519Key(priv []byte) (*x25519Key, error) {
 // inverted once, and each denominator's inverse is recovered from it with
 // three multiplications.
 func publicKeys(keys []x25519Key) error {
-	if len(keys) > ephemeralBatch {
+	switch {
+	case len(keys) == 0:
+		return nil
+	case len(keys) > ephemeralBatch:
 		return fmt.Errorf("%w: %d keys at once, at most %d", ErrInvalidKey, len(keys), ephemeralBatch)
 	}
 	var num, den, prefix [ephemeralBatch]field.Element
@@ -149,12 +152,15 @@ func freshEphemeral() (*x25519Key, error) {
 		return k, nil
 	}
 	p.Unlock()
+	var random [ephemeralBatch * KeyLen]byte
+	if _, err := cryptorand.Read(random[:]); err != nil {
+		return nil, err
+	}
 	batch := make([]x25519Key, ephemeralBatch)
 	for i := range batch {
-		if _, err := cryptorand.Read(batch[i].private[:]); err != nil {
-			return nil, err
-		}
+		copy(batch[i].private[:], random[i*KeyLen:])
 	}
+	clear(random[:])
 	if err := publicKeys(batch); err != nil {
 		return nil, err
 	}

@@ -196,6 +196,9 @@ func TestPublicKeysInBatches(t *testing.T) {
 			}
 		}
 	}
+	if err := publicKeys(nil); err != nil {
+		t.Errorf("no keys: %v", err)
+	}
 	if err := publicKeys(make([]x25519Key, ephemeralBatch+1)); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("a batch of %d: err = %v, want ErrInvalidKey", ephemeralBatch+1, err)
 	}
