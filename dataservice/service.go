@@ -220,10 +220,11 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 	}
 	writes := make([]Write, 0, 3+len(recipients))
 	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
-	// The targeted counter starts the message's counters, under the same
-	// fresh id as the inbox copies below.
+	// The targeted counter starts the message's counters. Create-only: a
+	// second call for the same message (a retried push) finds them and
+	// leaves them as they are, as it leaves the message.
 	writes = append(writes, Write{Kind: KindCounter, Key: messageKey(m.ID),
-		Deltas: []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, Options: WriteOptions{TTL: retain, Fresh: true}})
+		Deltas: []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, Options: WriteOptions{TTL: retain, CreateOnly: true}})
 	if w, ok := appMessageWrite(m, retain); ok { // the app's list of messages: service_receipts.go
 		writes = append(writes, w)
 	}

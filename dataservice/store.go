@@ -84,9 +84,12 @@ type Write struct {
 	Value []byte
 	// Deltas, when not empty, make this write an increment of the counter
 	// record Kind/Key, as Incr(Kind, Key, Deltas, Options.TTL) does,
-	// instead of a record write: Value must then be empty, and of the
-	// options only TTL and Fresh apply (CreateOnly or Generation is
-	// ErrInvalid). A batch increments a counter record at most once.
+	// instead of a record write. Value must then be empty. Options.TTL
+	// is Incr's ttl; CreateOnly makes the write create the counter record
+	// at the deltas' values, failing with ErrExists (as a record's
+	// CreateOnly write does) if it exists; Fresh skips the read as for a
+	// record; Generation is ErrInvalid. A batch increments a counter
+	// record at most once.
 	Deltas  []Delta `json:",omitempty"`
 	Options WriteOptions
 }

@@ -79,8 +79,9 @@ func CheckWrite(kind Kind, key string, value []byte, opts WriteOptions) error {
 }
 
 // CheckWrites validates the writes of a PutMany batch: each as CheckWrite
-// says, or, for a counter increment (Write.Deltas), as CheckIncr says with
-// no value and no condition; and no counter record incremented twice.
+// says, or, for a counter increment (Write.Deltas), as CheckIncr says,
+// with no value and no generation; and no counter record incremented
+// twice.
 func CheckWrites(writes []Write) error {
 	var counters map[kindKey]int
 	for i := range writes {
@@ -115,8 +116,10 @@ func checkBatchWrite(w *Write) error {
 	switch {
 	case len(w.Value) > 0:
 		return fmt.Errorf("%w: a counter increment carries no value", ErrInvalid)
-	case w.Options.CreateOnly || w.Options.Generation != 0:
-		return fmt.Errorf("%w: a counter increment cannot be CreateOnly or conditional on a generation", ErrInvalid)
+	case w.Options.Generation != 0:
+		return fmt.Errorf("%w: a counter increment cannot be conditional on a generation", ErrInvalid)
+	case w.Options.Fresh && w.Options.CreateOnly:
+		return fmt.Errorf("%w: a Fresh write cannot be CreateOnly or conditional on a generation", ErrInvalid)
 	}
 	return CheckIncr(w.Kind, w.Key, w.Deltas, w.Options.TTL)
 }

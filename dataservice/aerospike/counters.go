@@ -109,13 +109,17 @@ func incrOps(deltas []dataservice.Delta) []*as.Operation {
 }
 
 // batchIncrPolicy is the policy of a counter increment in a PutMany
-// batch: update the record or create it, with Incr's ttl.
-func batchIncrPolicy(ttl time.Duration) *as.BatchWritePolicy {
+// batch: update the record or create it (only create it, if CreateOnly),
+// with Incr's ttl.
+func batchIncrPolicy(opts dataservice.WriteOptions) *as.BatchWritePolicy {
 	bp := as.NewBatchWritePolicy()
 	bp.SendKey = true
 	bp.CommitLevel = as.COMMIT_ALL
 	bp.RecordExistsAction = as.UPDATE
-	bp.Expiration = incrExpiration(ttl)
+	if opts.CreateOnly {
+		bp.RecordExistsAction = as.CREATE_ONLY
+	}
+	bp.Expiration = incrExpiration(opts.TTL)
 	return bp
 }
 

@@ -430,7 +430,7 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 			return err
 		}
 		if len(w.Deltas) > 0 {
-			records[i] = as.NewBatchWrite(batchIncrPolicy(w.Options.TTL), k, incrOps(w.Deltas)...)
+			records[i] = as.NewBatchWrite(batchIncrPolicy(w.Options), k, incrOps(w.Deltas)...)
 			continue
 		}
 		records[i] = as.NewBatchWrite(batchWritePolicy(w.Options), k, s.valueOps(w.Key, w.Value)...)

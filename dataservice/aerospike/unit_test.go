@@ -275,12 +275,17 @@ func TestApplyWriteOptions(t *testing.T) {
 // its lifetime unless given one, as Incr does.
 func TestBatchIncrPolicy(t *testing.T) {
 	for _, c := range []struct {
-		ttl  time.Duration
-		want uint32
-	}{{0, as.TTLDontUpdate}, {1500 * time.Millisecond, 2}} {
-		bp := batchIncrPolicy(c.ttl)
-		if bp.RecordExistsAction != as.UPDATE || bp.GenerationPolicy != as.NONE || bp.Expiration != c.want || !bp.SendKey || bp.CommitLevel != as.COMMIT_ALL {
-			t.Errorf("batchIncrPolicy(%v) = %+v, want an update expiring at %d", c.ttl, bp, c.want)
+		opts   dataservice.WriteOptions
+		action as.RecordExistsAction
+		want   uint32
+	}{
+		{dataservice.WriteOptions{}, as.UPDATE, as.TTLDontUpdate},
+		{dataservice.WriteOptions{TTL: 1500 * time.Millisecond}, as.UPDATE, 2},
+		{dataservice.WriteOptions{CreateOnly: true, TTL: time.Hour}, as.CREATE_ONLY, 3600},
+	} {
+		bp := batchIncrPolicy(c.opts)
+		if bp.RecordExistsAction != c.action || bp.GenerationPolicy != as.NONE || bp.Expiration != c.want || !bp.SendKey || bp.CommitLevel != as.COMMIT_ALL {
+			t.Errorf("batchIncrPolicy(%+v) = %+v, want %v expiring at %d", c.opts, bp, c.action, c.want)
 		}
 	}
 	if ops := incrOps([]dataservice.Delta{{Name: "a", Delta: 1}, {Name: "b", Delta: -2}}); len(ops) != 2 {
@@ -535,7 +540,7 @@ func TestValidationBeforeNetwork(t *testing.T) {
 		},
 		"PutMany/empty key": func() error { return s.PutMany(ctx, []dataservice.Write{{Kind: "dev", Value: v}}) },
 		"PutMany/conditional increment": func() error {
-			return s.PutMany(ctx, []dataservice.Write{{Kind: "cnt", Key: "k", Deltas: one, Options: dataservice.WriteOptions{CreateOnly: true}}})
+			return s.PutMany(ctx, []dataservice.Write{{Kind: "cnt", Key: "k", Deltas: one, Options: dataservice.WriteOptions{Generation: 1}}})
 		},
 		"PutMany/incremented twice": func() error {
 			return s.PutMany(ctx, []dataservice.Write{{Kind: "cnt", Key: "k", Deltas: one}, {Kind: "cnt", Key: "k", Deltas: one}})

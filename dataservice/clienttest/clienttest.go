@@ -228,6 +228,15 @@ func messages(t *testing.T, c dataservice.Client) {
 	if err != nil || r.Targeted != 2 {
 		t.Fatalf("Report() = %+v, %v; want targeted 2", r, err)
 	}
+	// Saved again (a retried push): ErrExists, and the counters the first
+	// save started, and what came since, stay as they are.
+	if err := c.AddCounters(ctx, []dataservice.CounterDelta{{MessageID: m.ID, Counter: dataservice.CounterDelivered, N: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, c.SaveMessage(ctx, m, []string{"r1", "r2"}), dataservice.ErrExists, "saving a message again")
+	if r, err := c.Report(ctx, m.ID); err != nil || r.Targeted != 2 || r.Delivered != 1 {
+		t.Fatalf("Report() after a second save = %+v, %v; want targeted 2, delivered 1", r, err)
+	}
 	for _, rid := range []string{"r1", "r2"} {
 		if e, err := c.Inbox(ctx, rid, 0, 10); err != nil || len(e) != 1 || e[0].MessageID != m.ID {
 			t.Fatalf("inbox of %s: %+v, %v", rid, e, err)

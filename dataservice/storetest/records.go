@@ -276,11 +276,32 @@ var putManyCases = []testCase{
 		wantCounters(t, s, kindCounters, "k", map[string]int64{"n": 1})
 		wantRecord(t, s, kindValues, "k", "v", 1)
 	}},
-	{name: "a counter increment with a condition, a value or twice in a batch is ErrInvalid", test: func(t *testing.T, s dataservice.Store) {
+	{name: "a create-only counter increment creates the counters or fails alone", test: func(t *testing.T, s dataservice.Store) {
+		create := dataservice.WriteOptions{CreateOnly: true, TTL: time.Hour}
+		putManyOK(t, s, dataservice.Write{Kind: kindCounters, Key: "m", Deltas: []dataservice.Delta{{Name: "targeted", Delta: 2}}, Options: create})
+		incr(t, s, kindCounters, "m", 0, dataservice.Delta{Name: "delivered", Delta: 1})
+		writes := []dataservice.Write{
+			{Kind: kindValues, Key: "v", Value: []byte("v")},
+			{Kind: kindCounters, Key: "m", Deltas: []dataservice.Delta{{Name: "targeted", Delta: 2}}, Options: create},
+			{Kind: kindCounters, Key: "other", Deltas: []dataservice.Delta{{Name: "targeted", Delta: 5}}, Options: create},
+		}
+		errs, err := dataservice.PerWrite(s.PutMany(ctx(t), writes), len(writes))
+		if err != nil {
+			t.Fatalf("PutMany with an existing create-only counter record failed as a whole: %v", err)
+		}
+		if errs[0] != nil || errs[2] != nil {
+			t.Fatalf("applied writes reported failed: %v", errs)
+		}
+		wantErr(t, errs[1], dataservice.ErrExists, "create-only increment of existing counters")
+		wantCounters(t, s, kindCounters, "m", map[string]int64{"targeted": 2, "delivered": 1})
+		wantCounters(t, s, kindCounters, "other", map[string]int64{"targeted": 5})
+		wantRecord(t, s, kindValues, "v", "v", 1)
+	}},
+	{name: "a counter increment with a generation, a value or twice in a batch is ErrInvalid", test: func(t *testing.T, s dataservice.Store) {
 		n := []dataservice.Delta{{Name: "n", Delta: 1}}
 		for _, writes := range [][]dataservice.Write{
-			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{CreateOnly: true}}},
 			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{Generation: 1}}},
+			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{Fresh: true, CreateOnly: true}}},
 			{{Kind: kindCounters, Key: "k", Deltas: n, Value: []byte("v")}},
 			{{Kind: kindCounters, Key: "k", Deltas: []dataservice.Delta{{Delta: 1}}}},
 			{{Kind: kindCounters, Key: "k", Deltas: n, Options: dataservice.WriteOptions{TTL: -time.Second}}},
