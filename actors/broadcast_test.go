@@ -217,6 +217,26 @@ func TestLiveBroadcastIsNotSentAgainByCatchUp(t *testing.T) {
 			t.Fatalf("sent counted %d, delivered %d; want once each", s, d)
 		}
 	})
+	t.Run("caught up and acknowledged before its live delivery", func(t *testing.T) {
+		// A device that connects just after a broadcast was stored reads
+		// it in its catch-up, and may acknowledge it before the fanout
+		// that was under way reaches its connector.
+		h := newBroadcastHarness(t, nil)
+		b := h.broadcast(testApp, h.gen.Next())
+		p := h.attach("d1")
+		if got := p.pushes(t, 1); got[0] != b.ID {
+			t.Fatalf("caught up %v", got)
+		}
+		p.ack(b.ID)
+		h.eventually(func() bool { return h.cursor("d1").Acked == b.ID }, "cursor advanced")
+		if n := h.live(b); n != 1 {
+			t.Fatalf("live broadcast reached %d devices, want 1", n)
+		}
+		h.nothingElse(p, "d1")
+		if s, d := h.receipts.get(b.ID, dataservice.CounterSent), h.receipts.get(b.ID, dataservice.CounterDelivered); s != 1 || d != 1 {
+			t.Fatalf("sent counted %d, delivered %d; want once each", s, d)
+		}
+	})
 	t.Run("live, acknowledged, then a new connection", func(t *testing.T) {
 		h := newBroadcastHarness(t, func(s *actors.Settings) { s.Grace = 20 * time.Millisecond })
 		p := h.attach("d1")

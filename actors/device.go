@@ -123,9 +123,10 @@ type device struct {
 	bcChecked, bcLoading bool
 
 	b *backlog
-	// early holds messages paged in from the inbox and acknowledged
-	// before their own delivery reached the actor; that delivery, when it
-	// comes, must not send them again. Nil for almost every device.
+	// early holds messages paged in from the inbox, or broadcasts caught
+	// up on, and acknowledged before their own delivery reached the
+	// actor; that delivery, when it comes, must not send them again. Nil
+	// for almost every device.
 	early *earlyAcks
 }
 
@@ -634,17 +635,24 @@ func (d *device) loaded(ctx actor.Context, m *inboxLoaded) {
 	}
 }
 
-func (d *device) ack(ctx actor.Context, ids []uint64) {
+func (d *device) ack(ctx actor.Context, acked []uint64) {
 	b := d.work()
 	var broadcasts []uint64
 	b.inflight = slices.DeleteFunc(b.inflight, func(e *entry) bool {
-		if !slices.Contains(ids, e.out.ID) {
+		if !slices.Contains(acked, e.out.ID) {
 			return false
+		}
+		switch {
+		case !e.announced && !e.out.Broadcast:
+			d.noteEarlyAck(e.out.ID, d.env.Now())
+		case !e.announced && d.env.Now().Sub(ids.Time(e.out.ID)) < earlyAckWindow:
+			// A broadcast caught up on just after it was stored: the
+			// fanout that was under way may still bring it here.
+			// Older ones were fanned out long ago, so no note for them.
+			d.noteEarlyAck(e.out.ID, d.env.Now())
 		}
 		if e.out.Broadcast {
 			broadcasts = append(broadcasts, e.out.ID)
-		} else if !e.announced {
-			d.noteEarlyAck(e.out.ID, d.env.Now())
 		}
 		return true
 	})
@@ -653,19 +661,19 @@ func (d *device) ack(ctx actor.Context, ids []uint64) {
 		for _, id := range broadcasts {
 			d.broadcastDone(id, true)
 		}
-		ids = slices.DeleteFunc(slices.Clone(ids), func(id uint64) bool { return slices.Contains(broadcasts, id) })
+		acked = slices.DeleteFunc(slices.Clone(acked), func(id uint64) bool { return slices.Contains(broadcasts, id) })
 		d.advanceCursor(ctx)
-		if len(ids) == 0 {
+		if len(acked) == 0 {
 			return
 		}
 	}
 	if b.acking == nil {
-		b.acking = make(map[uint64]struct{}, len(ids))
+		b.acking = make(map[uint64]struct{}, len(acked))
 	}
-	for _, id := range ids {
+	for _, id := range acked {
 		b.acking[id] = struct{}{}
 	}
-	b.pendingAcks = append(b.pendingAcks, ids...)
+	b.pendingAcks = append(b.pendingAcks, acked...)
 	d.flushAcks(ctx)
 }
 
