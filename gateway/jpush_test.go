@@ -331,13 +331,24 @@ func TestJPushPushOptions(t *testing.T) {
 		}
 		body := map[string]any{"cid": cids.CIDList[0], "platform": "all", "audience": rids, "notification": map[string]any{"alert": "once"}}
 		before := len(f.cluster.Deliveries())
-		first, _ := f.jpushPushOK(t, f.app, body)
+		first, m := f.jpushPushOK(t, f.app, body)
+		// The device acknowledges it: its inbox copy goes.
+		if _, err := f.data.RemoveInbox(ctx, []dataservice.InboxCopy{{RegistrationID: f.r1, MessageID: m.ID}}); err != nil {
+			t.Fatal(err)
+		}
 		again, _ := f.jpushPushOK(t, f.app, body)
 		if first.MsgID != again.MsgID {
 			t.Errorf("the same cid answered msg_id %s then %s", first.MsgID, again.MsgID)
 		}
 		if n := len(f.cluster.Deliveries()) - before; n > 1 {
 			t.Errorf("%d deliveries for one cid; the retry must send nothing", n)
+		}
+		e, err := f.data.Inbox(ctx, f.r1, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(e, func(c dataservice.InboxEntry) bool { return c.MessageID == m.ID }) {
+			t.Errorf("after the retry the device's inbox holds message %d again; the copy it acknowledged must not come back", m.ID)
 		}
 	})
 }

@@ -319,7 +319,7 @@ func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPl
 	}
 	id := g.ids.Next()
 	if plan.cid != "" {
-		bound, _, err := g.data.ReserveCID(ctx, app.Key, plan.cid, id, cidTTL)
+		bound, fresh, err := g.data.ReserveCID(ctx, app.Key, plan.cid, id, cidTTL)
 		if err != nil {
 			return 0, err
 		}
@@ -327,6 +327,17 @@ func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPl
 		// with it where that call stopped (it may have died before
 		// storing anything) and sends nothing that was sent already.
 		id = bound
+		if !fresh && plan.inline() {
+			// Sent inline by that call once it is stored: storing it
+			// again would bring back the inbox copies its devices
+			// acknowledged since.
+			switch _, err := g.data.Message(ctx, id); {
+			case err == nil:
+				return id, nil
+			case !errors.Is(err, dataservice.ErrNotFound):
+				return 0, err
+			}
+		}
 	}
 	return id, g.send(ctx, app, plan, id, false)
 }
