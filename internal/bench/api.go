@@ -191,6 +191,9 @@ type api struct {
 	dataservice string
 	appKey      string
 	appAuth     string // Authorization header of the app's calls
+	// pushConns, when set, send the pushes instead of http, in turn.
+	pushConns []*pushConn
+	nextPush  atomic.Uint64
 }
 
 func newAPI(target, adminToken string, c *http.Client) *api {
@@ -451,6 +454,14 @@ func (a *api) tagPage(ctx context.Context, tag, after string, limit int) (member
 // push sends one POST /v1/push with body and returns the message id. buf
 // is scratch space for the answer, reused by the caller.
 func (a *api) push(ctx context.Context, body []byte, buf *bytes.Buffer) (uint64, error) {
+	if len(a.pushConns) > 0 {
+		c := a.pushConns[a.nextPush.Add(1)%uint64(len(a.pushConns))]
+		status, answer, err := c.push(ctx, body)
+		if err != nil {
+			return 0, err
+		}
+		return pushAnswer(status, answer)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v1/push", bytes.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -466,14 +477,40 @@ func (a *api) push(ctx context.Context, body []byte, buf *bytes.Buffer) (uint64,
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<10)); err != nil {
 		return 0, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, &httpError{Method: http.MethodPost, Path: "/v1/push", Status: resp.StatusCode, Body: strings.TrimSpace(buf.String())}
+	return pushAnswer(resp.StatusCode, buf.Bytes())
+}
+
+// pushAnswer reads the message id from the answer to a push.
+func pushAnswer(status int, body []byte) (uint64, error) {
+	if status != http.StatusOK {
+		return 0, &httpError{Method: http.MethodPost, Path: "/v1/push", Status: status, Body: strings.TrimSpace(string(body))}
 	}
-	id, ok := msgIDOf(buf.Bytes())
+	id, ok := msgIDOf(body)
 	if !ok {
-		return 0, fmt.Errorf("POST /v1/push: no msg_id in %q", buf.String())
+		return 0, fmt.Errorf("POST /v1/push: no msg_id in %q", body)
 	}
 	return id, nil
+}
+
+// openPushConns makes the pushes go over n connections of pushConn, once
+// the app exists; closePushConns ends them.
+func (a *api) openPushConns(ctx context.Context, n int) error {
+	for range n {
+		c, err := dialPushConn(ctx, a.base, a.appAuth)
+		if err != nil {
+			a.closePushConns()
+			return err
+		}
+		a.pushConns = append(a.pushConns, c)
+	}
+	return nil
+}
+
+func (a *api) closePushConns() {
+	for _, c := range a.pushConns {
+		c.close()
+	}
+	a.pushConns = nil
 }
 
 // msgIDOf finds the decimal msg_id in a push answer without allocating.

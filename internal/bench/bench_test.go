@@ -84,6 +84,12 @@ func TestHold(t *testing.T) {
 }
 
 func TestUnicast(t *testing.T) {
+	for _, client := range []string{bench.PushGo, bench.PushLean} {
+		t.Run(client, func(t *testing.T) { testUnicast(t, client) })
+	}
+}
+
+func testUnicast(t *testing.T, client string) {
 	h := heraldtest.Start(t)
 	const devices, messages = 20, 5
 	m := resultJSON(t, bench.Options{
@@ -94,6 +100,7 @@ func TestUnicast(t *testing.T) {
 		Messages:    messages,
 		Concurrency: 8,
 		Timeout:     20 * time.Second,
+		PushClient:  client,
 	})
 	want := map[string]float64{
 		"sent": devices * messages, "delivered": devices * messages, "acked": devices * messages,
@@ -121,19 +128,25 @@ func TestUnicast(t *testing.T) {
 // More pushes in flight than the gateway's 250 streams per connection
 // must not stall the shared connection.
 func TestUnicastAboveTheStreamLimit(t *testing.T) {
-	h := heraldtest.Start(t)
-	const devices, messages = 30, 20
-	m := resultJSON(t, bench.Options{
-		Scenario:    bench.Unicast,
-		Target:      h.URL,
-		AdminToken:  heraldtest.AdminToken,
-		Devices:     devices,
-		Messages:    messages,
-		Concurrency: 300,
-		Timeout:     20 * time.Second,
-	})
-	if m["delivered"] != float64(devices*messages) || m["errors"] != 0.0 || m["lost"] != 0.0 {
-		t.Fatalf("result %v", m)
+	for _, client := range []string{bench.PushGo, bench.PushLean} {
+		t.Run(client, func(t *testing.T) {
+			h := heraldtest.Start(t)
+			const devices, messages = 30, 20
+			m := resultJSON(t, bench.Options{
+				Scenario:    bench.Unicast,
+				Target:      h.URL,
+				AdminToken:  heraldtest.AdminToken,
+				Devices:     devices,
+				Messages:    messages,
+				Concurrency: 300,
+				Connections: 1,
+				Timeout:     20 * time.Second,
+				PushClient:  client,
+			})
+			if m["delivered"] != float64(devices*messages) || m["errors"] != 0.0 || m["lost"] != 0.0 {
+				t.Fatalf("result %v", m)
+			}
+		})
 	}
 }
 

@@ -26,6 +26,10 @@ func (r *run) churn(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer f.close()
+	closePush, err := r.openPushClient(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 
 	r.setPhase("churn")
 	perSecond := max(1, int(math.Round(r.opts.ChurnShare*float64(n))))
@@ -47,6 +51,7 @@ func (r *run) churn(ctx context.Context) (Result, error) {
 		}
 	})
 	msgIDs := r.pushAll(ctx, f, pushes, rand.Perm(n))
+	closePush()
 	stopRounds()
 	churning.Wait()
 	churnTime := time.Since(churnFrom)

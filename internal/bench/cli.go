@@ -193,12 +193,14 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	case Unicast:
 		fs.IntVar(&o.Messages, "messages", 0, "messages to push to each device (required)")
 		fs.IntVar(&o.Concurrency, "concurrency", 64, "push requests in flight at once, over one HTTP/2 connection")
+		fs.StringVar(&o.PushClient, "push-client", PushGo, "what sends the pushes: go (Go's HTTP client) or lean (herald-bench's own HTTP/2 connections, a fraction of the load generator's CPU; http:// targets)")
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds; 0 sends online-only messages (no ACK)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push, and then for ACKs")
 		fs.IntVar(&o.AckSample, "ack-sample", 100, "delivered messages whose report is checked for the server having seen the ACK")
 	case Churn:
 		fs.Float64Var(&o.ChurnShare, "churn", 0.05, "share of the devices that disconnect and reconnect every second (above 0, at most 1)")
 		fs.IntVar(&o.Concurrency, "concurrency", 64, "push requests in flight at once")
+		fs.StringVar(&o.PushClient, "push-client", PushGo, "what sends the pushes: go (Go's HTTP client) or lean (herald-bench's own HTTP/2 connections, a fraction of the load generator's CPU; http:// targets)")
 		fs.Int64Var(&ttl, "ttl", 86400, "time_to_live of the messages in seconds (at least 1: pushes must wait for devices that are away)")
 		fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for deliveries after the last push")
 	case Steady:

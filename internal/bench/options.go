@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -176,6 +177,11 @@ type Options struct {
 	// Connections is how many HTTP/2 connections REST calls are spread
 	// over. Zero means 4.
 	Connections int
+	// PushClient is what sends the pushes of unicast and churn: PushGo
+	// (Go's HTTP client, the default) or PushLean (herald-bench's own
+	// HTTP/2 connections, which cost the load generator a fraction of the
+	// CPU; cleartext targets only).
+	PushClient string
 	// WebhookListen is where Steady's webhook listens (host:port, port 0
 	// for any): the gateway must reach it. Empty means 127.0.0.1:0.
 	WebhookListen string
@@ -185,6 +191,12 @@ type Options struct {
 	// write there before the run starts.
 	Out string
 }
+
+// The clients that may send the pushes (Options.PushClient).
+const (
+	PushGo   = "go"
+	PushLean = "lean"
+)
 
 // withDefaults returns o with its zero values replaced by defaults.
 func (o Options) withDefaults() Options {
@@ -209,6 +221,9 @@ func (o Options) withDefaults() Options {
 	defInt(&o.DialConcurrency, 256)
 	defInt(&o.RegisterConcurrency, 64)
 	defInt(&o.Concurrency, 64)
+	if o.PushClient == "" {
+		o.PushClient = PushGo
+	}
 	defInt(&o.AckSample, 100)
 	defInt(&o.ResolvePasses, 5)
 	if o.ChurnShare == 0 {
@@ -282,6 +297,15 @@ func (o *Options) validate() error {
 	}
 	if len(o.Sources) == 0 {
 		return bad("no source address")
+	}
+	switch o.PushClient {
+	case PushGo:
+	case PushLean:
+		if o.Target != "" && !strings.HasPrefix(o.Target, "http://") { // a cluster's target is set later, http://
+			return bad("push client %s speaks cleartext HTTP/2 only; the target is %s", PushLean, o.Target)
+		}
+	default:
+		return bad("push client must be %s or %s; got %q", PushGo, PushLean, o.PushClient)
 	}
 	switch o.Scenario {
 	case Hold:

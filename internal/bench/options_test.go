@@ -36,8 +36,10 @@ func TestParseArgs(t *testing.T) {
 		{name: "unicast defaults", args: "unicast --devices 2000 --messages 20", token: "t",
 			check: func(o Options) bool {
 				return o.Scenario == Unicast && o.Messages == 20 && o.Concurrency == 64 && o.TTL == 24*time.Hour &&
-					!o.OnlineOnly && o.Timeout == 30*time.Second && o.AckSample == 100
+					!o.OnlineOnly && o.Timeout == 30*time.Second && o.AckSample == 100 && o.PushClient == PushGo
 			}},
+		{name: "unicast lean push client", args: "unicast --devices 1 --messages 1 --push-client lean", token: "t",
+			check: func(o Options) bool { return o.PushClient == PushLean }},
 		{name: "unicast ttl", args: "unicast --devices 1 --messages 1 --ttl 60 --concurrency 8", token: "t",
 			check: func(o Options) bool { return o.TTL == time.Minute && o.Concurrency == 8 && !o.OnlineOnly }},
 		{name: "unicast online only", args: "unicast --devices 1 --messages 1 --ttl 0", token: "t",
@@ -75,6 +77,8 @@ func TestParseArgs(t *testing.T) {
 		{name: "hold without duration", args: "hold --devices 1", token: "t", wantErr: "positive duration"},
 		{name: "unicast without messages", args: "unicast --devices 1", token: "t", wantErr: "messages"},
 		{name: "negative ttl", args: "unicast --devices 1 --messages 1 --ttl -1", token: "t", wantErr: "--ttl"},
+		{name: "unknown push client", args: "unicast --devices 1 --messages 1 --push-client curl", token: "t", wantErr: "push client must be go or lean"},
+		{name: "lean push client over TLS", args: "unicast --devices 1 --messages 1 --push-client lean --target https://push.example", token: "t", wantErr: "cleartext HTTP/2 only"},
 		{name: "zero concurrency", args: "unicast --devices 1 --messages 1 --concurrency -1", token: "t", wantErr: "concurrency"},
 		{name: "bad target", args: "hold --devices 1 --duration 1s --target 127.0.0.1:8080", token: "t", wantErr: "base URL"},
 		{name: "bad sources", args: "hold --devices 1 --duration 1s --sources 127.0.0.9-127.0.0.2", token: "t", wantErr: "--sources"},

@@ -27,7 +27,12 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	if r.opts.Rate > 0 && r.opts.Duration > 0 {
 		total = int(min(int64(total), r.opts.churnPushes()))
 	}
+	closePush, err := r.openPushClient(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	msgIDs := r.pushAll(ctx, f, total, nil)
+	closePush()
 	r.setPhase("deliver")
 	sent := r.pushed.Load()
 	waitFor(ctx, time.Now().Add(r.opts.Timeout), 20*time.Millisecond, func() bool {
@@ -75,6 +80,18 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	}
 	r.finish(ctx, &res, start, st)
 	return res, ctx.Err()
+}
+
+// openPushClient opens the connections of the lean push client if the
+// options ask for it; the returned func closes them.
+func (r *run) openPushClient(ctx context.Context) (func(), error) {
+	if r.opts.PushClient != PushLean {
+		return func() {}, nil
+	}
+	if err := r.api.openPushConns(ctx, r.opts.Connections); err != nil {
+		return nil, setupError("connecting the push client to "+r.opts.Target, err)
+	}
+	return r.api.closePushConns, nil
 }
 
 // pushAll sends total (at most Devices × Messages) pushes, Concurrency at
