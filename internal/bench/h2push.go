@@ -306,6 +306,12 @@ func (c *pushConn) handle(f http2.Frame) error {
 		if call == nil {
 			return nil // an answer we gave up on
 		}
+		if call.status != 0 { // trailers
+			if f.StreamEnded() {
+				c.finish(f.StreamID, nil)
+			}
+			return nil
+		}
 		status, err := strconv.Atoi(f.PseudoValue("status"))
 		if err != nil {
 			return fmt.Errorf("push connection: stream %d: bad :status %q", f.StreamID, f.PseudoValue("status"))
@@ -334,6 +340,11 @@ func (c *pushConn) handle(f http2.Frame) error {
 	case *http2.SettingsFrame:
 		if f.IsAck() {
 			return nil
+		}
+		if n, ok := f.Value(http2.SettingInitialWindowSize); ok && n < maxPushBody {
+			// Each body goes out as one DATA frame, which the stream's
+			// window must take at once.
+			return fmt.Errorf("push connection: the server's stream window of %d bytes is below %d", n, maxPushBody)
 		}
 		if c.slots == nil {
 			streams := uint32(maxPushStreams)
