@@ -122,11 +122,13 @@ func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []u
 				if k >= total {
 					return
 				}
+				var turn int64 // when a paced push is due, unix nanoseconds
 				if r.opts.Rate > 0 {
-					turn := paceFrom.Add(time.Duration(int64(k) * int64(time.Second) / int64(r.opts.Rate)))
-					if sleep(ctx, time.Until(turn)) != nil {
+					at := paceFrom.Add(time.Duration(int64(k) * int64(time.Second) / int64(r.opts.Rate)))
+					if sleep(ctx, time.Until(at)) != nil {
 						return
 					}
+					turn = at.UnixNano()
 				}
 				i := k % n
 				if order != nil {
@@ -135,7 +137,14 @@ func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []u
 				d, seq := &f.devices[i], k/n
 				now := time.Now().UnixNano()
 				body = appendPush(body[:0], d.cred.RegistrationID, stamp{device: d.index, seq: seq, sent: now}, ttl)
-				storeMin(&r.firstPush, now)
+				// Paced pushes are counted from when the first was due: a
+				// first push sent late would make the rate look higher
+				// than the pace allows.
+				if turn != 0 {
+					storeMin(&r.firstPush, min(now, turn))
+				} else {
+					storeMin(&r.firstPush, now)
+				}
 				// A fresh copy per request: the transport may read the body
 				// after Do returns.
 				id, err := r.api.push(ctx, bytes.Clone(body), &answer)
