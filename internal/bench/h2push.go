@@ -190,23 +190,20 @@ func (c *pushConn) close() {
 	c.fail(errors.New("push connection: closed"))
 }
 
-// fail ends the connection with err, once, failing every call in flight.
+// fail ends the connection with err, once. The calls in flight learn of
+// it from done: their own fields may still be being written by the
+// reader, which alone completes a call it found.
 func (c *pushConn) fail(err error) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
 	c.mu.Lock()
 	c.err = err
-	calls := c.inflight
 	c.inflight = nil
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	close(c.done)
 	c.conn.Close()
-	for _, call := range calls {
-		call.err = err
-		close(call.done)
-	}
 }
 
 // writeLoop writes the queued requests, as many as are waiting, then
