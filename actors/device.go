@@ -642,14 +642,11 @@ func (d *device) ack(ctx actor.Context, acked []uint64) {
 		if !slices.Contains(acked, e.out.ID) {
 			return false
 		}
-		switch {
-		case !e.announced && !e.out.Broadcast:
-			d.noteEarlyAck(e.out.ID, d.env.Now())
-		case !e.announced && d.env.Now().Sub(ids.Time(e.out.ID)) < earlyAckWindow:
-			// A broadcast caught up on just after it was stored: the
-			// fanout that was under way may still bring it here.
-			// Older ones were fanned out long ago, so no note for them.
-			d.noteEarlyAck(e.out.ID, d.env.Now())
+		// Its own delivery may still come. For a broadcast caught up on,
+		// only if it was stored just now: the fanout of an older one was
+		// over long ago.
+		if now := d.env.Now(); !e.announced && (!e.out.Broadcast || now.Sub(ids.Time(e.out.ID)) < earlyAckWindow) {
+			d.noteEarlyAck(e.out.ID, now)
 		}
 		if e.out.Broadcast {
 			broadcasts = append(broadcasts, e.out.ID)

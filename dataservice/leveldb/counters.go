@@ -79,7 +79,7 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 		return nil, dbError(op, err)
 	}
 	out := make([]int64, len(deltas))
-	if _, err := planIncr(sc, raw, deltas, ttl, now(), out); err != nil {
+	if _, err := planIncr(sc, raw, deltas, dataservice.WriteOptions{TTL: ttl}, now(), out); err != nil {
 		return nil, fmt.Errorf("dataservice/leveldb: incr %s %q: %w", kind, key, err)
 	}
 	if err := s.db.Write(&sc.batch, s.wo); err != nil {
@@ -90,10 +90,11 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 
 // planIncr appends to sc.batch the increment by deltas of the counter
 // record whose key is in sc.key and whose stored value is raw (nil if
-// there is none), with Incr's ttl, and returns the record's new header.
-// If out is not nil it receives the new value of each counter, in the
-// order of deltas.
-func planIncr(sc *scratch, raw []byte, deltas []dataservice.Delta, ttl time.Duration, at int64, out []int64) (header, error) {
+// there is none), with opts.TTL as Incr's ttl, and returns the record's
+// new header. With opts.CreateOnly and a live record it plans nothing and
+// returns the record's header and ErrExists. If out is not nil it
+// receives the new value of each counter, in the order of deltas.
+func planIncr(sc *scratch, raw []byte, deltas []dataservice.Delta, opts dataservice.WriteOptions, at int64, out []int64) (header, error) {
 	var (
 		old     header
 		payload []byte
@@ -105,6 +106,10 @@ func planIncr(sc *scratch, raw []byte, deltas []dataservice.Delta, ttl time.Dura
 		}
 	}
 	live := old.live(at)
+	if live && opts.CreateOnly {
+		return old, dataservice.ErrExists
+	}
+	ttl := opts.TTL
 	entries := sc.entries[:0]
 	if live {
 		err := parseCounters(payload, func(name []byte, value int64) {

@@ -376,22 +376,14 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 					return dbError(op, err)
 				}
 			}
-			if w.Options.CreateOnly && raw != nil {
-				old, _, err := parseHeader(raw)
-				if err != nil {
-					return dbError(op, err)
+			h, err := planIncr(sc, raw, w.Deltas, w.Options, at, nil)
+			switch {
+			case errors.Is(err, dataservice.ErrExists):
+				if failed == nil {
+					failed = &dataservice.WriteErrors{Errs: make([]error, len(writes))}
 				}
-				if old.live(at) {
-					if failed == nil {
-						failed = &dataservice.WriteErrors{Errs: make([]error, len(writes))}
-					}
-					failed.Errs[i] = fmt.Errorf("dataservice/leveldb: put many: write %d (counters %s %q): %w", i, w.Kind, w.Key, dataservice.ErrExists)
-					sc.headers = append(sc.headers, old)
-					continue
-				}
-			}
-			h, err := planIncr(sc, raw, w.Deltas, w.Options.TTL, at, nil)
-			if err != nil {
+				failed.Errs[i] = fmt.Errorf("dataservice/leveldb: put many: write %d (counters %s %q): %w", i, w.Kind, w.Key, err)
+			case err != nil:
 				return fmt.Errorf("dataservice/leveldb: put many: write %d (counters %s %q): %w", i, w.Kind, w.Key, err)
 			}
 			sc.headers = append(sc.headers, h)

@@ -83,8 +83,11 @@ func TestHold(t *testing.T) {
 	}
 }
 
+// pushClients are the clients a run can send its pushes with.
+var pushClients = []string{bench.PushGo, bench.PushLean}
+
 func TestUnicast(t *testing.T) {
-	for _, client := range []string{bench.PushGo, bench.PushLean} {
+	for _, client := range pushClients {
 		t.Run(client, func(t *testing.T) { testUnicast(t, client) })
 	}
 }
@@ -128,7 +131,7 @@ func testUnicast(t *testing.T, client string) {
 // More pushes in flight than the gateway's 250 streams per connection
 // must not stall the shared connection.
 func TestUnicastAboveTheStreamLimit(t *testing.T) {
-	for _, client := range []string{bench.PushGo, bench.PushLean} {
+	for _, client := range pushClients {
 		t.Run(client, func(t *testing.T) {
 			h := heraldtest.Start(t)
 			const devices, messages = 30, 20

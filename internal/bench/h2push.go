@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -47,9 +46,8 @@ type pushConn struct {
 	nextID   uint32
 	err      error // set once: the connection is over
 
-	unacked int // received DATA bytes not yet returned with WINDOW_UPDATE
-	done    chan struct{}
-	closed  atomic.Bool
+	unacked int           // received DATA bytes not yet returned with WINDOW_UPDATE
+	done    chan struct{} // closed when err is set
 }
 
 // pushCall is one request and, once done is closed, its answer.
@@ -116,15 +114,7 @@ func dialPushConn(ctx context.Context, target, auth string) (*pushConn, error) {
 	c.fr = http2.NewFramer(c.w, bufio.NewReaderSize(conn, 64<<10))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = 64 << 10
-	if _, err := c.w.WriteString(http2.ClientPreface); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := c.w.Flush(); err != nil {
+	if err := c.preface(); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -142,6 +132,17 @@ func dialPushConn(ctx context.Context, target, auth string) (*pushConn, error) {
 	}
 	go c.writeLoop()
 	return c, nil
+}
+
+// preface writes the client's connection preface and its SETTINGS.
+func (c *pushConn) preface() error {
+	if _, err := c.w.WriteString(http2.ClientPreface); err != nil {
+		return err
+	}
+	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
+		return err
+	}
+	return c.w.Flush()
 }
 
 // push sends body and returns the status and body of the answer.
@@ -194,10 +195,11 @@ func (c *pushConn) close() {
 // it from done: their own fields may still be being written by the
 // reader, which alone completes a call it found.
 func (c *pushConn) fail(err error) {
-	if !c.closed.CompareAndSwap(false, true) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
 		return
 	}
-	c.mu.Lock()
 	c.err = err
 	c.inflight = nil
 	c.cond.Broadcast()

@@ -140,11 +140,11 @@ func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []u
 				// Paced pushes are counted from when the first was due: a
 				// first push sent late would make the rate look higher
 				// than the pace allows.
+				first := now
 				if turn != 0 {
-					storeMin(&r.firstPush, min(now, turn))
-				} else {
-					storeMin(&r.firstPush, now)
+					first = min(now, turn)
 				}
+				storeMin(&r.firstPush, first)
 				// A fresh copy per request: the transport may read the body
 				// after Do returns.
 				id, err := r.api.push(ctx, bytes.Clone(body), &answer)
