@@ -45,7 +45,15 @@ type Client interface {
 	// SaveMessage stores a message before any copy is sent: its body, its
 	// targeted counter, and — when it has a TTL — one inbox copy per
 	// recipient, which lives until acknowledged or expired.
+	// It is create-only: a message saved again (a retried push, a
+	// schedule's firing taken over) gets ErrExists and changes nothing.
 	SaveMessage(ctx context.Context, m *Message, recipients []string) error
+	// SaveNewMessage is SaveMessage for a message whose id was generated
+	// for this call, so that nothing can be stored under it: it skips the
+	// reads that make saving again harmless. Saving an id twice this way
+	// is the caller's bug; the second save replaces the first, counters
+	// included.
+	SaveNewMessage(ctx context.Context, m *Message, recipients []string) error
 	// Message returns a stored message, or ErrNotFound. Bodies are kept
 	// for ReportRetention after the message expires.
 	Message(ctx context.Context, id uint64) (Message, error)

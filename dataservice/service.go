@@ -198,8 +198,19 @@ func (s *Service) DeleteSession(ctx context.Context, rid string, generation uint
 // SaveMessage implements Client. A message with a TTL, a collapse id and
 // recipients reads their collapse entries first and settles them after
 // (see collapsePlan in service_push.go); without a collapse id it costs
-// one batch and one increment.
+// one batch.
 func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []string) error {
+	return s.saveMessage(ctx, m, recipients, false)
+}
+
+// SaveNewMessage implements Client.
+func (s *Service) SaveNewMessage(ctx context.Context, m *Message, recipients []string) error {
+	return s.saveMessage(ctx, m, recipients, true)
+}
+
+// saveMessage is SaveMessage, or SaveNewMessage if isNew: the message and
+// its counters are then written without reading whether they exist.
+func (s *Service) saveMessage(ctx context.Context, m *Message, recipients []string, isNew bool) error {
 	if m.ID == 0 {
 		return fmt.Errorf("save message: %w: zero message id", ErrInvalid)
 	}
@@ -218,13 +229,15 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 			return fmt.Errorf("save message %d: %w", m.ID, err)
 		}
 	}
-	writes := make([]Write, 0, 3+len(recipients))
-	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: WriteOptions{TTL: retain, CreateOnly: true}})
 	// The targeted counter starts the message's counters. Create-only: a
 	// second call for the same message (a retried push) finds them and
-	// leaves them as they are, as it leaves the message.
+	// leaves them as they are, as it leaves the message. A new id has
+	// nothing to find.
+	first := WriteOptions{TTL: retain, CreateOnly: !isNew, Fresh: isNew}
+	writes := make([]Write, 0, 3+len(recipients))
+	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: first})
 	writes = append(writes, Write{Kind: KindCounter, Key: messageKey(m.ID),
-		Deltas: []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, Options: WriteOptions{TTL: retain, CreateOnly: true}})
+		Deltas: []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, Options: first})
 	if w, ok := appMessageWrite(m, retain); ok { // the app's list of messages: service_receipts.go
 		writes = append(writes, w)
 	}
@@ -234,7 +247,8 @@ func (s *Service) SaveMessage(ctx context.Context, m *Message, recipients []stri
 				continue
 			}
 			// Fresh: the key holds the id the gateway generated for this
-			// message, whose CreateOnly write is in the same batch.
+			// message, which the batch's message write creates (or finds,
+			// failing the batch).
 			writes = append(writes, Write{Kind: KindInbox, Key: inboxKey(rid, m.ID), Value: []byte{0}, Options: WriteOptions{TTL: copyTTL, Fresh: true}})
 		}
 	}

@@ -317,7 +317,7 @@ func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPl
 		}
 		plan.recipients = rids
 	}
-	id := g.ids.Next()
+	id, how := g.ids.Next(), newPush
 	if plan.cid != "" {
 		bound, fresh, err := g.data.ReserveCID(ctx, app.Key, plan.cid, id, cidTTL)
 		if err != nil {
@@ -327,6 +327,9 @@ func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPl
 		// with it where that call stopped (it may have died before
 		// storing anything) and sends nothing that was sent already.
 		id = bound
+		if !fresh {
+			how = retriedPush
+		}
 		if !fresh && plan.inline() {
 			// Sent inline by that call once it is stored: storing it
 			// again would bring back the inbox copies its devices
@@ -339,18 +342,32 @@ func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *pushPl
 			}
 		}
 	}
-	return id, g.send(ctx, app, plan, id, false)
+	return id, g.send(ctx, app, plan, id, how)
 }
+
+// sending says where the id a call to send gets comes from.
+type sending uint8
+
+const (
+	// newPush: the id was generated for this push, nothing is stored
+	// under it.
+	newPush sending = iota
+	// retriedPush: a cid seen before gave the id of the push it started,
+	// which may be stored.
+	retriedPush
+	// firing: a schedule's firing, perhaps taken over after a crash.
+	firing
+)
 
 // send stores and sends the push of plan as message id. It is idempotent:
 // called again with the same id (a retried cid, a schedule's firing taken
 // over after a crash), it finishes what an earlier call did not and sends
-// nothing twice, as the message and its task are created only once.
-// viaTask sends even a list of devices through a task, whose creation is
+// nothing twice, as the message and its task are created only once. A
+// firing sends even a list of devices through a task, whose creation is
 // what a retry can check. A list sent inline goes to plan.recipients, the
 // devices submit found on the push's platforms.
-func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *pushPlan, id uint64, viaTask bool) error {
-	inline := plan.inline() && !viaTask
+func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *pushPlan, id uint64, how sending) error {
+	inline := plan.inline() && how != firing
 	var targeted int64
 	if plan.broadcast() || plan.spread > 0 {
 		est, err := g.estimate(ctx, app, plan.audience)
@@ -388,9 +405,12 @@ func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *pushPlan
 	}
 	// Store first: once the message is stored, it survives a crash and
 	// reaches offline devices when they come back.
-	if msg.Broadcast {
+	switch {
+	case msg.Broadcast:
 		err = g.data.SaveBroadcast(ctx, msg, targeted)
-	} else {
+	case how == newPush:
+		err = g.data.SaveNewMessage(ctx, msg, recipients)
+	default:
 		err = g.data.SaveMessage(ctx, msg, recipients)
 	}
 	if errors.Is(err, dataservice.ErrExists) {

@@ -542,5 +542,5 @@ func (g *Gateway) sendFiring(ctx context.Context, appKey string, def *scheduleDe
 		off := *f.UTCOffset
 		plan.spec = taskSpec{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone, At: f.At}
 	}
-	return pushError(g.send(ctx, &dataservice.App{Key: appKey}, plan, f.MsgID, true))
+	return pushError(g.send(ctx, &dataservice.App{Key: appKey}, plan, f.MsgID, firing))
 }

@@ -143,6 +143,14 @@ func (c *Client) SaveMessage(ctx context.Context, m *dataservice.Message, recipi
 	return c.write(ctx, "save_message", saveMessageReq{Message: m, Recipients: recipients}, &empty{})
 }
 
+// SaveNewMessage implements dataservice.Client.
+func (c *Client) SaveNewMessage(ctx context.Context, m *dataservice.Message, recipients []string) error {
+	if err := checkUTF8("save_message", []string{m.CollapseID}); err != nil {
+		return err
+	}
+	return c.write(ctx, "save_message", saveMessageReq{Message: m, Recipients: recipients, New: true}, &empty{})
+}
+
 // Message implements dataservice.Client.
 func (c *Client) Message(ctx context.Context, id uint64) (dataservice.Message, error) {
 	return c.reads.Message(ctx, id)

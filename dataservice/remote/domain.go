@@ -30,6 +30,7 @@ type (
 	saveMessageReq struct {
 		Message    *dataservice.Message
 		Recipients []string
+		New        bool `json:",omitempty"` // SaveNewMessage
 	}
 	idReq    struct{ ID uint64 }
 	idsReq   struct{ IDs []uint64 }
@@ -66,6 +67,9 @@ func (s *Server) routeDomain() {
 		return empty{}, d.DeleteSession(ctx, q.RID, q.Generation)
 	})
 	handle(s, domainPath+"save_message", func(ctx context.Context, q *saveMessageReq) (empty, error) {
+		if q.New {
+			return empty{}, d.SaveNewMessage(ctx, q.Message, q.Recipients)
+		}
 		return empty{}, d.SaveMessage(ctx, q.Message, q.Recipients)
 	})
 	handleEach(s, domainPath+"inbox_each", func(ctx context.Context, q *inboxReq) ([]dataservice.InboxEntry, error) {
