@@ -51,8 +51,8 @@ type Client interface {
 	// SaveNewMessage is SaveMessage for a message whose id was generated
 	// for this call, so that nothing can be stored under it: it skips the
 	// reads that make saving again harmless. Saving an id twice this way
-	// is the caller's bug; the second save replaces the first, counters
-	// included.
+	// is the caller's bug: the second save may replace what the first
+	// stored, or add to its counters.
 	SaveNewMessage(ctx context.Context, m *Message, recipients []string) error
 	// Message returns a stored message, or ErrNotFound. Bodies are kept
 	// for ReportRetention after the message expires.

@@ -137,18 +137,19 @@ func (c *Client) DeleteSession(ctx context.Context, rid string, generation uint3
 
 // SaveMessage implements dataservice.Client.
 func (c *Client) SaveMessage(ctx context.Context, m *dataservice.Message, recipients []string) error {
-	if err := checkUTF8("save_message", []string{m.CollapseID}); err != nil {
-		return err
-	}
-	return c.write(ctx, "save_message", saveMessageReq{Message: m, Recipients: recipients}, &empty{})
+	return c.saveMessage(ctx, saveMessageReq{Message: m, Recipients: recipients})
 }
 
 // SaveNewMessage implements dataservice.Client.
 func (c *Client) SaveNewMessage(ctx context.Context, m *dataservice.Message, recipients []string) error {
-	if err := checkUTF8("save_message", []string{m.CollapseID}); err != nil {
+	return c.saveMessage(ctx, saveMessageReq{Message: m, Recipients: recipients, New: true})
+}
+
+func (c *Client) saveMessage(ctx context.Context, q saveMessageReq) error {
+	if err := checkUTF8("save_message", []string{q.Message.CollapseID}); err != nil {
 		return err
 	}
-	return c.write(ctx, "save_message", saveMessageReq{Message: m, Recipients: recipients, New: true}, &empty{})
+	return c.write(ctx, "save_message", q, &empty{})
 }
 
 // Message implements dataservice.Client.
