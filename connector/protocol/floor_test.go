@@ -3,9 +3,10 @@ package protocol
 import (
 	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/internal/runtimestats"
 )
 
 // BenchmarkLoopbackConnection is the floor under what a new connection
@@ -61,13 +62,13 @@ func BenchmarkLoopbackConnection(b *testing.B) {
 	const held, inFlight = 4000, 256
 	var (
 		cpu  time.Duration
-		from = cpuTime()
+		from = runtimestats.CPUTime()
 		sem  = make(chan struct{}, inFlight)
 	)
 	closeAll := func() {
 		wg.Wait()
 		b.StopTimer()
-		cpu += cpuTime() - from
+		cpu += runtimestats.CPUTime() - from
 		served.Wait()
 		mu.Lock()
 		for _, c := range conns {
@@ -75,11 +76,11 @@ func BenchmarkLoopbackConnection(b *testing.B) {
 		}
 		conns = conns[:0]
 		mu.Unlock()
-		from = cpuTime()
+		from = runtimestats.CPUTime()
 		b.StartTimer()
 	}
 	b.ResetTimer()
-	from = cpuTime()
+	from = runtimestats.CPUTime()
 	for i := 0; i < b.N; i++ {
 		if i > 0 && i%held == 0 {
 			closeAll()
@@ -201,12 +202,3 @@ func serveFloor(c net.Conn, server Keypair, keys DeviceKeys) error {
 type errFloor string
 
 func (e errFloor) Error() string { return string(e) }
-
-// cpuTime is the user and system time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

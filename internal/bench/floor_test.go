@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/runtimestats"
 )
 
 // BenchmarkUnicastFloor is the floor under what a unicast push costs with
@@ -89,7 +89,7 @@ func BenchmarkUnicastFloor(b *testing.B) {
 	}
 
 	f.want.Store(int64(b.N))
-	start, from := time.Now(), cpuTime()
+	start, from := time.Now(), runtimestats.CPUTime()
 	b.ResetTimer()
 	var (
 		next atomic.Int64
@@ -114,7 +114,7 @@ func BenchmarkUnicastFloor(b *testing.B) {
 		b.Fatalf("%d of %d pushes acknowledged after a minute", f.acks.Load(), b.N)
 	}
 	b.StopTimer()
-	cpu, wall := cpuTime()-from, time.Since(start)
+	cpu, wall := runtimestats.CPUTime()-from, time.Since(start)
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/push")
 	b.ReportMetric(float64(b.N)/wall.Seconds(), "pushes/s")
 }
@@ -306,13 +306,4 @@ func runFloorDevice(c net.Conn, s *protocol.Session) {
 			return
 		}
 	}
-}
-
-// cpuTime is the user and system time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -399,10 +399,4 @@ func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st f
 }
 
 // processCPU returns the CPU seconds this process has used.
-func processCPU() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return (time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())).Seconds()
-}
+func processCPU() float64 { return runtimestats.CPUTime().Seconds() }

@@ -56,11 +56,18 @@ func Read() Stats {
 	s.GCPauses = histogram("/sched/pauses/total/gc:seconds")
 	s.GCStopping = histogram("/sched/pauses/stopping/gc:seconds")
 	s.GCPauseP99Ms = PauseP99(nil, s.GCPauses)
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		s.CPUSeconds = (time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())).Seconds()
-	}
+	s.CPUSeconds = CPUTime().Seconds()
 	return s
+}
+
+// CPUTime returns the user and system time this process has used, or 0
+// if the system does not say.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())
 }
 
 // RSS returns the resident set size of this process in bytes, or -1 if
