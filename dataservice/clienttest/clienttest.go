@@ -28,7 +28,6 @@ func Run(t *testing.T, newClient func(t testing.TB) dataservice.Client) {
 		{"Devices", devices},
 		{"Sessions", sessions},
 		{"Messages", messages},
-		{"NewMessages", newMessages},
 		{"Inbox", inbox},
 		{"RemoveInboxExactlyOnce", removeInboxExactlyOnce},
 		{"UpdateInbox", updateInbox},
@@ -205,10 +204,30 @@ func message(ttl time.Duration) *dataservice.Message {
 	}
 }
 
-// wantMessage checks that c returns m as it was saved.
-func wantMessage(t *testing.T, c dataservice.Client, m *dataservice.Message) {
-	t.Helper()
-	got, err := c.Message(context.Background(), m.ID)
+// messages checks SaveMessage and SaveNewMessage, which store the same
+// (SaveNewMessage skips the reads a new id does not need), and that
+// saving a message again is a retry that changes nothing.
+func messages(t *testing.T, c dataservice.Client) {
+	savers := []struct {
+		name, rid string // rid prefixes the recipients, apart per saver
+		save      func(context.Context, *dataservice.Message, []string) error
+	}{
+		{"SaveMessage", "r", c.SaveMessage},
+		{"SaveNewMessage", "n", c.SaveNewMessage},
+	}
+	for _, sv := range savers {
+		t.Run(sv.name, func(t *testing.T) { savedMessages(t, c, sv.rid, sv.save) })
+	}
+}
+
+func savedMessages(t *testing.T, c dataservice.Client, rid string, save func(context.Context, *dataservice.Message, []string) error) {
+	ctx := context.Background()
+	r1, r2, r3 := rid+"1", rid+"2", rid+"3"
+	m := message(time.Hour)
+	if err := save(ctx, m, []string{r1, r2}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Message(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,25 +235,6 @@ func wantMessage(t *testing.T, c dataservice.Client, m *dataservice.Message) {
 		string(got.Extras) != string(m.Extras) || got.TTL != m.TTL || !got.Created.Equal(m.Created) {
 		t.Fatalf("Message() = %+v\nwant %+v (bytes verbatim)", got, *m)
 	}
-}
-
-// wantInboxHas checks that each of rids has exactly one copy, of id.
-func wantInboxHas(t *testing.T, c dataservice.Client, id uint64, rids ...string) {
-	t.Helper()
-	for _, rid := range rids {
-		if e, err := c.Inbox(context.Background(), rid, 0, 10); err != nil || len(e) != 1 || e[0].MessageID != id {
-			t.Fatalf("inbox of %s: %+v, %v; want one copy of %d", rid, e, err, id)
-		}
-	}
-}
-
-func messages(t *testing.T, c dataservice.Client) {
-	ctx := context.Background()
-	m := message(time.Hour)
-	if err := c.SaveMessage(ctx, m, []string{"r1", "r2"}); err != nil {
-		t.Fatal(err)
-	}
-	wantMessage(t, c, m)
 	ms, err := c.Messages(ctx, []uint64{id(), m.ID})
 	if err != nil || len(ms) != 2 || ms[0].ID != 0 || ms[1].ID != m.ID {
 		t.Fatalf("Messages() = %+v, %v", ms, err)
@@ -250,53 +250,27 @@ func messages(t *testing.T, c dataservice.Client) {
 	if err := c.AddCounters(ctx, []dataservice.CounterDelta{{MessageID: m.ID, Counter: dataservice.CounterDelivered, N: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, c.SaveMessage(ctx, m, []string{"r1", "r2"}), dataservice.ErrExists, "saving a message again")
+	wantErr(t, c.SaveMessage(ctx, m, []string{r1, r2}), dataservice.ErrExists, "saving a message again")
 	if r, err := c.Report(ctx, m.ID); err != nil || r.Targeted != 2 || r.Delivered != 1 {
 		t.Fatalf("Report() after a second save = %+v, %v; want targeted 2, delivered 1", r, err)
 	}
-	wantInboxHas(t, c, m.ID, "r1", "r2")
+	for _, rid := range []string{r1, r2} {
+		if e, err := c.Inbox(ctx, rid, 0, 10); err != nil || len(e) != 1 || e[0].MessageID != m.ID {
+			t.Fatalf("inbox of %s: %+v, %v", rid, e, err)
+		}
+	}
 	// Online only: no inbox copy.
 	live := message(0)
-	if err := c.SaveMessage(ctx, live, []string{"r3"}); err != nil {
+	if err := save(ctx, live, []string{r3}); err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := c.Inbox(ctx, "r3", 0, 10); len(e) != 0 {
-		t.Fatalf("online-only message left inbox copies: %+v", e)
-	}
-	wantErr(t, c.SaveMessage(ctx, &dataservice.Message{Content: "x"}, nil), dataservice.ErrInvalid, "saving a message without id")
-}
-
-// newMessages checks that SaveNewMessage stores what SaveMessage does, and
-// that saving the message again afterwards is an ordinary retry.
-func newMessages(t *testing.T, c dataservice.Client) {
-	ctx := context.Background()
-	m := message(time.Hour)
-	if err := c.SaveNewMessage(ctx, m, []string{"n1", "n2"}); err != nil {
-		t.Fatal(err)
-	}
-	wantMessage(t, c, m)
-	wantInboxHas(t, c, m.ID, "n1", "n2")
-	if r, err := c.Report(ctx, m.ID); err != nil || r.Targeted != 2 {
-		t.Fatalf("Report() = %+v, %v; want targeted 2", r, err)
-	}
-	if err := c.AddCounters(ctx, []dataservice.CounterDelta{{MessageID: m.ID, Counter: dataservice.CounterDelivered, N: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	wantErr(t, c.SaveMessage(ctx, m, []string{"n1", "n2"}), dataservice.ErrExists, "saving a new message again")
-	if r, err := c.Report(ctx, m.ID); err != nil || r.Targeted != 2 || r.Delivered != 1 {
-		t.Fatalf("Report() after a retry = %+v, %v; want targeted 2, delivered 1", r, err)
-	}
-	live := message(0)
-	if err := c.SaveNewMessage(ctx, live, []string{"n3"}); err != nil {
-		t.Fatal(err)
-	}
-	if e, _ := c.Inbox(ctx, "n3", 0, 10); len(e) != 0 {
+	if e, _ := c.Inbox(ctx, r3, 0, 10); len(e) != 0 {
 		t.Fatalf("online-only message left inbox copies: %+v", e)
 	}
 	if r, err := c.Report(ctx, live.ID); err != nil || r.Targeted != 1 {
 		t.Fatalf("Report() of the online-only message = %+v, %v; want targeted 1", r, err)
 	}
-	wantErr(t, c.SaveNewMessage(ctx, &dataservice.Message{Content: "x"}, nil), dataservice.ErrInvalid, "saving a new message without id")
+	wantErr(t, save(ctx, &dataservice.Message{Content: "x"}, nil), dataservice.ErrInvalid, "saving a message without id")
 }
 
 func inbox(t *testing.T, c dataservice.Client) {
