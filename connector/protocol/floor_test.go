@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -137,23 +138,16 @@ func connectFloor(c net.Conn, serverPublic, secret []byte) error {
 	if _, err := c.Write(rec); err != nil {
 		return err
 	}
-	if body, err = rr.ReadRecord(); err != nil {
-		return err
-	}
-	frame, err := s.Open(nil, body)
+	_, payload, err := readFrame(rr, s)
 	if err != nil {
 		return err
 	}
 	var w Welcome
-	_, payload, err := ParseHeader(frame)
-	if err != nil {
-		return err
-	}
 	if err := w.Unmarshal(payload); err != nil {
 		return err
 	}
 	if !VerifyServerSignature(secret, s.ChannelBinding(), w.ServerSignature) {
-		return errFloor("server signature rejected")
+		return errors.New("server signature rejected")
 	}
 	return nil
 }
@@ -172,23 +166,16 @@ func serveFloor(c net.Conn, server Keypair, keys DeviceKeys) error {
 	if _, err := c.Write(AppendRecord(nil, r2)); err != nil {
 		return err
 	}
-	if body, err = rr.ReadRecord(); err != nil {
-		return err
-	}
-	frame, err := s.Open(nil, body)
+	_, payload, err := readFrame(rr, s)
 	if err != nil {
 		return err
 	}
 	var h Hello
-	_, payload, err := ParseHeader(frame)
-	if err != nil {
-		return err
-	}
 	if err := h.Unmarshal(payload); err != nil {
 		return err
 	}
 	if !VerifyClientProof(keys.Stored, s.ChannelBinding(), h.Proof) {
-		return errFloor("client proof rejected")
+		return errors.New("client proof rejected")
 	}
 	w := Welcome{Heartbeat: h.Heartbeat, ServerSignature: ServerSignature(keys.Server, s.ChannelBinding())}
 	rec, err := s.SealRecord(nil, AppendWelcome(nil, 1, &w))
@@ -199,6 +186,16 @@ func serveFloor(c net.Conn, server Keypair, keys DeviceKeys) error {
 	return err
 }
 
-type errFloor string
-
-func (e errFloor) Error() string { return string(e) }
+// readFrame reads the next record and returns its frame's header and
+// body.
+func readFrame(rr *RecordReader, s *Session) (Header, []byte, error) {
+	body, err := rr.ReadRecord()
+	if err != nil {
+		return Header{}, nil, err
+	}
+	frame, err := s.Open(body[:0], body)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	return ParseHeader(frame)
+}

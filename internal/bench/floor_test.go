@@ -245,15 +245,7 @@ func (f *floorServer) readAcks(d *floorDevice) {
 	rr := protocol.NewRecordReader(d.conn, 0)
 	var ack protocol.Ack
 	for {
-		body, err := rr.ReadRecord()
-		if err != nil {
-			return
-		}
-		frame, err := d.sess.Open(nil, body)
-		if err != nil {
-			return
-		}
-		h, payload, err := protocol.ParseHeader(frame)
+		h, payload, err := readFloorFrame(rr, d.sess)
 		if err != nil || h.Type != protocol.TypeAck || ack.Unmarshal(payload) != nil {
 			return
 		}
@@ -285,15 +277,7 @@ func runFloorDevice(c net.Conn, s *protocol.Session) {
 		seq  uint32
 	)
 	for {
-		body, err := rr.ReadRecord()
-		if err != nil {
-			return
-		}
-		frame, err := s.Open(nil, body)
-		if err != nil {
-			return
-		}
-		h, payload, err := protocol.ParseHeader(frame)
+		h, payload, err := readFloorFrame(rr, s)
 		if err != nil || h.Type != protocol.TypePush || push.Unmarshal(payload) != nil {
 			return
 		}
@@ -306,4 +290,18 @@ func runFloorDevice(c net.Conn, s *protocol.Session) {
 			return
 		}
 	}
+}
+
+// readFloorFrame reads the next record and returns its frame's header and
+// body.
+func readFloorFrame(rr *protocol.RecordReader, s *protocol.Session) (protocol.Header, []byte, error) {
+	body, err := rr.ReadRecord()
+	if err != nil {
+		return protocol.Header{}, nil, err
+	}
+	frame, err := s.Open(body[:0], body)
+	if err != nil {
+		return protocol.Header{}, nil, err
+	}
+	return protocol.ParseHeader(frame)
 }
