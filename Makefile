@@ -6,7 +6,7 @@ GO ?= go
 
 build:
 	$(GO) build -o bin/herald ./cmd/herald
-	$(GO) build -o bin/herald-bench ./cmd/herald-bench
+	cd bench && $(GO) build -o ../bin/herald-bench ./cmd/herald-bench
 
 run:
 	$(GO) run ./cmd/herald
@@ -17,6 +17,7 @@ run:
 # loop, the one non-Linux systems get (lint checks herald builds for macOS).
 test: lint
 	$(GO) test -race -timeout 20m ./...
+	cd bench && $(GO) test -race -timeout 20m ./...
 	$(GO) test -race -tags netpoll_std ./connector/...
 
 test-e2e:
@@ -25,18 +26,20 @@ test-e2e:
 # Go micro-benchmarks of the hot paths (frame codec, store, ids).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzSplitRecord$$' -fuzztime $(FUZZTIME) ./connector/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime $(FUZZTIME) ./connector/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME) ./connector/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitRecord$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzPushBody$$' -fuzztime $(FUZZTIME) ./gateway
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 	$(GO) vet -tags netpoll_std ./connector/...
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/herald
 	@if command -v docker-compose >/dev/null; then \

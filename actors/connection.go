@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Socket is the connector's side of one device connection, as a connection

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // maxQueue bounds the messages a device actor holds in memory beyond its

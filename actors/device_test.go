@@ -12,10 +12,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
 	"github.com/heraldpush/herald/internal/workpool"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // receipts records counter increments.

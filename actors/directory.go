@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/protocol"
 )
 
 var internalError = &protocol.Error{Code: protocol.CodeInternalError, Message: "internal error", RetryAfter: 5 * time.Second}

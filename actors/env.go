@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/workpool"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Settings are the tunables of connection and device actors. Zero fields

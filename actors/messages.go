@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Messages from a connector's event loop to a connection actor.

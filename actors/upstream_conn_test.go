@@ -9,8 +9,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // fakeSocket is the connector's side of a connection as a connection actor

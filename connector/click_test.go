@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/connector/protocol"
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // welcome reads WELCOME.
@@ -37,7 +37,7 @@ func TestClickFrames(t *testing.T) {
 	if w := d.welcome(); w.Features&protocol.FeatureClick == 0 {
 		t.Fatalf("WELCOME features %#x: clicks not announced", w.Features)
 	}
-	msgID := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "click me"})
+	msgID := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "click me"})
 	hd, body, err := d.next()
 	if err != nil || hd.Type != protocol.TypePush {
 		t.Fatalf("want PUSH, got %v %v", hd.Type, err)
@@ -51,15 +51,15 @@ func TestClickFrames(t *testing.T) {
 		d.send(protocol.AppendClick(nil, d.nextSeq(), &protocol.Click{MessageIDs: []uint64{p.MessageID, p.MessageID + 1}}))
 	}
 	var r struct{ Delivered, Clicked int64 }
-	heraldtest.Eventually(t, 10*time.Second, func() bool {
-		h.Do(http.MethodGet, "/v1/messages/"+msgID, heraldtest.Basic(app), nil, http.StatusOK, &r)
+	nodetest.Eventually(t, 10*time.Second, func() bool {
+		h.Do(http.MethodGet, "/v1/messages/"+msgID, nodetest.Basic(app), nil, http.StatusOK, &r)
 		return r.Delivered == 1 && r.Clicked == 1
 	}, func() string { return "report " + strconv.FormatInt(r.Clicked, 10) + " clicked" })
 
 	// A CLICK without ids is malformed: the connection ends.
 	d.send(protocol.AppendHeader(nil, protocol.Header{Type: protocol.TypeClick, Seq: d.nextSeq()}))
 	d.expectError(protocol.CodeMalformedFrame)
-	h.Do(http.MethodGet, "/v1/messages/"+msgID, heraldtest.Basic(app), nil, http.StatusOK, &r)
+	h.Do(http.MethodGet, "/v1/messages/"+msgID, nodetest.Basic(app), nil, http.StatusOK, &r)
 	if r.Clicked != 1 {
 		t.Fatalf("clicked %d after the repeats, want 1", r.Clicked)
 	}

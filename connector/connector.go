@@ -14,9 +14,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/connector/netpoll"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/workpool"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Config configures a Connector. Zero fields take the defaults of

@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/connector/protocol"
-	"github.com/heraldpush/herald/internal/heraldtest"
-	"github.com/heraldpush/herald/internal/server"
+	"github.com/heraldpush/herald/node"
+	"github.com/heraldpush/herald/node/nodetest"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/sdk"
 )
 
 // startHerald starts a server with short deadlines, so timeouts are
 // testable in seconds.
-func startHerald(t *testing.T) *heraldtest.Herald {
-	return heraldtest.Start(t, func(c *server.AllConfig) {
+func startHerald(t *testing.T) *nodetest.Herald {
+	return nodetest.Start(t, func(c *node.AllConfig) {
 		c.Connector.HandshakeTimeout = time.Second
 		c.Connector.Settings.MinHeartbeat = time.Second
 		c.Connector.Settings.IdleSlack = time.Millisecond
@@ -36,7 +36,7 @@ type rawDevice struct {
 	seq  uint32
 }
 
-func dialRaw(t *testing.T, h *heraldtest.Herald) *rawDevice {
+func dialRaw(t *testing.T, h *nodetest.Herald) *rawDevice {
 	t.Helper()
 	nc, err := net.Dial("tcp", h.Node.DeviceAddr().String())
 	if err != nil {
@@ -171,7 +171,7 @@ func isReset(err error) bool {
 	return errors.As(err, &ne) && !ne.Timeout()
 }
 
-func register(t *testing.T, h *heraldtest.Herald, app heraldtest.App) sdk.Credentials {
+func register(t *testing.T, h *nodetest.Herald, app nodetest.App) sdk.Credentials {
 	t.Helper()
 	cr, err := sdk.Register(context.Background(), h.URL, app.Key, nil)
 	if err != nil {
@@ -367,9 +367,9 @@ func TestGarbageClientDoesNotDisturbOthers(t *testing.T) {
 	}()
 	const rounds = 5
 	for range rounds {
-		h.Push(app, heraldtest.Push{RegistrationIDs: rids, Content: "still here"})
+		h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: "still here"})
 	}
-	heraldtest.Eventually(t, 10*time.Second, func() bool { return received.Load() == devices*rounds }, func() string {
+	nodetest.Eventually(t, 10*time.Second, func() bool { return received.Load() == devices*rounds }, func() string {
 		return "received " + time.Duration(received.Load()).String()
 	})
 }

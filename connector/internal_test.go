@@ -12,7 +12,7 @@ import (
 )
 
 // The delivery itself is tested end to end with real connectors
-// (internal/server's cluster tests); here, what the internal API refuses.
+// (node's cluster tests); here, what the internal API refuses.
 func TestInternalAPIRefusesWhatItShould(t *testing.T) {
 	srv := httptest.NewServer((&Connector{}).InternalHandler("secret"))
 	defer srv.Close()

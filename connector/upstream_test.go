@@ -3,7 +3,7 @@ package connector_test
 import (
 	"testing"
 
-	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Herald all queues upstream data: the connector announces the feature,

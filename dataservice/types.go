@@ -24,7 +24,7 @@ type Device struct {
 	// for schedules in each device's local time; empty if unknown.
 	TimeZone string `json:"timezone,omitempty"`
 	// StoredKey and ServerKey are derived one way from the device secret
-	// (see connector/protocol.DeriveDeviceKeys); the secret is never stored.
+	// (see protocol.DeriveDeviceKeys); the secret is never stored.
 	StoredKey [32]byte  `json:"stored_key"`
 	ServerKey [32]byte  `json:"server_key"`
 	Created   time.Time `json:"created"`

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 )
 
 // cluster is dataservice, connectors and a gateway, each a herald process.
 type cluster struct {
 	gateway    string // REST base URL
-	h          *heraldtest.Herald
+	h          *nodetest.Herald
 	connectors []*exec.Cmd
 	devices    []string // device address of each connector
 }
@@ -37,9 +37,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	// Webhooks of the tests listen on loopback too.
 	cmd := exec.Command(heraldBin, "gateway", "--dataservice", ds, "--http", "127.0.0.1:0", "--refresh", "200ms", "--webhook-private-networks")
-	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+heraldtest.AdminToken)
+	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	c.gateway = "http://" + waitForLine(t, cmd, regexp.MustCompile(`REST API\s+http://(\S+)`))
-	c.h = heraldtest.Attach(t, c.gateway)
+	c.h = nodetest.Attach(t, c.gateway)
 	return c
 }
 
@@ -55,7 +55,7 @@ func (c *cluster) loads(t *testing.T) map[string]int {
 			} `json:"connectors"`
 		} `json:"components"`
 	}
-	c.h.Do(http.MethodGet, "/v1/admin/runtime", "Bearer "+heraldtest.AdminToken, nil, http.StatusOK, &rt)
+	c.h.Do(http.MethodGet, "/v1/admin/runtime", "Bearer "+nodetest.AdminToken, nil, http.StatusOK, &rt)
 	out := map[string]int{}
 	for _, ci := range rt.Components.Connectors {
 		out[ci.Device] = ci.Connections
@@ -79,7 +79,7 @@ func TestClusterSurvivesTheDeathOfAConnector(t *testing.T) {
 		rids[i] = cr.RegistrationID
 	}
 
-	heraldtest.Eventually(t, 10*time.Second, func() bool {
+	nodetest.Eventually(t, 10*time.Second, func() bool {
 		l := c.loads(t)
 		total := 0
 		for _, d := range c.devices {
@@ -98,14 +98,14 @@ func TestClusterSurvivesTheDeathOfAConnector(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c.h.Push(app, heraldtest.Push{RegistrationIDs: rids, Content: fmt.Sprint("push ", i)})
+		c.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: fmt.Sprint("push ", i)})
 	}
-	heraldtest.Eventually(t, 60*time.Second, func() bool { return f.total() == devices*pushes }, func() string {
+	nodetest.Eventually(t, 60*time.Second, func() bool { return f.total() == devices*pushes }, func() string {
 		return fmt.Sprintf("%d of %d messages received", f.total(), devices*pushes)
 	})
 	f.exactlyOnce(t, pushes)
 	// Its registry entry runs out by itself.
-	heraldtest.Eventually(t, 10*time.Second, func() bool {
+	nodetest.Eventually(t, 10*time.Second, func() bool {
 		_, ok := c.loads(t)[c.devices[0]]
 		return !ok
 	}, func() string { return fmt.Sprintf("the killed connector is still in the registry: %v", c.loads(t)) })

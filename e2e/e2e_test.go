@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -54,7 +54,7 @@ type process struct {
 	device  string
 	stdout  *lockedBuffer
 	exited  chan error
-	h       *heraldtest.Herald // REST helpers bound to this process
+	h       *nodetest.Herald // REST helpers bound to this process
 }
 
 type lockedBuffer struct {
@@ -83,7 +83,7 @@ func startHerald(t *testing.T, dataDir, httpAddr, deviceAddr string, extra ...st
 	// Webhooks of the tests listen on loopback too.
 	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s", "--webhook-private-networks"}, extra...)
 	cmd := exec.Command(heraldBin, args...)
-	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+heraldtest.AdminToken)
+	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func startHerald(t *testing.T, dataDir, httpAddr, deviceAddr string, extra ...st
 			<-p.exited
 		}
 	})
-	p.h = heraldtest.Attach(t, "http://"+p.http)
+	p.h = nodetest.Attach(t, "http://"+p.http)
 	return p
 }
 
@@ -165,7 +165,7 @@ func newFleet() *fleet {
 	return &fleet{got: map[string]map[uint64]int{}, contents: map[string][]string{}}
 }
 
-func (f *fleet) register(t *testing.T, gateway string, app heraldtest.App, n int) {
+func (f *fleet) register(t *testing.T, gateway string, app nodetest.App, n int) {
 	t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -304,7 +304,7 @@ func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 				if i >= devices {
 					return
 				}
-				msgIDs[i] = p.h.Push(app, heraldtest.Push{RegistrationIDs: []string{f.creds[i].RegistrationID}, Content: fmt.Sprint("unicast ", i)})
+				msgIDs[i] = p.h.Push(app, nodetest.Push{RegistrationIDs: []string{f.creds[i].RegistrationID}, Content: fmt.Sprint("unicast ", i)})
 			}
 		}()
 	}
@@ -314,9 +314,9 @@ func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 	for i, cr := range f.creds {
 		rids[i] = cr.RegistrationID
 	}
-	batch := p.h.Push(app, heraldtest.Push{RegistrationIDs: rids, Content: "to all"})
+	batch := p.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: "to all"})
 
-	heraldtest.Eventually(t, 60*time.Second, func() bool { return f.total() == 2*devices }, func() string {
+	nodetest.Eventually(t, 60*time.Second, func() bool { return f.total() == 2*devices }, func() string {
 		return fmt.Sprintf("%d of %d messages received", f.total(), 2*devices)
 	})
 	f.exactlyOnce(t, 2)
@@ -325,12 +325,12 @@ func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 			t.Fatalf("device %d did not get its own unicast: %v", i, f.contents[cr.RegistrationID])
 		}
 	}
-	p.h.WaitReport(app, batch, func(r heraldtest.Report) bool {
-		return r == heraldtest.Report{Targeted: devices, Sent: devices, Delivered: devices}
+	p.h.WaitReport(app, batch, func(r nodetest.Report) bool {
+		return r == nodetest.Report{Targeted: devices, Sent: devices, Delivered: devices}
 	})
 	for _, id := range msgIDs[:20] {
-		p.h.WaitReport(app, id, func(r heraldtest.Report) bool {
-			return r == heraldtest.Report{Targeted: 1, Sent: 1, Delivered: 1}
+		p.h.WaitReport(app, id, func(r nodetest.Report) bool {
+			return r == nodetest.Report{Targeted: 1, Sent: 1, Delivered: 1}
 		})
 	}
 }
@@ -356,17 +356,17 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 
 	var offlineIDs []string
 	for _, cr := range offline {
-		offlineIDs = append(offlineIDs, p.h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "while you were away"}))
+		offlineIDs = append(offlineIDs, p.h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "while you were away"}))
 	}
 	for _, id := range offlineIDs {
-		p.h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.StoredOffline == 1 })
+		p.h.WaitReport(app, id, func(r nodetest.Report) bool { return r.StoredOffline == 1 })
 	}
 
 	// Restart herald on the same store and ports. The online devices are
 	// told to go away, and come back by themselves.
 	p.stop(syscall.SIGTERM)
 	p = startHerald(t, dataDir, p.http, p.device)
-	heraldtest.Eventually(t, 30*time.Second, func() bool {
+	nodetest.Eventually(t, 30*time.Second, func() bool {
 		for _, c := range f.clients {
 			if c.Stats().Connects < 2 {
 				return false
@@ -380,8 +380,8 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 	for _, cr := range f.creds {
 		all = append(all, cr.RegistrationID)
 	}
-	p.h.Push(app, heraldtest.Push{RegistrationIDs: all, Content: "after restart"})
-	heraldtest.Eventually(t, 30*time.Second, func() bool {
+	p.h.Push(app, nodetest.Push{RegistrationIDs: all, Content: "after restart"})
+	nodetest.Eventually(t, 30*time.Second, func() bool {
 		for _, cr := range online {
 			if f.received(cr.RegistrationID) != 1 {
 				return false
@@ -395,8 +395,8 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 		return true
 	}, func() string { return fmt.Sprintf("received %d in all", f.total()) })
 	for _, id := range offlineIDs {
-		p.h.WaitReport(app, id, func(r heraldtest.Report) bool {
-			return r == heraldtest.Report{Targeted: 1, StoredOffline: 1, Sent: 1, Delivered: 1}
+		p.h.WaitReport(app, id, func(r nodetest.Report) bool {
+			return r == nodetest.Report{Targeted: 1, StoredOffline: 1, Sent: 1, Delivered: 1}
 		})
 	}
 	p.stop(os.Interrupt)
@@ -433,9 +433,9 @@ func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 
 	const rounds = 3
 	for r := range rounds {
-		p.h.Push(app, heraldtest.Push{RegistrationIDs: rids, Content: fmt.Sprint("round ", r)})
+		p.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: fmt.Sprint("round ", r)})
 	}
-	heraldtest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*len(rids) }, func() string {
+	nodetest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*len(rids) }, func() string {
 		return fmt.Sprintf("%d of %d received", f.total(), rounds*len(rids))
 	})
 	f.exactlyOnce(t, rounds)

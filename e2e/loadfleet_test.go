@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 )
 
 // A load fleet is a fleet of SDK devices held by several load processes
@@ -86,7 +86,7 @@ type loadProc struct {
 // startLoadFleet starts procs load processes holding len(specs) devices
 // of app, and waits until every device is registered and described. Process
 // k opens its device sockets from 127.0.0.(10+40k) to 127.0.0.(49+40k).
-func startLoadFleet(t *testing.T, gateway string, app heraldtest.App, procs int, specs []deviceSpec) *loadFleet {
+func startLoadFleet(t *testing.T, gateway string, app nodetest.App, procs int, specs []deviceSpec) *loadFleet {
 	t.Helper()
 	if procs < 1 || procs > 4 {
 		t.Fatalf("startLoadFleet: %d processes; the source address ranges allow 1 to 4", procs)
@@ -342,7 +342,7 @@ func (f *loadFleet) waitFor(id uint64, want func(int) bool, timeout time.Duratio
 			n++
 		}
 	}
-	heraldtest.Eventually(f.t, timeout, func() bool {
+	nodetest.Eventually(f.t, timeout, func() bool {
 		if f.count(id) < n {
 			return false
 		}

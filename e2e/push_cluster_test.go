@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 )
 
 // The fleet of TestPushAtScaleOverACluster: pushFleet devices over
@@ -61,7 +61,7 @@ func startPushCluster(t *testing.T, n int) *pushCluster {
 		c.connectors = append(c.connectors, cmd)
 	}
 	c.gateway = c.startGateway(t, 0)
-	c.h = heraldtest.Attach(t, c.gateway)
+	c.h = nodetest.Attach(t, c.gateway)
 	return c
 }
 
@@ -77,17 +77,17 @@ func (c *pushCluster) startGateway(t *testing.T, node int) string {
 	t.Helper()
 	cmd := exec.Command(heraldBin, "gateway", "--dataservice", c.dataservice, "--http", "127.0.0.1:0", "--refresh", "200ms",
 		"--node", strconv.Itoa(node), "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+heraldtest.AdminToken)
+	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	return "http://" + waitForLine(t, cmd, regexp.MustCompile(`REST API\s+http://(\S+)`))
 }
 
 // push sends POST /v1/push with body and returns the message id.
-func (c *cluster) push(t *testing.T, app heraldtest.App, body map[string]any) uint64 {
+func (c *cluster) push(t *testing.T, app nodetest.App, body map[string]any) uint64 {
 	t.Helper()
 	var out struct {
 		MsgID string `json:"msg_id"`
 	}
-	heraldtest.Attach(t, c.gateway).Do(http.MethodPost, "/v1/push", heraldtest.Basic(app), body, http.StatusOK, &out)
+	nodetest.Attach(t, c.gateway).Do(http.MethodPost, "/v1/push", nodetest.Basic(app), body, http.StatusOK, &out)
 	id, err := strconv.ParseUint(out.MsgID, 10, 64)
 	if err != nil {
 		t.Fatalf("POST /v1/push answered msg_id %q", out.MsgID)
@@ -96,22 +96,22 @@ func (c *cluster) push(t *testing.T, app heraldtest.App, body map[string]any) ui
 }
 
 // report reads a message's report, withdrawn included.
-func (c *cluster) report(t *testing.T, app heraldtest.App, id uint64) (r struct {
-	heraldtest.Report
+func (c *cluster) report(t *testing.T, app nodetest.App, id uint64) (r struct {
+	nodetest.Report
 	Withdrawn int64 `json:"withdrawn"`
 }) {
 	t.Helper()
-	heraldtest.Attach(t, c.gateway).Do(http.MethodGet, fmt.Sprint("/v1/messages/", id), heraldtest.Basic(app), nil, http.StatusOK, &r)
+	nodetest.Attach(t, c.gateway).Do(http.MethodGet, fmt.Sprint("/v1/messages/", id), nodetest.Basic(app), nil, http.StatusOK, &r)
 	return r
 }
 
 // cancel calls DELETE /v1/messages/{id} and returns the state it answers.
-func (c *cluster) cancel(t *testing.T, app heraldtest.App, id uint64) string {
+func (c *cluster) cancel(t *testing.T, app nodetest.App, id uint64) string {
 	t.Helper()
 	var out struct {
 		State string `json:"state"`
 	}
-	heraldtest.Attach(t, c.gateway).Do(http.MethodDelete, fmt.Sprint("/v1/messages/", id), heraldtest.Basic(app), nil, http.StatusAccepted, &out)
+	nodetest.Attach(t, c.gateway).Do(http.MethodDelete, fmt.Sprint("/v1/messages/", id), nodetest.Basic(app), nil, http.StatusAccepted, &out)
 	return out.State
 }
 
@@ -151,7 +151,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 	f := startLoadFleet(t, c.gateway, app, pushLoadProcs, specs)
 	registered := time.Now()
 	f.connect(0, pushFleet)
-	heraldtest.Eventually(t, 30*time.Second, func() bool {
+	nodetest.Eventually(t, 30*time.Second, func() bool {
 		l := c.loads(t)
 		for _, d := range c.devices {
 			if l[d] == 0 {
@@ -198,7 +198,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 				f.waitFor(ids[k], tc.want, 60*time.Second)
 				n := f.count(ids[k])
 				// Its report says the task targeted exactly these.
-				heraldtest.Eventually(t, 20*time.Second, func() bool {
+				nodetest.Eventually(t, 20*time.Second, func() bool {
 					r := c.report(t, app, ids[k])
 					return r.Targeted == int64(n) && r.Delivered == int64(n)
 				}, func() string {
@@ -213,7 +213,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 	offline := func(i int) bool { return i >= pacedDevices }
 	t.Run("broadcast reaches online devices now and offline ones on reconnect", func(t *testing.T) {
 		f.disconnect(pacedDevices, pushFleet)
-		heraldtest.Eventually(t, 20*time.Second, func() bool { return c.connections(t) == pacedDevices }, func() string {
+		nodetest.Eventually(t, 20*time.Second, func() bool { return c.connections(t) == pacedDevices }, func() string {
 			return fmt.Sprintf("the connectors hold %d devices, want %d after %d went away", c.connections(t), pacedDevices, pushFleet-pacedDevices)
 		})
 		id := c.push(t, app, map[string]any{"audience": "all", "message": message("broadcast")})
@@ -227,7 +227,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 		f.connect(pacedDevices, pushFleet)
 		f.waitFor(id, everyone, 60*time.Second)
 		f.exactly(id, everyone)
-		heraldtest.Eventually(t, 20*time.Second, func() bool { return c.report(t, app, id).Delivered == pushFleet }, func() string {
+		nodetest.Eventually(t, 20*time.Second, func() bool { return c.report(t, app, id).Delivered == pushFleet }, func() string {
 			return fmt.Sprintf("report %+v, want %d delivered", c.report(t, app, id), pushFleet)
 		})
 	})
@@ -254,11 +254,11 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 		const away = 200
 		awayFrom := pacedDevices - away
 		f.disconnect(awayFrom, pacedDevices)
-		heraldtest.Eventually(t, 20*time.Second, func() bool { return c.connections(t) == pushFleet-away }, func() string {
+		nodetest.Eventually(t, 20*time.Second, func() bool { return c.connections(t) == pushFleet-away }, func() string {
 			return fmt.Sprintf("the connectors hold %d devices, want %d", c.connections(t), pushFleet-away)
 		})
 		id := c.push(t, app, map[string]any{"audience": map[string]any{"tag": []string{"paced"}}, "message": message("canceled"), "options": map[string]any{"rate": 1000}})
-		heraldtest.Eventually(t, 60*time.Second, func() bool { return f.count(id) >= 1000 }, func() string {
+		nodetest.Eventually(t, 60*time.Second, func() bool { return f.count(id) >= 1000 }, func() string {
 			return fmt.Sprintf("the paced push reached %d devices", f.count(id))
 		})
 		state := c.cancel(t, app, id)
@@ -266,7 +266,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 		if state != "canceling" && state != "canceled" {
 			t.Fatalf("DELETE answered state %q", state)
 		}
-		heraldtest.Eventually(t, 60*time.Second, func() bool { return c.cancel(t, app, id) == "canceled" }, func() string {
+		nodetest.Eventually(t, 60*time.Second, func() bool { return c.cancel(t, app, id) == "canceled" }, func() string {
 			return fmt.Sprintf("the cancel did not end; report %+v", c.report(t, app, id))
 		})
 		// A barrier: a push to the same devices after the cancel reaches
@@ -304,7 +304,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 	})
 
 	t.Run("broadcast survives kill -9 of a connector", func(t *testing.T) {
-		heraldtest.Eventually(t, 20*time.Second, func() bool { return c.connections(t) == pushFleet }, func() string {
+		nodetest.Eventually(t, 20*time.Second, func() bool { return c.connections(t) == pushFleet }, func() string {
 			return fmt.Sprintf("the connectors hold %d devices, want all %d", c.connections(t), pushFleet)
 		})
 		victim := c.connectors[0]
@@ -325,10 +325,10 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 		t.Logf("%d devices had the broadcast when a connector was killed; %v from its first to its last delivery",
 			atKill, time.Duration(ts[len(ts)-1]-ts[0]).Round(time.Millisecond))
 		f.exactly(id, everyone)
-		heraldtest.Eventually(t, 30*time.Second, func() bool { return f.online() == pushFleet }, func() string {
+		nodetest.Eventually(t, 30*time.Second, func() bool { return f.online() == pushFleet }, func() string {
 			return fmt.Sprintf("%d of %d devices online after the kill", f.online(), pushFleet)
 		})
-		heraldtest.Eventually(t, 20*time.Second, func() bool {
+		nodetest.Eventually(t, 20*time.Second, func() bool {
 			_, ok := c.loads(t)[c.devices[0]]
 			return !ok && c.connections(t) == pushFleet
 		}, func() string {
@@ -337,14 +337,14 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 	})
 
 	t.Run("a schedule fires once with two gateways", func(t *testing.T) {
-		second := heraldtest.Attach(t, c.startGateway(t, 1))
+		second := nodetest.Attach(t, c.startGateway(t, 1))
 		before := f.messages()
 		m5 := func(i int) bool { return i%5 == 0 }
 		at := time.Now().UTC().Add(3 * time.Second).Format("2006-01-02 15:04:05")
 		var sched struct {
 			ScheduleID string `json:"schedule_id"`
 		}
-		c.h.Do(http.MethodPost, "/v1/schedules", heraldtest.Basic(app), map[string]any{
+		c.h.Do(http.MethodPost, "/v1/schedules", nodetest.Basic(app), map[string]any{
 			"name":    "e2e once",
 			"trigger": map[string]any{"single": map[string]any{"time": at}},
 			"push":    map[string]any{"audience": map[string]any{"tag": []string{"m5"}}, "message": message("scheduled")},
@@ -358,8 +358,8 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 				Error string `json:"error"`
 			} `json:"firings"`
 		}
-		heraldtest.Eventually(t, 30*time.Second, func() bool {
-			second.Do(http.MethodGet, "/v1/schedules/"+sched.ScheduleID, heraldtest.Basic(app), nil, http.StatusOK, &view)
+		nodetest.Eventually(t, 30*time.Second, func() bool {
+			second.Do(http.MethodGet, "/v1/schedules/"+sched.ScheduleID, nodetest.Basic(app), nil, http.StatusOK, &view)
 			return len(view.Firings) > 0 && view.NextFire == nil
 		}, func() string { return fmt.Sprintf("schedule for %s UTC: %+v", at, view) })
 		if len(view.Firings) != 1 || view.Firings[0].MsgID == "" {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -19,13 +19,13 @@ import (
 func TestAckAndClickShowInReports(t *testing.T) {
 	for _, form := range []struct {
 		name  string
-		start func(t *testing.T) (*heraldtest.Herald, string)
+		start func(t *testing.T) (*nodetest.Herald, string)
 	}{
-		{"all", func(t *testing.T) (*heraldtest.Herald, string) {
+		{"all", func(t *testing.T) (*nodetest.Herald, string) {
 			p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 			return p.h, "http://" + p.http
 		}},
-		{"cluster", func(t *testing.T) (*heraldtest.Herald, string) {
+		{"cluster", func(t *testing.T) (*nodetest.Herald, string) {
 			c := startCluster(t, 2)
 			return c.h, c.gateway
 		}},
@@ -49,9 +49,9 @@ type e2eStatus struct {
 	ClickedAt   *time.Time `json:"clicked_at"`
 }
 
-func checkAckAndClick(t *testing.T, h *heraldtest.Herald, gateway string) {
+func checkAckAndClick(t *testing.T, h *nodetest.Herald, gateway string) {
 	app := h.CreateApp()
-	auth := heraldtest.Basic(app)
+	auth := nodetest.Basic(app)
 	got := make(chan uint64, 4)
 	var creds [2]sdk.Credentials
 	var clients [2]*sdk.Client
@@ -71,7 +71,7 @@ func checkAckAndClick(t *testing.T, h *heraldtest.Herald, gateway string) {
 		clients[i] = c
 		t.Cleanup(func() { c.Close() })
 	}
-	msgID := h.Push(app, heraldtest.Push{RegistrationIDs: []string{creds[0].RegistrationID, creds[1].RegistrationID}, Content: "open me"})
+	msgID := h.Push(app, nodetest.Push{RegistrationIDs: []string{creds[0].RegistrationID, creds[1].RegistrationID}, Content: "open me"})
 	var id uint64
 	for range 2 {
 		select {
@@ -91,7 +91,7 @@ func checkAckAndClick(t *testing.T, h *heraldtest.Herald, gateway string) {
 		}
 	}
 	var r e2eReport
-	heraldtest.Eventually(t, 30*time.Second, func() bool {
+	nodetest.Eventually(t, 30*time.Second, func() bool {
 		h.Do(http.MethodGet, "/v1/messages/"+msgID, auth, nil, http.StatusOK, &r)
 		return r.Delivered == 2 && r.Clicked == 1
 	}, func() string { return fmt.Sprintf("report %+v", r) })
@@ -100,7 +100,7 @@ func checkAckAndClick(t *testing.T, h *heraldtest.Herald, gateway string) {
 	}
 
 	var st [2]e2eStatus
-	heraldtest.Eventually(t, 30*time.Second, func() bool {
+	nodetest.Eventually(t, 30*time.Second, func() bool {
 		for i, cr := range creds {
 			h.Do(http.MethodGet, "/v1/messages/"+msgID+"/devices/"+cr.RegistrationID, auth, nil, http.StatusOK, &st[i])
 		}

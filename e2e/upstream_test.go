@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -98,7 +98,7 @@ func TestUpstreamReachesTheWebhook(t *testing.T) {
 	})
 }
 
-func upstreamRoundTrip(t *testing.T, gateway string, h *heraldtest.Herald) {
+func upstreamRoundTrip(t *testing.T, gateway string, h *nodetest.Herald) {
 	app := h.CreateApp()
 
 	hook := &upstreamHook{got: map[string][]byte{}, at: map[string]time.Time{}}
@@ -108,7 +108,7 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *heraldtest.Herald) {
 		URL    string `json:"url"`
 		Secret string `json:"secret"`
 	}
-	h.Do(http.MethodPut, "/v1/webhook", heraldtest.Basic(app), map[string]any{"url": srv.URL + "/herald"}, http.StatusOK, &set)
+	h.Do(http.MethodPut, "/v1/webhook", nodetest.Basic(app), map[string]any{"url": srv.URL + "/herald"}, http.StatusOK, &set)
 	hook.mu.Lock()
 	hook.secret = set.Secret
 	hook.mu.Unlock()
@@ -162,7 +162,7 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *heraldtest.Herald) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	heraldtest.Eventually(t, 30*time.Second, func() bool { return hook.count() >= devices*each }, func() string {
+	nodetest.Eventually(t, 30*time.Second, func() bool { return hook.count() >= devices*each }, func() string {
 		return fmt.Sprintf("the webhook has %d of %d messages", hook.count(), devices*each)
 	})
 

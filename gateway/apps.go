@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/protocol"
 )
 
 func errorsIsNotFound(err error) bool { return errors.Is(err, dataservice.ErrNotFound) }

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/protocol"
 )
 
 var (

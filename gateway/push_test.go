@@ -223,7 +223,7 @@ func TestPushMessageFields(t *testing.T) {
 // dataservice stores messages with json.Marshal, which rewrites <, > and &
 // in a json.RawMessage as \u003c, \u003e and \u0026: an accepted message
 // of 4096 bytes comes back from the store with extras up to six times as
-// large. Checked end to end with heraldtest and the sdk: an offline device
+// large. Checked end to end with node/nodetest and the sdk: an offline device
 // sent such a message reconnects forever with "protocol: record too large"
 // and never receives it (nor any message queued after it).
 func TestPushExtrasStoredAsAccepted(t *testing.T) {

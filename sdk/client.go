@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Version is the SDK version sent in HELLO.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -50,7 +50,7 @@ func (b *inbox) get(i int) *sdk.Message {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func register(t *testing.T, h *heraldtest.Herald, app heraldtest.App) sdk.Credentials {
+func register(t *testing.T, h *nodetest.Herald, app nodetest.App) sdk.Credentials {
 	t.Helper()
 	cr, err := sdk.Register(context.Background(), h.URL, app.Key, &sdk.RegisterOptions{Platform: "android"})
 	if err != nil {
@@ -59,7 +59,7 @@ func register(t *testing.T, h *heraldtest.Herald, app heraldtest.App) sdk.Creden
 	return cr
 }
 
-func dial(t *testing.T, h *heraldtest.Herald, cr sdk.Credentials, b *inbox, mod ...func(*sdk.Config)) *sdk.Client {
+func dial(t *testing.T, h *nodetest.Herald, cr sdk.Credentials, b *inbox, mod ...func(*sdk.Config)) *sdk.Client {
 	t.Helper()
 	cfg := sdk.Config{Gateway: h.URL, Credentials: cr, Handler: b.handle, Logger: quiet, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
 	for _, m := range mod {
@@ -77,7 +77,7 @@ func dial(t *testing.T, h *heraldtest.Herald, cr sdk.Credentials, b *inbox, mod 
 
 func waitLen(t *testing.T, b *inbox, n int) {
 	t.Helper()
-	heraldtest.Eventually(t, 10*time.Second, func() bool { return b.len() >= n }, func() string {
+	nodetest.Eventually(t, 10*time.Second, func() bool { return b.len() >= n }, func() string {
 		return "messages received: " + itoa(b.len())
 	})
 }
@@ -85,20 +85,20 @@ func waitLen(t *testing.T, b *inbox, n int) {
 func itoa(n int) string { return time.Duration(n).String() }
 
 func TestPushReachesOnlineDeviceAndIsAcknowledged(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	var b inbox
 	c := dial(t, h, cr, &b)
 
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Title: "t", Content: "hello", Extras: map[string]any{"k": "v"}})
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Title: "t", Content: "hello", Extras: map[string]any{"k": "v"}})
 	waitLen(t, &b, 1)
 	m := b.get(0)
 	if m.Content != "hello" || m.Title != "t" || string(m.Extras) != `{"k":"v"}` || m.AppKey != app.Key || m.ExpiresAt.IsZero() {
 		t.Fatalf("got %+v", m)
 	}
-	r := h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
-	want := heraldtest.Report{Targeted: 1, Sent: 1, Delivered: 1}
+	r := h.WaitReport(app, id, func(r nodetest.Report) bool { return r.Delivered == 1 })
+	want := nodetest.Report{Targeted: 1, Sent: 1, Delivered: 1}
 	if r != want {
 		t.Fatalf("report %+v, want %+v", r, want)
 	}
@@ -108,16 +108,16 @@ func TestPushReachesOnlineDeviceAndIsAcknowledged(t *testing.T) {
 }
 
 func TestOfflineDeviceGetsMessagesWhenItConnects(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	var ids []string
 	for _, content := range []string{"one", "two", "three"} {
-		ids = append(ids, h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: content}))
+		ids = append(ids, h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: content}))
 	}
 	for _, id := range ids {
-		h.WaitReport(app, id, func(r heraldtest.Report) bool {
-			return r == heraldtest.Report{Targeted: 1, StoredOffline: 1}
+		h.WaitReport(app, id, func(r nodetest.Report) bool {
+			return r == nodetest.Report{Targeted: 1, StoredOffline: 1}
 		})
 	}
 	var b inbox
@@ -129,31 +129,31 @@ func TestOfflineDeviceGetsMessagesWhenItConnects(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		h.WaitReport(app, id, func(r heraldtest.Report) bool {
-			return r == heraldtest.Report{Targeted: 1, Sent: 1, StoredOffline: 1, Delivered: 1}
+		h.WaitReport(app, id, func(r nodetest.Report) bool {
+			return r == nodetest.Report{Targeted: 1, Sent: 1, StoredOffline: 1, Delivered: 1}
 		})
 	}
 }
 
 func TestOnlineOnlyMessageIsNotStored(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "typing…", TTL: heraldtest.TTL(0)})
-	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r == heraldtest.Report{Targeted: 1, Expired: 1} })
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "typing…", TTL: nodetest.TTL(0)})
+	h.WaitReport(app, id, func(r nodetest.Report) bool { return r == nodetest.Report{Targeted: 1, Expired: 1} })
 
 	var b inbox
 	dial(t, h, cr, &b)
-	live := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "now", TTL: heraldtest.TTL(0)})
+	live := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "now", TTL: nodetest.TTL(0)})
 	waitLen(t, &b, 1)
 	if got := b.get(0).Content; got != "now" {
 		t.Fatalf("got %q: the offline online-only message was delivered", got)
 	}
-	h.WaitReport(app, live, func(r heraldtest.Report) bool { return r == heraldtest.Report{Targeted: 1, Sent: 1} })
+	h.WaitReport(app, live, func(r nodetest.Report) bool { return r == nodetest.Report{Targeted: 1, Sent: 1} })
 }
 
 func TestFailedHandlerGetsTheMessageAgainAfterReconnect(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	var mu sync.Mutex
@@ -168,8 +168,8 @@ func TestFailedHandlerGetsTheMessageAgainAfterReconnect(t *testing.T) {
 		return nil
 	}}
 	c := dial(t, h, cr, &b)
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "retry me"})
-	heraldtest.Eventually(t, 10*time.Second, func() bool {
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "retry me"})
+	nodetest.Eventually(t, 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return failures == 0
@@ -178,17 +178,17 @@ func TestFailedHandlerGetsTheMessageAgainAfterReconnect(t *testing.T) {
 
 	c2 := dial(t, h, cr, &b)
 	waitLen(t, &b, 1)
-	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+	h.WaitReport(app, id, func(r nodetest.Report) bool { return r.Delivered == 1 })
 	if s := c2.Stats(); s.Received != 1 {
 		t.Fatalf("second client stats %+v", s)
 	}
 }
 
 func TestRestartBetweenPushAndReconnectStillDelivers(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "survives"})
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "survives"})
 	h.Restart()
 	var b inbox
 	dial(t, h, cr, &b)
@@ -196,11 +196,11 @@ func TestRestartBetweenPushAndReconnectStillDelivers(t *testing.T) {
 	if b.get(0).Content != "survives" {
 		t.Fatalf("got %+v", b.get(0))
 	}
-	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 && r.StoredOffline == 1 })
+	h.WaitReport(app, id, func(r nodetest.Report) bool { return r.Delivered == 1 && r.StoredOffline == 1 })
 }
 
 func TestClientReconnectsAfterServerRestart(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	var b inbox
@@ -209,19 +209,19 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 		cfg.OnState = func(s sdk.State, _ error) { states.Store(s, true) }
 	})
 	h.Restart()
-	heraldtest.Eventually(t, 10*time.Second, func() bool { return c.Stats().Connects >= 2 }, func() string {
+	nodetest.Eventually(t, 10*time.Second, func() bool { return c.Stats().Connects >= 2 }, func() string {
 		return "client did not reconnect"
 	})
 	if _, ok := states.Load(sdk.StateDisconnected); !ok {
 		t.Fatal("no disconnected state reported")
 	}
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "after restart"})
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "after restart"})
 	waitLen(t, &b, 1)
-	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+	h.WaitReport(app, id, func(r nodetest.Report) bool { return r.Delivered == 1 })
 }
 
 func TestSecondConnectionReplacesFirst(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	var b1, b2 inbox
@@ -237,7 +237,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("first client was not replaced")
 	}
-	h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "to the new one"})
+	h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "to the new one"})
 	waitLen(t, &b2, 1)
 	if b1.len() != 0 {
 		t.Fatal("the replaced client got the message")
@@ -245,7 +245,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 }
 
 func TestWrongSecretIsRejected(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	other := register(t, h, app)
@@ -260,7 +260,7 @@ func TestWrongSecretIsRejected(t *testing.T) {
 }
 
 func TestUnknownDeviceIsRejected(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	cr.RegistrationID = "00000000000000000000"
@@ -274,7 +274,7 @@ func TestUnknownDeviceIsRejected(t *testing.T) {
 }
 
 func TestRegisterRejectsUnknownApp(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	_, err := sdk.Register(context.Background(), h.URL, "000000000000000000000000", nil)
 	var ae *sdk.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Code != "unknown_app_key" {
@@ -283,7 +283,7 @@ func TestRegisterRejectsUnknownApp(t *testing.T) {
 }
 
 func TestCachedEndpointsSkipDispatchAndAreRefreshedWhenStale(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	ends, err := sdk.Dispatch(context.Background(), h.URL, cr.RegistrationID, nil)
@@ -307,21 +307,21 @@ func TestCachedEndpointsSkipDispatchAndAreRefreshedWhenStale(t *testing.T) {
 	if got := c.Endpoints(); got.Addresses[0] != ends.Addresses[0] {
 		t.Fatalf("after falling back to dispatch, Endpoints() = %+v", got)
 	}
-	h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "found you"})
+	h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "found you"})
 	waitLen(t, &b, 1)
 }
 
 // clicks reads a message's clicked count and its status on a device.
-func clicks(t *testing.T, h *heraldtest.Herald, app heraldtest.App, msgID, rid string) (int64, string) {
+func clicks(t *testing.T, h *nodetest.Herald, app nodetest.App, msgID, rid string) (int64, string) {
 	t.Helper()
 	var r struct {
 		Clicked *int64 `json:"clicked"`
 	}
-	h.Do(http.MethodGet, "/v1/messages/"+msgID, heraldtest.Basic(app), nil, http.StatusOK, &r)
+	h.Do(http.MethodGet, "/v1/messages/"+msgID, nodetest.Basic(app), nil, http.StatusOK, &r)
 	var st struct {
 		State string `json:"state"`
 	}
-	h.Do(http.MethodGet, "/v1/messages/"+msgID+"/devices/"+rid, heraldtest.Basic(app), nil, http.StatusOK, &st)
+	h.Do(http.MethodGet, "/v1/messages/"+msgID+"/devices/"+rid, nodetest.Basic(app), nil, http.StatusOK, &st)
 	if r.Clicked == nil {
 		t.Fatal("the report has no clicked count")
 	}
@@ -329,16 +329,16 @@ func clicks(t *testing.T, h *heraldtest.Herald, app heraldtest.App, msgID, rid s
 }
 
 func TestClickIsCountedOncePerDevice(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr1, cr2 := register(t, h, app), register(t, h, app)
 	var b1, b2 inbox
 	c1 := dial(t, h, cr1, &b1)
 	dial(t, h, cr2, &b2)
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr1.RegistrationID, cr2.RegistrationID}, Content: "open me"})
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr1.RegistrationID, cr2.RegistrationID}, Content: "open me"})
 	waitLen(t, &b1, 1)
 	waitLen(t, &b2, 1)
-	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 2 })
+	h.WaitReport(app, id, func(r nodetest.Report) bool { return r.Delivered == 2 })
 
 	m := b1.get(0)
 	for range 3 {
@@ -351,7 +351,7 @@ func TestClickIsCountedOncePerDevice(t *testing.T) {
 	}
 	var n int64
 	var state string
-	heraldtest.Eventually(t, 10*time.Second, func() bool {
+	nodetest.Eventually(t, 10*time.Second, func() bool {
 		n, state = clicks(t, h, app, id, cr1.RegistrationID)
 		return n == 1 && state == "clicked" && c1.Stats().Clicked >= 2
 	}, func() string { return fmt.Sprintf("clicked %d, state %s, stats %+v", n, state, c1.Stats()) })
@@ -362,7 +362,7 @@ func TestClickIsCountedOncePerDevice(t *testing.T) {
 	if err := c1.Click(m.ID); err != nil {
 		t.Fatal(err)
 	}
-	heraldtest.Eventually(t, 10*time.Second, func() bool { return c1.Stats().Clicked >= 3 }, func() string { return "the second click was not sent" })
+	nodetest.Eventually(t, 10*time.Second, func() bool { return c1.Stats().Clicked >= 3 }, func() string { return "the second click was not sent" })
 	if n, _ := clicks(t, h, app, id, cr1.RegistrationID); n != 1 {
 		t.Fatalf("clicked %d after a repeated click, want 1", n)
 	}
@@ -409,7 +409,7 @@ func (s *switchableNet) setOffline(off bool) {
 }
 
 func TestClicksWhileDisconnectedAreSentOnReconnect(t *testing.T) {
-	h := heraldtest.Start(t)
+	h := nodetest.Start(t)
 	app := h.CreateApp()
 	cr := register(t, h, app)
 	var b inbox
@@ -423,12 +423,12 @@ func TestClicksWhileDisconnectedAreSentOnReconnect(t *testing.T) {
 			}
 		}
 	})
-	id := h.Push(app, heraldtest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "read later"})
+	id := h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "read later"})
 	waitLen(t, &b, 1)
-	h.WaitReport(app, id, func(r heraldtest.Report) bool { return r.Delivered == 1 })
+	h.WaitReport(app, id, func(r nodetest.Report) bool { return r.Delivered == 1 })
 
 	sn.setOffline(true)
-	heraldtest.Eventually(t, 10*time.Second, disconnected.Load, func() string { return "the client did not notice the cut" })
+	nodetest.Eventually(t, 10*time.Second, disconnected.Load, func() string { return "the client did not notice the cut" })
 	if err := c.Click(b.get(0).ID); err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +437,7 @@ func TestClicksWhileDisconnectedAreSentOnReconnect(t *testing.T) {
 	}
 	sn.setOffline(false)
 	var n int64
-	heraldtest.Eventually(t, 10*time.Second, func() bool {
+	nodetest.Eventually(t, 10*time.Second, func() bool {
 		n, _ = clicks(t, h, app, id, cr.RegistrationID)
 		return n == 1
 	}, func() string { return fmt.Sprintf("clicked %d after reconnecting, stats %+v", n, c.Stats()) })

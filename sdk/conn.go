@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // pongTimeout is how long past a heartbeat the client waits for any frame

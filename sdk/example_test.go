@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/heraldpush/herald/internal/server"
+	"github.com/heraldpush/herald/node"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -21,14 +21,14 @@ func Example() {
 	// Herald itself, as `herald all` runs it (the example's own setup).
 	dir, _ := os.MkdirTemp("", "herald-example")
 	defer os.RemoveAll(dir)
-	cfg := server.AllConfig{DataDir: dir, HTTP: "127.0.0.1:0", AdminToken: "secret", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := node.AllConfig{DataDir: dir, HTTP: "127.0.0.1:0", AdminToken: "secret", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	cfg.Connector.Listen = "127.0.0.1:0"
-	node, err := server.StartAll(cfg)
+	herald, err := node.StartAll(cfg)
 	if err != nil {
 		panic(err)
 	}
-	defer node.Close(context.Background())
-	gateway := "http://" + node.HTTPAddr().String()
+	defer herald.Close(context.Background())
+	gateway := "http://" + herald.HTTPAddr().String()
 	app := createApp(gateway, "secret")
 
 	// On the device: register once, keep the credentials, connect.
@@ -70,14 +70,14 @@ func Example() {
 func ExampleClient_Send() {
 	dir, _ := os.MkdirTemp("", "herald-example")
 	defer os.RemoveAll(dir)
-	cfg := server.AllConfig{DataDir: dir, HTTP: "127.0.0.1:0", AdminToken: "secret", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := node.AllConfig{DataDir: dir, HTTP: "127.0.0.1:0", AdminToken: "secret", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	cfg.Connector.Listen = "127.0.0.1:0"
-	node, err := server.StartAll(cfg)
+	herald, err := node.StartAll(cfg)
 	if err != nil {
 		panic(err)
 	}
-	defer node.Close(context.Background())
-	gateway := "http://" + node.HTTPAddr().String()
+	defer herald.Close(context.Background())
+	gateway := "http://" + herald.HTTPAddr().String()
 	app := createApp(gateway, "secret")
 
 	ctx := context.Background()

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/heraldpush/herald/connector/protocol"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // MaxUpstreamData is the largest payload Send accepts, in bytes.

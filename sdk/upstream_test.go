@@ -16,10 +16,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/connector"
-	"github.com/heraldpush/herald/connector/protocol"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
-	"github.com/heraldpush/herald/internal/heraldtest"
+	"github.com/heraldpush/herald/node/nodetest"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/sdk"
 )
 
@@ -309,7 +309,7 @@ func TestSendCanceledAndPendingBound(t *testing.T) {
 	s.queue.hold = nil
 	s.queue.mu.Unlock()
 	close(hold)
-	heraldtest.Eventually(t, 10*time.Second, func() bool { return c.Stats().Sent == sdk.MaxPendingUpstreams },
+	nodetest.Eventually(t, 10*time.Second, func() bool { return c.Stats().Sent == sdk.MaxPendingUpstreams },
 		func() string { return fmt.Sprintf("stats %+v", c.Stats()) })
 	if _, err := c.Send(context.Background(), []byte("room again")); err != nil {
 		t.Fatal(err)

@@ -5,9 +5,9 @@ import (
 	"os"
 	_ "time/tzdata" // time zones of devices, whatever the host has installed
 
-	"github.com/heraldpush/herald/internal/cli"
+	"github.com/heraldpush/herald/node"
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(node.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -1,0 +1,427 @@
+package node
+
+// The command line of the herald binary: Main parses flags and HERALD_*
+// environment variables into component configs and runs them until a
+// signal stops them. cmd/herald only calls Main.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/storespec"
+)
+
+// Main runs the herald command with args (without the program name) and
+// returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := "all"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "all":
+		return runAll(args, stdout, stderr)
+	case "dataservice":
+		return runDataservice(args, stdout, stderr)
+	case "connector":
+		return runConnector(args, stdout, stderr)
+	case "gateway":
+		return runGateway(args, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(args, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "herald", Version())
+		return 0
+	case "help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "herald: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Herald is a push platform: devices hold connections, app backends push.
+
+Usage:
+  herald [all] [flags]         run every component in one process (embedded store)
+  herald dataservice [flags]   serve a store to the other components over HTTP/2
+  herald connector [flags]     hold device connections (needs dataservice)
+  herald gateway [flags]       serve the REST API (needs dataservice and connectors)
+  herald healthcheck URL       exit 0 if URL answers 200 (container health checks)
+  herald version               print the version
+  herald help                  print this help
+
+Run "herald COMMAND -h" for the flags of a command. Every flag can also be set
+with an environment variable: --http is HERALD_HTTP, --data is HERALD_DATA, and
+so on. Secrets come only from the environment: HERALD_ADMIN_TOKEN,
+HERALD_CLUSTER_TOKEN.
+`)
+}
+
+// Version returns the module version the binary was built from.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// flags is a flag set whose defaults come from HERALD_* variables.
+type flags struct {
+	*flag.FlagSet
+	errs []error
+}
+
+func newFlags(name string, stderr io.Writer) *flags {
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flags{FlagSet: fs}
+}
+
+func envName(flagName string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flags) string(name, def, usage string) *string {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		def = v
+	}
+	return f.String(name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flags) duration(name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+		} else {
+			def = d
+		}
+	}
+	return f.Duration(name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flags) int(name string, def int, usage string) *int {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		var n int
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a number", envName(name), v))
+		} else {
+			def = n
+		}
+	}
+	return f.Int(name, def, usage+" ("+envName(name)+")")
+}
+
+func (f *flags) bool(name string, def bool, usage string) *bool {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not true or false", envName(name), v))
+		} else {
+			def = b
+		}
+	}
+	return f.Bool(name, def, usage+" ("+envName(name)+")")
+}
+
+// webhookPrivateUsage describes --webhook-private-networks.
+const webhookPrivateUsage = "let apps' webhooks be loopback, private or link-local addresses (default: public addresses only)"
+
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(f.Args(), " "))
+	}
+	return errors.Join(f.errs...)
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// untilSignal returns a context canceled by SIGINT or SIGTERM.
+func untilSignal() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// setup parses a command's flags and builds its logger; code is non-zero
+// (the exit code) when the command must not run.
+func (f *flags) setup(args []string, logLevel *string, stderr io.Writer) (log *slog.Logger, code int) {
+	name := f.Name()
+	if err := f.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, -1
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, 2
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, 2
+	}
+	return log, 0
+}
+
+// exitCode turns setup's code into the process exit code.
+func exitCode(code int) int { return max(code, 0) }
+
+// serveUntilSignal waits until ctx (from untilSignal) ends, then shuts n
+// down; stop (untilSignal's) lets a second signal kill the process.
+func serveUntilSignal(ctx context.Context, stop context.CancelFunc, n interface{ Close(context.Context) error }, stdout, stderr io.Writer) int {
+	// Starting leaves garbage behind: protoactor builds a process registry
+	// of 32,768 maps that actors.CompactRegistry replaces (~3 MB), stores
+	// read their state. Give its pages back now, so a process at rest is
+	// as large as what it keeps, not what it once held.
+	debug.FreeOSMemory()
+	var failed <-chan error // a gateway that must stop says so here
+	if f, ok := n.(interface{ Failed() <-chan error }); ok {
+		failed = f.Failed()
+	}
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-failed:
+		fmt.Fprintln(stderr, "herald:", err)
+		code = 1
+	}
+	stop()
+	fmt.Fprintln(stdout, "herald: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Close(shutdown); err != nil {
+		fmt.Fprintln(stderr, "herald: shutdown:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "herald: stopped")
+	return code
+}
+
+func runAll(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("all", stderr)
+	dataDir := f.string("data", "./herald-data", "directory of the embedded store")
+	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
+	deviceAddr := f.string("device", "127.0.0.1:7100", "device TCP address")
+	advertise := f.string("device-advertise", "", "device address given to devices by dispatch (default: the listening address)")
+	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
+	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
+	node := f.int("node", 0, "number of this process in message ids, 0..1023")
+	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
+	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	cfg := AllConfig{
+		DataDir:    *dataDir,
+		Store:      *store,
+		HTTP:       *httpAddr,
+		AdminToken: os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:       *node,
+		Log:        log,
+	}
+	cfg.Connector.Listen = *deviceAddr
+	cfg.Connector.Advertise = *advertise
+	cfg.Connector.Settings.Heartbeat = *heartbeat
+	cfg.Connector.Settings.Grace = *grace
+	cfg.Gateway.Upstream.PrivateDestinations = *webhookPrivate
+
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := StartAll(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald all:", err)
+		return 1
+	}
+	data := n.DataDir()
+	if cfg.Store != "" {
+		data = storespec.Redact(cfg.Store)
+	}
+	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  data        %s\n",
+		Version(), n.HTTPAddr(), n.DeviceAddr(), data)
+	if n.NewAdminToken != "" {
+		printAdminToken(stdout, n.NewAdminToken)
+	}
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+func printAdminToken(w io.Writer, token string) {
+	fmt.Fprintf(w, "  admin token %s\n              (shown once: keep it; only its hash is stored. Or set HERALD_ADMIN_TOKEN.)\n", token)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func runDataservice(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("dataservice", stderr)
+	store := f.string("store", "leveldb:./herald-data/store", "leveldb:DIR or aerospike://host:port[,host:port]/namespace")
+	httpAddr := f.string("http", "127.0.0.1:8090", "address served to the other components (HTTP/2 cleartext)")
+	lease := f.duration("lease", 500*time.Millisecond, "how long caches of other processes may serve without hearing from this one")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := StartDataservice(DataserviceConfig{
+		Store:    *store,
+		HTTP:     *httpAddr,
+		Token:    os.Getenv("HERALD_CLUSTER_TOKEN"),
+		Sentinel: dataservice.SentinelConfig{Lease: *lease},
+		Log:      log,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "herald dataservice:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s dataservice running\n  serving     http://%s\n  store       %s\n", Version(), n.Addr(), storespec.Redact(*store))
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+func runConnector(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("connector", stderr)
+	id := f.string("id", "", "name of this connector in the cluster (default: a new random one each start)")
+	dataservices := f.string("dataservice", "http://127.0.0.1:8090", "comma-separated URLs of dataservice instances")
+	deviceAddr := f.string("device", "127.0.0.1:7100", "device TCP address")
+	advertise := f.string("device-advertise", "", "device address given to devices by dispatch (default: the listening address)")
+	httpAddr := f.string("http", "127.0.0.1:7190", "internal API address, called by gateways (HTTP/2 cleartext)")
+	internalURL := f.string("internal-url", "", "URL gateways use to reach the internal API (default: http:// and the listening address)")
+	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
+	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
+	announce := f.duration("announce", 3*time.Second, "how often the connector refreshes its registry entry (which lives three times as long)")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	cfg := ConnectorConfig{
+		ID:           *id,
+		Dataservice:  splitList(*dataservices),
+		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
+		HTTP:         *httpAddr,
+		InternalURL:  *internalURL,
+		Announce:     *announce,
+		Log:          log,
+	}
+	cfg.Connector.Listen = *deviceAddr
+	cfg.Connector.Advertise = *advertise
+	cfg.Connector.Settings.Heartbeat = *heartbeat
+	cfg.Connector.Settings.Grace = *grace
+	tuneConnectorGC(os.Getenv)
+	ctx, stop := untilSignal()
+	defer stop()
+	n, err := StartConnector(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald connector:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s connector %s running\n  devices     tcp://%s\n  internal    http://%s\n  dataservice %s\n",
+		Version(), n.ID(), n.DeviceAddr(), n.InternalAddr(), strings.Join(cfg.Dataservice, ", "))
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+// connectorGCPercent is the garbage collector's target of a `herald
+// connector` whose environment sets no GOGC. A connector's heap is mostly
+// what its connections keep; the garbage of a burst of connections
+// (handshakes, session writes) shares spans with it, and what a collection
+// frees there stays resident until the next burst refills it. At Go's
+// default of 100 that was about 440 bytes per connection at 18,000, at 50
+// about 310. Devices connect as fast; the connector spends about 8% more
+// CPU while they do (docs/benchmarks.md).
+const connectorGCPercent = 50
+
+// tuneConnectorGC sets connectorGCPercent unless GOGC says otherwise: the
+// runtime has read GOGC already, so there is nothing to do then.
+func tuneConnectorGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(connectorGCPercent)
+	}
+}
+
+func runGateway(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("gateway", stderr)
+	dataservices := f.string("dataservice", "http://127.0.0.1:8090", "comma-separated URLs of dataservice instances")
+	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
+	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own (it is claimed in the dataservice: a gateway does not start on a node another one holds)")
+	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
+	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	ctx, stop := untilSignal()
+	defer stop()
+	gcfg := GatewayConfig{
+		Dataservice:  splitList(*dataservices),
+		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
+		HTTP:         *httpAddr,
+		AdminToken:   os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:         *node,
+		Refresh:      *refresh,
+		Log:          log,
+	}
+	gcfg.Gateway.Upstream.PrivateDestinations = *webhookPrivate
+	n, err := StartGateway(gcfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald gateway:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s gateway running\n  REST API    http://%s\n  dataservice %s\n", Version(), n.HTTPAddr(), *dataservices)
+	if n.NewAdminToken != "" {
+		printAdminToken(stdout, n.NewAdminToken)
+	}
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+// runHealthcheck GETs a health endpoint: containers without curl use it.
+func runHealthcheck(args []string, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: herald healthcheck URL")
+		return 2
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	res, err := c.Get(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "herald healthcheck:", err)
+		return 1
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "herald healthcheck:", res.Status)
+		return 1
+	}
+	return 0
+}

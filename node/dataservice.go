@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/remote"
+	"github.com/heraldpush/herald/dataservice/storespec"
+	"github.com/heraldpush/herald/internal/h2c"
+)
+
+// DataserviceConfig configures `herald dataservice`.
+type DataserviceConfig struct {
+	// Store selects the backend: leveldb:DIR or
+	// aerospike://host:port[,host:port]/namespace. Required.
+	Store string
+	// HTTP is the address served to other components. Empty means
+	// 127.0.0.1:8090.
+	HTTP string
+	// Token is the cluster token. Required.
+	Token string
+	// Sentinel configures the invalidation streams to caches.
+	Sentinel dataservice.SentinelConfig
+	// Log receives logs. Nil means slog.Default().
+	Log *slog.Logger
+}
+
+// DataserviceNode is a running `herald dataservice`.
+type DataserviceNode struct {
+	store  dataservice.Store
+	source *dataservice.Source
+	http   *http.Server
+	ln     net.Listener
+}
+
+// StartDataservice opens the store and serves it.
+func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
+	if cfg.HTTP == "" {
+		cfg.HTTP = "127.0.0.1:8090"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("dataservice: a cluster token is required (HERALD_CLUSTER_TOKEN)")
+	}
+	n := &DataserviceNode{}
+	defer func() {
+		if err != nil {
+			n.Close(context.Background())
+		}
+	}()
+	if n.store, err = storespec.Open(cfg.Store, storespec.Defaults{
+		LevelDBBlockCacheBytes:  storespec.DataserviceBlockCacheBytes,
+		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+	}); err != nil {
+		return nil, err
+	}
+	n.source = dataservice.NewSource(n.store, cfg.Sentinel)
+	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, dataservice.New(n.source), n.source)
+	if err != nil {
+		return nil, err
+	}
+	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
+	}
+	n.http = h2c.NewServer(withOperations(srv.Handler(), cfg.Token, "dataservice", "", nil))
+	go func() {
+		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Log.Error("dataservice http server stopped", "err", err)
+		}
+	}()
+	return n, nil
+}
+
+// Addr returns the address served.
+func (n *DataserviceNode) Addr() net.Addr { return n.ln.Addr() }
+
+// Close stops serving (calls in progress finish; cache holders are told to
+// go elsewhere) and closes the store.
+func (n *DataserviceNode) Close(ctx context.Context) error {
+	var errs []error
+	if n.source != nil {
+		n.source.EndSubscriptions() // sentinel streams never end by themselves
+	}
+	if n.http != nil {
+		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}

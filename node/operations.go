@@ -1,0 +1,77 @@
+package node
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+
+	"github.com/heraldpush/herald/internal/runtimestats"
+)
+
+// runtimePath is where connectors and dataservice serve their runtime
+// figures on their internal address.
+const runtimePath = "/internal/v1/runtime"
+
+// processFigures is the body of GET /internal/v1/runtime: the shape of the
+// gateway's GET /v1/admin/runtime, with the process's role and id, so one
+// reader takes both.
+type processFigures struct {
+	Role       string             `json:"role"`
+	ID         string             `json:"id,omitempty"`
+	Process    runtimestats.Stats `json:"process"`
+	Components any                `json:"components,omitempty"`
+}
+
+// withOperations serves, next to h and to callers with the cluster token,
+// what operators read from a connector or dataservice, which have no admin
+// API: net/http/pprof under /debug/pprof/, and the process's runtime
+// figures (runtimestats, plus what components returns, if not nil) at GET
+// /internal/v1/runtime. Other paths go to h.
+func withOperations(h http.Handler, clusterToken, role, id string, components func() any) http.Handler {
+	want := sha256.Sum256([]byte(clusterToken))
+	ops := http.NewServeMux()
+	ops.HandleFunc("/debug/pprof/", pprof.Index)
+	ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	ops.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ops.HandleFunc(runtimePath, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			operationsError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" "+runtimePath+" is not allowed; use GET")
+			return
+		}
+		f := processFigures{Role: role, ID: id, Process: runtimestats.Read()}
+		if components != nil {
+			f.Components = components()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(f)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath {
+			h.ServeHTTP(w, r)
+			return
+		}
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(token))
+		if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald cluster"`)
+			operationsError(w, http.StatusUnauthorized, "unauthorized", r.URL.Path+" needs Authorization: Bearer <cluster token>")
+			return
+		}
+		ops.ServeHTTP(w, r)
+	})
+}
+
+// operationsError writes the JSON error body the rest of Herald's HTTP
+// APIs answer with.
+func operationsError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
