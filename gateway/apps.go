@@ -2,18 +2,16 @@ package gateway
 
 import (
 	"crypto/sha256"
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/protocol"
 )
-
-func errorsIsNotFound(err error) bool { return errors.Is(err, dataservice.ErrNotFound) }
 
 type createAppRequest struct {
 	Name string `json:"name"`
@@ -27,18 +25,18 @@ type createAppResponse struct {
 
 func (g *Gateway) createApp(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
 	var req createAppRequest
-	if err := decodeOptionalBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeOptionalBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	if len(req.Name) > 128 {
-		return errorf(http.StatusBadRequest, "invalid_field", "name must be at most 128 bytes")
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "name must be at most 128 bytes")
 	}
 	secret := ids.MasterSecret()
 	app := dataservice.App{Key: ids.AppKey(), Name: req.Name, SecretHash: sha256.Sum256([]byte(secret)), Created: time.Now().UTC()}
 	if err := g.data.CreateApp(r.Context(), app); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, createAppResponse{AppKey: app.Key, MasterSecret: secret, Name: app.Name})
+	api.WriteJSON(w, http.StatusCreated, createAppResponse{AppKey: app.Key, MasterSecret: secret, Name: app.Name})
 	return nil
 }
 
@@ -61,24 +59,24 @@ var appKeyShape = regexp.MustCompile(`^[0-9a-zA-Z]{24}$`)
 
 func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
 	var req registerDeviceRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
-	if !appKeyShape.MatchString(req.AppKey) {
-		return errorf(http.StatusBadRequest, "invalid_field", "app_key must be the 24 letters and digits returned by POST /v1/apps")
+	if !api.ValidAppKey(req.AppKey) {
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "app_key must be the 24 letters and digits returned by POST /v1/apps")
 	}
 	if req.Platform == "" {
 		req.Platform = "other"
 	}
 	if !platforms[req.Platform] {
-		return errorf(http.StatusBadRequest, "invalid_field", "platform must be one of android, ios, hmos, quickapp, web, desktop, other; got %q", req.Platform)
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "platform must be one of android, ios, hmos, quickapp, web, desktop, other; got %q", req.Platform)
 	}
 	if err := checkTimeZone(req.TimeZone); err != nil {
 		return err
 	}
 	if _, err := g.data.App(r.Context(), req.AppKey); err != nil {
-		if errorsIsNotFound(err) {
-			return errorf(http.StatusBadRequest, "unknown_app_key", "no app has app_key %s", req.AppKey)
+		if api.IsNotFound(err) {
+			return api.Errorf(http.StatusBadRequest, "unknown_app_key", "no app has app_key %s", req.AppKey)
 		}
 		return err
 	}
@@ -96,7 +94,7 @@ func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *data
 	if err := g.data.CreateDevice(r.Context(), d); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, registerDeviceResponse{RegistrationID: d.RegistrationID, DeviceSecret: text})
+	api.WriteJSON(w, http.StatusCreated, registerDeviceResponse{RegistrationID: d.RegistrationID, DeviceSecret: text})
 	return nil
 }
 
@@ -106,10 +104,10 @@ func checkTimeZone(tz string) error {
 		return nil
 	}
 	if len(tz) > 64 || tz == "Local" {
-		return errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; got %q", tz)
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; got %q", tz)
 	}
 	if _, err := time.LoadLocation(tz); err != nil {
-		return errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; %q is not one", tz)
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; %q is not one", tz)
 	}
 	return nil
 }
@@ -124,14 +122,14 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, _ *dataservic
 	q := r.URL.Query()
 	rid := q.Get("registration_id")
 	if rid == "" {
-		return errorf(http.StatusBadRequest, "missing_parameter", "registration_id is required: GET /v1/dispatch?registration_id=…")
+		return api.Errorf(http.StatusBadRequest, "missing_parameter", "registration_id is required: GET /v1/dispatch?registration_id=…")
 	}
-	if !validID(rid) {
-		return errorf(http.StatusNotFound, "unknown_registration_id", "no device has this registration_id (ids are 1 to 64 bytes of UTF-8); register with POST /v1/devices")
+	if !api.ValidID(rid) {
+		return api.Errorf(http.StatusNotFound, "unknown_registration_id", "no device has this registration_id (ids are 1 to 64 bytes of UTF-8); register with POST /v1/devices")
 	}
 	if _, err := g.data.Device(r.Context(), rid); err != nil {
-		if errorsIsNotFound(err) {
-			return errorf(http.StatusNotFound, "unknown_registration_id", "no device has registration_id %s; register again with POST /v1/devices", rid)
+		if api.IsNotFound(err) {
+			return api.Errorf(http.StatusNotFound, "unknown_registration_id", "no device has registration_id %s; register again with POST /v1/devices", rid)
 		}
 		return err
 	}
@@ -145,8 +143,8 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, _ *dataservic
 	}
 	d := g.cluster.Dispatch(rid, failed)
 	if len(d.Addresses) == 0 {
-		return errorf(http.StatusServiceUnavailable, "no_connector", "no connector is available; retry later")
+		return api.Errorf(http.StatusServiceUnavailable, "no_connector", "no connector is available; retry later")
 	}
-	writeJSON(w, http.StatusOK, dispatchResponse{Addresses: d.Addresses, Heartbeat: int(d.Heartbeat / time.Second), ServerKey: d.ServerKey})
+	api.WriteJSON(w, http.StatusOK, dispatchResponse{Addresses: d.Addresses, Heartbeat: int(d.Heartbeat / time.Second), ServerKey: d.ServerKey})
 	return nil
 }

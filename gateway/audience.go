@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // Audience is who a push goes to, in JPush's shape: the string "all", or
@@ -71,13 +72,13 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		if s != "all" {
-			return errorf(http.StatusBadRequest, "invalid_field", `audience must be "all" or an object such as {"tag": ["vip"]}; got the string %q`, s)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", `audience must be "all" or an object such as {"tag": ["vip"]}; got the string %q`, s)
 		}
 		*a = Audience{All: true}
 		return nil
 	}
 	if len(b) == 0 || b[0] != '{' {
-		return errorf(http.StatusBadRequest, "invalid_field", `audience must be "all" or an object such as {"tag": ["vip"]}`)
+		return api.Errorf(http.StatusBadRequest, "invalid_field", `audience must be "all" or an object such as {"tag": ["vip"]}`)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -85,13 +86,13 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&o); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errorf(http.StatusBadRequest, "invalid_field", "audience.%s must be an array of strings", te.Field)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "audience.%s must be an array of strings", te.Field)
 		}
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return errorf(http.StatusBadRequest, "unknown_field", "audience.%s is not an audience kind; kinds are registration_id, alias, tag, tag_and, tag_not and segment",
+			return api.Errorf(http.StatusBadRequest, "unknown_field", "audience.%s is not an audience kind; kinds are registration_id, alias, tag, tag_and, tag_not and segment",
 				strings.Trim(field, `"`))
 		}
-		return errorf(http.StatusBadRequest, "invalid_json", "audience: %v", err)
+		return api.Errorf(http.StatusBadRequest, "invalid_json", "audience: %v", err)
 	}
 	*a = Audience{RegistrationID: o.RegistrationID, Alias: o.Alias, Tag: o.Tag, TagAnd: o.TagAnd, TagNot: o.TagNot, Segment: o.Segment, Platform: o.Platform}
 	return nil
@@ -111,7 +112,7 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 // The push's platforms are added to it by onPlatforms.
 func (a Audience) validate(maxRecipients int) (Audience, error) {
 	if a.Platform != nil {
-		return a, errorf(http.StatusBadRequest, "unknown_field",
+		return a, api.Errorf(http.StatusBadRequest, "unknown_field",
 			`audience.platform is not an audience kind: give platform beside audience, at the top of the request, e.g. {"platform": ["ios"], "audience": {"tag": ["vip"]}, …}`)
 	}
 	if a.All {
@@ -120,8 +121,8 @@ func (a Audience) validate(maxRecipients int) (Audience, error) {
 	// Items are checked where the caller wrote them, so that errors name
 	// their index.
 	for i, rid := range a.RegistrationID {
-		if !validID(rid) {
-			return a, errorf(http.StatusBadRequest, "invalid_field", "audience.registration_id[%d] must be 1 to 64 bytes of UTF-8", i)
+		if !api.ValidID(rid) {
+			return a, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.registration_id[%d] must be 1 to 64 bytes of UTF-8", i)
 		}
 	}
 	for _, l := range []struct {
@@ -136,45 +137,45 @@ func (a Audience) validate(maxRecipients int) (Audience, error) {
 	} {
 		for i, s := range l.items {
 			if err := l.check(s); err != nil {
-				return a, errorf(http.StatusBadRequest, "invalid_field", "audience.%s[%d]: %s", l.name, i, nameProblem(err))
+				return a, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.%s[%d]: %s", l.name, i, nameProblem(err))
 			}
 		}
 	}
 	for i, id := range a.Segment {
 		if dataservice.CheckSegmentID(id) != nil {
-			return a, errorf(http.StatusBadRequest, "invalid_field", "audience.segment[%d] is not a segment id: ids are those POST /v1/segments returns", i)
+			return a, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.segment[%d] is not a segment id: ids are those POST /v1/segments returns", i)
 		}
 	}
 	c := Audience{
-		RegistrationID: distinct(a.RegistrationID),
-		Alias:          distinct(a.Alias),
-		Tag:            distinct(a.Tag),
-		TagAnd:         distinct(a.TagAnd),
-		TagNot:         distinct(a.TagNot),
-		Segment:        distinct(a.Segment),
+		RegistrationID: api.Distinct(a.RegistrationID),
+		Alias:          api.Distinct(a.Alias),
+		Tag:            api.Distinct(a.Tag),
+		TagAnd:         api.Distinct(a.TagAnd),
+		TagNot:         api.Distinct(a.TagNot),
+		Segment:        api.Distinct(a.Segment),
 	}
 	switch {
 	case c.empty():
-		return c, errorf(http.StatusBadRequest, "missing_field", `audience names no device: give "all" or at least one of registration_id, alias, tag, tag_and, tag_not, segment`)
+		return c, api.Errorf(http.StatusBadRequest, "missing_field", `audience names no device: give "all" or at least one of registration_id, alias, tag, tag_and, tag_not, segment`)
 	case len(c.RegistrationID) > maxRecipients:
-		return c, errorf(http.StatusBadRequest, "too_many_registration_ids",
+		return c, api.Errorf(http.StatusBadRequest, "too_many_registration_ids",
 			"audience.registration_id lists %d devices; at most %d per push — split it into several pushes or tag the devices", len(c.RegistrationID), maxRecipients)
 	case len(c.Alias) > maxAudienceAlias:
-		return c, errorf(http.StatusBadRequest, "invalid_field", "audience.alias lists %d aliases; at most %d per push", len(c.Alias), maxAudienceAlias)
+		return c, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.alias lists %d aliases; at most %d per push", len(c.Alias), maxAudienceAlias)
 	case len(c.Segment) > 1:
-		return c, errorf(http.StatusBadRequest, "invalid_field", "audience.segment names %d segments; give one", len(c.Segment))
+		return c, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.segment names %d segments; give one", len(c.Segment))
 	}
 	for _, l := range []struct {
 		name  string
 		items []string
 	}{{"tag", c.Tag}, {"tag_and", c.TagAnd}, {"tag_not", c.TagNot}} {
 		if len(l.items) > maxAudienceTags {
-			return c, errorf(http.StatusBadRequest, "invalid_field", "audience.%s lists %d tags; at most %d per push", l.name, len(l.items), maxAudienceTags)
+			return c, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.%s lists %d tags; at most %d per push", l.name, len(l.items), maxAudienceTags)
 		}
 	}
 	for _, tag := range c.TagNot {
 		if slices.Contains(c.TagAnd, tag) {
-			return c, errorf(http.StatusBadRequest, "invalid_field", "tag %q is in both audience.tag_and and audience.tag_not: no device can match", tag)
+			return c, api.Errorf(http.StatusBadRequest, "invalid_field", "tag %q is in both audience.tag_and and audience.tag_not: no device can match", tag)
 		}
 	}
 	return c, nil
@@ -244,23 +245,23 @@ func parsePlatform(raw json.RawMessage) ([]string, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil || s != "all" {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or a list of platforms such as ["android", "ios"]; got the string %s`, truncate(string(raw), 40))
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or a list of platforms such as ["android", "ios"]; got the string %s`, truncate(string(raw), 40))
 		}
 		return nil, nil
 	}
 	var list []string
 	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
-		return nil, errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or an array of platform names such as ["android", "ios"]`)
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or an array of platform names such as ["android", "ios"]`)
 	}
 	if len(list) == 0 {
-		return nil, errorf(http.StatusBadRequest, "invalid_field", `platform lists no platform: give "all" (the default) or some of %s`, platformNames)
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform lists no platform: give "all" (the default) or some of %s`, platformNames)
 	}
 	for i, p := range list {
 		if !dataservice.IsPlatform(p) {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", "platform[%d] must be one of %s; got %s", i, platformNames, truncate(strconv.Quote(p), 40))
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "platform[%d] must be one of %s; got %s", i, platformNames, truncate(strconv.Quote(p), 40))
 		}
 	}
-	list = distinct(list)
+	list = api.Distinct(list)
 	if len(list) == platformCount {
 		return nil, nil
 	}
@@ -286,5 +287,5 @@ func nameProblem(err error) string {
 	if _, after, ok := strings.Cut(msg, "invalid argument: "); ok {
 		msg = after
 	}
-	return msg + " (" + nameRules + ")"
+	return msg + " (" + api.NameRules + ")"
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -306,7 +307,7 @@ func (c *coordinator) tend(w dataservice.Webhook) {
 	got, err := c.g.data.UpdateWebhook(ctx, claim)
 	cancel()
 	if err != nil {
-		if !errors.Is(err, dataservice.ErrGenerationMismatch) && !errorsIsNotFound(err) && c.ctx.Err() == nil {
+		if !errors.Is(err, dataservice.ErrGenerationMismatch) && !api.IsNotFound(err) && c.ctx.Err() == nil {
 			c.g.log.Warn("renewing a webhook lease failed", "app", w.AppKey, "err", err)
 		}
 		return // changed meanwhile: the next scan reads it again

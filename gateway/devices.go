@@ -5,10 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // The devices API: what an app says about its devices (tags, alias) and
@@ -16,12 +16,6 @@ import (
 // audiences are resolved from. Every call is authenticated as an app and
 // sees only that app's devices: another app's device is as unknown as one
 // that does not exist.
-
-// Paging of the listings.
-const (
-	defaultPage = 100
-	maxPage     = 1000
-)
 
 // deviceView is the answer of GET and POST /v1/devices/{registration_id}.
 type deviceView struct {
@@ -42,13 +36,13 @@ type deviceView struct {
 
 // appDevice returns the device rid of app, or the API's 404.
 func (g *Gateway) appDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
-	unknown := errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
-	if !validID(rid) {
+	unknown := api.Errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
+	if !api.ValidID(rid) {
 		return dataservice.Device{}, unknown
 	}
 	d, err := g.data.Device(ctx, rid)
 	if err != nil {
-		if errorsIsNotFound(err) {
+		if api.IsNotFound(err) {
 			return d, unknown
 		}
 		return d, err
@@ -66,7 +60,7 @@ func (g *Gateway) viewDevice(ctx context.Context, d dataservice.Device) (deviceV
 	if err != nil {
 		return v, err
 	}
-	v.Tags, v.Alias = nonNil(attrs.Tags), attrs.Alias
+	v.Tags, v.Alias = api.NonNil(attrs.Tags), attrs.Alias
 	sessions, err := g.data.Sessions(ctx, []string{d.RegistrationID})
 	if err != nil {
 		return v, err
@@ -78,13 +72,6 @@ func (g *Gateway) viewDevice(ctx context.Context, d dataservice.Device) (deviceV
 	return v, nil
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 func (g *Gateway) deviceInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	d, err := g.appDevice(r.Context(), app, r.PathValue("registration_id"))
 	if err != nil {
@@ -94,7 +81,7 @@ func (g *Gateway) deviceInfo(w http.ResponseWriter, r *http.Request, app *datase
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	api.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -111,12 +98,10 @@ type tagsUpdate struct {
 	Remove []string `json:"remove"`
 }
 
-const nameRules = "1 to 40 bytes of UTF-8 without '/' or control characters"
-
 // validate checks the request without looking at the device.
 func (req *deviceUpdateRequest) validate() error {
 	if req.Tags == nil && req.Alias == nil {
-		return errorf(http.StatusBadRequest, "missing_field", `send "tags": {"add": […], "remove": […]} and/or "alias"; the body changes nothing`)
+		return api.Errorf(http.StatusBadRequest, "missing_field", `send "tags": {"add": […], "remove": […]} and/or "alias"; the body changes nothing`)
 	}
 	if t := req.Tags; t != nil {
 		for _, list := range []struct {
@@ -125,39 +110,33 @@ func (req *deviceUpdateRequest) validate() error {
 		}{{"add", t.Add}, {"remove", t.Remove}} {
 			for i, tag := range list.tags {
 				if dataservice.CheckTag(tag) != nil {
-					return errorf(http.StatusBadRequest, "invalid_field", "tags.%s[%d] is not a tag: tags are %s", list.name, i, nameRules)
+					return api.Errorf(http.StatusBadRequest, "invalid_field", "tags.%s[%d] is not a tag: tags are %s", list.name, i, api.NameRules)
 				}
 			}
 		}
-		add, remove := distinct(t.Add), distinct(t.Remove)
+		add, remove := api.Distinct(t.Add), api.Distinct(t.Remove)
 		if n := len(add) + len(remove); n > dataservice.MaxTagsPerCall {
-			return errorf(http.StatusBadRequest, "invalid_field", "tags.add and tags.remove name %d tags; at most %d per request — split the change", n, dataservice.MaxTagsPerCall)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "tags.add and tags.remove name %d tags; at most %d per request — split the change", n, dataservice.MaxTagsPerCall)
 		}
 		for _, tag := range add {
 			if slices.Contains(remove, tag) {
-				return errorf(http.StatusBadRequest, "invalid_field", "tag %q is both in tags.add and in tags.remove; keep it in one", tag)
+				return api.Errorf(http.StatusBadRequest, "invalid_field", "tag %q is both in tags.add and in tags.remove; keep it in one", tag)
 			}
 		}
 	}
 	if a := req.Alias; a != nil && *a != "" && dataservice.CheckAlias(*a) != nil {
-		return errorf(http.StatusBadRequest, "invalid_field", "alias is not an alias: aliases are %s (\"\" removes it)", nameRules)
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "alias is not an alias: aliases are %s (\"\" removes it)", api.NameRules)
 	}
 	return nil
 }
 
-func distinct(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return slices.Compact(s)
-}
-
 func errTooManyTags(n int) error {
-	return errorf(http.StatusBadRequest, "too_many_tags", "the device would have %d tags; a device has at most %d — remove some in the same request or first", n, dataservice.MaxTagsPerDevice)
+	return api.Errorf(http.StatusBadRequest, "too_many_tags", "the device would have %d tags; a device has at most %d — remove some in the same request or first", n, dataservice.MaxTagsPerDevice)
 }
 
 func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req deviceUpdateRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	if err := req.validate(); err != nil {
@@ -175,7 +154,7 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *data
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	api.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -189,7 +168,7 @@ func (g *Gateway) applyDeviceUpdate(ctx context.Context, app *dataservice.App, r
 		if err != nil {
 			return err
 		}
-		after := distinct(append(slices.Clone(attrs.Tags), t.Add...))
+		after := api.Distinct(append(slices.Clone(attrs.Tags), t.Add...))
 		after = slices.DeleteFunc(after, func(tag string) bool { return slices.Contains(t.Remove, tag) })
 		if len(after) > dataservice.MaxTagsPerDevice {
 			return errTooManyTags(len(after))
@@ -226,35 +205,7 @@ func (g *Gateway) applyDeviceUpdate(ctx context.Context, app *dataservice.App, r
 }
 
 func errAliasFull(alias string) error {
-	return errorf(http.StatusBadRequest, "alias_full", "alias %q already names %d devices of this app, the most allowed; take it off one of them first (GET /v1/aliases/{alias} lists them)", alias, dataservice.MaxAliasDevices)
-}
-
-// page reads the after and limit parameters of a listing; check validates
-// after (the cursor is the last item of the previous page).
-func page(r *http.Request, check func(string) bool) (after string, limit int, err error) {
-	q := r.URL.Query()
-	after, limit = q.Get("after"), defaultPage
-	if after != "" && !check(after) {
-		return "", 0, errorf(http.StatusBadRequest, "invalid_parameter", "after must be the next value of the previous page")
-	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxPage {
-			return "", 0, errorf(http.StatusBadRequest, "invalid_parameter", "limit must be a whole number from 1 to %d; got %q", maxPage, s)
-		}
-		limit = n
-	}
-	return after, limit, nil
-}
-
-// nextOf cuts a page read with limit+1 items down to limit and returns the
-// cursor of the next page, nil if there is none.
-func nextOf(items []string, limit int) ([]string, *string) {
-	if len(items) <= limit {
-		return nonNil(items), nil
-	}
-	items = items[:limit]
-	return items, &items[limit-1]
+	return api.Errorf(http.StatusBadRequest, "alias_full", "alias %q already names %d devices of this app, the most allowed; take it off one of them first (GET /v1/aliases/{alias} lists them)", alias, dataservice.MaxAliasDevices)
 }
 
 func validTag(s string) bool { return dataservice.CheckTag(s) == nil }
@@ -265,7 +216,7 @@ type tagsResponse struct {
 }
 
 func (g *Gateway) listTags(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	after, limit, err := page(r, validTag)
+	after, limit, err := api.Page(r, validTag)
 	if err != nil {
 		return err
 	}
@@ -274,8 +225,8 @@ func (g *Gateway) listTags(w http.ResponseWriter, r *http.Request, app *dataserv
 		return err
 	}
 	var resp tagsResponse
-	resp.Tags, resp.Next = nextOf(tags, limit)
-	writeJSON(w, http.StatusOK, resp)
+	resp.Tags, resp.Next = api.NextOf(tags, limit)
+	api.WriteJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -289,9 +240,9 @@ type tagResponse struct {
 func (g *Gateway) tagInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	tag := r.PathValue("tag")
 	if !validTag(tag) {
-		return errorf(http.StatusBadRequest, "invalid_parameter", "the path does not name a tag: tags are %s", nameRules)
+		return api.Errorf(http.StatusBadRequest, "invalid_parameter", "the path does not name a tag: tags are %s", api.NameRules)
 	}
-	after, limit, err := page(r, validID)
+	after, limit, err := api.Page(r, api.ValidID)
 	if err != nil {
 		return err
 	}
@@ -305,8 +256,8 @@ func (g *Gateway) tagInfo(w http.ResponseWriter, r *http.Request, app *dataservi
 		return err
 	}
 	resp := tagResponse{Tag: tag, Count: count}
-	resp.Members, resp.Next = nextOf(members, limit)
-	writeJSON(w, http.StatusOK, resp)
+	resp.Members, resp.Next = api.NextOf(members, limit)
+	api.WriteJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -318,12 +269,12 @@ type aliasResponse struct {
 func (g *Gateway) aliasInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	alias := r.PathValue("alias")
 	if dataservice.CheckAlias(alias) != nil {
-		return errorf(http.StatusBadRequest, "invalid_parameter", "the path does not name an alias: aliases are %s", nameRules)
+		return api.Errorf(http.StatusBadRequest, "invalid_parameter", "the path does not name an alias: aliases are %s", api.NameRules)
 	}
 	rids, err := g.data.AliasMembers(r.Context(), app.Key, alias)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, aliasResponse{Alias: alias, RegistrationIDs: nonNil(rids)})
+	api.WriteJSON(w, http.StatusOK, aliasResponse{Alias: alias, RegistrationIDs: api.NonNil(rids)})
 	return nil
 }

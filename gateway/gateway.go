@@ -1,18 +1,15 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/internal/warmstack"
@@ -158,9 +155,9 @@ type Gateway struct {
 	schedules *scheduler
 	upstream  *coordinator
 	stats     func() any
-	apps      *appCache
+	auth      *api.Authenticator
 	handler   http.Handler
-	routes    []route
+	routes    []api.Route
 	jpush     *jpushFace
 }
 
@@ -168,7 +165,7 @@ type Gateway struct {
 func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
-		system: deps.System, stats: deps.Stats, apps: newAppCache(deps.Data, 5*time.Second, 10000),
+		system: deps.System, stats: deps.Stats, auth: api.NewAuthenticator(cfg.AdminTokenHash, deps.Data),
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
 		mailboxes: actors.NewActorDispatcher()}
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
@@ -176,47 +173,47 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.tasks = newTaskContainer(g)
 	g.schedules = newScheduler(g)
 	g.upstream = newCoordinator(g)
-	g.routes = []route{
-		{"GET", "/healthz", authNone, g.healthz},
-		{"GET", "/v1/openapi.json", authNone, g.openAPI},
-		{"POST", "/v1/apps", authAdmin, g.createApp},
-		{"POST", "/v1/devices", authNone, g.registerDevice},
-		{"GET", "/v1/devices/{registration_id}", authApp, g.deviceInfo},
-		{"POST", "/v1/devices/{registration_id}", authApp, g.updateDevice},
-		{"GET", "/v1/tags", authApp, g.listTags},
-		{"GET", "/v1/tags/{tag}", authApp, g.tagInfo},
-		{"GET", "/v1/aliases/{alias}", authApp, g.aliasInfo},
-		{"POST", "/v1/segments", authApp, g.createSegment},
-		{"GET", "/v1/segments", authApp, g.listSegments},
-		{"GET", "/v1/segments/{segment_id}", authApp, g.segmentInfo},
-		{"PUT", "/v1/segments/{segment_id}", authApp, g.updateSegment},
-		{"DELETE", "/v1/segments/{segment_id}", authApp, g.deleteSegment},
-		{"POST", "/v1/schedules", authApp, g.createSchedule},
-		{"GET", "/v1/schedules", authApp, g.listSchedules},
-		{"GET", "/v1/schedules/{schedule_id}", authApp, g.scheduleInfo},
-		{"PUT", "/v1/schedules/{schedule_id}", authApp, g.updateSchedule},
-		{"DELETE", "/v1/schedules/{schedule_id}", authApp, g.deleteSchedule},
-		{"PUT", "/v1/webhook", authApp, g.putWebhook},
-		{"GET", "/v1/webhook", authApp, g.getWebhook},
-		{"DELETE", "/v1/webhook", authApp, g.deleteWebhook},
-		{"GET", "/v1/dispatch", authNone, g.dispatch},
-		{"POST", "/v1/push", authApp, g.push},
-		{"POST", "/v1/push/validate", authApp, g.validatePushRequest},
-		{"POST", "/v1/audiences/estimate", authApp, g.estimateAudience},
-		{"GET", "/v1/messages", authApp, g.listMessages},
-		{"GET", "/v1/messages/{msg_id}", authApp, g.messageReport},
-		{"GET", "/v1/messages/{msg_id}/devices/{registration_id}", authApp, g.messageDevice},
-		{"DELETE", "/v1/messages/{msg_id}", authApp, g.cancelMessage},
-		{"GET", "/v1/admin/runtime", authAdmin, g.runtime},
-		{"GET", "/debug/pprof/", authAdmin, profile(pprof.Index)},
-		{"GET", "/debug/pprof/cmdline", authAdmin, profile(pprof.Cmdline)},
-		{"GET", "/debug/pprof/profile", authAdmin, profile(pprof.Profile)},
-		{"GET", "/debug/pprof/symbol", authAdmin, profile(pprof.Symbol)},
-		{"GET", "/debug/pprof/trace", authAdmin, profile(pprof.Trace)},
+	g.routes = []api.Route{
+		route("GET", "/healthz", api.AuthNone, g.healthz),
+		route("GET", "/v1/openapi.json", api.AuthNone, g.openAPI),
+		route("POST", "/v1/apps", api.AuthAdmin, g.createApp),
+		route("POST", "/v1/devices", api.AuthNone, g.registerDevice),
+		route("GET", "/v1/devices/{registration_id}", api.AuthApp, g.deviceInfo),
+		route("POST", "/v1/devices/{registration_id}", api.AuthApp, g.updateDevice),
+		route("GET", "/v1/tags", api.AuthApp, g.listTags),
+		route("GET", "/v1/tags/{tag}", api.AuthApp, g.tagInfo),
+		route("GET", "/v1/aliases/{alias}", api.AuthApp, g.aliasInfo),
+		route("POST", "/v1/segments", api.AuthApp, g.createSegment),
+		route("GET", "/v1/segments", api.AuthApp, g.listSegments),
+		route("GET", "/v1/segments/{segment_id}", api.AuthApp, g.segmentInfo),
+		route("PUT", "/v1/segments/{segment_id}", api.AuthApp, g.updateSegment),
+		route("DELETE", "/v1/segments/{segment_id}", api.AuthApp, g.deleteSegment),
+		route("POST", "/v1/schedules", api.AuthApp, g.createSchedule),
+		route("GET", "/v1/schedules", api.AuthApp, g.listSchedules),
+		route("GET", "/v1/schedules/{schedule_id}", api.AuthApp, g.scheduleInfo),
+		route("PUT", "/v1/schedules/{schedule_id}", api.AuthApp, g.updateSchedule),
+		route("DELETE", "/v1/schedules/{schedule_id}", api.AuthApp, g.deleteSchedule),
+		route("PUT", "/v1/webhook", api.AuthApp, g.putWebhook),
+		route("GET", "/v1/webhook", api.AuthApp, g.getWebhook),
+		route("DELETE", "/v1/webhook", api.AuthApp, g.deleteWebhook),
+		route("GET", "/v1/dispatch", api.AuthNone, g.dispatch),
+		route("POST", "/v1/push", api.AuthApp, g.push),
+		route("POST", "/v1/push/validate", api.AuthApp, g.validatePushRequest),
+		route("POST", "/v1/audiences/estimate", api.AuthApp, g.estimateAudience),
+		route("GET", "/v1/messages", api.AuthApp, g.listMessages),
+		route("GET", "/v1/messages/{msg_id}", api.AuthApp, g.messageReport),
+		route("GET", "/v1/messages/{msg_id}/devices/{registration_id}", api.AuthApp, g.messageDevice),
+		route("DELETE", "/v1/messages/{msg_id}", api.AuthApp, g.cancelMessage),
+		route("GET", "/v1/admin/runtime", api.AuthAdmin, g.runtime),
+		route("GET", "/debug/pprof/", api.AuthAdmin, profile(pprof.Index)),
+		route("GET", "/debug/pprof/cmdline", api.AuthAdmin, profile(pprof.Cmdline)),
+		route("GET", "/debug/pprof/profile", api.AuthAdmin, profile(pprof.Profile)),
+		route("GET", "/debug/pprof/symbol", api.AuthAdmin, profile(pprof.Symbol)),
+		route("GET", "/debug/pprof/trace", api.AuthAdmin, profile(pprof.Trace)),
 	}
 	g.jpush = newJPushFace(cfg.JPushRateLimits)
 	g.routes = append(g.routes, g.jpushRoutes()...)
-	mux := g.mux()
+	mux := api.NewMux(g.routes, g.auth, g.writeError)
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.warm.Run(func() { mux.ServeHTTP(w, r) })
 	})
@@ -247,129 +244,23 @@ const warmRequests = 64
 // Handler returns the HTTP handler of the API.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-type authKind int
-
-const (
-	authNone  authKind = iota
-	authAdmin          // Authorization: Bearer <admin token>
-	authApp            // Authorization: Basic base64(app_key:master_secret)
-)
-
-type route struct {
-	method, pattern string
-	auth            authKind
-	handle          func(w http.ResponseWriter, r *http.Request, app *dataservice.App) error
+// route is a row of the route table.
+func route(method, pattern string, auth api.Auth, handle api.Handler) api.Route {
+	return api.Route{Method: method, Pattern: pattern, Auth: auth, Handle: handle}
 }
 
-// mux registers each path once and answers wrong methods and unknown paths
-// with JSON errors, like every other error of the API.
-func (g *Gateway) mux() http.Handler {
-	mux := http.NewServeMux()
-	byPattern := map[string][]route{}
-	var order []string
-	for _, rt := range g.routes {
-		if _, ok := byPattern[rt.pattern]; !ok {
-			order = append(order, rt.pattern)
-		}
-		byPattern[rt.pattern] = append(byPattern[rt.pattern], rt)
+// writeError writes err in the dialect of the face r is for: JPush's for
+// the /v3 face, the API's own for the others.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if isJPushPath(r.URL.Path) {
+		g.writeJPushError(w, r, err)
+		return
 	}
-	for _, pattern := range order {
-		routes := byPattern[pattern]
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			var allowed []string
-			for _, rt := range routes {
-				// HEAD is GET without the body (net/http drops it).
-				if rt.method == r.Method || (r.Method == http.MethodHead && rt.method == http.MethodGet) {
-					g.serve(w, r, rt)
-					return
-				}
-				allowed = append(allowed, rt.method)
-			}
-			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			g.writeError(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
-		})
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		g.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
-	return mux
-}
-
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) {
-	var app *dataservice.App
-	switch rt.auth {
-	case authAdmin:
-		if err := g.checkAdmin(r); err != nil {
-			g.writeError(w, r, err)
-			return
-		}
-	case authApp:
-		a, err := g.checkApp(r)
-		if err != nil {
-			g.writeError(w, r, err)
-			return
-		}
-		app = a
-	}
-	if err := rt.handle(w, r, app); err != nil {
-		g.writeError(w, r, err)
-	}
-}
-
-// Authentication failures, with the challenge each scheme sends.
-var (
-	errNoAppAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Basic realm="herald"`,
-		Message: "send Authorization: Basic base64(app_key:master_secret) with the credentials returned by POST /v1/apps"}
-	errBadAppAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Basic realm="herald"`,
-		Message: "unknown app_key or wrong master_secret"}
-	errNoAdminAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Bearer realm="herald admin"`,
-		Message: "send Authorization: Bearer <admin token> (the token herald printed on first start, or HERALD_ADMIN_TOKEN)"}
-	errBadAdminAuth = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", challenge: `Bearer realm="herald admin", error="invalid_token"`,
-		Message: "the admin token is wrong"}
-)
-
-func (g *Gateway) checkAdmin(r *http.Request) error {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
-		return errNoAdminAuth
-	}
-	h := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(h[:], g.cfg.AdminTokenHash[:]) != 1 {
-		return errBadAdminAuth
-	}
-	return nil
-}
-
-func (g *Gateway) checkApp(r *http.Request) (*dataservice.App, error) {
-	key, secret, ok := r.BasicAuth()
-	if !ok || key == "" || secret == "" {
-		return nil, errNoAppAuth
-	}
-	if !appKeyShape.MatchString(key) {
-		return nil, errBadAppAuth
-	}
-	app, err := g.apps.get(r.Context(), key)
-	if err != nil {
-		if errorsIsNotFound(err) {
-			return nil, errBadAppAuth
-		}
-		return nil, err
-	}
-	h := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(h[:], app.SecretHash[:]) != 1 {
-		return nil, errBadAppAuth
-	}
-	return &app, nil
-}
-
-// validID reports whether s can be a registration id: 1 to 64 bytes of
-// UTF-8. Anything else cannot name a device, whatever the store accepts.
-func validID(s string) bool {
-	return s != "" && len(s) <= 64 && utf8.ValidString(s)
+	api.WriteError(w, r, g.log, err)
 }
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -386,6 +277,6 @@ func (g *Gateway) runtime(w http.ResponseWriter, r *http.Request, _ *dataservice
 	if g.stats != nil {
 		out["components"] = g.stats()
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"github.com/asynkron/protoactor-go/actor"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/internal/h2c"
 )

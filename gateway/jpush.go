@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -46,7 +47,7 @@ func isJPushPath(path string) bool {
 func jpushAPIOf(path string) jpushAPI {
 	for _, p := range []struct {
 		prefix string
-		api    jpushAPI
+		part   jpushAPI
 	}{
 		{"/v3/schedules", jpushScheduleAPI},
 		{"/v3/devices", jpushDeviceAPI},
@@ -55,7 +56,7 @@ func jpushAPIOf(path string) jpushAPI {
 		{"/v3/received", jpushReportAPI},
 	} {
 		if path == p.prefix || strings.HasPrefix(path, p.prefix+"/") {
-			return p.api
+			return p.part
 		}
 	}
 	return jpushPushAPI
@@ -92,8 +93,8 @@ func (l JPushRateLimits) withDefaults() JPushRateLimits {
 	return l
 }
 
-func (l JPushRateLimits) of(api jpushAPI) int {
-	switch api {
+func (l JPushRateLimits) of(part jpushAPI) int {
+	switch part {
 	case jpushScheduleAPI:
 		return l.Schedule
 	case jpushDeviceAPI:
@@ -244,7 +245,7 @@ func toJPushError(err error) (je *jpushError, unexpected bool) {
 	if errors.As(err, &je) {
 		return je, false
 	}
-	ae, unexpected := toAPIError(err)
+	ae, unexpected := api.ToError(err)
 	kind, ok := jpushKindOf[ae.Code]
 	if !ok {
 		kind = jpushInvalid
@@ -252,10 +253,10 @@ func toJPushError(err error) (je *jpushError, unexpected bool) {
 			kind = jpushInternal
 		}
 	}
-	if ae == errNoAppAuth {
+	if ae == api.ErrNoAppAuth {
 		kind = jpushAuthMissing
 	}
-	je = &jpushError{kind: kind, message: ae.Message, challenge: ae.challenge}
+	je = &jpushError{kind: kind, message: ae.Message, challenge: ae.Challenge}
 	if kind == jpushUnavailable || kind == jpushInternal {
 		je.status = ae.Status // keep 409, 499 and 504 apart from 503
 	}
@@ -277,8 +278,8 @@ type jpushErrorBody struct {
 // with the code of the part of the API the request was for.
 func (g *Gateway) writeJPushError(w http.ResponseWriter, r *http.Request, err error) {
 	je, unexpected := toJPushError(err)
-	api := jpushAPIOf(r.URL.Path)
-	c := jpushCodes[api][je.kind]
+	part := jpushAPIOf(r.URL.Path)
+	c := jpushCodes[part][je.kind]
 	status := c.status
 	if je.status != 0 {
 		status = je.status
@@ -299,7 +300,7 @@ func (g *Gateway) writeJPushError(w http.ResponseWriter, r *http.Request, err er
 	if je.challenge != "" {
 		w.Header().Set("WWW-Authenticate", je.challenge)
 	}
-	writeJSON(w, status, body)
+	api.WriteJSON(w, status, body)
 }
 
 // jpushFace is the state of the /v3 face.
@@ -318,20 +319,20 @@ type jpushHandler = func(w http.ResponseWriter, r *http.Request, app *dataservic
 // jpushRoutes are the routes of the /v3 face. Paths that JPush's SDKs
 // call with a trailing slash (the Python SDK adds one to every device API
 // path) are registered both ways.
-func (g *Gateway) jpushRoutes() []route {
-	v3 := func(api jpushAPI, h jpushHandler) jpushHandler {
+func (g *Gateway) jpushRoutes() []api.Route {
+	v3 := func(part jpushAPI, h jpushHandler) jpushHandler {
 		return func(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-			if err := g.jpushLimit(w, api, app); err != nil {
+			if err := g.jpushLimit(w, part, app); err != nil {
 				return err
 			}
 			return h(w, r, app)
 		}
 	}
-	var routes []route
-	add := func(method, pattern string, api jpushAPI, h jpushHandler, slash bool) {
-		routes = append(routes, route{method, pattern, authApp, v3(api, h)})
+	var routes []api.Route
+	add := func(method, pattern string, part jpushAPI, h jpushHandler, slash bool) {
+		routes = append(routes, api.Route{Method: method, Pattern: pattern, Auth: api.AuthApp, Handle: v3(part, h)})
 		if slash {
-			routes = append(routes, route{method, pattern + "/{$}", authApp, v3(api, h)})
+			routes = append(routes, api.Route{Method: method, Pattern: pattern + "/{$}", Auth: api.AuthApp, Handle: v3(part, h)})
 		}
 	}
 	add("POST", "/v3/push", jpushPushAPI, g.jpushPush, false)
@@ -362,12 +363,12 @@ func (g *Gateway) jpushRoutes() []route {
 
 // jpushLimit counts a call of app to api and sets the rate-limit
 // headers; over the quota it fails with JPush's 2002.
-func (g *Gateway) jpushLimit(w http.ResponseWriter, api jpushAPI, app *dataservice.App) error {
-	quota := g.jpush.limits.of(api)
+func (g *Gateway) jpushLimit(w http.ResponseWriter, part jpushAPI, app *dataservice.App) error {
+	quota := g.jpush.limits.of(part)
 	if quota < 0 || app == nil {
 		return nil
 	}
-	d := g.jpush.limiter.take(strconv.Itoa(int(api))+"/"+app.Key, quota)
+	d := g.jpush.limiter.take(strconv.Itoa(int(part))+"/"+app.Key, quota)
 	reset := int(math.Ceil(d.Reset.Seconds()))
 	h := w.Header()
 	h.Set("X-Rate-Limit-Quota", strconv.Itoa(d.Quota))

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // JPush's device API over Herald's device index: a device's tags and
@@ -35,18 +36,18 @@ func (g *Gateway) jpushDevice(w http.ResponseWriter, r *http.Request, app *datas
 	if err != nil {
 		return err
 	}
-	v := jpushDeviceView{Tags: nonNil(attrs.Tags)}
+	v := jpushDeviceView{Tags: api.NonNil(attrs.Tags)}
 	if attrs.Alias != "" {
 		v.Alias = &attrs.Alias
 	}
-	writeJSON(w, http.StatusOK, v)
+	api.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
 // jpushAppDevice returns app's device rid, or JPush's error.
 func (g *Gateway) jpushAppDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
 	d, err := g.appDevice(ctx, app, rid)
-	var ae *apiError
+	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == "unknown_registration_id" {
 		return d, jpushErrorf(jpushNotFound, "this app has no device with registration_id %q", rid)
 	}
@@ -205,7 +206,7 @@ func (g *Gateway) jpushDevicesStatus(w http.ResponseWriter, r *http.Request, app
 	if err != nil {
 		return err
 	}
-	rids = distinct(rids)
+	rids = api.Distinct(rids)
 	switch {
 	case len(rids) == 0:
 		return jpushErrorf(jpushMissing, "registration_ids lists no device")
@@ -213,7 +214,7 @@ func (g *Gateway) jpushDevicesStatus(w http.ResponseWriter, r *http.Request, app
 		return jpushErrorf(jpushInvalid, "registration_ids lists %d devices; at most %d per call", len(rids), maxJPushStatus)
 	}
 	for i, rid := range rids {
-		if !validID(rid) {
+		if !api.ValidID(rid) {
 			return jpushErrorf(jpushInvalid, "registration_ids[%d] must be 1 to 64 bytes of UTF-8", i)
 		}
 	}
@@ -234,7 +235,7 @@ func (g *Gateway) jpushDevicesStatus(w http.ResponseWriter, r *http.Request, app
 		}
 		out[rid] = &jpushDeviceStatus{Online: sessions[i].Exists()}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -245,7 +246,7 @@ func (g *Gateway) jpushTags(w http.ResponseWriter, r *http.Request, app *dataser
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"tags": nonNil(tags)})
+	api.WriteJSON(w, http.StatusOK, map[string][]string{"tags": api.NonNil(tags)})
 	return nil
 }
 
@@ -269,7 +270,7 @@ func (g *Gateway) jpushTagHas(w http.ResponseWriter, r *http.Request, app *datas
 	ctx := r.Context()
 	rid := r.PathValue("registration_id")
 	has := false
-	if validID(rid) {
+	if api.ValidID(rid) {
 		devices, err := g.data.Devices(ctx, []string{rid})
 		if err != nil {
 			return err
@@ -282,7 +283,7 @@ func (g *Gateway) jpushTagHas(w http.ResponseWriter, r *http.Request, app *datas
 			_, has = slices.BinarySearch(attrs.Tags, tag)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"result": has})
+	api.WriteJSON(w, http.StatusOK, map[string]bool{"result": has})
 	return nil
 }
 
@@ -321,7 +322,7 @@ func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *da
 	if err != nil {
 		return err
 	}
-	add, remove := distinct(ar.add), distinct(ar.remove)
+	add, remove := api.Distinct(ar.add), api.Distinct(ar.remove)
 	switch {
 	case len(add) == 0 && len(remove) == 0:
 		return jpushErrorf(jpushMissing, "registration_ids.add and registration_ids.remove list no device")
@@ -333,7 +334,7 @@ func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *da
 		rids []string
 	}{{"add", ar.add}, {"remove", ar.remove}} {
 		for i, rid := range l.rids {
-			if !validID(rid) {
+			if !api.ValidID(rid) {
 				return jpushErrorf(jpushInvalid, "registration_ids.%s[%d] must be 1 to 64 bytes of UTF-8", l.name, i)
 			}
 			if l.name == "add" && slices.Contains(remove, rid) {
@@ -529,7 +530,7 @@ func (g *Gateway) jpushAlias(w http.ResponseWriter, r *http.Request, app *datase
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"registration_ids": nonNil(rids)})
+	api.WriteJSON(w, http.StatusOK, map[string][]string{"registration_ids": api.NonNil(rids)})
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -295,7 +296,7 @@ func (req *jpushPushRequest) heraldPlatforms() ([]string, error) {
 	if len(out) == 0 {
 		return nil, jpushErrorf(jpushNoTarget, "cannot find user by this audience: platform names only %s, and Herald has no devices there", strings.Join(req.platforms, ", "))
 	}
-	return distinct(out), nil
+	return api.Distinct(out), nil
 }
 
 // jpushAudienceKinds are the audience kinds Herald has; abtest is JPush's
@@ -599,7 +600,7 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 	jp := &jpushPlan{pushPlan: plan, sendno: req.sendno}
 	if req.overrideID != 0 {
 		m, err := g.data.Message(ctx, req.overrideID)
-		if err != nil && !errorsIsNotFound(err) {
+		if err != nil && !api.IsNotFound(err) {
 			return nil, err
 		}
 		if err != nil || m.AppKey != app.Key || time.Since(m.Created) > 24*time.Hour {
@@ -668,7 +669,7 @@ func (g *Gateway) jpushPush(w http.ResponseWriter, r *http.Request, app *dataser
 	if fresh := id == plan.msg.ID; fresh && plan.override != nil {
 		g.withdrawOverridden(ctx, plan.override)
 	}
-	writeJSON(w, http.StatusOK, jpushPushResponse{SendNo: plan.sendno, MsgID: ids.FormatMessageID(id)})
+	api.WriteJSON(w, http.StatusOK, jpushPushResponse{SendNo: plan.sendno, MsgID: ids.FormatMessageID(id)})
 	return nil
 }
 
@@ -693,7 +694,7 @@ func (g *Gateway) jpushValidate(w http.ResponseWriter, r *http.Request, app *dat
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, jpushPushResponse{SendNo: plan.sendno, MsgID: "0"})
+	api.WriteJSON(w, http.StatusOK, jpushPushResponse{SendNo: plan.sendno, MsgID: "0"})
 	return nil
 }
 
@@ -720,7 +721,7 @@ func (g *Gateway) jpushCIDs(w http.ResponseWriter, r *http.Request, app *dataser
 	for i := range list {
 		list[i] = app.Key + "-" + jpushUUID()
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"cidlist": list})
+	api.WriteJSON(w, http.StatusOK, map[string][]string{"cidlist": list})
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -91,7 +92,7 @@ func (g *Gateway) jpushReceivedCounts(ctx context.Context, app *dataservice.App,
 			return nil
 		}
 		rep, err := g.data.Report(ctx, m.ID)
-		if errorsIsNotFound(err) {
+		if api.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
@@ -121,7 +122,7 @@ func (g *Gateway) jpushReceived(w http.ResponseWriter, r *http.Request, app *dat
 	for i, id := range msgIDs {
 		out[i] = jpushReceived{MsgID: id, AndroidReceived: counts[i]}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -139,6 +140,6 @@ func (g *Gateway) jpushReceivedDetail(w http.ResponseWriter, r *http.Request, ap
 	for i, id := range msgIDs {
 		out[i] = jpushReceivedDetail{MsgID: ids.FormatMessageID(id), JPushReceived: counts[i]}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -85,8 +86,8 @@ func decodeJPushTrigger(raw json.RawMessage) (Trigger, error) {
 	dec.DisallowUnknownFields()
 	var tj triggerJSON
 	if err := dec.Decode(&tj); err != nil {
-		err = bodyError(err, int64(len(raw)))
-		var ae *apiError
+		err = api.BodyError(err, int64(len(raw)))
+		var ae *api.Error
 		if errors.As(err, &ae) {
 			return Trigger{}, jpushErrorf(jpushInvalid, "trigger: %s", ae.Message)
 		}
@@ -149,7 +150,7 @@ func jpushSchedulePush(raw json.RawMessage) (push, source json.RawMessage, err e
 
 // jpushScheduleError turns the core's unknown schedule into JPush's.
 func jpushScheduleError(err error, id string) error {
-	var ae *apiError
+	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == "unknown_schedule" {
 		return jpushErrorf(jpushNotFound, "this app has no schedule with schedule_id %q; GET /v3/schedules lists them", jpushTruncate(id, 64))
 	}
@@ -198,7 +199,7 @@ func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, ap
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"schedule_id": s.ID, "name": s.Name})
+	api.WriteJSON(w, http.StatusOK, map[string]string{"schedule_id": s.ID, "name": s.Name})
 	return nil
 }
 
@@ -257,7 +258,7 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 		}
 		out.Schedules = append(out.Schedules, v)
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -272,7 +273,7 @@ func (g *Gateway) jpushSchedule(w http.ResponseWriter, r *http.Request, app *dat
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	api.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -310,7 +311,7 @@ func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, ap
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	api.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -339,7 +340,7 @@ func (g *Gateway) jpushScheduleMsgIDs(w http.ResponseWriter, r *http.Request, ap
 			list = append(list, ids.FormatMessageID(f.MsgID))
 		}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	api.WriteJSON(w, http.StatusOK, struct {
 		Count  int      `json:"count"`
 		MsgIDs []string `json:"msgids"`
 	}{len(list), list})

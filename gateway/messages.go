@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -35,20 +36,20 @@ type reportResponse struct {
 func parseMsgID(r *http.Request) (uint64, error) {
 	id, err := ids.ParseMessageID(r.PathValue("msg_id"))
 	if err != nil {
-		return 0, errorf(http.StatusBadRequest, "invalid_parameter", "msg_id must be the decimal id returned by POST /v1/push")
+		return 0, api.Errorf(http.StatusBadRequest, "invalid_parameter", "msg_id must be the decimal id returned by POST /v1/push")
 	}
 	return id, nil
 }
 
 // unknownMessage is the API's answer for ErrUnknownMessage.
 func unknownMessage(id uint64) error {
-	return errorf(http.StatusNotFound, "unknown_msg_id", "this app has no message %d", id)
+	return api.Errorf(http.StatusNotFound, "unknown_msg_id", "this app has no message %d", id)
 }
 
 // appMessage returns message id of app, or ErrUnknownMessage.
 func (g *Gateway) appMessage(ctx context.Context, app *dataservice.App, id uint64) (dataservice.Message, error) {
 	m, err := g.data.Message(ctx, id)
-	if errorsIsNotFound(err) || err == nil && m.AppKey != app.Key {
+	if api.IsNotFound(err) || err == nil && m.AppKey != app.Key {
 		return dataservice.Message{}, fmt.Errorf("message %d: %w", id, ErrUnknownMessage)
 	}
 	return m, err
@@ -69,7 +70,7 @@ func (g *Gateway) messageReport(w http.ResponseWriter, r *http.Request, app *dat
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, reportResponse{MsgID: ids.FormatMessageID(id), Report: rep})
+	api.WriteJSON(w, http.StatusOK, reportResponse{MsgID: ids.FormatMessageID(id), Report: rep})
 	return nil
 }
 
@@ -142,7 +143,7 @@ type DeviceStatus struct {
 // id.
 func (g *Gateway) MessageDeviceStatus(ctx context.Context, app *dataservice.App, id uint64, rids []string) ([]DeviceStatus, error) {
 	if len(rids) == 0 || len(rids) > dataservice.MaxReceiptDevices {
-		return nil, errorf(http.StatusBadRequest, "invalid_parameter", "ask for 1 to %d registration ids at once; got %d", dataservice.MaxReceiptDevices, len(rids))
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_parameter", "ask for 1 to %d registration ids at once; got %d", dataservice.MaxReceiptDevices, len(rids))
 	}
 	m, err := g.appMessage(ctx, app, id)
 	if err != nil {
@@ -152,7 +153,7 @@ func (g *Gateway) MessageDeviceStatus(ctx context.Context, app *dataservice.App,
 	var known []string // valid ids, for the store
 	for i, rid := range rids {
 		out[i] = DeviceStatus{MsgID: ids.FormatMessageID(id), RegistrationID: rid, State: DeviceUnknown}
-		if validID(rid) {
+		if api.ValidID(rid) {
 			known = append(known, rid)
 		}
 	}
@@ -165,7 +166,7 @@ func (g *Gateway) MessageDeviceStatus(ctx context.Context, app *dataservice.App,
 	}
 	receipts, err := g.data.MessageReceipts(ctx, id, known)
 	if err != nil {
-		if errorsIsNotFound(err) { // its report expired meanwhile
+		if api.IsNotFound(err) { // its report expired meanwhile
 			return nil, fmt.Errorf("message %d: %w", id, ErrUnknownMessage)
 		}
 		return nil, err
@@ -173,7 +174,7 @@ func (g *Gateway) MessageDeviceStatus(ctx context.Context, app *dataservice.App,
 	var task *dataservice.Task
 	if t, err := g.data.Task(ctx, id); err == nil {
 		task = &t
-	} else if !errorsIsNotFound(err) {
+	} else if !api.IsNotFound(err) {
 		return nil, err
 	}
 	var aud *Audience
@@ -309,9 +310,9 @@ func (g *Gateway) messageDevice(w http.ResponseWriter, r *http.Request, app *dat
 		return err
 	}
 	if st[0].State == DeviceUnknown {
-		return errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
+		return api.Errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
 	}
-	writeJSON(w, http.StatusOK, st[0])
+	api.WriteJSON(w, http.StatusOK, st[0])
 	return nil
 }
 
@@ -390,18 +391,18 @@ func (g *Gateway) ListMessages(ctx context.Context, app *dataservice.App, q data
 // messageQuery reads the parameters of GET /v1/messages.
 func messageQuery(r *http.Request) (dataservice.MessageQuery, error) {
 	q := r.URL.Query()
-	mq := dataservice.MessageQuery{Limit: defaultPage}
+	mq := dataservice.MessageQuery{Limit: api.DefaultPage}
 	if s := q.Get("after"); s != "" {
 		id, err := ids.ParseMessageID(s)
 		if err != nil {
-			return mq, errorf(http.StatusBadRequest, "invalid_parameter", "after must be the next value of the previous page (a msg_id)")
+			return mq, api.Errorf(http.StatusBadRequest, "invalid_parameter", "after must be the next value of the previous page (a msg_id)")
 		}
 		mq.After = id
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > dataservice.MaxMessagePage {
-			return mq, errorf(http.StatusBadRequest, "invalid_parameter", "limit must be a whole number from 1 to %d; got %q", dataservice.MaxMessagePage, s)
+			return mq, api.Errorf(http.StatusBadRequest, "invalid_parameter", "limit must be a whole number from 1 to %d; got %q", dataservice.MaxMessagePage, s)
 		}
 		mq.Limit = n
 	}
@@ -415,12 +416,12 @@ func messageQuery(r *http.Request) (dataservice.MessageQuery, error) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return mq, errorf(http.StatusBadRequest, "invalid_parameter", "%s must be a time in RFC 3339 form, such as 2026-11-21T09:00:00Z; got %q", p.name, s)
+			return mq, api.Errorf(http.StatusBadRequest, "invalid_parameter", "%s must be a time in RFC 3339 form, such as 2026-11-21T09:00:00Z; got %q", p.name, s)
 		}
 		*p.t = t
 	}
 	if !mq.From.IsZero() && !mq.To.IsZero() && !mq.From.Before(mq.To) {
-		return mq, errorf(http.StatusBadRequest, "invalid_parameter", "from must be before to")
+		return mq, api.Errorf(http.StatusBadRequest, "invalid_parameter", "from must be before to")
 	}
 	switch s := q.Get("broadcast"); s {
 	case "":
@@ -429,13 +430,13 @@ func messageQuery(r *http.Request) (dataservice.MessageQuery, error) {
 	case "false":
 		mq.Broadcast = dataservice.ExcludeBroadcasts
 	default:
-		return mq, errorf(http.StatusBadRequest, "invalid_parameter", "broadcast must be true or false; got %q", s)
+		return mq, api.Errorf(http.StatusBadRequest, "invalid_parameter", "broadcast must be true or false; got %q", s)
 	}
 	switch s := dataservice.TaskState(q.Get("state")); s {
 	case "", dataservice.TaskRunning, dataservice.TaskCanceling, dataservice.TaskDone, dataservice.TaskCanceled, dataservice.TaskFailed:
 		mq.State = s
 	default:
-		return mq, errorf(http.StatusBadRequest, "invalid_parameter", "state must be running, canceling, done, canceled or failed; got %q", s)
+		return mq, api.Errorf(http.StatusBadRequest, "invalid_parameter", "state must be running, canceling, done, canceled or failed; got %q", s)
 	}
 	return mq, nil
 }
@@ -449,6 +450,6 @@ func (g *Gateway) listMessages(w http.ResponseWriter, r *http.Request, app *data
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	api.WriteJSON(w, http.StatusOK, list)
 	return nil
 }

@@ -1,7 +1,5 @@
 package gateway
 
-import "fmt"
-
 // RouteForTest is one row of a gateway's route table, as the external
 // tests see it (this file is compiled only into tests: it adds nothing to
 // the package's API).
@@ -15,19 +13,7 @@ type RouteForTest struct {
 func RoutesForTest(g *Gateway) []RouteForTest {
 	out := make([]RouteForTest, len(g.routes))
 	for i, rt := range g.routes {
-		out[i] = RouteForTest{Method: rt.method, Pattern: rt.pattern, Auth: authName(rt.auth)}
+		out[i] = RouteForTest{Method: rt.Method, Pattern: rt.Pattern, Auth: rt.Auth.String()}
 	}
 	return out
-}
-
-func authName(a authKind) string {
-	switch a {
-	case authNone:
-		return "none"
-	case authApp:
-		return "app"
-	case authAdmin:
-		return "admin"
-	}
-	return fmt.Sprintf("unknown auth kind %d", a)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -94,7 +95,7 @@ func (p *pushPlan) broadcast() bool {
 
 func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req pushRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	plan, err := g.planPush(&req)
@@ -105,7 +106,7 @@ func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, pushResponse{MsgID: ids.FormatMessageID(id)})
+	api.WriteJSON(w, http.StatusOK, pushResponse{MsgID: ids.FormatMessageID(id)})
 	return nil
 }
 
@@ -113,7 +114,7 @@ func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.
 // audience.
 func (g *Gateway) validatePushRequest(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req pushRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	plan, err := g.planPush(&req)
@@ -129,7 +130,7 @@ func (g *Gateway) validatePushRequest(w http.ResponseWriter, r *http.Request, ap
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
+	api.WriteJSON(w, http.StatusOK, struct {
 		Valid bool `json:"valid"`
 		estimate
 	}{true, est})
@@ -144,11 +145,11 @@ type estimateRequest struct {
 // estimateAudience sizes an audience before a push is sent.
 func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req estimateRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	if req.Audience == nil {
-		return errorf(http.StatusBadRequest, "missing_field", `audience is required, e.g. {"audience": {"tag": ["vip"]}}`)
+		return api.Errorf(http.StatusBadRequest, "missing_field", `audience is required, e.g. {"audience": {"tag": ["vip"]}}`)
 	}
 	aud, err := req.Audience.validate(g.cfg.MaxRecipients)
 	if err != nil {
@@ -162,7 +163,7 @@ func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, est)
+	api.WriteJSON(w, http.StatusOK, est)
 	return nil
 }
 
@@ -181,7 +182,7 @@ func (g *Gateway) estimate(ctx context.Context, app *dataservice.App, aud Audien
 // planPush checks a push request and returns what to send.
 func (g *Gateway) planPush(req *pushRequest) (*pushPlan, error) {
 	if req.Audience == nil {
-		return nil, errorf(http.StatusBadRequest, "missing_field", `audience is required: "all", or e.g. {"registration_id": ["…"]}`)
+		return nil, api.Errorf(http.StatusBadRequest, "missing_field", `audience is required: "all", or e.g. {"registration_id": ["…"]}`)
 	}
 	aud, err := req.Audience.validate(g.cfg.MaxRecipients)
 	if err != nil {
@@ -193,26 +194,26 @@ func (g *Gateway) planPush(req *pushRequest) (*pushPlan, error) {
 	}
 	aud = aud.onPlatforms(platforms)
 	if req.Message == nil {
-		return nil, errorf(http.StatusBadRequest, "missing_field", "message is required, e.g. {\"content\": \"hello\"}")
+		return nil, api.Errorf(http.StatusBadRequest, "missing_field", "message is required, e.g. {\"content\": \"hello\"}")
 	}
 	m := req.Message
 	if m.Content == "" {
-		return nil, errorf(http.StatusBadRequest, "missing_field", "message.content is required and must not be empty")
+		return nil, api.Errorf(http.StatusBadRequest, "missing_field", "message.content is required and must not be empty")
 	}
 	var extras json.RawMessage
 	if len(m.Extras) > 0 && !bytes.Equal(m.Extras, []byte("null")) {
 		trimmed := bytes.TrimSpace(m.Extras)
 		if trimmed[0] != '{' {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", "message.extras must be a JSON object")
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "message.extras must be a JSON object")
 		}
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, trimmed); err != nil {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", "message.extras is not valid JSON: %v", err)
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "message.extras is not valid JSON: %v", err)
 		}
 		extras = buf.Bytes()
 	}
 	if size := len(m.Title) + len(m.Content) + len(extras); size > g.cfg.MaxPayload {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "payload_too_large",
+		return nil, api.Errorf(http.StatusRequestEntityTooLarge, "payload_too_large",
 			"message title, content and extras take %d bytes; at most %d are allowed — shorten them or send a link", size, g.cfg.MaxPayload)
 	}
 	plan := &pushPlan{audience: aud, msg: &dataservice.Message{Title: m.Title, Content: m.Content, Extras: extras, TTL: g.cfg.DefaultTTL}}
@@ -228,23 +229,23 @@ func (g *Gateway) applyOptions(plan *pushPlan, o *pushOptions) error {
 	if o.TimeToLive != nil {
 		s := *o.TimeToLive
 		if s < 0 || s > int64(g.cfg.MaxTTL/time.Second) { // compared in seconds: s*time.Second could overflow
-			return errorf(http.StatusBadRequest, "invalid_field",
+			return api.Errorf(http.StatusBadRequest, "invalid_field",
 				"options.time_to_live must be 0 (online only) to %d seconds; got %d", int64(g.cfg.MaxTTL/time.Second), s)
 		}
 		plan.msg.TTL = time.Duration(s) * time.Second
 	}
 	if o.Rate != nil && o.BigPushDuration != nil {
-		return errorf(http.StatusBadRequest, "invalid_field", "give options.rate or options.big_push_duration, not both")
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "give options.rate or options.big_push_duration, not both")
 	}
 	if o.Rate != nil {
 		if *o.Rate < 1 || *o.Rate > maxRate {
-			return errorf(http.StatusBadRequest, "invalid_field", "options.rate is messages per second, 1 to %d; got %d", maxRate, *o.Rate)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "options.rate is messages per second, 1 to %d; got %d", maxRate, *o.Rate)
 		}
 		plan.rate = int(*o.Rate)
 	}
 	if o.BigPushDuration != nil {
 		if *o.BigPushDuration < 1 || *o.BigPushDuration > maxBigPushDuration {
-			return errorf(http.StatusBadRequest, "invalid_field", "options.big_push_duration is minutes, 1 to %d; got %d", maxBigPushDuration, *o.BigPushDuration)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "options.big_push_duration is minutes, 1 to %d; got %d", maxBigPushDuration, *o.BigPushDuration)
 		}
 		plan.spread = time.Duration(*o.BigPushDuration) * time.Minute
 	}
@@ -254,21 +255,21 @@ func (g *Gateway) applyOptions(plan *pushPlan, o *pushOptions) error {
 		case "high":
 			plan.msg.Priority = dataservice.PriorityHigh
 		default:
-			return errorf(http.StatusBadRequest, "invalid_field", `options.priority must be "normal" or "high"; got %q`, *o.Priority)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", `options.priority must be "normal" or "high"; got %q`, *o.Priority)
 		}
 	}
 	if o.CollapseID != "" {
 		if dataservice.CheckCollapseID(o.CollapseID) != nil {
-			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id must be %s", collapseIDRules)
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id must be %s", collapseIDRules)
 		}
 		if plan.msg.TTL == 0 {
-			return errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id needs a time_to_live above 0: online-only messages are never stored to be replaced")
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "options.collapse_id needs a time_to_live above 0: online-only messages are never stored to be replaced")
 		}
 		plan.msg.CollapseID = o.CollapseID
 	}
 	if o.CID != "" {
 		if len(o.CID) > 64 || strings.ContainsAny(o.CID, "/") || strings.IndexFunc(o.CID, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return errorf(http.StatusBadRequest, "invalid_field", "options.cid must be 1 to 64 printable characters without '/'")
+			return api.Errorf(http.StatusBadRequest, "invalid_field", "options.cid must be 1 to 64 printable characters without '/'")
 		}
 		plan.cid = o.CID
 	}
@@ -298,7 +299,7 @@ func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, aud Aud
 		if len(unknown) > len(shown) {
 			more = " and more"
 		}
-		return nil, errorf(http.StatusBadRequest, "unknown_registration_id",
+		return nil, api.Errorf(http.StatusBadRequest, "unknown_registration_id",
 			"%d registration ids are not devices of this app: %s%s; remove them and send again (nothing was sent)",
 			len(unknown), strings.Join(shown, ", "), more)
 	}
@@ -468,12 +469,12 @@ type cancelResponse struct {
 func (g *Gateway) cancelMessage(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id, err := ids.ParseMessageID(r.PathValue("msg_id"))
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid_parameter", "msg_id must be the decimal id returned by POST /v1/push")
+		return api.Errorf(http.StatusBadRequest, "invalid_parameter", "msg_id must be the decimal id returned by POST /v1/push")
 	}
 	ctx := r.Context()
 	m, err := g.data.Message(ctx, id)
-	if errorsIsNotFound(err) || err == nil && m.AppKey != app.Key {
-		return errorf(http.StatusNotFound, "unknown_msg_id", "this app has no message %d", id)
+	if api.IsNotFound(err) || err == nil && m.AppKey != app.Key {
+		return api.Errorf(http.StatusNotFound, "unknown_msg_id", "this app has no message %d", id)
 	}
 	if err != nil {
 		return err
@@ -488,7 +489,7 @@ func (g *Gateway) cancelMessage(w http.ResponseWriter, r *http.Request, app *dat
 	} else if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, cancelResponse{MsgID: ids.FormatMessageID(id), State: state})
+	api.WriteJSON(w, http.StatusAccepted, cancelResponse{MsgID: ids.FormatMessageID(id), State: state})
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // audienceData is what resolving an audience reads.
@@ -112,7 +113,7 @@ func (r *resolver) prepare(ctx context.Context) error {
 	if len(a.Segment) == 1 {
 		seg, err := r.data.Segment(ctx, r.app, a.Segment[0])
 		if errors.Is(err, dataservice.ErrNotFound) {
-			return errorf(http.StatusBadRequest, "unknown_segment", "this app has no segment %q; create it with POST /v1/segments", a.Segment[0])
+			return api.Errorf(http.StatusBadRequest, "unknown_segment", "this app has no segment %q; create it with POST /v1/segments", a.Segment[0])
 		}
 		if err != nil {
 			return err
@@ -139,7 +140,7 @@ func (r *resolver) prepare(ctx context.Context) error {
 			}
 			members = append(members, m...)
 		}
-		r.driver, r.listed = driveListed, distinct(members)
+		r.driver, r.listed = driveListed, api.Distinct(members)
 		r.filterTag = a.Tag
 	case len(a.Tag) > 0:
 		r.driver, r.driverTags = driveTags, a.Tag
@@ -230,7 +231,7 @@ func (r *resolver) candidates(ctx context.Context, cursor string, n int) ([]stri
 			}
 			all = append(all, page...)
 		}
-		all = distinct(all)
+		all = api.Distinct(all)
 		if len(all) > n {
 			// Past the n-th, a list that was cut short may hide smaller ids.
 			all, exhausted = all[:n], false

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // When and how schedules fire.
@@ -412,7 +413,7 @@ func (sc *scheduler) fireNext(ctx context.Context, s dataservice.Schedule) (data
 	claim.Next, claim.Owner, claim.LeaseUntil = &firing, sc.owner(), now.Add(sc.g.cfg.TaskLease)
 	claimed, err := sc.g.data.UpdateSchedule(ctx, claim)
 	if err != nil {
-		if !errors.Is(err, dataservice.ErrGenerationMismatch) && !errorsIsNotFound(err) && ctx.Err() == nil {
+		if !errors.Is(err, dataservice.ErrGenerationMismatch) && !api.IsNotFound(err) && ctx.Err() == nil {
 			log.Warn("claiming a schedule's firing failed", "err", err)
 		}
 		return s, false // someone else was quicker, or the schedule changed: the next scan reads it again
@@ -421,7 +422,7 @@ func (sc *scheduler) fireNext(ctx context.Context, s dataservice.Schedule) (data
 	// 2. Send.
 	done := firing
 	if err := sc.g.sendFiring(ctx, claimed.AppKey, &def, firing); err != nil {
-		var ae *apiError
+		var ae *api.Error
 		switch {
 		case errors.As(err, &ae):
 			done.Error = ae.Error()
@@ -484,7 +485,7 @@ func (sc *scheduler) advance(ctx context.Context, s dataservice.Schedule, claime
 			return updated, true
 		}
 		if !errors.Is(err, dataservice.ErrGenerationMismatch) {
-			if !errorsIsNotFound(err) && ctx.Err() == nil {
+			if !api.IsNotFound(err) && ctx.Err() == nil {
 				sc.g.log.Warn("recording a schedule's firing failed; it is sent again (the same message) and recorded later", "schedule", s.ID, "err", err)
 			}
 			return s, false

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -173,15 +174,15 @@ func parseWall(field, s string, allowInstant bool) (t time.Time, instant bool, e
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		if !allowInstant {
-			return time.Time{}, false, errorf(http.StatusBadRequest, "invalid_field",
+			return time.Time{}, false, api.Errorf(http.StatusBadRequest, "invalid_field",
 				`%s is read in each device's time zone (zone_type "device"): give it without an offset, as "YYYY-MM-DD HH:MM:SS"; got %q`, field, s)
 		}
 		return t.Truncate(time.Second).UTC(), true, nil
 	}
 	if s == "" {
-		return time.Time{}, false, errorf(http.StatusBadRequest, "missing_field", `%s is required, as "YYYY-MM-DD HH:MM:SS"`, field)
+		return time.Time{}, false, api.Errorf(http.StatusBadRequest, "missing_field", `%s is required, as "YYYY-MM-DD HH:MM:SS"`, field)
 	}
-	return time.Time{}, false, errorf(http.StatusBadRequest, "invalid_field",
+	return time.Time{}, false, api.Errorf(http.StatusBadRequest, "invalid_field",
 		`%s must be "YYYY-MM-DD HH:MM:SS" (read in the trigger's time_zone) or RFC 3339 with an offset; got %q`, field, s)
 }
 
@@ -193,9 +194,9 @@ func parseTimeOfDay(field, s string) (time.Duration, error) {
 		}
 	}
 	if s == "" {
-		return 0, errorf(http.StatusBadRequest, "missing_field", `%s is required: the time of day, as "HH:MM:SS"`, field)
+		return 0, api.Errorf(http.StatusBadRequest, "missing_field", `%s is required: the time of day, as "HH:MM:SS"`, field)
 	}
-	return 0, errorf(http.StatusBadRequest, "invalid_field", `%s must be a time of day, "HH:MM:SS" from 00:00:00 to 23:59:59; got %q`, field, s)
+	return 0, api.Errorf(http.StatusBadRequest, "invalid_field", `%s must be a time of day, "HH:MM:SS" from 00:00:00 to 23:59:59; got %q`, field, s)
 }
 
 // trigger validates the JSON form and returns the Trigger it says. It
@@ -203,27 +204,27 @@ func parseTimeOfDay(field, s string) (time.Duration, error) {
 func (tj *triggerJSON) trigger() (Trigger, error) {
 	var t Trigger
 	if tj == nil {
-		return t, errorf(http.StatusBadRequest, "missing_field", `trigger is required: {"single": {"time": "YYYY-MM-DD HH:MM:SS"}} or {"periodical": {…}}`)
+		return t, api.Errorf(http.StatusBadRequest, "missing_field", `trigger is required: {"single": {"time": "YYYY-MM-DD HH:MM:SS"}} or {"periodical": {…}}`)
 	}
 	switch tj.ZoneType {
 	case "", zoneFixed:
 	case zoneDevice:
 		t.DeviceLocal = true
 	default:
-		return t, errorf(http.StatusBadRequest, "invalid_field", `trigger.zone_type must be "fixed" (times read in time_zone) or "device" (in each device's time zone); got %q`, tj.ZoneType)
+		return t, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.zone_type must be "fixed" (times read in time_zone) or "device" (in each device's time zone); got %q`, tj.ZoneType)
 	}
 	loc, err := loadZone(tj.TimeZone)
 	if err != nil {
-		return t, errorf(http.StatusBadRequest, "invalid_field", `trigger.time_zone must be an IANA time zone name such as "Asia/Shanghai"; %q is not one`, tj.TimeZone)
+		return t, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.time_zone must be an IANA time zone name such as "Asia/Shanghai"; %q is not one`, tj.TimeZone)
 	}
 	if tj.TimeZone != "UTC" {
 		t.TimeZone = tj.TimeZone
 	}
 	switch {
 	case tj.Single == nil && tj.Periodical == nil:
-		return t, errorf(http.StatusBadRequest, "missing_field", "trigger needs single (one time) or periodical (repeated)")
+		return t, api.Errorf(http.StatusBadRequest, "missing_field", "trigger needs single (one time) or periodical (repeated)")
 	case tj.Single != nil && tj.Periodical != nil:
-		return t, errorf(http.StatusBadRequest, "invalid_field", "trigger has both single and periodical; give one")
+		return t, api.Errorf(http.StatusBadRequest, "invalid_field", "trigger has both single and periodical; give one")
 	case tj.Single != nil:
 		at, instant, err := parseWall("trigger.single.time", tj.Single.Time, !t.DeviceLocal)
 		if err != nil {
@@ -258,16 +259,16 @@ func (pj *periodicalJSON) periodical(loc *time.Location, deviceLocal bool) (*Per
 	}
 	switch {
 	case !p.End.After(p.Start):
-		return nil, errorf(http.StatusBadRequest, "invalid_field", "trigger.periodical.end (%s) must come after start (%s)", p.End.Format(wallLayout), p.Start.Format(wallLayout))
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "trigger.periodical.end (%s) must come after start (%s)", p.End.Format(wallLayout), p.Start.Format(wallLayout))
 	case p.End.Sub(p.Start) > maxTriggerSpan:
-		return nil, errorf(http.StatusBadRequest, "invalid_field", "trigger.periodical spans %d days from start to end; at most 10 years are allowed", int(p.End.Sub(p.Start).Hours()/24))
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "trigger.periodical spans %d days from start to end; at most 10 years are allowed", int(p.End.Sub(p.Start).Hours()/24))
 	}
 	if p.TimeOfDay, err = parseTimeOfDay("trigger.periodical.time", pj.Time); err != nil {
 		return nil, err
 	}
 	if pj.Frequency != nil {
 		if f := *pj.Frequency; f < 1 || f > maxFrequency {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", "trigger.periodical.frequency is how many time units apart firings are, 1 to %d; got %d", maxFrequency, f)
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "trigger.periodical.frequency is how many time units apart firings are, 1 to %d; got %d", maxFrequency, f)
 		}
 		p.Frequency = *pj.Frequency
 	}
@@ -275,17 +276,17 @@ func (pj *periodicalJSON) periodical(loc *time.Location, deviceLocal bool) (*Per
 	case UnitDay:
 		p.Unit = UnitDay
 		if len(pj.Point) > 0 {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.point must be absent with time_unit "day": every day (or every frequency-th day) fires`)
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.point must be absent with time_unit "day": every day (or every frequency-th day) fires`)
 		}
 	case UnitWeek:
 		p.Unit = UnitWeek
 		if len(pj.Point) == 0 {
-			return nil, errorf(http.StatusBadRequest, "missing_field", `trigger.periodical.point is required with time_unit "week": the weekdays, e.g. ["MON", "FRI"]`)
+			return nil, api.Errorf(http.StatusBadRequest, "missing_field", `trigger.periodical.point is required with time_unit "week": the weekdays, e.g. ["MON", "FRI"]`)
 		}
 		for i, s := range pj.Point {
 			d := slices.Index(weekdayNames, strings.ToUpper(s))
 			if d < 0 {
-				return nil, errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.point[%d] must be a weekday, one of MON, TUE, WED, THU, FRI, SAT, SUN; got %q`, i, s)
+				return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.point[%d] must be a weekday, one of MON, TUE, WED, THU, FRI, SAT, SUN; got %q`, i, s)
 			}
 			p.Weekdays = append(p.Weekdays, time.Weekday((d+1)%7))
 		}
@@ -294,21 +295,21 @@ func (pj *periodicalJSON) periodical(loc *time.Location, deviceLocal bool) (*Per
 	case UnitMonth:
 		p.Unit = UnitMonth
 		if len(pj.Point) == 0 {
-			return nil, errorf(http.StatusBadRequest, "missing_field", `trigger.periodical.point is required with time_unit "month": the days of the month, e.g. ["1", "15"]`)
+			return nil, api.Errorf(http.StatusBadRequest, "missing_field", `trigger.periodical.point is required with time_unit "month": the days of the month, e.g. ["1", "15"]`)
 		}
 		for i, s := range pj.Point {
 			d, err := strconv.Atoi(s)
 			if err != nil || d < 1 || d > 31 || len(s) > 2 {
-				return nil, errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.point[%d] must be a day of the month, "1" to "31" (or "01"); got %q`, i, s)
+				return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.point[%d] must be a day of the month, "1" to "31" (or "01"); got %q`, i, s)
 			}
 			p.MonthDays = append(p.MonthDays, d)
 		}
 		slices.Sort(p.MonthDays)
 		p.MonthDays = slices.Compact(p.MonthDays)
 	case "":
-		return nil, errorf(http.StatusBadRequest, "missing_field", `trigger.periodical.time_unit is required: "day", "week" or "month"`)
+		return nil, api.Errorf(http.StatusBadRequest, "missing_field", `trigger.periodical.time_unit is required: "day", "week" or "month"`)
 	default:
-		return nil, errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.time_unit must be "day", "week" or "month"; got %q`, pj.TimeUnit)
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.periodical.time_unit must be "day", "week" or "month"; got %q`, pj.TimeUnit)
 	}
 	return p, nil
 }
@@ -397,28 +398,28 @@ func readScheduleDef(s dataservice.Schedule) (scheduleDef, error) {
 // strictly, exactly one JSON object.
 func decodePush(raw json.RawMessage) (*pushRequest, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, errorf(http.StatusBadRequest, "missing_field", `push is required: the body POST /v1/push takes, e.g. {"audience": "all", "message": {"content": "hello"}}`)
+		return nil, api.Errorf(http.StatusBadRequest, "missing_field", `push is required: the body POST /v1/push takes, e.g. {"audience": "all", "message": {"content": "hello"}}`)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var req pushRequest
 	if err := dec.Decode(&req); err != nil {
 		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field == "" {
-			return nil, errorf(http.StatusBadRequest, "invalid_field", "push must be an object, the body POST /v1/push takes; got JSON %s", te.Value)
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "push must be an object, the body POST /v1/push takes; got JSON %s", te.Value)
 		}
-		return nil, bodyError(err, int64(len(raw)))
+		return nil, api.BodyError(err, int64(len(raw)))
 	}
 	if dec.More() {
-		return nil, errorf(http.StatusBadRequest, "invalid_json", "push must be one JSON object")
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_json", "push must be one JSON object")
 	}
 	return &req, nil
 }
 
 // pushError says that a push problem is in the schedule's push.
 func pushError(err error) error {
-	var ae *apiError
+	var ae *api.Error
 	if errors.As(err, &ae) {
-		return &apiError{Status: ae.Status, Code: ae.Code, Message: "push: " + ae.Message}
+		return &api.Error{Status: ae.Status, Code: ae.Code, Message: "push: " + ae.Message}
 	}
 	return err
 }
@@ -428,10 +429,10 @@ func pushError(err error) error {
 // would never fire is an error.
 func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *scheduleDef, now time.Time) (json.RawMessage, *dataservice.ScheduleFiring, error) {
 	if def.Name == "" {
-		return nil, nil, errorf(http.StatusBadRequest, "missing_field", "name is required: 1 to %d bytes of UTF-8 naming the schedule", dataservice.MaxScheduleNameLen)
+		return nil, nil, api.Errorf(http.StatusBadRequest, "missing_field", "name is required: 1 to %d bytes of UTF-8 naming the schedule", dataservice.MaxScheduleNameLen)
 	}
 	if dataservice.CheckScheduleName(def.Name) != nil {
-		return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "name must be 1 to %d bytes of UTF-8 without control characters (tabs, line breaks…); got %d bytes", dataservice.MaxScheduleNameLen, len(def.Name))
+		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_field", "name must be 1 to %d bytes of UTF-8 without control characters (tabs, line breaks…); got %d bytes", dataservice.MaxScheduleNameLen, len(def.Name))
 	}
 	// The stored form is the canonical JSON; what it says is what fires.
 	tj := def.Trigger.json()
@@ -449,7 +450,7 @@ func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *
 		return nil, nil, pushError(err)
 	}
 	if plan.cid != "" {
-		return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "push: options.cid is not allowed in a schedule: each firing is sent exactly once already")
+		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_field", "push: options.cid is not allowed in a schedule: each firing is sent exactly once already")
 	}
 	// Fail now, not at the first firing, if the audience names what does
 	// not exist (a segment).
@@ -458,7 +459,7 @@ func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *
 	}
 	var push bytes.Buffer
 	if err := json.Compact(&push, def.Push); err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, "invalid_json", "push: %v", err)
+		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_json", "push: %v", err)
 	}
 	// Kept verbatim: escaping '<', '>' and '&' would grow the push past
 	// the payload limit it was checked against.
@@ -466,18 +467,18 @@ func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(scheduleSpec{Trigger: tj, Push: push.Bytes(), Source: def.Source}); err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, "invalid_json", "the schedule cannot be stored: %v", err)
+		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_json", "the schedule cannot be stored: %v", err)
 	}
 	spec := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 	if len(spec) > dataservice.MaxScheduleSpecLen {
-		return nil, nil, errorf(http.StatusRequestEntityTooLarge, "request_too_large", "the schedule takes %d bytes; at most %d are allowed", len(spec), dataservice.MaxScheduleSpecLen)
+		return nil, nil, api.Errorf(http.StatusRequestEntityTooLarge, "request_too_large", "the schedule takes %d bytes; at most %d are allowed", len(spec), dataservice.MaxScheduleSpecLen)
 	}
 	if !def.Enabled {
 		return spec, nil, nil
 	}
 	f, ok := def.Trigger.First(now)
 	if !ok {
-		return nil, nil, errorf(http.StatusBadRequest, "invalid_field", "the trigger never fires again: %s; give a time to come (or send \"enabled\": false)", def.Trigger.describeEnd(now))
+		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_field", "the trigger never fires again: %s; give a time to come (or send \"enabled\": false)", def.Trigger.describeEnd(now))
 	}
 	return spec, storedFiring(f), nil
 }
@@ -515,7 +516,7 @@ func newScheduleID() string {
 const scheduleIDAttempts = 3
 
 func errUnknownSchedule(id string) error {
-	return errorf(http.StatusNotFound, "unknown_schedule", "this app has no schedule with schedule_id %q; GET /v1/schedules lists them", id)
+	return api.Errorf(http.StatusNotFound, "unknown_schedule", "this app has no schedule with schedule_id %q; GET /v1/schedules lists them", id)
 }
 
 // scheduleCreate validates def and stores it as a new schedule of app.
@@ -545,7 +546,7 @@ func (g *Gateway) scheduleGet(ctx context.Context, app *dataservice.App, id stri
 		return dataservice.Schedule{}, errUnknownSchedule(id)
 	}
 	s, err := g.data.Schedule(ctx, app.Key, id)
-	if errorsIsNotFound(err) || errors.Is(err, dataservice.ErrInvalid) {
+	if api.IsNotFound(err) || errors.Is(err, dataservice.ErrInvalid) {
 		return s, errUnknownSchedule(id)
 	}
 	return s, err
@@ -594,13 +595,13 @@ func (g *Gateway) scheduleReplace(ctx context.Context, app *dataservice.App, id 
 		switch {
 		case err == nil:
 			return updated, nil
-		case errorsIsNotFound(err):
+		case api.IsNotFound(err):
 			return dataservice.Schedule{}, errUnknownSchedule(id)
 		case !errors.Is(err, dataservice.ErrGenerationMismatch):
 			return dataservice.Schedule{}, err
 		}
 	}
-	return dataservice.Schedule{}, errorf(http.StatusConflict, "conflict", "schedule %s kept changing while it was replaced; retry", id)
+	return dataservice.Schedule{}, api.Errorf(http.StatusConflict, "conflict", "schedule %s kept changing while it was replaced; retry", id)
 }
 
 // scheduleDelete deletes a schedule of app. A firing under way completes.
@@ -709,14 +710,14 @@ func (g *Gateway) writeSchedule(w http.ResponseWriter, status int, s dataservice
 	if err != nil {
 		return err
 	}
-	writeJSON(w, status, v)
+	api.WriteJSON(w, status, v)
 	return nil
 }
 
 // readScheduleRequest decodes and validates the body of POST and PUT.
 func (g *Gateway) readScheduleRequest(w http.ResponseWriter, r *http.Request) (scheduleDef, error) {
 	var req scheduleRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return scheduleDef{}, err
 	}
 	return req.def()
@@ -742,7 +743,7 @@ type schedulesResponse struct {
 func validScheduleID(s string) bool { return dataservice.CheckScheduleID(s) == nil }
 
 func (g *Gateway) listSchedules(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	after, limit, err := page(r, validScheduleID)
+	after, limit, err := api.Page(r, validScheduleID)
 	if err != nil {
 		return err
 	}
@@ -758,7 +759,7 @@ func (g *Gateway) listSchedules(w http.ResponseWriter, r *http.Request, app *dat
 		}
 		resp.Schedules = append(resp.Schedules, v)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	api.WriteJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -786,6 +787,6 @@ func (g *Gateway) deleteSchedule(w http.ResponseWriter, r *http.Request, app *da
 	if err := g.scheduleDelete(r.Context(), app, r.PathValue("schedule_id")); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	api.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

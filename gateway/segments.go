@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // The segments API: audiences an app saves under an id and pushes name
@@ -38,7 +39,7 @@ const segmentDay = 24 * time.Hour
 
 func viewSegment(s dataservice.Segment) segmentView {
 	return segmentView{
-		SegmentID: s.ID, Name: s.Name, Tags: nonNil(s.Tags), Platforms: nonNil(s.Platforms),
+		SegmentID: s.ID, Name: s.Name, Tags: api.NonNil(s.Tags), Platforms: api.NonNil(s.Platforms),
 		// Whole days, rounded up so that a window never reads as 0 (any
 		// time); the API only stores whole days.
 		ActiveWithinDays: int64((s.ActiveWithin + segmentDay - 1) / segmentDay),
@@ -68,33 +69,33 @@ const (
 func (req *segmentRequest) segment(app, id string) (dataservice.Segment, error) {
 	s := dataservice.Segment{ID: id, AppKey: app, Name: req.Name}
 	if req.Name == "" {
-		return s, errorf(http.StatusBadRequest, "missing_field", `send "name": %s naming the segment`, segmentNameRules)
+		return s, api.Errorf(http.StatusBadRequest, "missing_field", `send "name": %s naming the segment`, segmentNameRules)
 	}
 	if len(req.Name) > dataservice.MaxSegmentNameLen {
-		return s, errorf(http.StatusBadRequest, "invalid_field", "name has %d bytes; at most %d are allowed — shorten it", len(req.Name), dataservice.MaxSegmentNameLen)
+		return s, api.Errorf(http.StatusBadRequest, "invalid_field", "name has %d bytes; at most %d are allowed — shorten it", len(req.Name), dataservice.MaxSegmentNameLen)
 	}
 	if dataservice.CheckSegmentName(req.Name) != nil {
-		return s, errorf(http.StatusBadRequest, "invalid_field", "name must be %s; remove the control characters (tabs, line breaks…)", segmentNameRules)
+		return s, api.Errorf(http.StatusBadRequest, "invalid_field", "name must be %s; remove the control characters (tabs, line breaks…)", segmentNameRules)
 	}
 	for i, tag := range req.Tags {
 		if dataservice.CheckTag(tag) != nil {
-			return s, errorf(http.StatusBadRequest, "invalid_field", "tags[%d] is not a tag: tags are %s", i, nameRules)
+			return s, api.Errorf(http.StatusBadRequest, "invalid_field", "tags[%d] is not a tag: tags are %s", i, api.NameRules)
 		}
 	}
-	s.Tags = distinct(req.Tags)
+	s.Tags = api.Distinct(req.Tags)
 	if len(s.Tags) > dataservice.MaxSegmentTags {
-		return s, errorf(http.StatusBadRequest, "invalid_field", "tags names %d distinct tags; a segment matches at most %d — split it into several segments", len(s.Tags), dataservice.MaxSegmentTags)
+		return s, api.Errorf(http.StatusBadRequest, "invalid_field", "tags names %d distinct tags; a segment matches at most %d — split it into several segments", len(s.Tags), dataservice.MaxSegmentTags)
 	}
 	for i, p := range req.Platforms {
 		if !dataservice.IsPlatform(p) {
-			return s, errorf(http.StatusBadRequest, "invalid_field", "platforms[%d] must be one of %s; got %q", i, platformNames, p)
+			return s, api.Errorf(http.StatusBadRequest, "invalid_field", "platforms[%d] must be one of %s; got %q", i, platformNames, p)
 		}
 	}
-	s.Platforms = distinct(req.Platforms)
+	s.Platforms = api.Distinct(req.Platforms)
 	if raw := bytes.TrimSpace(req.ActiveWithinDays); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil || n < 0 || n > maxActiveWithinDays {
-			return s, errorf(http.StatusBadRequest, "invalid_field", "active_within_days must be a whole number of days from 0 (active at any time) to %d; got %.20s", maxActiveWithinDays, raw)
+			return s, api.Errorf(http.StatusBadRequest, "invalid_field", "active_within_days must be a whole number of days from 0 (active at any time) to %d; got %.20s", maxActiveWithinDays, raw)
 		}
 		s.ActiveWithin = time.Duration(n) * segmentDay
 	}
@@ -107,14 +108,14 @@ func (g *Gateway) appSegment(ctx context.Context, app *dataservice.App, id strin
 		return dataservice.Segment{}, errUnknownSegment(id)
 	}
 	s, err := g.data.Segment(ctx, app.Key, id)
-	if errorsIsNotFound(err) {
+	if api.IsNotFound(err) {
 		return s, errUnknownSegment(id)
 	}
 	return s, err
 }
 
 func errUnknownSegment(id string) error {
-	return errorf(http.StatusNotFound, "unknown_segment", "this app has no segment with segment_id %q; GET /v1/segments lists them", id)
+	return api.Errorf(http.StatusNotFound, "unknown_segment", "this app has no segment with segment_id %q; GET /v1/segments lists them", id)
 }
 
 // newSegmentID returns 16 random lowercase hexadecimal digits.
@@ -132,7 +133,7 @@ const segmentIDAttempts = 3
 
 func (g *Gateway) createSegment(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req segmentRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	s, err := req.segment(app.Key, "")
@@ -155,7 +156,7 @@ func (g *Gateway) createSegment(w http.ResponseWriter, r *http.Request, app *dat
 	if s, err = g.data.Segment(ctx, app.Key, s.ID); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, viewSegment(s))
+	api.WriteJSON(w, http.StatusCreated, viewSegment(s))
 	return nil
 }
 
@@ -167,7 +168,7 @@ type segmentsResponse struct {
 func validSegmentID(s string) bool { return dataservice.CheckSegmentID(s) == nil }
 
 func (g *Gateway) listSegments(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	after, limit, err := page(r, validSegmentID)
+	after, limit, err := api.Page(r, validSegmentID)
 	if err != nil {
 		return err
 	}
@@ -183,7 +184,7 @@ func (g *Gateway) listSegments(w http.ResponseWriter, r *http.Request, app *data
 	for _, s := range segs {
 		resp.Segments = append(resp.Segments, viewSegment(s))
 	}
-	writeJSON(w, http.StatusOK, resp)
+	api.WriteJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -192,13 +193,13 @@ func (g *Gateway) segmentInfo(w http.ResponseWriter, r *http.Request, app *datas
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewSegment(s))
+	api.WriteJSON(w, http.StatusOK, viewSegment(s))
 	return nil
 }
 
 func (g *Gateway) updateSegment(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req segmentRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	id := r.PathValue("segment_id")
@@ -211,7 +212,7 @@ func (g *Gateway) updateSegment(w http.ResponseWriter, r *http.Request, app *dat
 	}
 	ctx := r.Context()
 	if err := g.data.UpdateSegment(ctx, s); err != nil {
-		if errorsIsNotFound(err) {
+		if api.IsNotFound(err) {
 			return errUnknownSegment(id)
 		}
 		return err
@@ -220,7 +221,7 @@ func (g *Gateway) updateSegment(w http.ResponseWriter, r *http.Request, app *dat
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewSegment(s))
+	api.WriteJSON(w, http.StatusOK, viewSegment(s))
 	return nil
 }
 
@@ -236,6 +237,6 @@ func (g *Gateway) deleteSegment(w http.ResponseWriter, r *http.Request, app *dat
 	if !existed {
 		return errUnknownSegment(id)
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	api.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

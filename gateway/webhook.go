@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/api"
 )
 
 // The webhook API: where an app receives the upstream messages of its
@@ -62,7 +63,7 @@ func newWebhookSecret() string {
 	return string(out)
 }
 
-var errNoWebhook = errorf(http.StatusNotFound, "no_webhook", "the app has no webhook; set one with PUT /v1/webhook")
+var errNoWebhook = api.Errorf(http.StatusNotFound, "no_webhook", "the app has no webhook; set one with PUT /v1/webhook")
 
 // putWebhook sets the app's webhook: created with a new secret, or
 // updated keeping the secret unless rotate_secret asks for a new one. It
@@ -70,23 +71,23 @@ var errNoWebhook = errorf(http.StatusNotFound, "no_webhook", "the app has no web
 // record: a lost compare-and-set reads the webhook again.
 func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req webhookRequest
-	if err := decodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
+	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
 	if req.URL == nil || *req.URL == "" {
-		return errorf(http.StatusBadRequest, "missing_field", `send "url": the absolute https (or http) URL Herald posts upstream messages to`)
+		return api.Errorf(http.StatusBadRequest, "missing_field", `send "url": the absolute https (or http) URL Herald posts upstream messages to`)
 	}
 	if err := dataservice.CheckWebhookURL(*req.URL); err != nil {
 		return webhookURLError(*req.URL)
 	}
 	if host, private := privateHost(*req.URL); private && !g.cfg.Upstream.PrivateDestinations {
-		return errorf(http.StatusBadRequest, "invalid_field",
+		return api.Errorf(http.StatusBadRequest, "invalid_field",
 			"url points to %s, which is not a public address: this gateway posts webhooks only to public addresses (its operator can allow others with --webhook-private-networks)", host)
 	}
 	ctx := r.Context()
 	for range replaceAttempts {
 		cur, err := g.data.Webhook(ctx, app.Key)
-		if errorsIsNotFound(err) {
+		if api.IsNotFound(err) {
 			created, err := g.data.CreateWebhook(ctx, dataservice.Webhook{AppKey: app.Key, URL: *req.URL, Secret: newWebhookSecret()})
 			if errors.Is(err, dataservice.ErrExists) {
 				continue // set at the same time by another call
@@ -95,14 +96,14 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 				return err
 			}
 			g.upstream.kick()
-			writeJSON(w, http.StatusOK, viewWebhook(created))
+			api.WriteJSON(w, http.StatusOK, viewWebhook(created))
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		if cur.URL == *req.URL && !req.RotateSecret {
-			writeJSON(w, http.StatusOK, viewWebhook(cur))
+			api.WriteJSON(w, http.StatusOK, viewWebhook(cur))
 			return nil
 		}
 		next := cur
@@ -111,37 +112,37 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 			next.Secret = newWebhookSecret()
 		}
 		updated, err := g.data.UpdateWebhook(ctx, next)
-		if errors.Is(err, dataservice.ErrGenerationMismatch) || errorsIsNotFound(err) {
+		if errors.Is(err, dataservice.ErrGenerationMismatch) || api.IsNotFound(err) {
 			continue // a lease renewal or another call came first
 		}
 		if err != nil {
 			return err
 		}
 		g.upstream.kick()
-		writeJSON(w, http.StatusOK, viewWebhook(updated))
+		api.WriteJSON(w, http.StatusOK, viewWebhook(updated))
 		return nil
 	}
-	return errorf(http.StatusConflict, "conflict", "the webhook kept changing while it was set; retry the request")
+	return api.Errorf(http.StatusConflict, "conflict", "the webhook kept changing while it was set; retry the request")
 }
 
 // webhookURLError says what a good webhook URL is.
 func webhookURLError(raw string) error {
 	if len(raw) > dataservice.MaxWebhookURLLen {
-		return errorf(http.StatusBadRequest, "invalid_field", "url has %d bytes; at most %d are allowed", len(raw), dataservice.MaxWebhookURLLen)
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "url has %d bytes; at most %d are allowed", len(raw), dataservice.MaxWebhookURLLen)
 	}
-	return errorf(http.StatusBadRequest, "invalid_field",
+	return api.Errorf(http.StatusBadRequest, "invalid_field",
 		"url must be an absolute http or https URL with a host, without spaces, such as https://api.example.com/herald/upstream (https is recommended)")
 }
 
 func (g *Gateway) getWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	hook, err := g.data.Webhook(r.Context(), app.Key)
-	if errorsIsNotFound(err) {
+	if api.IsNotFound(err) {
 		return errNoWebhook
 	}
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewWebhook(hook))
+	api.WriteJSON(w, http.StatusOK, viewWebhook(hook))
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package gateway
+package api
 
 import (
 	"context"
@@ -8,12 +8,17 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
+// AppReader reads apps.
+type AppReader interface {
+	App(ctx context.Context, key string) (dataservice.App, error)
+}
+
 // appCache remembers apps read for authentication for a short while, so
 // that a push does not read its app from the store on every request. The
 // presented secret is still checked on every request; a change to an app
 // takes effect within the TTL.
 type appCache struct {
-	data dataservice.Client
+	data AppReader
 	ttl  time.Duration
 	max  int
 	now  func() time.Time
@@ -27,7 +32,7 @@ type cachedApp struct {
 	expires time.Time
 }
 
-func newAppCache(data dataservice.Client, ttl time.Duration, max int) *appCache {
+func newAppCache(data AppReader, ttl time.Duration, max int) *appCache {
 	return &appCache{data: data, ttl: ttl, max: max, now: time.Now, m: make(map[string]cachedApp)}
 }
 
