@@ -16,6 +16,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -25,7 +26,7 @@ type noConnectors struct{}
 
 func (noConnectors) Connector(string) (connector.Client, bool)  { return nil, false }
 func (noConnectors) Connectors() []connector.Client             { return nil }
-func (noConnectors) Dispatch(string, []string) gateway.Dispatch { return gateway.Dispatch{} }
+func (noConnectors) Dispatch(string, []string) cluster.Dispatch { return cluster.Dispatch{} }
 
 // printReceipts prints the delivery receipts the gateway reports.
 type printReceipts struct{}

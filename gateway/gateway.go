@@ -10,6 +10,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/internal/warmstack"
@@ -104,28 +105,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Cluster is the gateway's view of the connectors: where a device's
-// session says it is (Connector), all of them (Connectors, for broadcasts
-// and withdrawals), and where a device should connect (Dispatch).
-type Cluster interface {
-	actors.Routes
-	// Dispatch tells a device where to connect: connector addresses, best
-	// first, skipping those it reports as failed, and the Noise public key
-	// and heartbeat they use.
-	Dispatch(rid string, failed []string) Dispatch
-}
-
-// Dispatch is the answer to a device asking where to connect.
-type Dispatch struct {
-	Addresses []string      `json:"addresses"`
-	Heartbeat time.Duration `json:"-"`
-	ServerKey []byte        `json:"server_key"`
-}
-
 // Deps are what a gateway works with.
 type Deps struct {
 	Data    dataservice.Client
-	Cluster Cluster
+	Cluster cluster.Cluster
 	// Receipts counts what the gateway learns of deliveries; the Writer
 	// batches them.
 	Receipts actors.Receipts
@@ -143,7 +126,7 @@ type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
 	data      dataservice.Client
-	cluster   Cluster
+	cluster   cluster.Cluster
 	receipts  actors.Receipts
 	ids       *ids.Generator
 	system    *actor.ActorSystem

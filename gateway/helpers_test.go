@@ -23,6 +23,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -424,7 +425,7 @@ func (c *fakeCluster) Connector(id string) (connector.Client, bool) {
 	return fc, true
 }
 
-func (c *fakeCluster) Dispatch(rid string, failed []string) gateway.Dispatch {
+func (c *fakeCluster) Dispatch(rid string, failed []string) cluster.Dispatch {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dispatches = append(c.dispatches, dispatchCall{rid: rid, failed: slices.Clone(failed)})
@@ -432,7 +433,7 @@ func (c *fakeCluster) Dispatch(rid string, failed []string) gateway.Dispatch {
 	if c.addresses != nil {
 		addrs = *c.addresses
 	}
-	return gateway.Dispatch{Addresses: slices.Clone(addrs), Heartbeat: testHeartbeat, ServerKey: testServerKey}
+	return cluster.Dispatch{Addresses: slices.Clone(addrs), Heartbeat: testHeartbeat, ServerKey: testServerKey}
 }
 
 // setAddresses makes Dispatch answer addrs from now on.
@@ -454,7 +455,7 @@ func (c *fakeCluster) Dispatches() []dispatchCall {
 	return slices.Clone(c.dispatches)
 }
 
-// Connectors implements gateway.Cluster, in id order.
+// Connectors implements cluster.Cluster, in id order.
 func (c *fakeCluster) Connectors() []connector.Client {
 	var out []connector.Client
 	for _, id := range slices.Sorted(maps.Keys(c.connectors)) {

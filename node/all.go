@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/leveldb"
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/protocol"
@@ -130,7 +131,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
 	n.gw = gateway.New(gcfg, gateway.Deps{
-		Data: data, Cluster: &gateway.LocalCluster{Conn: n.conn, ServerKey: key.Public}, Receipts: n.writer,
+		Data: data, Cluster: &cluster.Local{Conn: n.conn, ServerKey: key.Public}, Receipts: n.writer,
 		IDs: gen, System: n.system, Stats: n.stats,
 	})
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldpush/herald/cache"
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/ids"
 )
@@ -57,7 +58,7 @@ type GatewayNode struct {
 	data    *remote.Client
 	system  *actor.ActorSystem
 	writer  *actors.Writer
-	cluster *gateway.RemoteCluster
+	cluster *cluster.Remote
 	gw      *gateway.Gateway
 	http    *http.Server
 	ln      net.Listener
@@ -112,7 +113,7 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 
 	n.system = newActorSystem(cfg.Log)
 	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, n.data, cfg.Log)
-	n.cluster = gateway.NewRemoteCluster(ctx, gateway.RemoteClusterConfig{
+	n.cluster = cluster.NewRemote(ctx, cluster.RemoteConfig{
 		Registry:  n.data,
 		Token:     cfg.ClusterToken,
 		Transport: h2c.NewTransport(),

@@ -1,20 +1,20 @@
-package gateway
+package cluster
 
 import (
 	"github.com/heraldpush/herald/connector"
 )
 
-// LocalCluster is the Cluster of `herald all`: one connector in the same
+// Local is the Cluster of `herald all`: one connector in the same
 // process.
-type LocalCluster struct {
+type Local struct {
 	Conn      *connector.Connector
 	ServerKey []byte
 }
 
-var _ Cluster = (*LocalCluster)(nil)
+var _ Cluster = (*Local)(nil)
 
 // Connector implements Cluster.
-func (l *LocalCluster) Connector(id string) (connector.Client, bool) {
+func (l *Local) Connector(id string) (connector.Client, bool) {
 	if id != l.Conn.ID() {
 		return nil, false
 	}
@@ -22,10 +22,10 @@ func (l *LocalCluster) Connector(id string) (connector.Client, bool) {
 }
 
 // Connectors implements Cluster.
-func (l *LocalCluster) Connectors() []connector.Client { return []connector.Client{l.Conn} }
+func (l *Local) Connectors() []connector.Client { return []connector.Client{l.Conn} }
 
 // Dispatch implements Cluster. With one connector there is nothing to skip:
 // a device that failed to reach it gets it again, to retry after backoff.
-func (l *LocalCluster) Dispatch(string, []string) Dispatch {
+func (l *Local) Dispatch(string, []string) Dispatch {
 	return Dispatch{Addresses: []string{l.Conn.Advertised()}, Heartbeat: l.Conn.Heartbeat(), ServerKey: l.ServerKey}
 }

@@ -1,4 +1,4 @@
-package gateway
+package cluster
 
 import (
 	"context"
@@ -43,17 +43,17 @@ func info(id string, connections int) dataservice.ConnectorInfo {
 	return dataservice.ConnectorInfo{ID: id, Device: id + ":7100", Internal: "http://" + id + ":7190", Heartbeat: time.Minute, Connections: connections}
 }
 
-func newTestRemoteCluster(t *testing.T, reg *registry) *RemoteCluster {
-	rc := NewRemoteCluster(context.Background(), RemoteClusterConfig{Registry: reg, Token: "t", ServerKey: []byte("key"), Refresh: time.Hour, Log: quietLog})
+func newTestRemote(t *testing.T, reg *registry) *Remote {
+	rc := NewRemote(context.Background(), RemoteConfig{Registry: reg, Token: "t", ServerKey: []byte("key"), Refresh: time.Hour, Log: quietLog})
 	t.Cleanup(rc.Close)
 	return rc
 }
 
-func TestRemoteClusterDispatchesOwnerFirstThenEveryOther(t *testing.T) {
+func TestRemoteDispatchesOwnerFirstThenEveryOther(t *testing.T) {
 	reg := &registry{}
 	reg.set([]dataservice.ConnectorInfo{info("a", 0), info("b", 0), info("c", 0)}, nil)
 	// Two gateways with the same view answer alike.
-	rc, other := newTestRemoteCluster(t, reg), newTestRemoteCluster(t, reg)
+	rc, other := newTestRemote(t, reg), newTestRemote(t, reg)
 	owners := map[string]int{}
 	for _, rid := range []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"} {
 		v := rc.view.Load()
@@ -78,10 +78,10 @@ func TestRemoteClusterDispatchesOwnerFirstThenEveryOther(t *testing.T) {
 // A connector that just joined announces no load for seconds: the gateway
 // counts what it sends there meanwhile, so the newcomer does not take every
 // new device.
-func TestRemoteClusterCountsDevicesSentSinceTheLastAnnouncement(t *testing.T) {
+func TestRemoteCountsDevicesSentSinceTheLastAnnouncement(t *testing.T) {
 	reg := &registry{}
 	reg.set([]dataservice.ConnectorInfo{info("a", 50), info("b", 50), info("c", 0)}, nil)
-	rc := newTestRemoteCluster(t, reg)
+	rc := newTestRemote(t, reg)
 	dispatchAll := func(n int) map[string]int {
 		got := map[string]int{}
 		for i := range n {
@@ -114,10 +114,10 @@ func TestRemoteClusterCountsDevicesSentSinceTheLastAnnouncement(t *testing.T) {
 	}
 }
 
-func TestRemoteClusterDispatchSkipsFailedAddresses(t *testing.T) {
+func TestRemoteDispatchSkipsFailedAddresses(t *testing.T) {
 	reg := &registry{}
 	reg.set([]dataservice.ConnectorInfo{info("a", 0), info("b", 0), info("c", 0)}, nil)
-	rc := newTestRemoteCluster(t, reg)
+	rc := newTestRemote(t, reg)
 	all := rc.Dispatch("rid", nil).Addresses
 	d := rc.Dispatch("rid", []string{all[0]})
 	if !slices.Equal(d.Addresses, all[1:]) {
@@ -130,9 +130,9 @@ func TestRemoteClusterDispatchSkipsFailedAddresses(t *testing.T) {
 	}
 }
 
-func TestRemoteClusterFollowsTheRegistry(t *testing.T) {
+func TestRemoteFollowsTheRegistry(t *testing.T) {
 	reg := &registry{}
-	rc := newTestRemoteCluster(t, reg)
+	rc := newTestRemote(t, reg)
 	if d := rc.Dispatch("rid", nil); len(d.Addresses) != 0 {
 		t.Fatalf("no connector registered, yet dispatch answers %v", d.Addresses)
 	}
@@ -206,9 +206,9 @@ func TestRemoteClusterFollowsTheRegistry(t *testing.T) {
 	}
 }
 
-func TestRemoteClusterRefreshesByItself(t *testing.T) {
+func TestRemoteRefreshesByItself(t *testing.T) {
 	reg := &registry{}
-	rc := NewRemoteCluster(context.Background(), RemoteClusterConfig{Registry: reg, Refresh: 10 * time.Millisecond, Log: quietLog})
+	rc := NewRemote(context.Background(), RemoteConfig{Registry: reg, Refresh: 10 * time.Millisecond, Log: quietLog})
 	defer rc.Close()
 	reg.set([]dataservice.ConnectorInfo{info("a", 0)}, nil)
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,4 +1,4 @@
-package gateway
+package cluster
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// RemoteClusterConfig configures a RemoteCluster.
-type RemoteClusterConfig struct {
+// RemoteConfig configures a Remote.
+type RemoteConfig struct {
 	// Registry is where connectors announce themselves.
 	Registry dataservice.Cluster
 	// Token authenticates calls to connectors' internal APIs.
@@ -36,11 +36,11 @@ type RemoteClusterConfig struct {
 	Log *slog.Logger
 }
 
-// RemoteCluster is the Cluster of a gateway running apart from the
+// Remote is the Cluster of a gateway running apart from the
 // connectors: it follows the registry, places devices on a consistent-hash
 // ring with bounded loads, and calls connectors over HTTP/2.
-type RemoteCluster struct {
-	cfg  RemoteClusterConfig
+type Remote struct {
+	cfg  RemoteConfig
 	now  func() time.Time
 	view atomic.Pointer[clusterView]
 	stop chan struct{}
@@ -64,12 +64,12 @@ type lingeringConnector struct {
 	since  time.Time
 }
 
-var _ Cluster = (*RemoteCluster)(nil)
+var _ Cluster = (*Remote)(nil)
 
-// NewRemoteCluster reads the registry once (a failure there is logged,
+// NewRemote reads the registry once (a failure there is logged,
 // and dispatch answers "no connector" until a reading succeeds) and then
 // follows it until Close.
-func NewRemoteCluster(ctx context.Context, cfg RemoteClusterConfig) *RemoteCluster {
+func NewRemote(ctx context.Context, cfg RemoteConfig) *Remote {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = time.Second
 	}
@@ -79,7 +79,7 @@ func NewRemoteCluster(ctx context.Context, cfg RemoteClusterConfig) *RemoteClust
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	rc := &RemoteCluster{cfg: cfg, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	rc := &Remote{cfg: cfg, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
 	rc.view.Store(&clusterView{ring: newRing(nil, nil)})
 	if err := rc.refresh(ctx); err != nil {
 		cfg.Log.Warn("cluster: reading the connector registry", "err", err)
@@ -88,7 +88,7 @@ func NewRemoteCluster(ctx context.Context, cfg RemoteClusterConfig) *RemoteClust
 	return rc
 }
 
-func (rc *RemoteCluster) follow() {
+func (rc *Remote) follow() {
 	defer close(rc.done)
 	t := time.NewTicker(rc.cfg.Refresh)
 	defer t.Stop()
@@ -115,7 +115,7 @@ func (rc *RemoteCluster) follow() {
 
 // refresh replaces the view with the registry's current content. Clients
 // of connectors that stay are kept, with their connections.
-func (rc *RemoteCluster) refresh(ctx context.Context) error {
+func (rc *Remote) refresh(ctx context.Context) error {
 	infos, err := rc.cfg.Registry.Connectors(ctx)
 	if err != nil {
 		return err
@@ -159,13 +159,13 @@ func (rc *RemoteCluster) refresh(ctx context.Context) error {
 }
 
 // Members returns the registry entries of the last reading.
-func (rc *RemoteCluster) Members() []dataservice.ConnectorInfo {
+func (rc *Remote) Members() []dataservice.ConnectorInfo {
 	return slices.Clone(rc.view.Load().infos)
 }
 
 // Connector implements Cluster: a connector of the last reading, or one
 // that left the registry less than Linger ago.
-func (rc *RemoteCluster) Connector(id string) (connector.Client, bool) {
+func (rc *Remote) Connector(id string) (connector.Client, bool) {
 	v := rc.view.Load()
 	if c, ok := v.clients[id]; ok {
 		return c, true
@@ -176,7 +176,7 @@ func (rc *RemoteCluster) Connector(id string) (connector.Client, bool) {
 
 // Connectors implements Cluster: every connector of the last reading, then
 // those that left the registry less than Linger ago, by id.
-func (rc *RemoteCluster) Connectors() []connector.Client {
+func (rc *Remote) Connectors() []connector.Client {
 	v := rc.view.Load()
 	out := make([]connector.Client, 0, len(v.infos)+len(v.lingering))
 	for _, ci := range v.infos {
@@ -192,7 +192,7 @@ func (rc *RemoteCluster) Connectors() []connector.Client {
 // the others in ring order, without those the device reports as failed —
 // unless that leaves none, when it gets them all again to retry after its
 // backoff.
-func (rc *RemoteCluster) Dispatch(rid string, failed []string) Dispatch {
+func (rc *Remote) Dispatch(rid string, failed []string) Dispatch {
 	v := rc.view.Load()
 	order := v.ring.order(rid)
 	if len(order) == 0 {
@@ -219,7 +219,7 @@ func (rc *RemoteCluster) Dispatch(rid string, failed []string) Dispatch {
 }
 
 // Close stops following the registry.
-func (rc *RemoteCluster) Close() {
+func (rc *Remote) Close() {
 	rc.once.Do(func() { close(rc.stop) })
 	<-rc.done
 }
