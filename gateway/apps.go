@@ -9,6 +9,8 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/wallclock"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/protocol"
 )
@@ -53,8 +55,6 @@ type registerDeviceResponse struct {
 	DeviceSecret   string `json:"device_secret"`
 }
 
-var platforms = map[string]bool{"android": true, "ios": true, "hmos": true, "quickapp": true, "web": true, "desktop": true, "other": true}
-
 var appKeyShape = regexp.MustCompile(`^[0-9a-zA-Z]{24}$`)
 
 func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
@@ -68,8 +68,8 @@ func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *data
 	if req.Platform == "" {
 		req.Platform = "other"
 	}
-	if !platforms[req.Platform] {
-		return api.Errorf(http.StatusBadRequest, "invalid_field", "platform must be one of android, ios, hmos, quickapp, web, desktop, other; got %q", req.Platform)
+	if !dataservice.IsPlatform(req.Platform) {
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "platform must be one of %s; got %q", audience.PlatformNames, req.Platform)
 	}
 	if err := checkTimeZone(req.TimeZone); err != nil {
 		return err
@@ -103,10 +103,7 @@ func checkTimeZone(tz string) error {
 	if tz == "" {
 		return nil
 	}
-	if len(tz) > 64 || tz == "Local" {
-		return api.Errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; got %q", tz)
-	}
-	if _, err := time.LoadLocation(tz); err != nil {
+	if _, err := wallclock.Zone(tz); err != nil {
 		return api.Errorf(http.StatusBadRequest, "invalid_field", "timezone must be an IANA time zone name such as \"Asia/Shanghai\"; %q is not one", tz)
 	}
 	return nil

@@ -254,7 +254,7 @@ func (g *Gateway) jpushTags(w http.ResponseWriter, r *http.Request, app *dataser
 func jpushTagParam(r *http.Request) (string, error) {
 	tag := r.PathValue("tag")
 	if err := dataservice.CheckTag(tag); err != nil {
-		return "", jpushErrorf(jpushInvalid, "the path does not name a tag: %s", nameProblem(err))
+		return "", jpushErrorf(jpushInvalid, "the path does not name a tag: %s", api.NameProblem(err))
 	}
 	return tag, nil
 }
@@ -504,7 +504,7 @@ func (g *Gateway) jpushDeleteTag(w http.ResponseWriter, r *http.Request, app *da
 func jpushAliasParam(r *http.Request) (string, error) {
 	alias := r.PathValue("alias")
 	if err := dataservice.CheckAlias(alias); err != nil {
-		return "", jpushErrorf(jpushInvalid, "the path does not name an alias: %s", nameProblem(err))
+		return "", jpushErrorf(jpushInvalid, "the path does not name an alias: %s", api.NameProblem(err))
 	}
 	return alias, nil
 }

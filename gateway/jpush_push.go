@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -26,7 +27,7 @@ import (
 //     those platforms (jpushHeraldPlatforms maps JPush's names onto
 //     Herald's; winphone has no Herald devices and matches none); the
 //     list also chooses which platform's notification to send.
-//   - audience: Herald's Audience, which has JPush's shape; abtest and
+//   - audience: Herald's audience.Audience, which has JPush's shape; abtest and
 //     unknown kinds are rejected.
 //   - notification: Herald sends one message to every platform, so it
 //     takes the notification of one platform — the first of android, ios,
@@ -71,7 +72,7 @@ type jpushPushRequest struct {
 	sendno       string
 	platforms    []string // the targeted platforms, in jpushPlatforms order
 	allPlatforms bool     // platform is "all": no device is left out
-	audience     Audience
+	audience     audience.Audience
 	notification *jpushNotification
 	message      *jpushMessage
 	options      pushOptions
@@ -167,7 +168,7 @@ func jpushInt(raw json.RawMessage, path string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		return 0, jpushErrorf(jpushInvalid, "%s must be a whole number; got %s", path, jpushTruncate(string(raw), 40))
+		return 0, jpushErrorf(jpushInvalid, "%s must be a whole number; got %s", path, api.Truncate(string(raw), 40))
 	}
 	return n, nil
 }
@@ -185,13 +186,6 @@ func jpushExtras(raw json.RawMessage, path string) (map[string]json.RawMessage, 
 		return nil, jpushErrorf(jpushInvalid, "%s.%s is reserved: Herald puts what JPush's push object says beyond title, content and extras there; rename the key", path, jpushReservedExtra)
 	}
 	return m, nil
-}
-
-func jpushTruncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // decodeJPushPush reads and checks a push object; what can only be
@@ -303,40 +297,40 @@ func (req *jpushPushRequest) heraldPlatforms() ([]string, error) {
 // and refused (it would change who gets the push).
 var jpushAudienceKinds = []string{"tag", "tag_and", "tag_not", "alias", "registration_id", "segment"}
 
-func decodeJPushAudience(raw json.RawMessage) (Audience, error) {
+func decodeJPushAudience(raw json.RawMessage) (audience.Audience, error) {
 	if jpushIsNull(raw) {
-		return Audience{}, jpushErrorf(jpushMissing, `audience is required: "all" or e.g. {"tag": ["vip"]}`)
+		return audience.Audience{}, jpushErrorf(jpushMissing, `audience is required: "all" or e.g. {"tag": ["vip"]}`)
 	}
 	var all string
 	if json.Unmarshal(raw, &all) == nil {
 		if all != "all" {
-			return Audience{}, jpushErrorf(jpushInvalid, `audience must be "all" or an object such as {"tag": ["vip"]}; got %q`, all)
+			return audience.Audience{}, jpushErrorf(jpushInvalid, `audience must be "all" or an object such as {"tag": ["vip"]}; got %q`, all)
 		}
-		return Audience{All: true}, nil
+		return audience.Audience{All: true}, nil
 	}
 	obj, err := jpushObject(raw, "audience")
 	if err != nil {
-		return Audience{}, jpushErrorf(jpushInvalid, `audience must be "all" or an object such as {"tag": ["vip"]}`)
+		return audience.Audience{}, jpushErrorf(jpushInvalid, `audience must be "all" or an object such as {"tag": ["vip"]}`)
 	}
 	lists := map[string][]string{}
 	for k, v := range obj {
 		if k == "abtest" {
 			if ab, err := jpushStrings(v, "audience.abtest"); err != nil || len(ab) > 0 {
-				return Audience{}, jpushErrorf(jpushInvalid, "audience.abtest is not supported: Herald has no A/B tests; target the groups with tags or segments")
+				return audience.Audience{}, jpushErrorf(jpushInvalid, "audience.abtest is not supported: Herald has no A/B tests; target the groups with tags or segments")
 			}
 			continue
 		}
 		if !slices.Contains(jpushAudienceKinds, k) {
-			return Audience{}, jpushErrorf(jpushInvalid, "audience.%s is not an audience kind; kinds are %s", k, strings.Join(jpushAudienceKinds, ", "))
+			return audience.Audience{}, jpushErrorf(jpushInvalid, "audience.%s is not an audience kind; kinds are %s", k, strings.Join(jpushAudienceKinds, ", "))
 		}
 		if jpushIsNull(v) {
 			continue
 		}
 		if lists[k], err = jpushStrings(v, "audience."+k); err != nil {
-			return Audience{}, err
+			return audience.Audience{}, err
 		}
 	}
-	return Audience{
+	return audience.Audience{
 		RegistrationID: lists["registration_id"], Alias: lists["alias"], Tag: lists["tag"],
 		TagAnd: lists["tag_and"], TagNot: lists["tag_not"], Segment: lists["segment"],
 	}, nil
@@ -596,7 +590,7 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 	if err != nil {
 		return nil, err
 	}
-	plan.audience = plan.audience.onPlatforms(platforms)
+	plan.audience = plan.audience.OnPlatforms(platforms)
 	jp := &jpushPlan{pushPlan: plan, sendno: req.sendno}
 	if req.overrideID != 0 {
 		m, err := g.data.Message(ctx, req.overrideID)
@@ -627,7 +621,7 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 		}
 		aud.RegistrationID = kept
 	}
-	if !aud.onlyRegistrationIDs() {
+	if !aud.OnlyRegistrationIDs() {
 		est, err := g.estimate(ctx, app, *aud)
 		if err != nil {
 			return nil, err

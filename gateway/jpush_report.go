@@ -63,7 +63,7 @@ func jpushMsgIDs(r *http.Request) ([]uint64, error) {
 		}
 		id, err := ids.ParseMessageID(p)
 		if err != nil {
-			return nil, jpushErrorf(jpushInvalid, "msg_ids: %q is not a msg_id; msg_ids are decimal numbers separated by commas", jpushTruncate(p, 30))
+			return nil, jpushErrorf(jpushInvalid, "msg_ids: %q is not a msg_id; msg_ids are decimal numbers separated by commas", api.Truncate(p, 30))
 		}
 		out = append(out, id)
 	}

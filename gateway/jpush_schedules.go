@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -130,10 +131,10 @@ func jpushSchedulePush(raw json.RawMessage) (push, source json.RawMessage, err e
 		opts["collapse_id"] = c
 	}
 	v1 := struct {
-		Platform []string       `json:"platform,omitempty"`
-		Audience Audience       `json:"audience"`
-		Message  *pushMessage   `json:"message"`
-		Options  map[string]any `json:"options,omitempty"`
+		Platform []string          `json:"platform,omitempty"`
+		Audience audience.Audience `json:"audience"`
+		Message  *pushMessage      `json:"message"`
+		Options  map[string]any    `json:"options,omitempty"`
 	}{platforms, req.audience, msg, opts}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -152,7 +153,7 @@ func jpushSchedulePush(raw json.RawMessage) (push, source json.RawMessage, err e
 func jpushScheduleError(err error, id string) error {
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == "unknown_schedule" {
-		return jpushErrorf(jpushNotFound, "this app has no schedule with schedule_id %q; GET /v3/schedules lists them", jpushTruncate(id, 64))
+		return jpushErrorf(jpushNotFound, "this app has no schedule with schedule_id %q; GET /v3/schedules lists them", api.Truncate(id, 64))
 	}
 	return err
 }

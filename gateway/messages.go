@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -177,9 +178,9 @@ func (g *Gateway) MessageDeviceStatus(ctx context.Context, app *dataservice.App,
 	} else if !api.IsNotFound(err) {
 		return nil, err
 	}
-	var aud *Audience
+	var aud *audience.Audience
 	if len(m.Audience) > 0 {
-		var a Audience
+		var a audience.Audience
 		if json.Unmarshal(m.Audience, &a) == nil {
 			aud = &a
 		}
@@ -225,7 +226,7 @@ const (
 // audience alone tells: devices of an "all" push are those registered
 // before it; a registration_id list names its devices (and, with other
 // kinds, excludes every other device).
-func targeted(m *dataservice.Message, dev *dataservice.Device, aud *Audience) targeting {
+func targeted(m *dataservice.Message, dev *dataservice.Device, aud *audience.Audience) targeting {
 	if m.Broadcast || aud != nil && aud.All {
 		if m.ID >= ids.FirstAt(dev.Created) {
 			return targetYes
@@ -238,7 +239,7 @@ func targeted(m *dataservice.Message, dev *dataservice.Device, aud *Audience) ta
 	if !slices.Contains(aud.RegistrationID, dev.RegistrationID) {
 		return targetNo
 	}
-	if aud.onlyRegistrationIDs() {
+	if aud.OnlyRegistrationIDs() {
 		return targetYes
 	}
 	return targetUnknown
@@ -248,7 +249,7 @@ func targeted(m *dataservice.Message, dev *dataservice.Device, aud *Audience) ta
 // task (nil if it was sent without one) and audience (nil if unknown), at
 // now.
 func deviceState(m *dataservice.Message, task *dataservice.Task, dev *dataservice.Device, rc *dataservice.DeviceReceipts,
-	aud *Audience, now time.Time) DeviceState {
+	aud *audience.Audience, now time.Time) DeviceState {
 	switch {
 	case !rc.ClickedAt.IsZero():
 		return DeviceClicked
@@ -333,7 +334,7 @@ func summarize(m *dataservice.Message) AudienceSummary {
 	if m.Broadcast {
 		return AudienceSummary{All: true}
 	}
-	var a Audience
+	var a audience.Audience
 	if len(m.Audience) == 0 || json.Unmarshal(m.Audience, &a) != nil {
 		return AudienceSummary{}
 	}

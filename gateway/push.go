@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -21,10 +22,10 @@ import (
 type pushRequest struct {
 	// Platform restricts the audience to devices on some platforms:
 	// "all" (the default) or a list; parsePlatform reads it.
-	Platform json.RawMessage `json:"platform"`
-	Audience *Audience       `json:"audience"`
-	Message  *pushMessage    `json:"message"`
-	Options  *pushOptions    `json:"options"`
+	Platform json.RawMessage    `json:"platform"`
+	Audience *audience.Audience `json:"audience"`
+	Message  *pushMessage       `json:"message"`
+	Options  *pushOptions       `json:"options"`
 }
 
 type pushMessage struct {
@@ -67,12 +68,12 @@ const (
 
 // pushPlan is a validated push.
 type pushPlan struct {
-	audience Audience // canonical
+	audience audience.Audience // canonical
 	msg      *dataservice.Message
 	rate     int           // messages per second; 0 for no bound
 	spread   time.Duration // big_push_duration
 	cid      string
-	spec     taskSpec
+	spec     audience.LocalTime
 	// recipients are, for a push sent inline, the listed devices on its
 	// platforms: what submit found with checkListed.
 	recipients []string
@@ -81,7 +82,7 @@ type pushPlan struct {
 // inline reports a push sent while the API call waits, without a task: a
 // list of devices (on some platforms or any), sent as fast as possible.
 func (p *pushPlan) inline() bool {
-	return p.audience.listedOnly() && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
+	return p.audience.ListedOnly() && p.rate == 0 && p.spread == 0 && p.spec == (audience.LocalTime{})
 }
 
 // broadcast reports a push stored once for the app and fanned out by the
@@ -90,7 +91,7 @@ func (p *pushPlan) inline() bool {
 // on some platforms (its audience is not All: see Audience.onPlatforms),
 // as the connectors do not know the devices' platforms.
 func (p *pushPlan) broadcast() bool {
-	return p.audience.All && p.rate == 0 && p.spread == 0 && p.spec == (taskSpec{})
+	return p.audience.All && p.rate == 0 && p.spread == 0 && p.spec == (audience.LocalTime{})
 }
 
 func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
@@ -132,14 +133,14 @@ func (g *Gateway) validatePushRequest(w http.ResponseWriter, r *http.Request, ap
 	}
 	api.WriteJSON(w, http.StatusOK, struct {
 		Valid bool `json:"valid"`
-		estimate
+		audience.Estimate
 	}{true, est})
 	return nil
 }
 
 type estimateRequest struct {
-	Platform json.RawMessage `json:"platform"`
-	Audience *Audience       `json:"audience"`
+	Platform json.RawMessage    `json:"platform"`
+	Audience *audience.Audience `json:"audience"`
 }
 
 // estimateAudience sizes an audience before a push is sent.
@@ -151,15 +152,15 @@ func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *
 	if req.Audience == nil {
 		return api.Errorf(http.StatusBadRequest, "missing_field", `audience is required, e.g. {"audience": {"tag": ["vip"]}}`)
 	}
-	aud, err := req.Audience.validate(g.cfg.MaxRecipients)
+	aud, err := req.Audience.Validate(g.cfg.MaxRecipients)
 	if err != nil {
 		return err
 	}
-	platforms, err := parsePlatform(req.Platform)
+	platforms, err := audience.ParsePlatform(req.Platform)
 	if err != nil {
 		return err
 	}
-	est, err := g.estimate(r.Context(), app, aud.onPlatforms(platforms))
+	est, err := g.estimate(r.Context(), app, aud.OnPlatforms(platforms))
 	if err != nil {
 		return err
 	}
@@ -167,16 +168,16 @@ func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *
 	return nil
 }
 
-func (g *Gateway) estimate(ctx context.Context, app *dataservice.App, aud Audience) (estimate, error) {
+func (g *Gateway) estimate(ctx context.Context, app *dataservice.App, aud audience.Audience) (audience.Estimate, error) {
 	if aud.All {
 		n, err := g.data.AppDeviceCount(ctx, app.Key)
-		return estimate{Count: n, Exact: true}, err
+		return audience.Estimate{Count: n, Exact: true}, err
 	}
-	r := newResolver(g.data, app.Key, aud, taskSpec{})
-	if err := r.prepare(ctx); err != nil {
-		return estimate{}, err
+	r := audience.NewResolver(g.data, app.Key, aud, audience.LocalTime{})
+	if err := r.Prepare(ctx); err != nil {
+		return audience.Estimate{}, err
 	}
-	return r.estimate(ctx)
+	return r.Estimate(ctx)
 }
 
 // planPush checks a push request and returns what to send.
@@ -184,15 +185,15 @@ func (g *Gateway) planPush(req *pushRequest) (*pushPlan, error) {
 	if req.Audience == nil {
 		return nil, api.Errorf(http.StatusBadRequest, "missing_field", `audience is required: "all", or e.g. {"registration_id": ["…"]}`)
 	}
-	aud, err := req.Audience.validate(g.cfg.MaxRecipients)
+	aud, err := req.Audience.Validate(g.cfg.MaxRecipients)
 	if err != nil {
 		return nil, err
 	}
-	platforms, err := parsePlatform(req.Platform)
+	platforms, err := audience.ParsePlatform(req.Platform)
 	if err != nil {
 		return nil, err
 	}
-	aud = aud.onPlatforms(platforms)
+	aud = aud.OnPlatforms(platforms)
 	if req.Message == nil {
 		return nil, api.Errorf(http.StatusBadRequest, "missing_field", "message is required, e.g. {\"content\": \"hello\"}")
 	}
@@ -278,7 +279,7 @@ func (g *Gateway) applyOptions(plan *pushPlan, o *pushOptions) error {
 
 // checkListed fails unless every device aud lists is one of app's, and
 // returns those on aud's platforms: the devices a push to aud targets.
-func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, aud Audience) ([]string, error) {
+func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, aud audience.Audience) ([]string, error) {
 	rids := aud.RegistrationID
 	devices, err := g.data.Devices(ctx, rids)
 	if err != nil {
@@ -289,7 +290,7 @@ func (g *Gateway) checkListed(ctx context.Context, app *dataservice.App, aud Aud
 		switch {
 		case !d.Exists() || d.AppKey != app.Key:
 			unknown = append(unknown, rids[i])
-		case aud.platformAllows(d.Platform):
+		case aud.PlatformAllows(d.Platform):
 			targeted = append(targeted, rids[i])
 		}
 	}
@@ -382,7 +383,7 @@ func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *pushPlan
 	} else if !inline {
 		// Fail before storing anything if the audience names what does
 		// not exist (a segment).
-		if err := newResolver(g.data, app.Key, plan.audience, plan.spec).prepare(ctx); err != nil {
+		if err := audience.NewResolver(g.data, app.Key, plan.audience, plan.spec).Prepare(ctx); err != nil {
 			return err
 		}
 	}
@@ -448,7 +449,7 @@ func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *pushPlan
 	}
 	rate, spec := plan.rate, plan.spec
 	if msg.Broadcast {
-		rate, spec = 0, taskSpec{}
+		rate, spec = 0, audience.LocalTime{}
 	}
 	// A task created before runs (or is resumed) where it is.
 	if err := g.tasks.create(ctx, msg, rate, spec, targeted); err != nil && !errors.Is(err, dataservice.ErrExists) {
@@ -507,7 +508,7 @@ func (g *Gateway) withdrawListed(ctx context.Context, m *dataservice.Message) er
 	if m.TTL == 0 {
 		return nil
 	}
-	var aud Audience
+	var aud audience.Audience
 	if err := json.Unmarshal(m.Audience, &aud); err != nil || len(aud.RegistrationID) == 0 {
 		return nil // a message stored before audiences were kept: nothing to find its copies by
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/wallclock"
 )
 
 // When and how schedules fire.
@@ -39,27 +41,6 @@ type Firing struct {
 	At        time.Time
 	UTCOffset *int
 }
-
-// utcOffsets are the offsets from UTC, in seconds, ascending, that time
-// zones of the tz database have, daylight saving time included (a test
-// checks them against the zones). An occurrence in each device's local
-// time is one firing per offset.
-var utcOffsets = func() []int {
-	var out []int
-	for _, hm := range [][2]int{
-		{-12, 0}, {-11, 0}, {-10, 0}, {-9, -30}, {-9, 0}, {-8, 0}, {-7, 0}, {-6, 0}, {-5, 0}, {-4, 0}, {-3, -30}, {-3, 0},
-		{-2, -30}, {-2, 0}, {-1, 0}, {0, 0}, {1, 0}, {2, 0}, {3, 0}, {3, 30}, {4, 0}, {4, 30}, {5, 0}, {5, 30}, {5, 45},
-		{6, 0}, {6, 30}, {7, 0}, {8, 0}, {8, 45}, {9, 0}, {9, 30}, {10, 0}, {10, 30}, {11, 0}, {12, 0}, {12, 45}, {13, 0},
-		{13, 45}, {14, 0},
-	} {
-		out = append(out, hm[0]*3600+hm[1]*60)
-	}
-	return out
-}()
-
-// UTCOffsets returns the offsets from UTC, in seconds, ascending, that a
-// firing in each device's local time is split into.
-func UTCOffsets() []int { return slices.Clone(utcOffsets) }
 
 // firingKey orders firings: by time, then offset (fixed-zone firings have
 // fixedOff, below every offset).
@@ -103,7 +84,7 @@ func (t *Trigger) next(after firingKey) (Firing, bool) {
 	if s := t.Single; s != nil {
 		at := s.Time
 		if !s.Instant {
-			at = instantIn(s.Time, loc)
+			at = wallclock.Instant(s.Time, loc)
 		}
 		if (firingKey{at, fixedOff}).after(after) {
 			return Firing{At: at}, true
@@ -113,8 +94,8 @@ func (t *Trigger) next(after firingKey) (Firing, bool) {
 	// A day's margin: a DST change moves an occurrence's instant by hours
 	// against its wall clock.
 	p := t.Periodical
-	for w, ok := p.occurrence(wall(after.at, loc).Add(-24 * time.Hour)); ok; w, ok = p.occurrence(w.Add(time.Second)) {
-		if at := instantIn(w, loc); (firingKey{at, fixedOff}).after(after) {
+	for w, ok := p.occurrence(wallclock.Read(after.at, loc).Add(-24 * time.Hour)); ok; w, ok = p.occurrence(w.Add(time.Second)) {
+		if at := wallclock.Instant(w, loc); (firingKey{at, fixedOff}).after(after) {
 			return Firing{At: at}, true
 		}
 	}
@@ -124,12 +105,13 @@ func (t *Trigger) next(after firingKey) (Firing, bool) {
 // nextLocal is next for a trigger in each device's local time: an
 // occurrence at wall clock w fires for offset o at w - o.
 func (t *Trigger) nextLocal(after firingKey) (Firing, bool) {
+	offsets := wallclock.UTCOffsets()
 	var (
 		best  firingKey
 		found bool
 	)
 	consider := func(w time.Time) {
-		for _, o := range utcOffsets {
+		for _, o := range offsets {
 			k := firingKey{w.Add(-time.Duration(o) * time.Second), o}
 			if k.after(after) && (!found || best.after(k)) {
 				best, found = k, true
@@ -142,7 +124,7 @@ func (t *Trigger) nextLocal(after firingKey) (Firing, bool) {
 		// Only occurrences after after.at+min(offset) can fire after it;
 		// once an occurrence's earliest firing (at the largest offset)
 		// comes after the best found, later ones cannot beat it.
-		minOff, maxOff := time.Duration(utcOffsets[0])*time.Second, time.Duration(utcOffsets[len(utcOffsets)-1])*time.Second
+		minOff, maxOff := time.Duration(offsets[0])*time.Second, time.Duration(offsets[len(offsets)-1])*time.Second
 		p := t.Periodical
 		from := after.at.UTC().Add(minOff).Truncate(time.Second)
 		for w, ok := p.occurrence(from); ok; w, ok = p.occurrence(w.Add(time.Second)) {
@@ -157,39 +139,6 @@ func (t *Trigger) nextLocal(after firingKey) (Firing, bool) {
 	}
 	off := best.off
 	return Firing{At: best.at, UTCOffset: &off}, true
-}
-
-// instantIn returns the instant at which loc's clocks read w. A reading
-// that happens twice (clocks set back) is its first; one that never
-// happens (clocks set forward) is read with the offset before the change,
-// so 02:30 in a gap from 02:00 to 03:00 becomes 03:30.
-func instantIn(w time.Time, loc *time.Location) time.Time {
-	if loc == time.UTC {
-		return w
-	}
-	var offsets []int
-	for _, d := range []time.Duration{-14 * time.Hour, 0, 14 * time.Hour} {
-		if _, o := w.Add(d).In(loc).Zone(); !slices.Contains(offsets, o) {
-			offsets = append(offsets, o)
-		}
-	}
-	var best, earliest time.Time
-	for _, o := range offsets {
-		at := w.Add(-time.Duration(o) * time.Second)
-		if earliest.IsZero() || at.Before(earliest) {
-			earliest = at
-		}
-		if _, actual := at.In(loc).Zone(); actual == o && (best.IsZero() || at.Before(best)) {
-			best = at
-		}
-	}
-	if !best.IsZero() {
-		return best
-	}
-	// In a gap: the earliest candidate falls before the change, so its
-	// offset is the one before.
-	_, before := earliest.In(loc).Zone()
-	return w.Add(-time.Duration(before) * time.Second)
 }
 
 // Civil dates of wall clocks (UTC), as days since 1970-01-01.
@@ -541,7 +490,7 @@ func (g *Gateway) sendFiring(ctx context.Context, appKey string, def *scheduleDe
 	}
 	if f.UTCOffset != nil {
 		off := *f.UTCOffset
-		plan.spec = taskSpec{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone, At: f.At}
+		plan.spec = audience.LocalTime{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone, At: f.At}
 	}
 	return pushError(g.send(ctx, &dataservice.App{Key: appKey}, plan, f.MsgID, firing))
 }

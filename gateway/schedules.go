@@ -11,11 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/wallclock"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -135,34 +136,6 @@ type periodicalJSON struct {
 	Point     []string `json:"point,omitempty"`
 }
 
-// locations caches loaded time zones by name.
-var locations sync.Map
-
-// loadZone returns the zone named name ("" is UTC).
-func loadZone(name string) (*time.Location, error) {
-	if name == "" {
-		return time.UTC, nil
-	}
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	if len(name) > 64 || name == "Local" {
-		return nil, errors.New("not an IANA time zone name")
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, err
-	}
-	locations.Store(name, loc)
-	return loc, nil
-}
-
-// wall returns the wall-clock reading of t in loc.
-func wall(t time.Time, loc *time.Location) time.Time {
-	t = t.In(loc)
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
-}
-
 // parseWall reads a wall-clock time: "2006-01-02 15:04:05" or
 // "2006-01-02T15:04:05"; or, if instants are allowed, RFC 3339 with an
 // offset, returned as is (instant true).
@@ -213,7 +186,7 @@ func (tj *triggerJSON) trigger() (Trigger, error) {
 	default:
 		return t, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.zone_type must be "fixed" (times read in time_zone) or "device" (in each device's time zone); got %q`, tj.ZoneType)
 	}
-	loc, err := loadZone(tj.TimeZone)
+	loc, err := wallclock.Zone(tj.TimeZone)
 	if err != nil {
 		return t, api.Errorf(http.StatusBadRequest, "invalid_field", `trigger.time_zone must be an IANA time zone name such as "Asia/Shanghai"; %q is not one`, tj.TimeZone)
 	}
@@ -250,12 +223,12 @@ func (pj *periodicalJSON) periodical(loc *time.Location, deviceLocal bool) (*Per
 	if p.Start, instant, err = parseWall("trigger.periodical.start", pj.Start, !deviceLocal); err != nil {
 		return nil, err
 	} else if instant {
-		p.Start = wall(p.Start, loc)
+		p.Start = wallclock.Read(p.Start, loc)
 	}
 	if p.End, instant, err = parseWall("trigger.periodical.end", pj.End, !deviceLocal); err != nil {
 		return nil, err
 	} else if instant {
-		p.End = wall(p.End, loc)
+		p.End = wallclock.Read(p.End, loc)
 	}
 	switch {
 	case !p.End.After(p.Start):
@@ -352,7 +325,7 @@ func (t Trigger) json() triggerJSON {
 
 // location returns the zone of t.
 func (t Trigger) location() *time.Location {
-	loc, err := loadZone(t.TimeZone)
+	loc, err := wallclock.Zone(t.TimeZone)
 	if err != nil {
 		return time.UTC // not reached: triggers are validated
 	}
@@ -454,7 +427,7 @@ func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *
 	}
 	// Fail now, not at the first firing, if the audience names what does
 	// not exist (a segment).
-	if err := newResolver(g.data, app.Key, plan.audience, taskSpec{}).prepare(ctx); err != nil {
+	if err := audience.NewResolver(g.data, app.Key, plan.audience, audience.LocalTime{}).Prepare(ctx); err != nil {
 		return nil, nil, pushError(err)
 	}
 	var push bytes.Buffer
@@ -494,8 +467,8 @@ func (t Trigger) describeEnd(now time.Time) string {
 	case t.Single != nil && t.DeviceLocal:
 		return fmt.Sprintf("%s has passed in every time zone", t.Single.Time.Format(wallLayout))
 	case t.Single != nil:
-		return fmt.Sprintf("%s is in the past (now is %s there)", t.json().Single.Time, wall(now, t.location()).Format(wallLayout))
-	case t.Periodical.End.Before(wall(now, t.location())):
+		return fmt.Sprintf("%s is in the past (now is %s there)", t.json().Single.Time, wallclock.Read(now, t.location()).Format(wallLayout))
+	case t.Periodical.End.Before(wallclock.Read(now, t.location())):
 		return fmt.Sprintf("its end %s has passed", t.Periodical.End.Format(wallLayout))
 	}
 	return "no day from start to end matches its points"

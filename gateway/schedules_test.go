@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,9 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +20,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/wallclock"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -154,47 +152,11 @@ func TestTriggerFirings(t *testing.T) {
 func TestLocalSingleFiresOncePerOffset(t *testing.T) {
 	tr := gateway.Trigger{Single: &gateway.SingleTrigger{Time: wallTime(t, "2026-05-01 09:00:00")}, DeviceLocal: true}
 	got := firingsFrom(tr, wallTime(t, "2026-01-01 00:00:00"), 1000)
-	if len(got) != len(gateway.UTCOffsets()) {
-		t.Fatalf("%d firings, want one per offset (%d): %q", len(got), len(gateway.UTCOffsets()), got)
+	if len(got) != len(wallclock.UTCOffsets()) {
+		t.Fatalf("%d firings, want one per offset (%d): %q", len(got), len(wallclock.UTCOffsets()), got)
 	}
 	if !slices.IsSorted(got) {
 		t.Fatalf("firings out of order: %q", got)
-	}
-}
-
-// Every offset any zone of the tz database has in the coming two years is
-// one a local-time schedule fires for, so no device is left out.
-func TestUTCOffsetsCoverEveryZone(t *testing.T) {
-	path := filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip")
-	zr, err := zip.OpenReader(path)
-	if err != nil {
-		t.Skipf("no zone list to check against (%v)", err)
-	}
-	defer zr.Close()
-	offsets := gateway.UTCOffsets()
-	if !slices.IsSorted(offsets) {
-		t.Fatalf("offsets not ascending: %v", offsets)
-	}
-	start := time.Now().UTC().Truncate(24 * time.Hour)
-	zones := 0
-	for _, f := range zr.File {
-		if strings.HasSuffix(f.Name, "/") {
-			continue
-		}
-		loc, err := time.LoadLocation(f.Name)
-		if err != nil {
-			continue
-		}
-		zones++
-		for d := 0; d < 2*366*4; d++ {
-			at := start.Add(time.Duration(d) * 6 * time.Hour)
-			if _, off := at.In(loc).Zone(); !slices.Contains(offsets, off) {
-				t.Fatalf("zone %s is at UTC%+.2f on %s, an offset schedules do not fire for", f.Name, float64(off)/3600, at.Format(time.DateOnly))
-			}
-		}
-	}
-	if zones < 300 {
-		t.Fatalf("only %d zones in %s", zones, path)
 	}
 }
 

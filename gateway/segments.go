@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/audience"
 )
 
 // The segments API: audiences an app saves under an id and pushes name
@@ -61,7 +62,6 @@ type segmentRequest struct {
 const (
 	maxActiveWithinDays = int64(dataservice.MaxSegmentActiveWithin / segmentDay)
 	segmentNameRules    = "1 to 100 bytes of UTF-8 without control characters"
-	platformNames       = "android, ios, hmos, quickapp, web, desktop, other"
 )
 
 // segment validates the request and returns the segment it defines for
@@ -88,7 +88,7 @@ func (req *segmentRequest) segment(app, id string) (dataservice.Segment, error) 
 	}
 	for i, p := range req.Platforms {
 		if !dataservice.IsPlatform(p) {
-			return s, api.Errorf(http.StatusBadRequest, "invalid_field", "platforms[%d] must be one of %s; got %q", i, platformNames, p)
+			return s, api.Errorf(http.StatusBadRequest, "invalid_field", "platforms[%d] must be one of %s; got %q", i, audience.PlatformNames, p)
 		}
 	}
 	s.Platforms = api.Distinct(req.Platforms)

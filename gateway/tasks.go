@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/audience"
 )
 
 // taskContainer is the TaskContainer of DESIGN.md §2: it runs the task
@@ -154,13 +155,13 @@ func (tc *taskContainer) takeOver(ctx context.Context, t dataservice.Task) {
 }
 
 // create stores a new task owned by this gateway and starts it.
-func (tc *taskContainer) create(ctx context.Context, msg *dataservice.Message, rate int, spec taskSpec, targeted int64) error {
+func (tc *taskContainer) create(ctx context.Context, msg *dataservice.Message, rate int, spec audience.LocalTime, targeted int64) error {
 	now := time.Now()
 	t := dataservice.Task{
 		ID: msg.ID, AppKey: msg.AppKey, State: dataservice.TaskRunning, Rate: rate,
 		Owner: tc.owner, LeaseUntil: now.Add(tc.g.cfg.TaskLease), Created: now, Updated: now,
 	}
-	if spec != (taskSpec{}) {
+	if spec != (audience.LocalTime{}) {
 		raw, err := json.Marshal(spec)
 		if err != nil {
 			return err
@@ -178,18 +179,18 @@ func (tc *taskContainer) create(ctx context.Context, msg *dataservice.Message, r
 func (tc *taskContainer) run(ctx context.Context, t dataservice.Task, msg *dataservice.Message, targeted int64, resumed bool) error {
 	var src actors.PageSource = noPages{}
 	if !msg.Broadcast {
-		var aud Audience
+		var aud audience.Audience
 		if err := json.Unmarshal(msg.Audience, &aud); err != nil {
 			return fmt.Errorf("its audience does not parse: %w", err)
 		}
-		var spec taskSpec
+		var spec audience.LocalTime
 		if len(t.Spec) > 0 {
 			if err := json.Unmarshal(t.Spec, &spec); err != nil {
 				return fmt.Errorf("its spec does not parse: %w", err)
 			}
 		}
-		r := newResolver(tc.g.data, msg.AppKey, aud, spec)
-		if err := r.prepare(ctx); err != nil {
+		r := audience.NewResolver(tc.g.data, msg.AppKey, aud, spec)
+		if err := r.Prepare(ctx); err != nil {
 			return fmt.Errorf("resolving its audience: %w", err)
 		}
 		src = r
@@ -280,9 +281,4 @@ type noPages struct{}
 
 func (noPages) Next(context.Context, string, int) ([]string, string, bool, error) {
 	return nil, "", true, nil
-}
-
-// Next implements actors.PageSource.
-func (r *resolver) Next(ctx context.Context, cursor string, n int) ([]string, string, bool, error) {
-	return r.next(ctx, cursor, n)
 }

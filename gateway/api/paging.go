@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -65,3 +66,25 @@ func ValidID(s string) bool {
 // NameRules says what tags and aliases may be (dataservice.CheckTag and
 // CheckAlias).
 const NameRules = "1 to 40 bytes of UTF-8 without '/' or control characters"
+
+// Truncate shortens s to at most n bytes, cut between characters, for
+// echoing what a caller sent.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// NameProblem turns a dataservice name-check error into what the API
+// says.
+func NameProblem(err error) string {
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "invalid argument: "); ok {
+		msg = after
+	}
+	return msg + " (" + NameRules + ")"
+}

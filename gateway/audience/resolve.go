@@ -1,4 +1,4 @@
-package gateway
+package audience
 
 import (
 	"cmp"
@@ -8,15 +8,15 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/wallclock"
 )
 
-// audienceData is what resolving an audience reads.
-type audienceData interface {
+// Data is what resolving an audience reads.
+type Data interface {
 	Devices(ctx context.Context, rids []string) ([]dataservice.Device, error)
 	DevicesAttrs(ctx context.Context, rids []string) ([]dataservice.DeviceAttrs, error)
 	LastActive(ctx context.Context, rids []string) ([]time.Time, error)
@@ -28,11 +28,14 @@ type audienceData interface {
 	Segment(ctx context.Context, app, id string) (dataservice.Segment, error)
 }
 
-// taskSpec is what a task adds to its message's audience.
-type taskSpec struct {
+// LocalTime narrows an audience to the devices whose clocks show a
+// schedule's time: what a task adds to its message's audience when it is
+// the firing of a schedule in each device's local time. It is stored with
+// the task, as JSON. The zero value narrows nothing.
+type LocalTime struct {
 	// UTCOffset, if set, makes the task the firing for this offset from
 	// UTC (in seconds) of an occurrence of a schedule in each device's
-	// local time: it keeps the devices it reaches (taskSpec.reaches).
+	// local time: it keeps the devices it reaches (LocalTime.reaches).
 	// Devices that registered no time zone are taken to be in DefaultZone
 	// (the schedule's own; UTC if empty).
 	UTCOffset   *int   `json:"utc_offset,omitempty"`
@@ -45,14 +48,14 @@ type taskSpec struct {
 // reaches reports whether the firing of s reaches a device in time zone
 // tz: whether At is when that zone's clocks first read the occurrence's
 // wall time (At plus UTCOffset), as for a schedule in a fixed zone
-// (instantIn). A device then gets each occurrence once: on the day clocks
+// (wallclock.Instant). A device then gets each occurrence once: on the day clocks
 // are set back, the hour that repeats is sent at its first reading, not
 // at both; on the day they are set forward, an hour that never happens
 // is sent as if the clocks had not changed, not skipped. Without At, the
 // zone must be at UTCOffset at now.
-func (s *taskSpec) reaches(tz string, now time.Time) bool {
-	loc := zone(tz)
-	if loc == nil {
+func (s *LocalTime) reaches(tz string, now time.Time) bool {
+	loc, err := wallclock.Zone(tz)
+	if err != nil {
 		return false
 	}
 	off := *s.UTCOffset
@@ -61,18 +64,18 @@ func (s *taskSpec) reaches(tz string, now time.Time) bool {
 		return o == off
 	}
 	at := s.At.UTC()
-	return instantIn(at.Add(time.Duration(off)*time.Second), loc).Equal(at)
+	return wallclock.Instant(at.Add(time.Duration(off)*time.Second), loc).Equal(at)
 }
 
-// resolver yields the devices of an audience page by page, in ascending
+// Resolver yields the devices of an audience page by page, in ascending
 // registration id order, so that a cursor (the last id of a page) says
 // where to continue after a restart. One kind drives the walk — the
 // cheapest to enumerate — and every other kind filters what it yields.
-type resolver struct {
-	data audienceData
-	app  string
-	aud  Audience
-	spec taskSpec
+type Resolver struct {
+	data  Data
+	app   string
+	aud   Audience
+	local LocalTime
 
 	seg *dataservice.Segment // the segment of aud.Segment, read by prepare
 	// driver enumerates candidates; the filters below test them.
@@ -101,14 +104,14 @@ const (
 // for long: the page is then shorter than asked (its cursor still moves).
 const maxScanFactor = 8
 
-func newResolver(data audienceData, app string, aud Audience, spec taskSpec) *resolver {
-	return &resolver{data: data, app: app, aud: aud, spec: spec}
+func NewResolver(data Data, app string, aud Audience, local LocalTime) *Resolver {
+	return &Resolver{data: data, app: app, aud: aud, local: local}
 }
 
 // prepare chooses the driver and the filters; it reads the segment, the
 // alias members and tag counts. Audiences naming unknown things (a segment
 // that does not exist) fail with an API error.
-func (r *resolver) prepare(ctx context.Context) error {
+func (r *Resolver) Prepare(ctx context.Context) error {
 	a := r.aud
 	if len(a.Segment) == 1 {
 		seg, err := r.data.Segment(ctx, r.app, a.Segment[0])
@@ -124,7 +127,7 @@ func (r *resolver) prepare(ctx context.Context) error {
 	}
 	// The push's platforms filter whatever drives; the devices' records
 	// say their platform.
-	r.needDevice = r.needDevice || r.spec.UTCOffset != nil || len(a.Platform) > 0
+	r.needDevice = r.needDevice || r.local.UTCOffset != nil || len(a.Platform) > 0
 	r.restAnd = a.TagAnd
 	switch {
 	case len(a.RegistrationID) > 0:
@@ -171,10 +174,10 @@ func (r *resolver) prepare(ctx context.Context) error {
 	return nil
 }
 
-// next returns up to n devices after cursor, the cursor to continue from,
+// Next returns up to n devices after cursor, the cursor to continue from,
 // and whether the audience is exhausted. A page may be shorter than n
 // without being the last.
-func (r *resolver) next(ctx context.Context, cursor string, n int) (rids []string, next string, done bool, err error) {
+func (r *Resolver) Next(ctx context.Context, cursor string, n int) (rids []string, next string, done bool, err error) {
 	next = cursor
 	budget := n * maxScanFactor
 	for len(rids) < n && budget > 0 {
@@ -201,7 +204,7 @@ func (r *resolver) next(ctx context.Context, cursor string, n int) (rids []strin
 
 // candidates returns up to n candidates after cursor from the driver, and
 // whether the driver has no more.
-func (r *resolver) candidates(ctx context.Context, cursor string, n int) ([]string, bool, error) {
+func (r *Resolver) candidates(ctx context.Context, cursor string, n int) ([]string, bool, error) {
 	switch r.driver {
 	case driveListed:
 		i, found := slices.BinarySearch(r.listed, cursor)
@@ -241,7 +244,7 @@ func (r *resolver) candidates(ctx context.Context, cursor string, n int) ([]stri
 }
 
 // filter keeps the candidates every other kind of the audience accepts.
-func (r *resolver) filter(ctx context.Context, cands []string) ([]string, error) {
+func (r *Resolver) filter(ctx context.Context, cands []string) ([]string, error) {
 	var (
 		attrs   []dataservice.DeviceAttrs
 		devices []dataservice.Device
@@ -274,10 +277,10 @@ func (r *resolver) filter(ctx context.Context, cands []string) ([]string, error)
 			if r.seg != nil && len(r.seg.Platforms) > 0 && !slices.Contains(r.seg.Platforms, devicePlatform(d.Platform)) {
 				continue
 			}
-			if !r.aud.platformAllows(d.Platform) {
+			if !r.aud.PlatformAllows(d.Platform) {
 				continue
 			}
-			if r.spec.UTCOffset != nil && !r.spec.reaches(cmp.Or(d.TimeZone, r.spec.DefaultZone, "UTC"), now) {
+			if r.local.UTCOffset != nil && !r.local.reaches(cmp.Or(d.TimeZone, r.local.DefaultZone, "UTC"), now) {
 				continue
 			}
 		}
@@ -292,7 +295,7 @@ func (r *resolver) filter(ctx context.Context, cands []string) ([]string, error)
 	return kept, nil
 }
 
-func (r *resolver) attrsMatch(a dataservice.DeviceAttrs) bool {
+func (r *Resolver) attrsMatch(a dataservice.DeviceAttrs) bool {
 	has := func(tag string) bool { _, ok := slices.BinarySearch(a.Tags, tag); return ok }
 	for _, tag := range r.restAnd {
 		if !has(tag) {
@@ -316,27 +319,8 @@ func (r *resolver) attrsMatch(a dataservice.DeviceAttrs) bool {
 	return true
 }
 
-// zones caches time.LoadLocation, which reads the zone database each call:
-// name → *time.Location, or nil for a name it does not know.
-var zones sync.Map
-
-// zone returns the time zone named tz, or nil if there is none.
-func zone(tz string) *time.Location {
-	if v, ok := zones.Load(tz); ok {
-		return v.(*time.Location)
-	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		loc = nil
-	}
-	// Names come from validated device registrations (IANA names), so
-	// the cache holds at most the few hundred zones there are.
-	zones.Store(tz, loc)
-	return loc
-}
-
 // estimate is the size of an audience: exact, or measured on a sample.
-type estimate struct {
+type Estimate struct {
 	Count int64 `json:"estimate"`
 	Exact bool  `json:"exact"`
 }
@@ -346,7 +330,7 @@ const sampleSize = 2000
 
 // estimate sizes the audience: the driver's size, times the share of a
 // sample of its candidates that the filters keep.
-func (r *resolver) estimate(ctx context.Context) (estimate, error) {
+func (r *Resolver) Estimate(ctx context.Context) (Estimate, error) {
 	var size int64
 	exactSize := true
 	switch r.driver {
@@ -355,14 +339,14 @@ func (r *resolver) estimate(ctx context.Context) (estimate, error) {
 	case driveAppDevs:
 		n, err := r.data.AppDeviceCount(ctx, r.app)
 		if err != nil {
-			return estimate{}, err
+			return Estimate{}, err
 		}
 		size = n
 	default:
 		for _, tag := range r.driverTags {
 			n, err := r.data.TagCount(ctx, r.app, tag)
 			if err != nil {
-				return estimate{}, err
+				return Estimate{}, err
 			}
 			size += n
 		}
@@ -370,7 +354,7 @@ func (r *resolver) estimate(ctx context.Context) (estimate, error) {
 	}
 	filtered := r.needAttrs || r.needDevice || r.needActive
 	if exactSize && !filtered {
-		return estimate{Count: size, Exact: true}, nil
+		return Estimate{Count: size, Exact: true}, nil
 	}
 	// Examine a sample: the first candidates of the driver.
 	var scanned, kept int
@@ -378,29 +362,29 @@ func (r *resolver) estimate(ctx context.Context) (estimate, error) {
 	for scanned < sampleSize {
 		cands, exhausted, err := r.candidates(ctx, cursor, min(1000, sampleSize-scanned))
 		if err != nil {
-			return estimate{}, err
+			return Estimate{}, err
 		}
 		if len(cands) > 0 {
 			cursor = cands[len(cands)-1]
 			k, err := r.filter(ctx, cands)
 			if err != nil {
-				return estimate{}, err
+				return Estimate{}, err
 			}
 			scanned, kept = scanned+len(cands), kept+len(k)
 		}
 		if exhausted {
 			// The whole audience was examined.
-			return estimate{Count: int64(kept), Exact: true}, nil
+			return Estimate{Count: int64(kept), Exact: true}, nil
 		}
 	}
 	if scanned == 0 {
-		return estimate{Count: 0, Exact: true}, nil
+		return Estimate{Count: 0, Exact: true}, nil
 	}
-	return estimate{Count: int64(float64(size) * float64(kept) / float64(scanned)), Exact: false}, nil
+	return Estimate{Count: int64(float64(size) * float64(kept) / float64(scanned)), Exact: false}, nil
 }
 
 // describe names an audience for logs and listings.
-func (a Audience) describe() string {
+func (a Audience) Describe() string {
 	if a.All {
 		return "all"
 	}

@@ -1,8 +1,10 @@
-package gateway
+package audience
 
 import (
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/gateway/wallclock"
 )
 
 // A firing in each device's local time reaches each device once per
@@ -37,8 +39,8 @@ func TestLocalFiringReachesEachDeviceOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := utc(tc.wall)
 			var reached []int
-			for _, off := range utcOffsets {
-				spec := taskSpec{UTCOffset: &off, At: w.Add(-time.Duration(off) * time.Second)}
+			for _, off := range wallclock.UTCOffsets() {
+				spec := LocalTime{UTCOffset: &off, At: w.Add(-time.Duration(off) * time.Second)}
 				if spec.reaches(tc.tz, time.Time{}) {
 					reached = append(reached, off)
 				}
@@ -57,7 +59,7 @@ func TestLocalFiringReachesEachDeviceOnce(t *testing.T) {
 // whose zone is at the offset when the page is resolved.
 func TestLocalFiringWithoutInstant(t *testing.T) {
 	off := 5*3600 + 30*60
-	spec := taskSpec{UTCOffset: &off}
+	spec := LocalTime{UTCOffset: &off}
 	now := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
 	if !spec.reaches("Asia/Kolkata", now) || spec.reaches("Asia/Karachi", now) {
 		t.Fatal("an offset without an instant must match the zone's offset now")

@@ -1,4 +1,4 @@
-package gateway
+package audience
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
@@ -110,7 +109,7 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 // validate checks an audience of a request against the limits and naming
 // rules and returns its canonical form: lists sorted, without duplicates.
 // The push's platforms are added to it by onPlatforms.
-func (a Audience) validate(maxRecipients int) (Audience, error) {
+func (a Audience) Validate(maxRecipients int) (Audience, error) {
 	if a.Platform != nil {
 		return a, api.Errorf(http.StatusBadRequest, "unknown_field",
 			`audience.platform is not an audience kind: give platform beside audience, at the top of the request, e.g. {"platform": ["ios"], "audience": {"tag": ["vip"]}, …}`)
@@ -137,7 +136,7 @@ func (a Audience) validate(maxRecipients int) (Audience, error) {
 	} {
 		for i, s := range l.items {
 			if err := l.check(s); err != nil {
-				return a, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.%s[%d]: %s", l.name, i, nameProblem(err))
+				return a, api.Errorf(http.StatusBadRequest, "invalid_field", "audience.%s[%d]: %s", l.name, i, api.NameProblem(err))
 			}
 		}
 	}
@@ -155,7 +154,7 @@ func (a Audience) validate(maxRecipients int) (Audience, error) {
 		Segment:        api.Distinct(a.Segment),
 	}
 	switch {
-	case c.empty():
+	case c.Empty():
 		return c, api.Errorf(http.StatusBadRequest, "missing_field", `audience names no device: give "all" or at least one of registration_id, alias, tag, tag_and, tag_not, segment`)
 	case len(c.RegistrationID) > maxRecipients:
 		return c, api.Errorf(http.StatusBadRequest, "too_many_registration_ids",
@@ -181,21 +180,21 @@ func (a Audience) validate(maxRecipients int) (Audience, error) {
 	return c, nil
 }
 
-func (a Audience) empty() bool {
+func (a Audience) Empty() bool {
 	return !a.All && len(a.RegistrationID) == 0 && len(a.Alias) == 0 && len(a.Tag) == 0 && len(a.TagAnd) == 0 &&
 		len(a.TagNot) == 0 && len(a.Segment) == 0 && len(a.Platform) == 0
 }
 
 // onlyRegistrationIDs reports an audience of listed devices alone, each of
 // which is in it (no platform leaves any out).
-func (a Audience) onlyRegistrationIDs() bool {
-	return a.listedOnly() && len(a.Platform) == 0
+func (a Audience) OnlyRegistrationIDs() bool {
+	return a.ListedOnly() && len(a.Platform) == 0
 }
 
 // listedOnly reports an audience of listed devices, on some platforms or
 // on any: the push is sent while the API call waits, without a task, to
 // the listed devices on those platforms.
-func (a Audience) listedOnly() bool {
+func (a Audience) ListedOnly() bool {
 	return len(a.RegistrationID) > 0 && len(a.Alias) == 0 && len(a.Tag) == 0 && len(a.TagAnd) == 0 &&
 		len(a.TagNot) == 0 && len(a.Segment) == 0
 }
@@ -205,7 +204,7 @@ func (a Audience) listedOnly() bool {
 // "all" on some platforms stops being "all", which is a broadcast the
 // connectors fan out: they do not know the devices' platforms, so it is
 // resolved device by device instead.
-func (a Audience) onPlatforms(platforms []string) Audience {
+func (a Audience) OnPlatforms(platforms []string) Audience {
 	if len(platforms) == 0 {
 		return a
 	}
@@ -215,7 +214,7 @@ func (a Audience) onPlatforms(platforms []string) Audience {
 
 // platformAllows reports whether a device registered on platform p is on
 // the audience's platforms.
-func (a Audience) platformAllows(p string) bool {
+func (a Audience) PlatformAllows(p string) bool {
 	return len(a.Platform) == 0 || slices.Contains(a.Platform, devicePlatform(p))
 }
 
@@ -228,16 +227,20 @@ func devicePlatform(p string) string {
 	return p
 }
 
+// PlatformNames lists the platforms a device can register with
+// (dataservice.IsPlatform), for messages that say what is allowed.
+const PlatformNames = "android, ios, hmos, quickapp, web, desktop, other"
+
 // platformCount is how many platforms a device can register with
-// (platformNames lists those dataservice.IsPlatform accepts): a list of
+// (PlatformNames lists those dataservice.IsPlatform accepts): a list of
 // them all is no restriction.
-var platformCount = len(strings.Split(platformNames, ", "))
+var platformCount = len(strings.Split(PlatformNames, ", "))
 
 // parsePlatform reads the platform field of a /v1 push or estimate: absent,
 // null or "all" for every platform (nil), or a non-empty list of Herald's
 // platforms, returned sorted and distinct (nil again if it names them
 // all).
-func parsePlatform(raw json.RawMessage) ([]string, error) {
+func ParsePlatform(raw json.RawMessage) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
@@ -245,7 +248,7 @@ func parsePlatform(raw json.RawMessage) ([]string, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil || s != "all" {
-			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or a list of platforms such as ["android", "ios"]; got the string %s`, truncate(string(raw), 40))
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or a list of platforms such as ["android", "ios"]; got the string %s`, api.Truncate(string(raw), 40))
 		}
 		return nil, nil
 	}
@@ -254,11 +257,11 @@ func parsePlatform(raw json.RawMessage) ([]string, error) {
 		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform must be "all" or an array of platform names such as ["android", "ios"]`)
 	}
 	if len(list) == 0 {
-		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform lists no platform: give "all" (the default) or some of %s`, platformNames)
+		return nil, api.Errorf(http.StatusBadRequest, "invalid_field", `platform lists no platform: give "all" (the default) or some of %s`, PlatformNames)
 	}
 	for i, p := range list {
 		if !dataservice.IsPlatform(p) {
-			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "platform[%d] must be one of %s; got %s", i, platformNames, truncate(strconv.Quote(p), 40))
+			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "platform[%d] must be one of %s; got %s", i, PlatformNames, api.Truncate(strconv.Quote(p), 40))
 		}
 	}
 	list = api.Distinct(list)
@@ -266,26 +269,4 @@ func parsePlatform(raw json.RawMessage) ([]string, error) {
 		return nil, nil
 	}
 	return list, nil
-}
-
-// truncate shortens s to at most n bytes, cut between characters, for
-// echoing what a caller sent.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// nameProblem turns a dataservice name-check error into what the API
-// says.
-func nameProblem(err error) string {
-	msg := err.Error()
-	if _, after, ok := strings.Cut(msg, "invalid argument: "); ok {
-		msg = after
-	}
-	return msg + " (" + api.NameRules + ")"
 }
