@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/cluster"
+	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/internal/warmstack"
@@ -124,6 +125,7 @@ type Deps struct {
 // Gateway serves the REST API.
 type Gateway struct {
 	cfg       Config
+	limits    push.Limits
 	log       *slog.Logger
 	data      dataservice.Client
 	cluster   cluster.Cluster
@@ -147,7 +149,8 @@ type Gateway struct {
 // New returns a gateway; Close stops its tasks.
 func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
+	g := &Gateway{cfg: cfg, limits: push.Limits{MaxPayload: cfg.MaxPayload, MaxRecipients: cfg.MaxRecipients, DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL},
+		log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
 		system: deps.System, stats: deps.Stats, auth: api.NewAuthenticator(cfg.AdminTokenHash, deps.Data),
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
 		mailboxes: actors.NewActorDispatcher()}

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -75,7 +76,7 @@ type jpushPushRequest struct {
 	audience     audience.Audience
 	notification *jpushNotification
 	message      *jpushMessage
-	options      pushOptions
+	options      push.Options
 	overrideID   uint64
 }
 
@@ -467,7 +468,7 @@ func decodeJPushOptions(raw json.RawMessage, req *jpushPushRequest) error {
 		}
 		if c != "" {
 			if dataservice.CheckCollapseID(c) != nil {
-				return jpushErrorf(jpushInvalid, "options.apns_collapse_id must be %s", collapseIDRules)
+				return jpushErrorf(jpushInvalid, "options.apns_collapse_id must be %s", push.CollapseIDRules)
 			}
 			req.options.CollapseID = c
 		}
@@ -487,7 +488,7 @@ func decodeJPushOptions(raw json.RawMessage, req *jpushPushRequest) error {
 
 // heraldMessage builds what Herald sends: title, content and extras
 // (docs/jpush.md, "Notification and message").
-func (req *jpushPushRequest) heraldMessage() (*pushMessage, error) {
+func (req *jpushPushRequest) heraldMessage() (*push.Message, error) {
 	meta := map[string]any{}
 	var title, content string
 	var extras map[string]json.RawMessage
@@ -522,7 +523,7 @@ func (req *jpushPushRequest) heraldMessage() (*pushMessage, error) {
 	if err := enc.Encode(all); err != nil {
 		return nil, jpushErrorf(jpushInvalid, "extras do not encode: %v", err)
 	}
-	return &pushMessage{Title: title, Content: content, Extras: bytes.TrimSpace(buf.Bytes())}, nil
+	return &push.Message{Title: title, Content: content, Extras: bytes.TrimSpace(buf.Bytes())}, nil
 }
 
 // pickNotification returns the notification Herald sends: that of the
@@ -567,7 +568,7 @@ func (req *jpushPushRequest) pickNotification() *jpushNote {
 // jpushPlan is a checked push: Herald's plan, and what the /v3 face does
 // beside it.
 type jpushPlan struct {
-	*pushPlan
+	*push.Plan
 	sendno   string
 	override *dataservice.Message // the message options.override_msg_id names
 }
@@ -582,7 +583,7 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 	if size := len(msg.Title) + len(msg.Content) + len(msg.Extras); size > g.cfg.MaxPayload {
 		return nil, jpushErrorf(jpushTooBig, "the notification and message take %d bytes as Herald sends them (title, alert, extras); at most %d are allowed", size, g.cfg.MaxPayload)
 	}
-	plan, err := g.planPush(&pushRequest{Audience: &req.audience, Message: msg, Options: &req.options})
+	plan, err := g.limits.Plan(&push.Request{Audience: &req.audience, Message: msg, Options: &req.options})
 	if err != nil {
 		return nil, err
 	}
@@ -590,8 +591,8 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 	if err != nil {
 		return nil, err
 	}
-	plan.audience = plan.audience.OnPlatforms(platforms)
-	jp := &jpushPlan{pushPlan: plan, sendno: req.sendno}
+	plan.Audience = plan.Audience.OnPlatforms(platforms)
+	jp := &jpushPlan{Plan: plan, sendno: req.sendno}
 	if req.overrideID != 0 {
 		m, err := g.data.Message(ctx, req.overrideID)
 		if err != nil && !api.IsNotFound(err) {
@@ -602,7 +603,7 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 		}
 		jp.override = &m
 	}
-	aud := &plan.audience
+	aud := &plan.Audience
 	if len(aud.RegistrationID) > 0 {
 		// As JPush: registration ids that are not the app's are dropped;
 		// if none is left, nothing is sent.
@@ -622,7 +623,7 @@ func (g *Gateway) planJPush(ctx context.Context, app *dataservice.App, req *jpus
 		aud.RegistrationID = kept
 	}
 	if !aud.OnlyRegistrationIDs() {
-		est, err := g.estimate(ctx, app, *aud)
+		est, err := aud.Estimate(ctx, g.data, app.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -656,11 +657,11 @@ func (g *Gateway) jpushPush(w http.ResponseWriter, r *http.Request, app *dataser
 		return err
 	}
 	ctx := r.Context()
-	id, err := g.submit(ctx, app, plan.pushPlan)
+	id, err := g.submit(ctx, app, plan.Plan)
 	if err != nil {
 		return err
 	}
-	if fresh := id == plan.msg.ID; fresh && plan.override != nil {
+	if fresh := id == plan.Message.ID; fresh && plan.override != nil {
 		g.withdrawOverridden(ctx, plan.override)
 	}
 	api.WriteJSON(w, http.StatusOK, jpushPushResponse{SendNo: plan.sendno, MsgID: ids.FormatMessageID(id)})

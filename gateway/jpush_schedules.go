@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -104,7 +105,7 @@ func decodeJPushTrigger(raw json.RawMessage) (Trigger, error) {
 // it fires, and returns both. What JPush ignores in a schedule's push
 // (cid, sendno) is dropped; override_msg_id has no meaning for a push not
 // sent yet and is refused.
-func jpushSchedulePush(raw json.RawMessage) (push, source json.RawMessage, err error) {
+func jpushSchedulePush(raw json.RawMessage) (body, source json.RawMessage, err error) {
 	req, err := decodeJPushPush(raw)
 	if err != nil {
 		return nil, nil, err
@@ -133,7 +134,7 @@ func jpushSchedulePush(raw json.RawMessage) (push, source json.RawMessage, err e
 	v1 := struct {
 		Platform []string          `json:"platform,omitempty"`
 		Audience audience.Audience `json:"audience"`
-		Message  *pushMessage      `json:"message"`
+		Message  *push.Message     `json:"message"`
 		Options  map[string]any    `json:"options,omitempty"`
 	}{platforms, req.audience, msg, opts}
 	var buf bytes.Buffer
@@ -173,11 +174,11 @@ func viewJPushSchedule(s dataservice.Schedule) (jpushScheduleView, error) {
 			tj.TimeZone = ""
 		}
 	}
-	push := def.Source
-	if len(push) == 0 {
-		push = def.Push
+	shown := def.Source
+	if len(shown) == 0 {
+		shown = def.Push
 	}
-	return jpushScheduleView{ScheduleID: s.ID, Name: s.Name, Enabled: s.Enabled, Trigger: tj, Push: push}, nil
+	return jpushScheduleView{ScheduleID: s.ID, Name: s.Name, Enabled: s.Enabled, Trigger: tj, Push: shown}, nil
 }
 
 // jpushCreateSchedule is POST /v3/schedules → {"schedule_id", "name"}.

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/gateway/wallclock"
 )
 
@@ -480,17 +481,17 @@ func (sc *scheduler) skipMissed(ctx context.Context, s dataservice.Schedule, def
 // once. A schedule always sends through a task, even to a list of
 // devices, for that reason.
 func (g *Gateway) sendFiring(ctx context.Context, appKey string, def *scheduleDef, f dataservice.ScheduleFiring) error {
-	req, err := decodePush(def.Push)
+	req, err := push.Decode(def.Push)
 	if err != nil {
 		return pushError(err)
 	}
-	plan, err := g.planPush(req)
+	plan, err := g.limits.Plan(req)
 	if err != nil {
 		return pushError(err)
 	}
 	if f.UTCOffset != nil {
 		off := *f.UTCOffset
-		plan.spec = audience.LocalTime{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone, At: f.At}
+		plan.Local = audience.LocalTime{UTCOffset: &off, DefaultZone: def.Trigger.TimeZone, At: f.At}
 	}
 	return pushError(g.send(ctx, &dataservice.App{Key: appKey}, plan, f.MsgID, firing))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/gateway/wallclock"
 	"github.com/heraldpush/herald/internal/ids"
 )
@@ -339,7 +340,7 @@ type scheduleDef struct {
 	Enabled bool
 	Trigger Trigger
 	// Push is a body of POST /v1/push (a face with another push shape
-	// converts it, e.g. by marshalling a pushRequest).
+	// converts it, e.g. by marshalling a push.Request).
 	Push json.RawMessage
 	// Source, if not nil, is kept with the schedule and given back by
 	// readScheduleDef: the /v3 face keeps JPush's push object there, to
@@ -365,27 +366,6 @@ func readScheduleDef(s dataservice.Schedule) (scheduleDef, error) {
 		return scheduleDef{}, fmt.Errorf("gateway: schedule %s of app %s has an invalid trigger: %w", s.ID, s.AppKey, err)
 	}
 	return scheduleDef{Name: s.Name, Enabled: s.Enabled, Trigger: t, Push: spec.Push, Source: spec.Source}, nil
-}
-
-// decodePush reads a stored or submitted push body as POST /v1/push does:
-// strictly, exactly one JSON object.
-func decodePush(raw json.RawMessage) (*pushRequest, error) {
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, api.Errorf(http.StatusBadRequest, "missing_field", `push is required: the body POST /v1/push takes, e.g. {"audience": "all", "message": {"content": "hello"}}`)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var req pushRequest
-	if err := dec.Decode(&req); err != nil {
-		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field == "" {
-			return nil, api.Errorf(http.StatusBadRequest, "invalid_field", "push must be an object, the body POST /v1/push takes; got JSON %s", te.Value)
-		}
-		return nil, api.BodyError(err, int64(len(raw)))
-	}
-	if dec.More() {
-		return nil, api.Errorf(http.StatusBadRequest, "invalid_json", "push must be one JSON object")
-	}
-	return &req, nil
 }
 
 // pushError says that a push problem is in the schedule's push.
@@ -414,24 +394,24 @@ func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *
 		return nil, nil, err // a face built an invalid Trigger
 	}
 	def.Trigger = trig
-	req, err := decodePush(def.Push)
+	req, err := push.Decode(def.Push)
 	if err != nil {
 		return nil, nil, pushError(err)
 	}
-	plan, err := g.planPush(req)
+	plan, err := g.limits.Plan(req)
 	if err != nil {
 		return nil, nil, pushError(err)
 	}
-	if plan.cid != "" {
+	if plan.CID != "" {
 		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_field", "push: options.cid is not allowed in a schedule: each firing is sent exactly once already")
 	}
 	// Fail now, not at the first firing, if the audience names what does
 	// not exist (a segment).
-	if err := audience.NewResolver(g.data, app.Key, plan.audience, audience.LocalTime{}).Prepare(ctx); err != nil {
+	if err := audience.NewResolver(g.data, app.Key, plan.Audience, audience.LocalTime{}).Prepare(ctx); err != nil {
 		return nil, nil, pushError(err)
 	}
-	var push bytes.Buffer
-	if err := json.Compact(&push, def.Push); err != nil {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, def.Push); err != nil {
 		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_json", "push: %v", err)
 	}
 	// Kept verbatim: escaping '<', '>' and '&' would grow the push past
@@ -439,7 +419,7 @@ func (g *Gateway) checkSchedule(ctx context.Context, app *dataservice.App, def *
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(scheduleSpec{Trigger: tj, Push: push.Bytes(), Source: def.Source}); err != nil {
+	if err := enc.Encode(scheduleSpec{Trigger: tj, Push: compact.Bytes(), Source: def.Source}); err != nil {
 		return nil, nil, api.Errorf(http.StatusBadRequest, "invalid_json", "the schedule cannot be stored: %v", err)
 	}
 	spec := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})

@@ -325,6 +325,20 @@ type Estimate struct {
 	Exact bool  `json:"exact"`
 }
 
+// Estimate sizes the audience a for app: exactly for "all" (the app's
+// device count), else as its Resolver estimates it.
+func (a Audience) Estimate(ctx context.Context, data Data, app string) (Estimate, error) {
+	if a.All {
+		n, err := data.AppDeviceCount(ctx, app)
+		return Estimate{Count: n, Exact: true}, err
+	}
+	r := NewResolver(data, app, a, LocalTime{})
+	if err := r.Prepare(ctx); err != nil {
+		return Estimate{}, err
+	}
+	return r.Estimate(ctx)
+}
+
 // sampleSize is how many candidates an estimate examines at most.
 const sampleSize = 2000
 
