@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/device"
 )
 
 // The devices API: what an app says about its devices (tags, alias) and
@@ -85,61 +84,12 @@ func (g *Gateway) deviceInfo(w http.ResponseWriter, r *http.Request, app *datase
 	return nil
 }
 
-// deviceUpdateRequest is the body of POST /v1/devices/{registration_id},
-// in JPush v3's shape.
-type deviceUpdateRequest struct {
-	Tags *tagsUpdate `json:"tags"`
-	// Alias replaces the device's alias; "" removes it; absent keeps it.
-	Alias *string `json:"alias"`
-}
-
-type tagsUpdate struct {
-	Add    []string `json:"add"`
-	Remove []string `json:"remove"`
-}
-
-// validate checks the request without looking at the device.
-func (req *deviceUpdateRequest) validate() error {
-	if req.Tags == nil && req.Alias == nil {
-		return api.Errorf(http.StatusBadRequest, "missing_field", `send "tags": {"add": […], "remove": […]} and/or "alias"; the body changes nothing`)
-	}
-	if t := req.Tags; t != nil {
-		for _, list := range []struct {
-			name string
-			tags []string
-		}{{"add", t.Add}, {"remove", t.Remove}} {
-			for i, tag := range list.tags {
-				if dataservice.CheckTag(tag) != nil {
-					return api.Errorf(http.StatusBadRequest, "invalid_field", "tags.%s[%d] is not a tag: tags are %s", list.name, i, api.NameRules)
-				}
-			}
-		}
-		add, remove := api.Distinct(t.Add), api.Distinct(t.Remove)
-		if n := len(add) + len(remove); n > dataservice.MaxTagsPerCall {
-			return api.Errorf(http.StatusBadRequest, "invalid_field", "tags.add and tags.remove name %d tags; at most %d per request — split the change", n, dataservice.MaxTagsPerCall)
-		}
-		for _, tag := range add {
-			if slices.Contains(remove, tag) {
-				return api.Errorf(http.StatusBadRequest, "invalid_field", "tag %q is both in tags.add and in tags.remove; keep it in one", tag)
-			}
-		}
-	}
-	if a := req.Alias; a != nil && *a != "" && dataservice.CheckAlias(*a) != nil {
-		return api.Errorf(http.StatusBadRequest, "invalid_field", "alias is not an alias: aliases are %s (\"\" removes it)", api.NameRules)
-	}
-	return nil
-}
-
-func errTooManyTags(n int) error {
-	return api.Errorf(http.StatusBadRequest, "too_many_tags", "the device would have %d tags; a device has at most %d — remove some in the same request or first", n, dataservice.MaxTagsPerDevice)
-}
-
 func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	var req deviceUpdateRequest
+	var req device.Update
 	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -147,7 +97,7 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *data
 	if err != nil {
 		return err
 	}
-	if err := g.applyDeviceUpdate(ctx, app, d.RegistrationID, &req, errAliasFull); err != nil {
+	if err := req.Apply(ctx, g.data, app, d.RegistrationID, errAliasFull); err != nil {
 		return err
 	}
 	v, err := g.viewDevice(ctx, d)
@@ -155,52 +105,6 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *data
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, v)
-	return nil
-}
-
-// applyDeviceUpdate changes a device's alias and tags, for both API faces:
-// the tag and alias limits checked before anything changes, then the alias
-// (what fails on other devices' state), then the tags. aliasFull is the
-// face's error for an alias that names the most devices allowed.
-func (g *Gateway) applyDeviceUpdate(ctx context.Context, app *dataservice.App, rid string, req *deviceUpdateRequest, aliasFull func(alias string) error) error {
-	if t := req.Tags; t != nil && len(t.Add) > 0 {
-		attrs, err := g.data.DeviceAttrs(ctx, rid)
-		if err != nil {
-			return err
-		}
-		after := api.Distinct(append(slices.Clone(attrs.Tags), t.Add...))
-		after = slices.DeleteFunc(after, func(tag string) bool { return slices.Contains(t.Remove, tag) })
-		if len(after) > dataservice.MaxTagsPerDevice {
-			return errTooManyTags(len(after))
-		}
-	}
-	if req.Alias != nil && *req.Alias != "" {
-		// The alias limit, checked before anything changes (SetAlias
-		// checks again, exactly, but writes an index entry first).
-		members, err := g.data.AliasMembers(ctx, app.Key, *req.Alias)
-		if err != nil {
-			return err
-		}
-		if len(members) >= dataservice.MaxAliasDevices && !slices.Contains(members, rid) {
-			return aliasFull(*req.Alias)
-		}
-	}
-	if req.Alias != nil {
-		if err := g.data.SetAlias(ctx, app.Key, rid, *req.Alias); err != nil {
-			if errors.Is(err, dataservice.ErrAliasFull) {
-				return aliasFull(*req.Alias)
-			}
-			return err
-		}
-	}
-	if t := req.Tags; t != nil && len(t.Add)+len(t.Remove) > 0 {
-		if _, err := g.data.UpdateTags(ctx, app.Key, rid, t.Add, t.Remove); err != nil {
-			if errors.Is(err, dataservice.ErrTooManyTags) {
-				return errTooManyTags(dataservice.MaxTagsPerDevice + 1)
-			}
-			return err
-		}
-	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/device"
 )
 
 // JPush's device API over Herald's device index: a device's tags and
@@ -64,7 +65,7 @@ func jpushOK(w http.ResponseWriter) {
 // decodeJPushDeviceUpdate reads the body of POST
 // /v3/devices/{registration_id}: tags is {"add": […], "remove": […]} or "" (remove every tag); alias ""
 // removes the alias; mobile is accepted and ignored.
-func decodeJPushDeviceUpdate(b []byte) (req deviceUpdateRequest, clearTags bool, err error) {
+func decodeJPushDeviceUpdate(b []byte) (req device.Update, clearTags bool, err error) {
 	obj, err := jpushObject(b, "the body")
 	if err != nil {
 		return req, false, err
@@ -90,7 +91,7 @@ func decodeJPushDeviceUpdate(b []byte) (req deviceUpdateRequest, clearTags bool,
 			if err != nil {
 				return req, false, err
 			}
-			req.Tags = &tagsUpdate{Add: t.add, Remove: t.remove}
+			req.Tags = &device.TagsUpdate{Add: t.add, Remove: t.remove}
 		case "alias":
 			if jpushIsNull(v) {
 				continue
@@ -149,7 +150,7 @@ func (g *Gateway) jpushUpdateDevice(w http.ResponseWriter, r *http.Request, app 
 		return err
 	}
 	if req.Tags != nil || req.Alias != nil {
-		if err := req.validate(); err != nil {
+		if err := req.Validate(); err != nil {
 			return err
 		}
 	}
@@ -163,9 +164,9 @@ func (g *Gateway) jpushUpdateDevice(w http.ResponseWriter, r *http.Request, app 
 		if err != nil {
 			return err
 		}
-		req.Tags = &tagsUpdate{Remove: attrs.Tags}
+		req.Tags = &device.TagsUpdate{Remove: attrs.Tags}
 	}
-	if err := g.applyDeviceUpdate(ctx, app, d.RegistrationID, &req, errJPushAliasFull); err != nil {
+	if err := req.Apply(ctx, g.data, app, d.RegistrationID, errJPushAliasFull); err != nil {
 		return err
 	}
 	jpushOK(w)
