@@ -85,8 +85,8 @@ func (h *upstreamHook) count() int {
 
 // SDK devices send upstream data; the app's webhook receives every message
 // exactly once after deduplication, each call signed: in herald all (the
-// coordinator woken in process) and in the distributed form (connectors
-// and gateway apart from the dataservice; the coordinator polls).
+// webhook delivery woken in process) and in the distributed form (connectors
+// and gateway apart from the dataservice; the webhook delivery polls).
 func TestUpstreamReachesTheWebhook(t *testing.T) {
 	t.Run("all", func(t *testing.T) {
 		p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")

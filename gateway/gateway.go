@@ -11,7 +11,9 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/cluster"
+	"github.com/heraldpush/herald/gateway/lease"
 	"github.com/heraldpush/herald/gateway/push"
+	"github.com/heraldpush/herald/gateway/webhook"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/internal/warmstack"
@@ -58,9 +60,9 @@ type Config struct {
 	// JPush-compatible /v3 API. Zero fields take JPush's free-tier
 	// figures.
 	JPushRateLimits JPushRateLimits
-	// Upstream configures the delivery of upstream messages to the apps'
-	// webhooks (coordinator.go). Zero fields take its defaults.
-	Upstream CoordinatorConfig
+	// Webhooks configures the delivery of upstream messages to the apps'
+	// webhooks (package webhook). Zero fields take its defaults.
+	Webhooks webhook.Config
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -126,6 +128,7 @@ type Deps struct {
 type Gateway struct {
 	cfg       Config
 	limits    push.Limits
+	owner     lease.Owner // names this gateway run in its leases
 	log       *slog.Logger
 	data      dataservice.Client
 	cluster   cluster.Cluster
@@ -138,7 +141,7 @@ type Gateway struct {
 	warm      *warmstack.Pool
 	tasks     *taskContainer
 	schedules *scheduler
-	upstream  *coordinator
+	webhooks  *webhook.Delivery
 	stats     func() any
 	auth      *api.Authenticator
 	handler   http.Handler
@@ -156,9 +159,14 @@ func New(cfg Config, deps Deps) *Gateway {
 		mailboxes: actors.NewActorDispatcher()}
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
 		Dispatcher: g.mailboxes, Log: cfg.Log})
+	node := 0
+	if g.ids != nil {
+		node = g.ids.Node()
+	}
+	g.owner = lease.NewOwner(node)
 	g.tasks = newTaskContainer(g)
 	g.schedules = newScheduler(g)
-	g.upstream = newCoordinator(g)
+	g.webhooks = webhook.New(cfg.Webhooks, deps.Data, g.owner, cfg.Log)
 	g.routes = []api.Route{
 		route("GET", "/healthz", api.AuthNone, g.healthz),
 		route("GET", "/v1/openapi.json", api.AuthNone, g.openAPI),
@@ -205,7 +213,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	})
 	g.tasks.start()
 	g.schedules.start()
-	g.upstream.start()
+	g.webhooks.Start()
 	return g
 }
 
@@ -214,7 +222,7 @@ func New(cfg Config, deps Deps) *Gateway {
 // tasks running here: their leases run out and another gateway (or this
 // one, restarted) resumes them from their checkpoints.
 func (g *Gateway) Close() {
-	g.upstream.close()
+	g.webhooks.Close()
 	g.schedules.close()
 	g.tasks.close()
 	g.workers.Close()

@@ -274,13 +274,13 @@ func (sc *scheduler) close() {
 }
 
 // owner names this gateway in claims: the owner of its tasks.
-func (sc *scheduler) owner() string { return sc.g.tasks.owner }
+func (sc *scheduler) owner() string { return sc.g.owner.String() }
 
 // mayTake reports whether this gateway may fire s's next firing: it is
 // not claimed, or claimed by this gateway (now or in an earlier run), or
 // its claim expired.
 func (sc *scheduler) mayTake(s dataservice.Schedule, now time.Time) bool {
-	return s.Next.MsgID == 0 || s.Owner == sc.owner() || !now.Before(s.LeaseUntil) || sc.g.tasks.sameNode(s.Owner)
+	return s.Next.MsgID == 0 || s.Owner == sc.owner() || !now.Before(s.LeaseUntil) || sc.g.owner.SameNode(s.Owner)
 }
 
 // scan fires the schedules that are due.

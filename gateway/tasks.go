@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/audience"
+	"github.com/heraldpush/herald/gateway/lease"
 )
 
 // taskContainer is the TaskContainer of DESIGN.md §2: it runs the task
@@ -21,7 +20,7 @@ import (
 // stopped renewing their leases (or of this gateway's previous run).
 type taskContainer struct {
 	g     *Gateway
-	owner string // "g<node>:<random>": the node part survives a restart
+	owner lease.Owner
 
 	mu      sync.Mutex
 	running map[uint64]*actor.PID
@@ -32,13 +31,9 @@ type taskContainer struct {
 }
 
 func newTaskContainer(g *Gateway) *taskContainer {
-	node := 0
-	if g.ids != nil {
-		node = g.ids.Node()
-	}
 	return &taskContainer{
 		g:       g,
-		owner:   fmt.Sprintf("g%d:%s", node, strings.ToLower(rand.Text()[:8])),
+		owner:   g.owner,
 		running: make(map[uint64]*actor.PID),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -78,14 +73,6 @@ func (tc *taskContainer) close() {
 	}
 }
 
-// sameNode reports whether owner is this gateway's node in an earlier run:
-// its tasks are taken back at once, without waiting for their leases.
-func (tc *taskContainer) sameNode(owner string) bool {
-	node, _, _ := strings.Cut(tc.owner, ":")
-	n, _, _ := strings.Cut(owner, ":")
-	return n == node && owner != tc.owner
-}
-
 // scan takes over the active tasks whose owner's lease ran out.
 func (tc *taskContainer) scan() {
 	ctx, cancel := context.WithTimeout(context.Background(), tc.g.cfg.TaskScan)
@@ -104,10 +91,10 @@ func (tc *taskContainer) scan() {
 			// Not running here: this gateway's own (its start was
 			// refused while closing, or it was created by a retried
 			// call), or one whose owner stopped renewing its lease.
-			if t.Owner != tc.owner && time.Now().Before(t.LeaseUntil) && !tc.sameNode(t.Owner) {
+			if !tc.owner.Holds(t.Owner) && time.Now().Before(t.LeaseUntil) && !tc.owner.SameNode(t.Owner) {
 				continue
 			}
-			if t.Owner == tc.owner && time.Since(t.Updated) < tc.g.cfg.TaskScan {
+			if tc.owner.Holds(t.Owner) && time.Since(t.Updated) < tc.g.cfg.TaskScan {
 				continue // just created: its start may be on the way
 			}
 			tc.takeOver(ctx, t)
@@ -129,7 +116,7 @@ func (tc *taskContainer) isRunning(id uint64) bool {
 // takeOver claims a task by compare-and-set and resumes it.
 func (tc *taskContainer) takeOver(ctx context.Context, t dataservice.Task) {
 	prev := t.Owner
-	t.Owner, t.LeaseUntil, t.Updated = tc.owner, time.Now().Add(tc.g.cfg.TaskLease), time.Now()
+	t.Owner, t.LeaseUntil, t.Updated = tc.owner.String(), time.Now().Add(tc.g.cfg.TaskLease), time.Now()
 	gen, err := tc.g.data.UpdateTask(ctx, t)
 	if errors.Is(err, dataservice.ErrGenerationMismatch) {
 		return // someone else was quicker, or the owner renewed
@@ -159,7 +146,7 @@ func (tc *taskContainer) create(ctx context.Context, msg *dataservice.Message, r
 	now := time.Now()
 	t := dataservice.Task{
 		ID: msg.ID, AppKey: msg.AppKey, State: dataservice.TaskRunning, Rate: rate,
-		Owner: tc.owner, LeaseUntil: now.Add(tc.g.cfg.TaskLease), Created: now, Updated: now,
+		Owner: tc.owner.String(), LeaseUntil: now.Add(tc.g.cfg.TaskLease), Created: now, Updated: now,
 	}
 	if spec != (audience.LocalTime{}) {
 		raw, err := json.Marshal(spec)
@@ -245,7 +232,7 @@ func (tc *taskContainer) cancel(ctx context.Context, id uint64) (dataservice.Tas
 		if done {
 			// Its sending ended: this gateway withdraws what is still
 			// undelivered.
-			t.Owner, t.LeaseUntil = tc.owner, time.Now().Add(tc.g.cfg.TaskLease)
+			t.Owner, t.LeaseUntil = tc.owner.String(), time.Now().Add(tc.g.cfg.TaskLease)
 		}
 		gen, err := tc.g.data.UpdateTask(ctx, t)
 		if errors.Is(err, dataservice.ErrGenerationMismatch) {

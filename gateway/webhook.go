@@ -1,22 +1,18 @@
 package gateway
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/webhook"
 )
 
 // The webhook API: where an app receives the upstream messages of its
 // devices (docs/webhooks.md). PUT /v1/webhook sets the URL, GET reads it,
-// DELETE removes it; the coordinator (coordinator.go) delivers to it.
+// DELETE removes it; package webhook delivers to it.
 // Every call is authenticated as the app and sees only its own webhook.
 
 // webhookView is a webhook as the API shows it. The lease fields stay
@@ -39,35 +35,11 @@ type webhookRequest struct {
 	RotateSecret bool `json:"rotate_secret"`
 }
 
-// webhookSecretLen is the length of the signing secrets Herald makes.
-const webhookSecretLen = 32
-
-// secretAlphabet is what signing secrets are made of: letters and digits,
-// safe in any header, config file or shell.
-const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// newWebhookSecret returns webhookSecretLen random letters and digits,
-// each uniformly chosen (bytes of 248 and above are drawn again: 248 is
-// the largest multiple of 62 below 256).
-func newWebhookSecret() string {
-	out := make([]byte, 0, webhookSecretLen)
-	buf := make([]byte, 2*webhookSecretLen)
-	for len(out) < webhookSecretLen {
-		_, _ = rand.Read(buf) // crypto/rand does not fail on supported systems
-		for _, b := range buf {
-			if b < 248 && len(out) < webhookSecretLen {
-				out = append(out, secretAlphabet[int(b)%len(secretAlphabet)])
-			}
-		}
-	}
-	return string(out)
-}
-
 var errNoWebhook = api.Errorf(http.StatusNotFound, "no_webhook", "the app has no webhook; set one with PUT /v1/webhook")
 
 // putWebhook sets the app's webhook: created with a new secret, or
 // updated keeping the secret unless rotate_secret asks for a new one. It
-// races with the lease renewals of the coordinator, which write the same
+// races with the lease renewals of the webhook delivery, which write the same
 // record: a lost compare-and-set reads the webhook again.
 func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	var req webhookRequest
@@ -80,7 +52,7 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 	if err := dataservice.CheckWebhookURL(*req.URL); err != nil {
 		return webhookURLError(*req.URL)
 	}
-	if host, private := privateHost(*req.URL); private && !g.cfg.Upstream.PrivateDestinations {
+	if host, private := webhook.PrivateHost(*req.URL); private && !g.cfg.Webhooks.PrivateDestinations {
 		return api.Errorf(http.StatusBadRequest, "invalid_field",
 			"url points to %s, which is not a public address: this gateway posts webhooks only to public addresses (its operator can allow others with --webhook-private-networks)", host)
 	}
@@ -88,14 +60,14 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 	for range replaceAttempts {
 		cur, err := g.data.Webhook(ctx, app.Key)
 		if api.IsNotFound(err) {
-			created, err := g.data.CreateWebhook(ctx, dataservice.Webhook{AppKey: app.Key, URL: *req.URL, Secret: newWebhookSecret()})
+			created, err := g.data.CreateWebhook(ctx, dataservice.Webhook{AppKey: app.Key, URL: *req.URL, Secret: webhook.NewSecret()})
 			if errors.Is(err, dataservice.ErrExists) {
 				continue // set at the same time by another call
 			}
 			if err != nil {
 				return err
 			}
-			g.upstream.kick()
+			g.webhooks.Kick()
 			api.WriteJSON(w, http.StatusOK, viewWebhook(created))
 			return nil
 		}
@@ -109,7 +81,7 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 		next := cur
 		next.URL, next.Updated = *req.URL, time.Now()
 		if req.RotateSecret {
-			next.Secret = newWebhookSecret()
+			next.Secret = webhook.NewSecret()
 		}
 		updated, err := g.data.UpdateWebhook(ctx, next)
 		if errors.Is(err, dataservice.ErrGenerationMismatch) || api.IsNotFound(err) {
@@ -118,7 +90,7 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 		if err != nil {
 			return err
 		}
-		g.upstream.kick()
+		g.webhooks.Kick()
 		api.WriteJSON(w, http.StatusOK, viewWebhook(updated))
 		return nil
 	}
@@ -147,31 +119,14 @@ func (g *Gateway) getWebhook(w http.ResponseWriter, r *http.Request, app *datase
 }
 
 // deleteWebhook removes the app's webhook; deliveries stop within a scan
-// of the coordinators, and messages keep queueing (for UpstreamTTL) for a
+// of the gateways' webhook deliveries, and messages keep queueing (for UpstreamTTL) for a
 // webhook set later. Deleting a webhook that is not there is not an
 // error.
 func (g *Gateway) deleteWebhook(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	if _, err := g.data.DeleteWebhook(r.Context(), app.Key); err != nil {
 		return err
 	}
-	g.upstream.kick() // its drain stops at once
+	g.webhooks.Kick() // its drain stops at once
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// Headers of a webhook delivery.
-const (
-	webhookTimestampHeader = "X-Herald-Timestamp"
-	webhookSignatureHeader = "X-Herald-Signature"
-)
-
-// signWebhook returns the X-Herald-Signature value of a delivery: "v1="
-// and the hex HMAC-SHA256, keyed with the secret, of the timestamp, a
-// dot, and the body.
-func signWebhook(secret string, timestamp int64, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(strconv.AppendInt(nil, timestamp, 10))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "v1=" + hex.EncodeToString(mac.Sum(nil))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/webhook"
 )
 
 // webhookView is a webhook as the API shows it.
@@ -180,7 +181,7 @@ func TestWebhookPrivateDestinations(t *testing.T) {
 		e.putWebhookOK(t, a, map[string]any{"url": "https://8.8.8.8/h"}) // a public literal
 	})
 	t.Run("allowed by the operator", func(t *testing.T) {
-		e := newEnv(t, gateway.Config{Upstream: gateway.CoordinatorConfig{PrivateDestinations: true}})
+		e := newEnv(t, gateway.Config{Webhooks: webhook.Config{PrivateDestinations: true}})
 		a := e.createApp(t)
 		for _, u := range urls {
 			if v := e.putWebhookOK(t, a, map[string]any{"url": u}); v.URL != u {

@@ -248,7 +248,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	cfg.Connector.Advertise = *advertise
 	cfg.Connector.Settings.Heartbeat = *heartbeat
 	cfg.Connector.Settings.Grace = *grace
-	cfg.Gateway.Upstream.PrivateDestinations = *webhookPrivate
+	cfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
 
 	ctx, stop := untilSignal()
 	defer stop()
@@ -393,7 +393,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		Refresh:      *refresh,
 		Log:          log,
 	}
-	gcfg.Gateway.Upstream.PrivateDestinations = *webhookPrivate
+	gcfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
 	n, err := StartGateway(gcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald gateway:", err)

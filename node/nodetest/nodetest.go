@@ -42,7 +42,7 @@ func Start(tb testing.TB, opts ...Option) *Herald {
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	cfg.Connector.Listen = "127.0.0.1:0"
-	cfg.Gateway.Upstream.PrivateDestinations = true // tests' webhooks listen on loopback
+	cfg.Gateway.Webhooks.PrivateDestinations = true // tests' webhooks listen on loopback
 	for _, o := range opts {
 		o(&cfg)
 	}

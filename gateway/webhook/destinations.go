@@ -1,4 +1,4 @@
-package gateway
+package webhook
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 // Webhook URLs are chosen by apps, not by the operator: left alone, an app
 // could have the gateway post to the operator's own network (its
 // dataservice, a cloud metadata endpoint on 169.254.169.254, an admin
-// port on loopback). Unless CoordinatorConfig.PrivateDestinations allows
+// port on loopback). Unless Config.PrivateDestinations allows
 // them, the gateway refuses webhook URLs naming such an address, and its
 // transport refuses to connect to one whatever a name resolves to when the
 // call is made, so a name that resolves differently later does not get
@@ -22,7 +22,7 @@ import (
 
 // ErrPrivateDestination is why a webhook call to a loopback, private,
 // link-local or otherwise non-public address was refused.
-var ErrPrivateDestination = errors.New("gateway: webhook destination is not a public address")
+var ErrPrivateDestination = errors.New("webhook: destination is not a public address")
 
 // nonPublic are special-purpose ranges that netip's predicates do not
 // cover (RFC 6890 and successors).
@@ -93,11 +93,11 @@ func publicDialer() *net.Dialer {
 	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}
 }
 
-// privateHost returns the host of a webhook URL if it names a loopback
+// PrivateHost returns the host of a webhook URL if it names a loopback
 // or non-public address outright ("localhost", an IP literal), for an
 // answer that says so when the webhook is set. Names that resolve to such
 // addresses are refused when called.
-func privateHost(raw string) (string, bool) {
+func PrivateHost(raw string) (string, bool) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", false

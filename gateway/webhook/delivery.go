@@ -1,4 +1,4 @@
-package gateway
+package webhook
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -16,11 +17,13 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
+	"github.com/heraldpush/herald/gateway/lease"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
-// The coordinator delivers the upstream messages of devices to their
-// apps' webhooks (DESIGN.md §1, §5; docs/webhooks.md).
+// Delivery delivers the upstream messages of devices to their apps'
+// webhooks (docs/webhooks.md; docs/design.md, "Upstream data to a
+// webhook").
 //
 // Every gateway runs one. Each Scan it lists the webhooks and, on each
 // webhook's record, renews the leases it holds and takes those that
@@ -35,9 +38,9 @@ import (
 // reordered within an app; each app has its own goroutine, so a slow
 // webhook holds up no other app.
 
-// CoordinatorConfig configures the delivery of upstream messages to the
-// apps' webhooks. Zero fields take the defaults.
-type CoordinatorConfig struct {
+// Config configures the delivery of upstream messages to the apps'
+// webhooks. Zero fields take the defaults.
+type Config struct {
 	// Poll is how often the queue of an idle app is read: the latency of
 	// a message enqueued by another process. Enqueues in this process
 	// (herald all) wake the delivery at once. Zero means 100ms.
@@ -61,7 +64,7 @@ type CoordinatorConfig struct {
 	// others are left to other gateways. Zero means 10000.
 	MaxApps int
 	// Transport carries the webhook calls. Nil means a transport of the
-	// coordinator's own (proxy from the environment, HTTP/2 when the
+	// delivery's own (proxy from the environment, HTTP/2 when the
 	// webhook offers it) that connects only to public addresses unless
 	// PrivateDestinations is set.
 	Transport http.RoundTripper
@@ -75,7 +78,7 @@ type CoordinatorConfig struct {
 // maxWebhookBatch is the most messages one webhook call carries.
 const maxWebhookBatch = 100
 
-func (c CoordinatorConfig) withDefaults() CoordinatorConfig {
+func (c Config) withDefaults() Config {
 	if c.Poll <= 0 {
 		c.Poll = 100 * time.Millisecond
 	}
@@ -112,7 +115,7 @@ func (c CoordinatorConfig) withDefaults() CoordinatorConfig {
 	return c
 }
 
-// Coordinator tuning.
+// Delivery tuning.
 const (
 	webhookPage = 100 // webhooks read per call of a scan
 	// maxWebhookAnswer bounds what is read of a webhook's answer (the
@@ -123,12 +126,25 @@ const (
 	removeAttempts = 3
 )
 
-// coordinator delivers this gateway's share of the upstream queues. Its
+// Store is what the delivery reads and writes: the webhooks, whose
+// records carry the leases, and the apps' upstream queues. If it is also
+// a dataservice.UpstreamWatcher (herald all), enqueues wake the delivery
+// at once instead of at its next Poll.
+type Store interface {
+	Webhooks(ctx context.Context, after string, limit int) ([]dataservice.Webhook, error)
+	UpdateWebhook(ctx context.Context, w dataservice.Webhook) (dataservice.Webhook, error)
+	PendingUpstreams(ctx context.Context, app, after string, limit int) ([]dataservice.PendingUpstream, error)
+	RemoveUpstreams(ctx context.Context, app string, keys []string) ([]bool, error)
+}
+
+// Delivery delivers this gateway's share of the upstream queues. Its
 // scan loop runs in its own goroutine and alone starts and stops drains;
 // mu guards drains for the wake-ups, which come from enqueuing goroutines.
-type coordinator struct {
-	g       *Gateway
-	cfg     CoordinatorConfig
+type Delivery struct {
+	data    Store
+	owner   lease.Owner
+	log     *slog.Logger
+	cfg     Config
 	client  *http.Client
 	ctx     context.Context // canceled by close
 	cancel  context.CancelFunc
@@ -154,11 +170,13 @@ type drain struct {
 	done    chan struct{}
 }
 
-func newCoordinator(g *Gateway) *coordinator {
-	cfg := g.cfg.Upstream.withDefaults()
+// New returns a delivery for the gateway run named owner; Start starts
+// it.
+func New(cfg Config, data Store, owner lease.Owner, log *slog.Logger) *Delivery {
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &coordinator{
-		g: g, cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{}), kicked: make(chan struct{}, 1), drains: map[string]*drain{},
+	return &Delivery{
+		data: data, owner: owner, log: log, cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{}), kicked: make(chan struct{}, 1), drains: map[string]*drain{},
 		client: &http.Client{
 			Transport: cfg.Transport,
 			// A redirect is an answer that is not 2xx: the message is
@@ -168,9 +186,9 @@ func newCoordinator(g *Gateway) *coordinator {
 	}
 }
 
-// start begins the scans: at once, then every Scan.
-func (c *coordinator) start() {
-	if w, ok := c.g.data.(dataservice.UpstreamWatcher); ok {
+// Start begins the scans: at once, then every Scan.
+func (c *Delivery) Start() {
+	if w, ok := c.data.(dataservice.UpstreamWatcher); ok {
 		c.unwatch = w.WatchUpstreams(c.wakeApp)
 	}
 	go func() {
@@ -189,11 +207,11 @@ func (c *coordinator) start() {
 	}()
 }
 
-// close stops the scans and the drains (a delivery under way is cut off
+// Close stops the scans and the drains (a delivery under way is cut off
 // and made again by whoever drains the app next), then gives up this
 // gateway's leases so that another gateway takes the apps over at its
 // next scan.
-func (c *coordinator) close() {
+func (c *Delivery) Close() {
 	if c.unwatch != nil {
 		c.unwatch()
 	}
@@ -210,26 +228,23 @@ func (c *coordinator) close() {
 		if h := d.hook.Load(); h != nil {
 			release := *h
 			release.Owner, release.LeaseUntil = "", time.Time{}
-			_, _ = c.g.data.UpdateWebhook(ctx, release) // best effort: the lease runs out otherwise
+			_, _ = c.data.UpdateWebhook(ctx, release) // best effort: the lease runs out otherwise
 		}
 	}
 }
 
-// kick makes the next scan start now rather than at its tick: a webhook
+// Kick makes the next scan start now rather than at its tick: a webhook
 // set through this gateway starts delivering at once. It does not block.
-func (c *coordinator) kick() {
+func (c *Delivery) Kick() {
 	select {
 	case c.kicked <- struct{}{}:
 	default:
 	}
 }
 
-// owner names this gateway in leases: the owner of its tasks.
-func (c *coordinator) owner() string { return c.g.tasks.owner }
-
 // wakeApp tells the drain of app, if this gateway has one, that a message
 // was enqueued. It does not block.
-func (c *coordinator) wakeApp(app string) {
+func (c *Delivery) wakeApp(app string) {
 	c.mu.Lock()
 	d := c.drains[app]
 	c.mu.Unlock()
@@ -244,16 +259,16 @@ func (c *coordinator) wakeApp(app string) {
 // scan walks every webhook: renews this gateway's leases, takes the free
 // and expired ones, and stops the drains of apps it lost or whose webhook
 // was deleted.
-func (c *coordinator) scan() {
+func (c *Delivery) scan() {
 	seen := map[string]bool{}
 	after := ""
 	for {
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Lease/3)
-		page, err := c.g.data.Webhooks(ctx, after, webhookPage)
+		page, err := c.data.Webhooks(ctx, after, webhookPage)
 		cancel()
 		if err != nil {
 			if c.ctx.Err() == nil {
-				c.g.log.Warn("listing webhooks failed", "err", err)
+				c.log.Warn("listing webhooks failed", "err", err)
 			}
 			return // drains keep their leases until these run out
 		}
@@ -281,13 +296,13 @@ func (c *coordinator) scan() {
 }
 
 // tend decides about one webhook as listed.
-func (c *coordinator) tend(w dataservice.Webhook) {
+func (c *Delivery) tend(w dataservice.Webhook) {
 	now := time.Now()
 	c.mu.Lock()
 	d := c.drains[w.AppKey]
 	full := len(c.drains) >= c.cfg.MaxApps
 	c.mu.Unlock()
-	ours := w.Owner == c.owner() || c.g.tasks.sameNode(w.Owner)
+	ours := c.owner.Holds(w.Owner) || c.owner.SameNode(w.Owner)
 	switch {
 	case ours && d != nil && w.LeaseUntil.Sub(now) > 2*c.cfg.Lease/3:
 		d.set(w) // fresh: no renewal yet
@@ -302,13 +317,13 @@ func (c *coordinator) tend(w dataservice.Webhook) {
 	}
 	// Renew, or take a free or expired lease.
 	claim := w
-	claim.Owner, claim.LeaseUntil = c.owner(), now.Add(c.cfg.Lease)
+	claim.Owner, claim.LeaseUntil = c.owner.String(), now.Add(c.cfg.Lease)
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Lease/3)
-	got, err := c.g.data.UpdateWebhook(ctx, claim)
+	got, err := c.data.UpdateWebhook(ctx, claim)
 	cancel()
 	if err != nil {
 		if !errors.Is(err, dataservice.ErrGenerationMismatch) && !api.IsNotFound(err) && c.ctx.Err() == nil {
-			c.g.log.Warn("renewing a webhook lease failed", "app", w.AppKey, "err", err)
+			c.log.Warn("renewing a webhook lease failed", "app", w.AppKey, "err", err)
 		}
 		return // changed meanwhile: the next scan reads it again
 	}
@@ -317,12 +332,12 @@ func (c *coordinator) tend(w dataservice.Webhook) {
 		return
 	}
 	d = c.startDrain(got)
-	c.g.log.Info("delivering upstream messages", "app", w.AppKey, "owner", c.owner())
+	c.log.Info("delivering upstream messages", "app", w.AppKey, "owner", c.owner.String())
 	d.poke()
 }
 
 // forget stops the drain of an app this gateway no longer holds.
-func (c *coordinator) forget(app string, d *drain) {
+func (c *Delivery) forget(app string, d *drain) {
 	c.mu.Lock()
 	if c.drains[app] == d {
 		delete(c.drains, app)
@@ -331,7 +346,7 @@ func (c *coordinator) forget(app string, d *drain) {
 	d.stop()
 }
 
-func (c *coordinator) startDrain(w dataservice.Webhook) *drain {
+func (c *Delivery) startDrain(w dataservice.Webhook) *drain {
 	ctx, cancel := context.WithCancel(c.ctx)
 	d := &drain{app: w.AppKey, wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	d.set(w)
@@ -371,8 +386,8 @@ func (d *drain) stop() {
 func (d *drain) held(now time.Time) bool { return now.UnixNano() < d.until.Load() }
 
 // run delivers the app's queue until ctx ends.
-func (c *coordinator) run(ctx context.Context, d *drain) {
-	log := c.g.log.With("app", d.app)
+func (c *Delivery) run(ctx context.Context, d *drain) {
+	log := c.log.With("app", d.app)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
@@ -423,7 +438,7 @@ func (c *coordinator) run(ctx context.Context, d *drain) {
 // MinBackoff doubled per failure up to MaxBackoff, with jitter (the upper
 // half of the range drawn uniformly), so that webhooks that come back are
 // not hit by every gateway at once.
-func (c *coordinator) backoff(failures int) time.Duration {
+func (c *Delivery) backoff(failures int) time.Duration {
 	d := c.cfg.MaxBackoff
 	if failures < 32 {
 		d = min(c.cfg.MaxBackoff, c.cfg.MinBackoff<<(failures-1))
@@ -440,17 +455,17 @@ func (e *webhookError) Unwrap() error { return e.err }
 
 // errLeaseLapsed stops a delivery whose lease may have run out: another
 // gateway may be delivering the same messages.
-var errLeaseLapsed = errors.New("gateway: the lease of the app's queue lapsed")
+var errLeaseLapsed = errors.New("webhook: the lease of the app's queue lapsed")
 
 // deliverHead posts the oldest messages of the app's queue to its webhook
 // and removes them once it accepted them. It returns how many it
 // delivered.
-func (c *coordinator) deliverHead(ctx context.Context, d *drain) (int, error) {
+func (c *Delivery) deliverHead(ctx context.Context, d *drain) (int, error) {
 	if !d.held(time.Now()) {
 		return 0, errLeaseLapsed
 	}
 	readCtx, cancel := context.WithTimeout(ctx, c.cfg.Lease/3)
-	msgs, err := c.g.data.PendingUpstreams(readCtx, d.app, "", c.cfg.Batch)
+	msgs, err := c.data.PendingUpstreams(readCtx, d.app, "", c.cfg.Batch)
 	cancel()
 	if err != nil || len(msgs) == 0 {
 		return 0, err
@@ -465,7 +480,7 @@ func (c *coordinator) deliverHead(ctx context.Context, d *drain) (int, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		rmCtx, cancel := context.WithTimeout(ctx, c.cfg.Lease/3)
-		_, err = c.g.data.RemoveUpstreams(rmCtx, d.app, keys)
+		_, err = c.data.RemoveUpstreams(rmCtx, d.app, keys)
 		cancel()
 		if err == nil || attempt == removeAttempts || ctx.Err() != nil {
 			break
@@ -505,7 +520,7 @@ func encodeDelivery(app string, msgs []dataservice.PendingUpstream) ([]byte, err
 
 // post makes one webhook call: the messages, signed, within Timeout. Any
 // answer but a 2xx is an error.
-func (c *coordinator) post(ctx context.Context, hook *dataservice.Webhook, msgs []dataservice.PendingUpstream) error {
+func (c *Delivery) post(ctx context.Context, hook *dataservice.Webhook, msgs []dataservice.PendingUpstream) error {
 	body, err := encodeDelivery(hook.AppKey, msgs)
 	if err != nil {
 		return fmt.Errorf("encoding the delivery: %w", err)
@@ -519,8 +534,8 @@ func (c *coordinator) post(ctx context.Context, hook *dataservice.Webhook, msgs 
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Herald-Webhook/1")
-	req.Header.Set(webhookTimestampHeader, strconv.FormatInt(ts, 10))
-	req.Header.Set(webhookSignatureHeader, signWebhook(hook.Secret, ts, body))
+	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
+	req.Header.Set(SignatureHeader, Sign(hook.Secret, ts, body))
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", hook.URL, err)

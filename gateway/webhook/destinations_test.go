@@ -1,4 +1,4 @@
-package gateway
+package webhook
 
 import (
 	"errors"
@@ -71,14 +71,14 @@ func TestPrivateHost(t *testing.T) {
 		{"http://[::1]:80/h", "::1", true},
 		{"http://169.254.169.254/", "169.254.169.254", true},
 	} {
-		host, private := privateHost(tc.url)
+		host, private := PrivateHost(tc.url)
 		if private != tc.private || (private && host != tc.host) {
-			t.Errorf("privateHost(%q) = %q, %v; want %q, %v", tc.url, host, private, tc.host, tc.private)
+			t.Errorf("PrivateHost(%q) = %q, %v; want %q, %v", tc.url, host, private, tc.host, tc.private)
 		}
 	}
 }
 
-// The coordinator's own transport checks the address it connects to, after
+// The delivery's own transport checks the address it connects to, after
 // resolution: "localhost" and loopback literals are refused alike.
 func TestWebhookTransportRefusesPrivateAddresses(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
@@ -86,7 +86,7 @@ func TestWebhookTransportRefusesPrivateAddresses(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	named := "http://localhost:" + port
 
-	public := &http.Client{Transport: CoordinatorConfig{}.withDefaults().Transport}
+	public := &http.Client{Transport: Config{}.withDefaults().Transport}
 	for _, u := range []string{srv.URL, named} {
 		resp, err := public.Get(u)
 		if err == nil {
@@ -98,7 +98,7 @@ func TestWebhookTransportRefusesPrivateAddresses(t *testing.T) {
 		}
 	}
 
-	private := &http.Client{Transport: CoordinatorConfig{PrivateDestinations: true}.withDefaults().Transport}
+	private := &http.Client{Transport: Config{PrivateDestinations: true}.withDefaults().Transport}
 	resp, err := private.Get(srv.URL)
 	if err != nil {
 		t.Fatalf("GET %s with private destinations allowed: %v", srv.URL, err)

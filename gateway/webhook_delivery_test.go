@@ -23,12 +23,13 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/webhook"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
-// fastUpstream is a coordinator configuration that makes tests quick:
+// fastUpstream is a webhook delivery configuration that makes tests quick:
 // frequent polls and scans, short leases and backoffs.
-var fastUpstream = gateway.CoordinatorConfig{
+var fastUpstream = webhook.Config{
 	Poll: 20 * time.Millisecond, Scan: 50 * time.Millisecond, Lease: time.Second,
 	MinBackoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond, Timeout: 2 * time.Second,
 }
@@ -46,7 +47,7 @@ func newUpstreamData(tb testing.TB) *dataservice.Service {
 
 // startGateway starts a gateway of node over data that stops when tb
 // ends (or when the returned stop is called).
-func startGateway(tb testing.TB, data dataservice.Client, node int, cfg gateway.CoordinatorConfig) (gw *gateway.Gateway, stop func()) {
+func startGateway(tb testing.TB, data dataservice.Client, node int, cfg webhook.Config) (gw *gateway.Gateway, stop func()) {
 	tb.Helper()
 	gen, err := ids.NewGenerator(node)
 	if err != nil {
@@ -54,7 +55,7 @@ func startGateway(tb testing.TB, data dataservice.Client, node int, cfg gateway.
 	}
 	system := actor.NewActorSystem()
 	cfg.PrivateDestinations = true // the tests' webhooks listen on loopback
-	gw = gateway.New(gateway.Config{Upstream: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	gw = gateway.New(gateway.Config{Webhooks: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		gateway.Deps{Data: data, Cluster: newFakeCluster(connectorA), Receipts: &fakeReceipts{}, IDs: gen, System: system})
 	var once sync.Once
 	stop = func() {
@@ -207,7 +208,7 @@ func queueLen(tb testing.TB, data dataservice.Client, app string) int {
 	return len(msgs)
 }
 
-func TestCoordinatorDeliversSignedBatches(t *testing.T) {
+func TestWebhookDeliveryDeliversSignedBatches(t *testing.T) {
 	data := newUpstreamData(t)
 	hook := newTestHook(t, hookSecret, nil)
 	setHook(t, data, "app1", hook.srv.URL+"/herald?x=1")
@@ -251,7 +252,7 @@ func TestCoordinatorDeliversSignedBatches(t *testing.T) {
 
 // The wire form: ids as decimal strings (like msg_id), data in standard
 // base64, received_at in RFC 3339.
-func TestCoordinatorPayloadShape(t *testing.T) {
+func TestWebhookDeliveryPayloadShape(t *testing.T) {
 	data := newUpstreamData(t)
 	bodies := make(chan []byte, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -283,7 +284,7 @@ func TestCoordinatorPayloadShape(t *testing.T) {
 	}
 }
 
-func TestCoordinatorRetriesWithoutLossOrReorder(t *testing.T) {
+func TestWebhookDeliveryRetriesWithoutLossOrReorder(t *testing.T) {
 	data := newUpstreamData(t)
 	cfg := fastUpstream
 	cfg.Timeout = 300 * time.Millisecond
@@ -332,7 +333,7 @@ func TestCoordinatorRetriesWithoutLossOrReorder(t *testing.T) {
 	}
 }
 
-func TestCoordinatorSlowAppDoesNotBlockOthers(t *testing.T) {
+func TestWebhookDeliverySlowAppDoesNotBlockOthers(t *testing.T) {
 	data := newUpstreamData(t)
 	stuck := make(chan struct{})
 	slow := newTestHook(t, hookSecret, func(n int, r *http.Request) int {
@@ -345,7 +346,7 @@ func TestCoordinatorSlowAppDoesNotBlockOthers(t *testing.T) {
 	fast := newTestHook(t, hookSecret, nil)
 	setHook(t, data, "slow", slow.srv.URL)
 	setHook(t, data, "fast", fast.srv.URL)
-	startGateway(t, data, 1, gateway.CoordinatorConfig{Poll: 20 * time.Millisecond, Scan: 50 * time.Millisecond, Lease: time.Second, Timeout: time.Minute})
+	startGateway(t, data, 1, webhook.Config{Poll: 20 * time.Millisecond, Scan: 50 * time.Millisecond, Lease: time.Second, Timeout: time.Minute})
 	enqueueN(t, data, "slow", "r1", 1, 3)
 	waitFor(t, 10*time.Second, "the slow webhook called", func() bool {
 		slow.mu.Lock()
@@ -364,7 +365,7 @@ func TestCoordinatorSlowAppDoesNotBlockOthers(t *testing.T) {
 // Two gateways sharing a store: one delivers each app at a time, so in
 // normal operation no batch is posted twice; when the one that holds an
 // app stops, the other takes it over.
-func TestCoordinatorsShareApps(t *testing.T) {
+func TestWebhookDeliveryShareApps(t *testing.T) {
 	data := newUpstreamData(t)
 	hook := newTestHook(t, hookSecret, nil)
 	apps := []string{"app1", "app2", "app3", "app4"}
@@ -432,7 +433,7 @@ func TestCoordinatorsShareApps(t *testing.T) {
 
 // A gateway that died keeps its apps until its lease runs out; then
 // another takes them over.
-func TestCoordinatorTakesOverExpiredLease(t *testing.T) {
+func TestWebhookDeliveryTakesOverExpiredLease(t *testing.T) {
 	data := newUpstreamData(t)
 	hook := newTestHook(t, hookSecret, nil)
 	until := time.Now().Add(700 * time.Millisecond)
@@ -477,7 +478,7 @@ func (r *readCounter) count() int {
 }
 
 // A deleted webhook stops deliveries; its queue waits for the next one.
-func TestCoordinatorStopsOnDeletedWebhook(t *testing.T) {
+func TestWebhookDeliveryStopsOnDeletedWebhook(t *testing.T) {
 	data := &readCounter{Client: newUpstreamData(t)}
 	old := newTestHook(t, hookSecret, nil)
 	setHook(t, data, "app1", old.srv.URL)
@@ -529,7 +530,7 @@ func BenchmarkUpstreamToWebhook(b *testing.B) {
 			}))
 			b.Cleanup(srv.Close)
 			setHook(b, data, "app1", srv.URL)
-			startGateway(b, data, 1, gateway.CoordinatorConfig{})
+			startGateway(b, data, 1, webhook.Config{})
 			waitFor(b, 10*time.Second, "the lease taken", func() bool {
 				w, err := data.Webhook(context.Background(), "app1")
 				return err == nil && w.Owner != ""
@@ -552,7 +553,7 @@ func BenchmarkUpstreamToWebhook(b *testing.B) {
 
 // A delivery backing off tries again at once when the app moves its
 // webhook: the messages go to the new URL without waiting out the backoff.
-func TestCoordinatorFollowsANewURL(t *testing.T) {
+func TestWebhookDeliveryFollowsANewURL(t *testing.T) {
 	data := newUpstreamData(t)
 	down := newTestHook(t, hookSecret, func(int, *http.Request) int { return http.StatusServiceUnavailable })
 	up := newTestHook(t, hookSecret, nil)
