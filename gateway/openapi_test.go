@@ -1288,3 +1288,50 @@ func freeSchema(s map[string]any) bool {
 	}
 	return false
 }
+
+// TestOpenAPIValidatorCatchesWrongValues shows that the checks of the
+// tests above can fail: each value here is wrong in one way, and the
+// validator must say so.
+func TestOpenAPIValidatorCatchesWrongValues(t *testing.T) {
+	d := loadOpenAPI(t)
+	const (
+		device       = "/components/schemas/Device"
+		dispatch     = "/components/schemas/Dispatch"
+		unauthorized = "/components/responses/AppUnauthorized/content/application~1json/schema"
+		document     = "/components/schemas/OpenAPIDocument"
+	)
+	const validDevice = `{"registration_id": "fd93dd8a027467e86f21", "platform": "android", "tags": ["vip"],
+		"alias": "", "online": false, "connector": "", "created": "2026-11-21T09:30:00.123Z"`
+	for _, tc := range []struct {
+		name, schema, value string
+		want                string // in the error; "" for a valid value
+	}{
+		{"valid", device, validDevice + `}`, ""},
+		{"required member missing", device, `{"registration_id": "fd93dd8a027467e86f21"}`, "missing properties"},
+		{"wrong type", device, strings.Replace(validDevice, `"online": false`, `"online": "no"`, 1) + `}`, "got string, want boolean"},
+		{"not in an enum", device, strings.Replace(validDevice, `"android"`, `"palm"`, 1) + `}`, "at '/platform': value must be one of"},
+		{"not a date-time", device, strings.Replace(validDevice, "2026-11-21T09:30:00.123Z", "yesterday", 1) + `}`, "date-time"},
+		{"undescribed member", device, validDevice + `, "colour": "blue"}`, "member /colour is not described"},
+		{"not base64", dispatch, `{"addresses": ["127.0.0.1:7100"], "heartbeat": 30, "server_key": "not base64!"}`, "base64"},
+		{"answer with a $ref and a refinement", unauthorized, `{"error": {"code": "unauthorized", "message": "send Basic credentials"}}`, ""},
+		{"undescribed member of a refined object", unauthorized, `{"error": {"code": "unauthorized", "message": "m", "hint": 1}}`, "member /error/hint is not described"},
+		{"refinement broken", unauthorized, `{"error": {"code": "forbidden", "message": "m"}}`, "unauthorized"},
+		{"anything goes under a free object", document, `{"openapi": "3.1.0", "info": {"x": {"y": 1}}, "paths": {}, "more": []}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := jsonschema.UnmarshalJSON(strings.NewReader(tc.value))
+			if err != nil {
+				t.Fatalf("the test's value is not JSON: %v", err)
+			}
+			err = d.validate(tc.schema, v)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("valid, but the validator says: %v", err)
+			case tc.want != "" && err == nil:
+				t.Errorf("the validator let it pass; want an error with %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Errorf("the error does not say %q: %v", tc.want, err)
+			}
+		})
+	}
+}
