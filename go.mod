@@ -9,6 +9,7 @@ require (
 	github.com/cloudflare/circl v1.6.1
 	github.com/flynn/noise v1.1.0
 	github.com/orcaman/concurrent-map v1.0.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/syndtr/goleveldb v1.0.1-0.20220721030215-126854af5e6d
 	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.62.0
