@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/gateway/lease"
 	"github.com/heraldpush/herald/gateway/push"
+	"github.com/heraldpush/herald/gateway/schedule"
 	"github.com/heraldpush/herald/gateway/webhook"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
@@ -140,7 +141,7 @@ type Gateway struct {
 	workers   *workpool.Pool
 	warm      *warmstack.Pool
 	tasks     *taskContainer
-	schedules *scheduler
+	schedules *schedule.Service
 	webhooks  *webhook.Delivery
 	stats     func() any
 	auth      *api.Authenticator
@@ -165,7 +166,8 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.owner = lease.NewOwner(node)
 	g.tasks = newTaskContainer(g)
-	g.schedules = newScheduler(g)
+	g.schedules = schedule.New(schedule.Config{Scan: cfg.ScheduleScan, Grace: cfg.ScheduleGrace, Lease: cfg.TaskLease},
+		schedule.Deps{Data: deps.Data, Limits: g.limits, Sender: firingSender{g}, IDs: deps.IDs, Owner: g.owner, Log: cfg.Log})
 	g.webhooks = webhook.New(cfg.Webhooks, deps.Data, g.owner, cfg.Log)
 	g.routes = []api.Route{
 		route("GET", "/healthz", api.AuthNone, g.healthz),
@@ -212,7 +214,7 @@ func New(cfg Config, deps Deps) *Gateway {
 		g.warm.Run(func() { mux.ServeHTTP(w, r) })
 	})
 	g.tasks.start()
-	g.schedules.start()
+	g.schedules.Start()
 	g.webhooks.Start()
 	return g
 }
@@ -223,7 +225,7 @@ func New(cfg Config, deps Deps) *Gateway {
 // one, restarted) resumes them from their checkpoints.
 func (g *Gateway) Close() {
 	g.webhooks.Close()
-	g.schedules.close()
+	g.schedules.Close()
 	g.tasks.close()
 	g.workers.Close()
 	g.warm.Close()

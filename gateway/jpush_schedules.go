@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/gateway/push"
+	"github.com/heraldpush/herald/gateway/schedule"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -34,17 +35,17 @@ var jpushScheduleKeys = map[string]bool{"name": true, "enabled": true, "trigger"
 
 // jpushScheduleView is a schedule as JPush shows it.
 type jpushScheduleView struct {
-	ScheduleID string          `json:"schedule_id"`
-	Name       string          `json:"name"`
-	Enabled    bool            `json:"enabled"`
-	Trigger    triggerJSON     `json:"trigger"`
-	Push       json.RawMessage `json:"push"`
+	ScheduleID string               `json:"schedule_id"`
+	Name       string               `json:"name"`
+	Enabled    bool                 `json:"enabled"`
+	Trigger    schedule.TriggerJSON `json:"trigger"`
+	Push       json.RawMessage      `json:"push"`
 }
 
 // decodeJPushSchedule reads a schedule object into def, changing only
 // the sections the body has (all of them for a new schedule), and says
 // whether it had any.
-func decodeJPushSchedule(b []byte, def *scheduleDef) (bool, error) {
+func decodeJPushSchedule(b []byte, def *schedule.Def) (bool, error) {
 	obj, err := jpushObject(b, "the schedule")
 	if err != nil {
 		return false, err
@@ -83,22 +84,22 @@ func decodeJPushSchedule(b []byte, def *scheduleDef) (bool, error) {
 // decodeJPushTrigger reads JPush's trigger, with Herald's time_zone and
 // zone_type beside single and periodical; times are read in Beijing time
 // unless time_zone says otherwise.
-func decodeJPushTrigger(raw json.RawMessage) (Trigger, error) {
+func decodeJPushTrigger(raw json.RawMessage) (schedule.Trigger, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	var tj triggerJSON
+	var tj schedule.TriggerJSON
 	if err := dec.Decode(&tj); err != nil {
 		err = api.BodyError(err, int64(len(raw)))
 		var ae *api.Error
 		if errors.As(err, &ae) {
-			return Trigger{}, jpushErrorf(jpushInvalid, "trigger: %s", ae.Message)
+			return schedule.Trigger{}, jpushErrorf(jpushInvalid, "trigger: %s", ae.Message)
 		}
-		return Trigger{}, err
+		return schedule.Trigger{}, err
 	}
 	if tj.TimeZone == "" {
 		tj.TimeZone = jpushScheduleZone
 	}
-	return tj.trigger()
+	return tj.Trigger()
 }
 
 // jpushSchedulePush turns a schedule's JPush push object into the /v1 push
@@ -163,12 +164,12 @@ func jpushScheduleError(err error, id string) error {
 // zone fields when they are JPush's defaults, its push as it was sent
 // (the /v1 push, for a schedule made through /v1).
 func viewJPushSchedule(s dataservice.Schedule) (jpushScheduleView, error) {
-	def, err := readScheduleDef(s)
+	def, err := schedule.ReadDef(s)
 	if err != nil {
 		return jpushScheduleView{}, err
 	}
-	tj := def.Trigger.json()
-	if tj.ZoneType == zoneFixed {
+	tj := def.Trigger.JSON()
+	if tj.ZoneType == schedule.ZoneFixed {
 		tj.ZoneType = ""
 		if tj.TimeZone == jpushScheduleZone {
 			tj.TimeZone = ""
@@ -187,7 +188,7 @@ func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, ap
 	if err != nil {
 		return err
 	}
-	def := scheduleDef{Enabled: true}
+	def := schedule.Def{Enabled: true}
 	if _, err := decodeJPushSchedule(b, &def); err != nil {
 		return err
 	}
@@ -197,7 +198,7 @@ func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, ap
 	case def.Push == nil:
 		return jpushErrorf(jpushMissing, "push is required: a push object, as POST /v3/push takes")
 	}
-	s, err := g.scheduleCreate(r.Context(), app, def)
+	s, err := g.schedules.Create(r.Context(), app, def)
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 	var valid []dataservice.Schedule
 	after := ""
 	for {
-		ss, next, err := g.scheduleList(ctx, app, after, dataservice.MaxPage-1) // it reads one more
+		ss, next, err := g.schedules.List(ctx, app, after, dataservice.MaxPage-1) // it reads one more
 		if err != nil {
 			return err
 		}
@@ -231,7 +232,7 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 				continue
 			}
 			if !s.Enabled {
-				def, err := readScheduleDef(s)
+				def, err := schedule.ReadDef(s)
 				if err != nil {
 					return err
 				}
@@ -267,7 +268,7 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 // jpushSchedule is GET /v3/schedules/{schedule_id}.
 func (g *Gateway) jpushSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id := r.PathValue("schedule_id")
-	s, err := g.scheduleGet(r.Context(), app, id)
+	s, err := g.schedules.Get(r.Context(), app, id)
 	if err != nil {
 		return jpushScheduleError(err, id)
 	}
@@ -289,11 +290,11 @@ func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, ap
 	}
 	ctx := r.Context()
 	id := r.PathValue("schedule_id")
-	cur, err := g.scheduleGet(ctx, app, id)
+	cur, err := g.schedules.Get(ctx, app, id)
 	if err != nil {
 		return jpushScheduleError(err, id)
 	}
-	def, err := readScheduleDef(cur)
+	def, err := schedule.ReadDef(cur)
 	if err != nil {
 		return err
 	}
@@ -305,7 +306,7 @@ func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, ap
 	if !changed {
 		return jpushErrorf(jpushMissing, "give at least one of name, enabled, trigger and push")
 	}
-	s, err := g.scheduleReplace(ctx, app, id, def)
+	s, err := g.schedules.Replace(ctx, app, id, def)
 	if err != nil {
 		return jpushScheduleError(err, id)
 	}
@@ -320,7 +321,7 @@ func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, ap
 // jpushDeleteSchedule is DELETE /v3/schedules/{schedule_id}.
 func (g *Gateway) jpushDeleteSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id := r.PathValue("schedule_id")
-	if err := g.scheduleDelete(r.Context(), app, id); err != nil {
+	if err := g.schedules.Delete(r.Context(), app, id); err != nil {
 		return jpushScheduleError(err, id)
 	}
 	jpushOK(w)
@@ -332,7 +333,7 @@ func (g *Gateway) jpushDeleteSchedule(w http.ResponseWriter, r *http.Request, ap
 // first → {"count", "msgids"}.
 func (g *Gateway) jpushScheduleMsgIDs(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id := r.PathValue("schedule_id")
-	s, err := g.scheduleGet(r.Context(), app, id)
+	s, err := g.schedules.Get(r.Context(), app, id)
 	if err != nil {
 		return jpushScheduleError(err, id)
 	}

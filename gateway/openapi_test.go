@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/heraldpush/herald/gateway"
 )
 

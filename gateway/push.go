@@ -245,6 +245,13 @@ func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *push.Pla
 	return nil
 }
 
+// firingSender sends schedules' firings (schedule.Sender).
+type firingSender struct{ g *Gateway }
+
+func (s firingSender) SendFiring(ctx context.Context, app *dataservice.App, plan *push.Plan, id uint64) error {
+	return s.g.send(ctx, app, plan, id, firing)
+}
+
 // cancelResponse answers DELETE /v1/messages/{msg_id}.
 type cancelResponse struct {
 	MsgID string `json:"msg_id"`

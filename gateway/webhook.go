@@ -35,6 +35,10 @@ type webhookRequest struct {
 	RotateSecret bool `json:"rotate_secret"`
 }
 
+// setAttempts bounds the rounds of a PUT racing with lease renewals and
+// other calls.
+const setAttempts = 10
+
 var errNoWebhook = api.Errorf(http.StatusNotFound, "no_webhook", "the app has no webhook; set one with PUT /v1/webhook")
 
 // putWebhook sets the app's webhook: created with a new secret, or
@@ -57,7 +61,7 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 			"url points to %s, which is not a public address: this gateway posts webhooks only to public addresses (its operator can allow others with --webhook-private-networks)", host)
 	}
 	ctx := r.Context()
-	for range replaceAttempts {
+	for range setAttempts {
 		cur, err := g.data.Webhook(ctx, app.Key)
 		if api.IsNotFound(err) {
 			created, err := g.data.CreateWebhook(ctx, dataservice.Webhook{AppKey: app.Key, URL: *req.URL, Secret: webhook.NewSecret()})
