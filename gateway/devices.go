@@ -33,25 +33,6 @@ type deviceView struct {
 	Created  time.Time  `json:"created"`
 }
 
-// appDevice returns the device rid of app, or the API's 404.
-func (g *Gateway) appDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
-	unknown := api.Errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
-	if !api.ValidID(rid) {
-		return dataservice.Device{}, unknown
-	}
-	d, err := g.data.Device(ctx, rid)
-	if err != nil {
-		if api.IsNotFound(err) {
-			return d, unknown
-		}
-		return d, err
-	}
-	if d.AppKey != app.Key {
-		return dataservice.Device{}, unknown
-	}
-	return d, nil
-}
-
 // viewDevice reads what the view adds to the device record.
 func (g *Gateway) viewDevice(ctx context.Context, d dataservice.Device) (deviceView, error) {
 	v := deviceView{RegistrationID: d.RegistrationID, Platform: d.Platform, Created: d.Created.UTC()}
@@ -72,7 +53,7 @@ func (g *Gateway) viewDevice(ctx context.Context, d dataservice.Device) (deviceV
 }
 
 func (g *Gateway) deviceInfo(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	d, err := g.appDevice(r.Context(), app, r.PathValue("registration_id"))
+	d, err := device.Get(r.Context(), g.data, app, r.PathValue("registration_id"))
 	if err != nil {
 		return err
 	}
@@ -93,7 +74,7 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, app *data
 		return err
 	}
 	ctx := r.Context()
-	d, err := g.appDevice(ctx, app, r.PathValue("registration_id"))
+	d, err := device.Get(ctx, g.data, app, r.PathValue("registration_id"))
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,13 @@ var decimalID = regexp.MustCompile(`^[1-9][0-9]*$`)
 // newFuzzEnv returns a gateway with the fixed app and devices.
 func newFuzzEnv(tb testing.TB) *env {
 	tb.Helper()
-	e := newEnv(tb, gateway.Config{})
+	return newFuzzEnvWith(tb, gateway.Config{})
+}
+
+// newFuzzEnvWith is newFuzzEnv with cfg.
+func newFuzzEnvWith(tb testing.TB, cfg gateway.Config) *env {
+	tb.Helper()
+	e := newEnv(tb, cfg)
 	ctx := context.Background()
 	for _, key := range []string{fuzzAppKey, fuzzOtherApp} {
 		if err := e.data.CreateApp(ctx, dataservice.App{Key: key, SecretHash: sha256.Sum256([]byte(fuzzAppSecret)), Created: time.Now()}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/cluster"
+	"github.com/heraldpush/herald/gateway/jpush"
 	"github.com/heraldpush/herald/gateway/lease"
 	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/gateway/schedule"
@@ -57,10 +58,10 @@ type Config struct {
 	// (after an outage of every gateway); later ones are skipped and
 	// counted missed. Zero means one hour.
 	ScheduleGrace time.Duration
-	// JPushRateLimits bound each app's calls per minute to the
-	// JPush-compatible /v3 API. Zero fields take JPush's free-tier
-	// figures.
-	JPushRateLimits JPushRateLimits
+	// JPush configures the JPush-compatible /v3 face: each app's calls per
+	// minute to each part of it. Zero fields take JPush's free-tier
+	// figures; MaxBody is the gateway's.
+	JPush jpush.Config
 	// Webhooks configures the delivery of upstream messages to the apps'
 	// webhooks (package webhook). Zero fields take its defaults.
 	Webhooks webhook.Config
@@ -102,7 +103,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxTTL <= 0 {
 		c.MaxTTL = 10 * 24 * time.Hour
 	}
-	c.JPushRateLimits = c.JPushRateLimits.withDefaults()
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -147,7 +147,7 @@ type Gateway struct {
 	auth      *api.Authenticator
 	handler   http.Handler
 	routes    []api.Route
-	jpush     *jpushFace
+	jpush     *jpush.Face
 }
 
 // New returns a gateway; Close stops its tasks.
@@ -207,8 +207,10 @@ func New(cfg Config, deps Deps) *Gateway {
 		route("GET", "/debug/pprof/symbol", api.AuthAdmin, profile(pprof.Symbol)),
 		route("GET", "/debug/pprof/trace", api.AuthAdmin, profile(pprof.Trace)),
 	}
-	g.jpush = newJPushFace(cfg.JPushRateLimits)
-	g.routes = append(g.routes, g.jpushRoutes()...)
+	jcfg := cfg.JPush
+	jcfg.MaxBody = cfg.MaxBody
+	g.jpush = jpush.New(jcfg, jpush.Deps{Data: deps.Data, Pusher: pusher{g}, Limits: g.limits, Schedules: g.schedules, IDs: deps.IDs, Log: cfg.Log})
+	g.routes = append(g.routes, g.jpush.Routes()...)
 	mux := api.NewMux(g.routes, g.auth, g.writeError)
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.warm.Run(func() { mux.ServeHTTP(w, r) })
@@ -248,8 +250,8 @@ func route(method, pattern string, auth api.Auth, handle api.Handler) api.Route 
 // writeError writes err in the dialect of the face r is for: JPush's for
 // the /v3 face, the API's own for the others.
 func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if isJPushPath(r.URL.Path) {
-		g.writeJPushError(w, r, err)
+	if jpush.IsPath(r.URL.Path) {
+		g.jpush.WriteError(w, r, err)
 		return
 	}
 	api.WriteError(w, r, g.log, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/jpush"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -30,8 +31,7 @@ var jpushPushCodes = map[int]int{
 // _jpush extras, or JPush's error body with a known code and a msg_id,
 // having changed nothing.
 func FuzzJPushPush(f *testing.F) {
-	e := newFuzzEnv(f)
-	gateway.SetJPushRateLimitsForTest(e.gw, gateway.JPushRateLimits{Push: -1})
+	e := newFuzzEnvWith(f, gateway.Config{JPush: jpush.Config{RateLimits: jpush.RateLimits{Push: -1}}})
 	h := e.gw.Handler()
 	auth := basic(fuzzAppKey, fuzzAppSecret)
 	limits := gateway.DefaultConfig()
@@ -127,8 +127,7 @@ func jpushSeeds(tb testing.TB) [][]byte {
 // TestJPushSeedCorpus checks that each seed of FuzzJPushPush still meets
 // the case it was written for, so the corpus keeps covering every outcome.
 func TestJPushSeedCorpus(t *testing.T) {
-	e := newFuzzEnv(t)
-	gateway.SetJPushRateLimitsForTest(e.gw, gateway.JPushRateLimits{Push: -1})
+	e := newFuzzEnvWith(t, gateway.Config{JPush: jpush.Config{RateLimits: jpush.RateLimits{Push: -1}}})
 	a := app{Key: fuzzAppKey, Secret: fuzzAppSecret}
 	want := map[string]int{ // seed file → error code, 0 for accepted
 		"valid_rids_notification": 0,

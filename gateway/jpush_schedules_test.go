@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/jpush"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -117,7 +118,7 @@ func TestJPushSchedules(t *testing.T) {
 }
 
 func TestJPushScheduleFires(t *testing.T) {
-	f := newJPushFixture(t, gateway.Config{ScheduleScan: 50 * time.Millisecond, JPushRateLimits: gateway.JPushRateLimits{Schedule: -1}})
+	f := newJPushFixture(t, gateway.Config{ScheduleScan: 50 * time.Millisecond, JPush: jpush.Config{RateLimits: jpush.RateLimits{Schedule: -1}}})
 	soon := beijing(time.Now().Add(2 * time.Second))
 	var created struct {
 		ScheduleID string `json:"schedule_id"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/jpush"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -538,9 +539,8 @@ func TestJPushAuthAndRouting(t *testing.T) {
 }
 
 func TestJPushRateLimit(t *testing.T) {
-	f := newJPushFixture(t, gateway.Config{JPushRateLimits: gateway.JPushRateLimits{Push: 2, Device: 1, Report: -1}})
 	now := time.Date(2026, 11, 21, 10, 0, 30, 0, time.UTC)
-	gateway.SetJPushClockForTest(f.gw, func() time.Time { return now })
+	f := newJPushFixture(t, gateway.Config{JPush: jpush.Config{RateLimits: jpush.RateLimits{Push: 2, Device: 1, Report: -1}, Now: func() time.Time { return now }}})
 	push := map[string]any{"platform": "all", "audience": "all", "notification": map[string]any{"alert": "hi"}}
 
 	wantHeaders := func(t *testing.T, r response, quota, remaining int) {

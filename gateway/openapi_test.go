@@ -19,8 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/jpush"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // The tests of gateway/openapi.json, the hand-written OpenAPI 3.1
@@ -1065,7 +1066,7 @@ func TestOpenAPIMatchesTheJPushFace(t *testing.T) {
 	c.call(t, exchange{op: "DELETE /v3/aliases/{alias}", path: "/v3/aliases/u1", auth: a.auth(), status: 200})
 
 	// Over the quota.
-	limited := newEnv(t, gateway.Config{JPushRateLimits: gateway.JPushRateLimits{Device: 1}})
+	limited := newEnv(t, gateway.Config{JPush: jpush.Config{RateLimits: jpush.RateLimits{Device: 1}}})
 	lc := &conformance{e: limited, doc: d, ops: c.ops}
 	la := limited.createApp(t)
 	lc.call(t, exchange{op: "GET /v3/tags", path: "/v3/tags", auth: la.auth(), status: 200})

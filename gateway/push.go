@@ -245,6 +245,21 @@ func (g *Gateway) send(ctx context.Context, app *dataservice.App, plan *push.Pla
 	return nil
 }
 
+// pusher is the push path as the /v3 face sees it (jpush.Pusher).
+type pusher struct{ g *Gateway }
+
+func (p pusher) Submit(ctx context.Context, app *dataservice.App, plan *push.Plan) (uint64, error) {
+	return p.g.submit(ctx, app, plan)
+}
+
+func (p pusher) Withdraw(ctx context.Context, m *dataservice.Message) error {
+	_, err := p.g.tasks.cancel(ctx, m.ID)
+	if errors.Is(err, dataservice.ErrNotFound) {
+		err = p.g.withdrawListed(ctx, m) // sent without a task
+	}
+	return err
+}
+
 // firingSender sends schedules' firings (schedule.Sender).
 type firingSender struct{ g *Gateway }
 

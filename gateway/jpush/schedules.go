@@ -1,4 +1,4 @@
-package gateway
+package jpush
 
 import (
 	"bytes"
@@ -22,19 +22,19 @@ import (
 // the push is JPush's push object, turned into the /v1 push the schedule
 // fires (as POST /v3/push turns it) and kept as sent, to be shown as sent.
 
-// jpushScheduleZone is the zone JPush reads schedule times in, unless the
+// scheduleZone is the zone JPush reads schedule times in, unless the
 // trigger names another with Herald's time_zone.
-const jpushScheduleZone = "Asia/Shanghai"
+const scheduleZone = "Asia/Shanghai"
 
-// jpushSchedulePage is the size of a page of GET /v3/schedules, as JPush.
-const jpushSchedulePage = 50
+// schedulePage is the size of a page of GET /v3/schedules, as JPush.
+const schedulePage = 50
 
-// jpushScheduleKeys are the keys of a schedule object; cid is accepted and
+// scheduleKeys are the keys of a schedule object; cid is accepted and
 // ignored (Herald's schedules have no idempotency key).
-var jpushScheduleKeys = map[string]bool{"name": true, "enabled": true, "trigger": true, "push": true, "cid": true}
+var scheduleKeys = map[string]bool{"name": true, "enabled": true, "trigger": true, "push": true, "cid": true}
 
-// jpushScheduleView is a schedule as JPush shows it.
-type jpushScheduleView struct {
+// scheduleView is a schedule as JPush shows it.
+type scheduleView struct {
 	ScheduleID string               `json:"schedule_id"`
 	Name       string               `json:"name"`
 	Enabled    bool                 `json:"enabled"`
@@ -46,34 +46,34 @@ type jpushScheduleView struct {
 // the sections the body has (all of them for a new schedule), and says
 // whether it had any.
 func decodeJPushSchedule(b []byte, def *schedule.Def) (bool, error) {
-	obj, err := jpushObject(b, "the schedule")
+	obj, err := object(b, "the schedule")
 	if err != nil {
 		return false, err
 	}
 	changed := false
 	for k, v := range obj {
-		if !jpushScheduleKeys[k] {
-			return false, jpushErrorf(jpushInvalid, "%q is not a key of a schedule; it has name, enabled, trigger and push", k)
+		if !scheduleKeys[k] {
+			return false, errorf(kindInvalid, "%q is not a key of a schedule; it has name, enabled, trigger and push", k)
 		}
-		if jpushIsNull(v) || k == "cid" {
+		if isNull(v) || k == "cid" {
 			continue
 		}
 		changed = true
 		switch k {
 		case "name":
-			if def.Name, err = jpushString(v, "name"); err != nil {
+			if def.Name, err = str(v, "name"); err != nil {
 				return false, err
 			}
 		case "enabled":
 			if err := json.Unmarshal(v, &def.Enabled); err != nil {
-				return false, jpushErrorf(jpushInvalid, "enabled must be true or false")
+				return false, errorf(kindInvalid, "enabled must be true or false")
 			}
 		case "trigger":
 			if def.Trigger, err = decodeJPushTrigger(v); err != nil {
 				return false, err
 			}
 		case "push":
-			if def.Push, def.Source, err = jpushSchedulePush(v); err != nil {
+			if def.Push, def.Source, err = schedulePush(v); err != nil {
 				return false, err
 			}
 		}
@@ -92,27 +92,27 @@ func decodeJPushTrigger(raw json.RawMessage) (schedule.Trigger, error) {
 		err = api.BodyError(err, int64(len(raw)))
 		var ae *api.Error
 		if errors.As(err, &ae) {
-			return schedule.Trigger{}, jpushErrorf(jpushInvalid, "trigger: %s", ae.Message)
+			return schedule.Trigger{}, errorf(kindInvalid, "trigger: %s", ae.Message)
 		}
 		return schedule.Trigger{}, err
 	}
 	if tj.TimeZone == "" {
-		tj.TimeZone = jpushScheduleZone
+		tj.TimeZone = scheduleZone
 	}
 	return tj.Trigger()
 }
 
-// jpushSchedulePush turns a schedule's JPush push object into the /v1 push
+// schedulePush turns a schedule's JPush push object into the /v1 push
 // it fires, and returns both. What JPush ignores in a schedule's push
 // (cid, sendno) is dropped; override_msg_id has no meaning for a push not
 // sent yet and is refused.
-func jpushSchedulePush(raw json.RawMessage) (body, source json.RawMessage, err error) {
+func schedulePush(raw json.RawMessage) (body, source json.RawMessage, err error) {
 	req, err := decodeJPushPush(raw)
 	if err != nil {
 		return nil, nil, err
 	}
 	if req.overrideID != 0 {
-		return nil, nil, jpushErrorf(jpushInvalid, "push.options.override_msg_id is not supported in a schedule")
+		return nil, nil, errorf(kindInvalid, "push.options.override_msg_id is not supported in a schedule")
 	}
 	msg, err := req.heraldMessage()
 	if err != nil {
@@ -142,20 +142,20 @@ func jpushSchedulePush(raw json.RawMessage) (body, source json.RawMessage, err e
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v1); err != nil {
-		return nil, nil, jpushErrorf(jpushInvalid, "push: %v", err)
+		return nil, nil, errorf(kindInvalid, "push: %v", err)
 	}
 	var src bytes.Buffer
 	if err := json.Compact(&src, raw); err != nil {
-		return nil, nil, jpushErrorf(jpushInvalid, "push: %v", err)
+		return nil, nil, errorf(kindInvalid, "push: %v", err)
 	}
 	return bytes.TrimSpace(buf.Bytes()), src.Bytes(), nil
 }
 
-// jpushScheduleError turns the core's unknown schedule into JPush's.
-func jpushScheduleError(err error, id string) error {
+// scheduleError turns the core's unknown schedule into JPush's.
+func scheduleError(err error, id string) error {
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == "unknown_schedule" {
-		return jpushErrorf(jpushNotFound, "this app has no schedule with schedule_id %q; GET /v3/schedules lists them", api.Truncate(id, 64))
+		return errorf(kindNotFound, "this app has no schedule with schedule_id %q; GET /v3/schedules lists them", api.Truncate(id, 64))
 	}
 	return err
 }
@@ -163,15 +163,15 @@ func jpushScheduleError(err error, id string) error {
 // viewJPushSchedule renders s as JPush does: its trigger without Herald's
 // zone fields when they are JPush's defaults, its push as it was sent
 // (the /v1 push, for a schedule made through /v1).
-func viewJPushSchedule(s dataservice.Schedule) (jpushScheduleView, error) {
+func viewJPushSchedule(s dataservice.Schedule) (scheduleView, error) {
 	def, err := schedule.ReadDef(s)
 	if err != nil {
-		return jpushScheduleView{}, err
+		return scheduleView{}, err
 	}
 	tj := def.Trigger.JSON()
 	if tj.ZoneType == schedule.ZoneFixed {
 		tj.ZoneType = ""
-		if tj.TimeZone == jpushScheduleZone {
+		if tj.TimeZone == scheduleZone {
 			tj.TimeZone = ""
 		}
 	}
@@ -179,12 +179,12 @@ func viewJPushSchedule(s dataservice.Schedule) (jpushScheduleView, error) {
 	if len(shown) == 0 {
 		shown = def.Push
 	}
-	return jpushScheduleView{ScheduleID: s.ID, Name: s.Name, Enabled: s.Enabled, Trigger: tj, Push: shown}, nil
+	return scheduleView{ScheduleID: s.ID, Name: s.Name, Enabled: s.Enabled, Trigger: tj, Push: shown}, nil
 }
 
-// jpushCreateSchedule is POST /v3/schedules → {"schedule_id", "name"}.
-func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+// createSchedule is POST /v3/schedules → {"schedule_id", "name"}.
+func (f *Face) createSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, f.cfg.MaxBody)
 	if err != nil {
 		return err
 	}
@@ -194,11 +194,11 @@ func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, ap
 	}
 	switch {
 	case def.Trigger.Single == nil && def.Trigger.Periodical == nil:
-		return jpushErrorf(jpushMissing, `trigger is required: {"single": {"time": "YYYY-MM-DD HH:MM:SS"}} or {"periodical": {…}}`)
+		return errorf(kindMissing, `trigger is required: {"single": {"time": "YYYY-MM-DD HH:MM:SS"}} or {"periodical": {…}}`)
 	case def.Push == nil:
-		return jpushErrorf(jpushMissing, "push is required: a push object, as POST /v3/push takes")
+		return errorf(kindMissing, "push is required: a push object, as POST /v3/push takes")
 	}
-	s, err := g.schedules.Create(r.Context(), app, def)
+	s, err := f.schedules.Create(r.Context(), app, def)
 	if err != nil {
 		return err
 	}
@@ -206,14 +206,14 @@ func (g *Gateway) jpushCreateSchedule(w http.ResponseWriter, r *http.Request, ap
 	return nil
 }
 
-// jpushSchedules is GET /v3/schedules?page=N: the app's schedules that
+// listSchedules is GET /v3/schedules?page=N: the app's schedules that
 // fire again (JPush's "valid" ones), oldest first, 50 a page.
-func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+func (f *Face) listSchedules(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	pageNo := 1
 	if s := r.URL.Query().Get("page"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return jpushErrorf(jpushInvalid, "page must be a whole number from 1; got %q", s)
+			return errorf(kindInvalid, "page must be a whole number from 1; got %q", s)
 		}
 		pageNo = n
 	}
@@ -222,7 +222,7 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 	var valid []dataservice.Schedule
 	after := ""
 	for {
-		ss, next, err := g.schedules.List(ctx, app, after, dataservice.MaxPage-1) // it reads one more
+		ss, next, err := f.schedules.List(ctx, app, after, dataservice.MaxPage-1) // it reads one more
 		if err != nil {
 			return err
 		}
@@ -248,13 +248,13 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 	}
 	slices.SortStableFunc(valid, func(a, b dataservice.Schedule) int { return a.Created.Compare(b.Created) })
 	out := struct {
-		TotalCount int                 `json:"total_count"`
-		TotalPages int                 `json:"total_pages"`
-		Page       int                 `json:"page"`
-		Schedules  []jpushScheduleView `json:"schedules"`
-	}{TotalCount: len(valid), TotalPages: (len(valid) + jpushSchedulePage - 1) / jpushSchedulePage, Page: pageNo, Schedules: []jpushScheduleView{}}
-	from := (pageNo - 1) * jpushSchedulePage
-	for i := from; i < len(valid) && i < from+jpushSchedulePage; i++ {
+		TotalCount int            `json:"total_count"`
+		TotalPages int            `json:"total_pages"`
+		Page       int            `json:"page"`
+		Schedules  []scheduleView `json:"schedules"`
+	}{TotalCount: len(valid), TotalPages: (len(valid) + schedulePage - 1) / schedulePage, Page: pageNo, Schedules: []scheduleView{}}
+	from := (pageNo - 1) * schedulePage
+	for i := from; i < len(valid) && i < from+schedulePage; i++ {
 		v, err := viewJPushSchedule(valid[i])
 		if err != nil {
 			return err
@@ -265,12 +265,12 @@ func (g *Gateway) jpushSchedules(w http.ResponseWriter, r *http.Request, app *da
 	return nil
 }
 
-// jpushSchedule is GET /v3/schedules/{schedule_id}.
-func (g *Gateway) jpushSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+// getSchedule is GET /v3/schedules/{schedule_id}.
+func (f *Face) getSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id := r.PathValue("schedule_id")
-	s, err := g.schedules.Get(r.Context(), app, id)
+	s, err := f.schedules.Get(r.Context(), app, id)
 	if err != nil {
-		return jpushScheduleError(err, id)
+		return scheduleError(err, id)
 	}
 	v, err := viewJPushSchedule(s)
 	if err != nil {
@@ -280,19 +280,19 @@ func (g *Gateway) jpushSchedule(w http.ResponseWriter, r *http.Request, app *dat
 	return nil
 }
 
-// jpushUpdateSchedule is PUT /v3/schedules/{schedule_id}: the sections
+// updateSchedule is PUT /v3/schedules/{schedule_id}: the sections
 // the body has (name, enabled, trigger, push) replace the schedule's,
 // each whole, as JPush.
-func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+func (f *Face) updateSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, f.cfg.MaxBody)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
 	id := r.PathValue("schedule_id")
-	cur, err := g.schedules.Get(ctx, app, id)
+	cur, err := f.schedules.Get(ctx, app, id)
 	if err != nil {
-		return jpushScheduleError(err, id)
+		return scheduleError(err, id)
 	}
 	def, err := schedule.ReadDef(cur)
 	if err != nil {
@@ -304,11 +304,11 @@ func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, ap
 		return err
 	}
 	if !changed {
-		return jpushErrorf(jpushMissing, "give at least one of name, enabled, trigger and push")
+		return errorf(kindMissing, "give at least one of name, enabled, trigger and push")
 	}
-	s, err := g.schedules.Replace(ctx, app, id, def)
+	s, err := f.schedules.Replace(ctx, app, id, def)
 	if err != nil {
-		return jpushScheduleError(err, id)
+		return scheduleError(err, id)
 	}
 	v, err := viewJPushSchedule(s)
 	if err != nil {
@@ -318,24 +318,24 @@ func (g *Gateway) jpushUpdateSchedule(w http.ResponseWriter, r *http.Request, ap
 	return nil
 }
 
-// jpushDeleteSchedule is DELETE /v3/schedules/{schedule_id}.
-func (g *Gateway) jpushDeleteSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+// deleteSchedule is DELETE /v3/schedules/{schedule_id}.
+func (f *Face) deleteSchedule(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id := r.PathValue("schedule_id")
-	if err := g.schedules.Delete(r.Context(), app, id); err != nil {
-		return jpushScheduleError(err, id)
+	if err := f.schedules.Delete(r.Context(), app, id); err != nil {
+		return scheduleError(err, id)
 	}
-	jpushOK(w)
+	writeOK(w)
 	return nil
 }
 
-// jpushScheduleMsgIDs is GET /v3/schedules/{schedule_id}/msg_ids: the
+// scheduleMsgIDs is GET /v3/schedules/{schedule_id}/msg_ids: the
 // messages of its latest firings (dataservice.MaxScheduleFired), oldest
 // first → {"count", "msgids"}.
-func (g *Gateway) jpushScheduleMsgIDs(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+func (f *Face) scheduleMsgIDs(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	id := r.PathValue("schedule_id")
-	s, err := g.schedules.Get(r.Context(), app, id)
+	s, err := f.schedules.Get(r.Context(), app, id)
 	if err != nil {
-		return jpushScheduleError(err, id)
+		return scheduleError(err, id)
 	}
 	list := []string{}
 	for _, f := range s.Fired {

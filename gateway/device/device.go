@@ -10,6 +10,31 @@ import (
 	"github.com/heraldpush/herald/gateway/api"
 )
 
+// Reader reads device records.
+type Reader interface {
+	Device(ctx context.Context, rid string) (dataservice.Device, error)
+}
+
+// Get returns the device rid of app, or the API's 404 (as for a device
+// that does not exist, for another app's).
+func Get(ctx context.Context, data Reader, app *dataservice.App, rid string) (dataservice.Device, error) {
+	unknown := api.Errorf(http.StatusNotFound, "unknown_registration_id", "this app has no device with registration_id %q; devices register with POST /v1/devices", rid)
+	if !api.ValidID(rid) {
+		return dataservice.Device{}, unknown
+	}
+	d, err := data.Device(ctx, rid)
+	if err != nil {
+		if api.IsNotFound(err) {
+			return d, unknown
+		}
+		return d, err
+	}
+	if d.AppKey != app.Key {
+		return dataservice.Device{}, unknown
+	}
+	return d, nil
+}
+
 // Store is what applying an Update reads and writes.
 type Store interface {
 	DeviceAttrs(ctx context.Context, rid string) (dataservice.DeviceAttrs, error)

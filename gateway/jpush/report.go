@@ -1,4 +1,4 @@
-package gateway
+package jpush
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 // maxJPushMsgIDs bounds the msg_ids of one report call, as JPush.
 const maxJPushMsgIDs = 100
 
-// jpushReceived is an entry of GET /v3/received.
-type jpushReceived struct {
+// received is an entry of GET /v3/received.
+type received struct {
 	MsgID           uint64 `json:"msg_id"`
 	AndroidReceived *int64 `json:"android_received"`
 	IOSAPNSSent     *int64 `json:"ios_apns_sent"`
@@ -32,8 +32,8 @@ type jpushReceived struct {
 	WPMPNSSent      *int64 `json:"wp_mpns_sent"`
 }
 
-// jpushReceivedDetail is an entry of GET /v3/received/detail.
-type jpushReceivedDetail struct {
+// receivedDetail is an entry of GET /v3/received/detail.
+type receivedDetail struct {
 	MsgID                 string `json:"msg_id"`
 	JPushReceived         *int64 `json:"jpush_received"`
 	AndroidPNSSent        *int64 `json:"android_pns_sent"`
@@ -48,12 +48,12 @@ type jpushReceivedDetail struct {
 	HMOSHMPNSReceived     *int64 `json:"hmos_hmpns_received"`
 }
 
-// jpushMsgIDs reads the msg_ids parameter: decimal ids separated by
+// msgIDsParam reads the msg_ids parameter: decimal ids separated by
 // commas.
-func jpushMsgIDs(r *http.Request) ([]uint64, error) {
+func msgIDsParam(r *http.Request) ([]uint64, error) {
 	s := r.URL.Query().Get("msg_ids")
 	if s == "" {
-		return nil, jpushErrorf(jpushMissing, "msg_ids is required: the msg_id values pushes returned, separated by commas (at most %d)", maxJPushMsgIDs)
+		return nil, errorf(kindMissing, "msg_ids is required: the msg_id values pushes returned, separated by commas (at most %d)", maxJPushMsgIDs)
 	}
 	var out []uint64
 	for _, p := range strings.Split(s, ",") {
@@ -63,35 +63,35 @@ func jpushMsgIDs(r *http.Request) ([]uint64, error) {
 		}
 		id, err := ids.ParseMessageID(p)
 		if err != nil {
-			return nil, jpushErrorf(jpushInvalid, "msg_ids: %q is not a msg_id; msg_ids are decimal numbers separated by commas", api.Truncate(p, 30))
+			return nil, errorf(kindInvalid, "msg_ids: %q is not a msg_id; msg_ids are decimal numbers separated by commas", api.Truncate(p, 30))
 		}
 		out = append(out, id)
 	}
 	switch {
 	case len(out) == 0:
-		return nil, jpushErrorf(jpushMissing, "msg_ids lists no msg_id")
+		return nil, errorf(kindMissing, "msg_ids lists no msg_id")
 	case len(out) > maxJPushMsgIDs:
-		return nil, jpushErrorf(jpushInvalid, "msg_ids lists %d ids; at most %d per call", len(out), maxJPushMsgIDs)
+		return nil, errorf(kindInvalid, "msg_ids lists %d ids; at most %d per call", len(out), maxJPushMsgIDs)
 	}
 	return out, nil
 }
 
-// jpushReceivedCounts returns, per id, how many devices received the
+// receivedCounts returns, per id, how many devices received the
 // message over Herald's connection: those that acknowledged it, or, for
 // a message sent online only (which is never acknowledged), those it was
 // written to. Nil for ids that are not the app's messages.
-func (g *Gateway) jpushReceivedCounts(ctx context.Context, app *dataservice.App, msgIDs []uint64) ([]*int64, error) {
-	msgs, err := g.data.Messages(ctx, msgIDs)
+func (f *Face) receivedCounts(ctx context.Context, app *dataservice.App, msgIDs []uint64) ([]*int64, error) {
+	msgs, err := f.data.Messages(ctx, msgIDs)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*int64, len(msgIDs))
-	err = jpushFanOut(ctx, len(msgIDs), func(ctx context.Context, i int) error {
+	err = fanOut(ctx, len(msgIDs), func(ctx context.Context, i int) error {
 		m := msgs[i]
 		if m.ID == 0 || m.AppKey != app.Key {
 			return nil
 		}
-		rep, err := g.data.Report(ctx, m.ID)
+		rep, err := f.data.Report(ctx, m.ID)
 		if api.IsNotFound(err) {
 			return nil
 		}
@@ -108,37 +108,37 @@ func (g *Gateway) jpushReceivedCounts(ctx context.Context, app *dataservice.App,
 	return out, err
 }
 
-// jpushReceived is GET /v3/received?msg_ids=….
-func (g *Gateway) jpushReceived(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	msgIDs, err := jpushMsgIDs(r)
+// received is GET /v3/received?msg_ids=….
+func (f *Face) received(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	msgIDs, err := msgIDsParam(r)
 	if err != nil {
 		return err
 	}
-	counts, err := g.jpushReceivedCounts(r.Context(), app, msgIDs)
+	counts, err := f.receivedCounts(r.Context(), app, msgIDs)
 	if err != nil {
 		return err
 	}
-	out := make([]jpushReceived, len(msgIDs))
+	out := make([]received, len(msgIDs))
 	for i, id := range msgIDs {
-		out[i] = jpushReceived{MsgID: id, AndroidReceived: counts[i]}
+		out[i] = received{MsgID: id, AndroidReceived: counts[i]}
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// jpushReceivedDetail is GET /v3/received/detail?msg_ids=….
-func (g *Gateway) jpushReceivedDetail(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	msgIDs, err := jpushMsgIDs(r)
+// receivedDetail is GET /v3/received/detail?msg_ids=….
+func (f *Face) receivedDetail(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	msgIDs, err := msgIDsParam(r)
 	if err != nil {
 		return err
 	}
-	counts, err := g.jpushReceivedCounts(r.Context(), app, msgIDs)
+	counts, err := f.receivedCounts(r.Context(), app, msgIDs)
 	if err != nil {
 		return err
 	}
-	out := make([]jpushReceivedDetail, len(msgIDs))
+	out := make([]receivedDetail, len(msgIDs))
 	for i, id := range msgIDs {
-		out[i] = jpushReceivedDetail{MsgID: ids.FormatMessageID(id), JPushReceived: counts[i]}
+		out[i] = receivedDetail{MsgID: ids.FormatMessageID(id), JPushReceived: counts[i]}
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil

@@ -1,4 +1,4 @@
-package gateway
+package jpush
 
 import (
 	"sync"
@@ -89,12 +89,12 @@ func TestRateLimiterConcurrentCallsGetExactlyTheQuota(t *testing.T) {
 }
 
 func TestJPushRateLimitsDefaults(t *testing.T) {
-	got := JPushRateLimits{Device: 5, Report: -1}.withDefaults()
-	want := JPushRateLimits{Push: 600, Schedule: 100, Device: 5, Report: -1}
+	got := RateLimits{Device: 5, Report: -1}.withDefaults()
+	want := RateLimits{Push: 600, Schedule: 100, Device: 5, Report: -1}
 	if got != want {
 		t.Errorf("withDefaults = %+v, want %+v (zero fields take JPush's figures, others are kept)", got, want)
 	}
-	if d := DefaultConfig().JPushRateLimits; d != (JPushRateLimits{Push: 600, Schedule: 100, Device: 600, Report: 2400}) {
-		t.Errorf("DefaultConfig().JPushRateLimits = %+v", d)
+	if d := DefaultConfig().RateLimits; d != (RateLimits{Push: 600, Schedule: 100, Device: 600, Report: 2400}) {
+		t.Errorf("DefaultConfig().RateLimits = %+v", d)
 	}
 }

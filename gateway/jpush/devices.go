@@ -1,4 +1,4 @@
-package gateway
+package jpush
 
 import (
 	"context"
@@ -18,26 +18,26 @@ import (
 // alias, tags with their devices, aliases with theirs. Devices of other
 // apps are as unknown as devices that do not exist.
 
-// jpushDeviceView is JPush's answer to GET /v3/devices/{registration_id}.
+// deviceView is JPush's answer to GET /v3/devices/{registration_id}.
 // Herald keeps no mobile number: mobile is always null.
-type jpushDeviceView struct {
+type deviceView struct {
 	Tags   []string `json:"tags"`
 	Alias  *string  `json:"alias"`
 	Mobile *string  `json:"mobile"`
 }
 
-// jpushDevice is GET /v3/devices/{registration_id}.
-func (g *Gateway) jpushDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+// getDevice is GET /v3/devices/{registration_id}.
+func (f *Face) getDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	ctx := r.Context()
-	d, err := g.jpushAppDevice(ctx, app, r.PathValue("registration_id"))
+	d, err := f.appDevice(ctx, app, r.PathValue("registration_id"))
 	if err != nil {
 		return err
 	}
-	attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+	attrs, err := f.data.DeviceAttrs(ctx, d.RegistrationID)
 	if err != nil {
 		return err
 	}
-	v := jpushDeviceView{Tags: api.NonNil(attrs.Tags)}
+	v := deviceView{Tags: api.NonNil(attrs.Tags)}
 	if attrs.Alias != "" {
 		v.Alias = &attrs.Alias
 	}
@@ -45,19 +45,19 @@ func (g *Gateway) jpushDevice(w http.ResponseWriter, r *http.Request, app *datas
 	return nil
 }
 
-// jpushAppDevice returns app's device rid, or JPush's error.
-func (g *Gateway) jpushAppDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
-	d, err := g.appDevice(ctx, app, rid)
+// appDevice returns app's device rid, or JPush's error.
+func (f *Face) appDevice(ctx context.Context, app *dataservice.App, rid string) (dataservice.Device, error) {
+	d, err := device.Get(ctx, f.data, app, rid)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == "unknown_registration_id" {
-		return d, jpushErrorf(jpushNotFound, "this app has no device with registration_id %q", rid)
+		return d, errorf(kindNotFound, "this app has no device with registration_id %q", rid)
 	}
 	return d, err
 }
 
-// jpushOK answers a call that returns nothing, as JPush: 200 and an empty
+// writeOK answers a call that returns nothing, as JPush: 200 and an empty
 // body.
-func jpushOK(w http.ResponseWriter) {
+func writeOK(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 }
@@ -66,23 +66,23 @@ func jpushOK(w http.ResponseWriter) {
 // /v3/devices/{registration_id}: tags is {"add": […], "remove": […]} or "" (remove every tag); alias ""
 // removes the alias; mobile is accepted and ignored.
 func decodeJPushDeviceUpdate(b []byte) (req device.Update, clearTags bool, err error) {
-	obj, err := jpushObject(b, "the body")
+	obj, err := object(b, "the body")
 	if err != nil {
 		return req, false, err
 	}
-	if _, ok := obj["mobile"]; !ok && jpushIsNull(obj["tags"]) && jpushIsNull(obj["alias"]) {
-		return req, false, jpushErrorf(jpushMissing, `send "tags": {"add": […], "remove": […]} (or "" to remove every tag) and/or "alias"; the body changes nothing`)
+	if _, ok := obj["mobile"]; !ok && isNull(obj["tags"]) && isNull(obj["alias"]) {
+		return req, false, errorf(kindMissing, `send "tags": {"add": […], "remove": […]} (or "" to remove every tag) and/or "alias"; the body changes nothing`)
 	}
 	for k, v := range obj {
 		switch k {
 		case "tags":
-			if jpushIsNull(v) {
+			if isNull(v) {
 				continue
 			}
 			var s string
 			if json.Unmarshal(v, &s) == nil {
 				if s != "" {
-					return req, false, jpushErrorf(jpushInvalid, `tags must be {"add": […], "remove": […]}, or "" to remove every tag`)
+					return req, false, errorf(kindInvalid, `tags must be {"add": […], "remove": […]}, or "" to remove every tag`)
 				}
 				clearTags = true
 				continue
@@ -93,10 +93,10 @@ func decodeJPushDeviceUpdate(b []byte) (req device.Update, clearTags bool, err e
 			}
 			req.Tags = &device.TagsUpdate{Add: t.add, Remove: t.remove}
 		case "alias":
-			if jpushIsNull(v) {
+			if isNull(v) {
 				continue
 			}
-			a, err := jpushString(v, "alias")
+			a, err := str(v, "alias")
 			if err != nil {
 				return req, false, err
 			}
@@ -104,7 +104,7 @@ func decodeJPushDeviceUpdate(b []byte) (req device.Update, clearTags bool, err e
 		case "mobile":
 			// Herald sends no SMS.
 		default:
-			return req, false, jpushErrorf(jpushInvalid, "%q is not a field of a device update; fields are tags, alias and mobile", k)
+			return req, false, errorf(kindInvalid, "%q is not a field of a device update; fields are tags, alias and mobile", k)
 		}
 	}
 	return req, clearTags, nil
@@ -115,7 +115,7 @@ type addRemove struct{ add, remove []string }
 // decodeJPushAddRemove reads {"add": […], "remove": […]}.
 func decodeJPushAddRemove(raw json.RawMessage, path string) (addRemove, error) {
 	var out addRemove
-	obj, err := jpushObject(raw, path)
+	obj, err := object(raw, path)
 	if err != nil {
 		return out, err
 	}
@@ -127,21 +127,21 @@ func decodeJPushAddRemove(raw json.RawMessage, path string) (addRemove, error) {
 		case "remove":
 			dst = &out.remove
 		default:
-			return out, jpushErrorf(jpushInvalid, "%s.%s is not a field; give %s.add and %s.remove", path, k, path, path)
+			return out, errorf(kindInvalid, "%s.%s is not a field; give %s.add and %s.remove", path, k, path, path)
 		}
-		if jpushIsNull(v) {
+		if isNull(v) {
 			continue
 		}
-		if *dst, err = jpushStrings(v, path+"."+k); err != nil {
+		if *dst, err = strs(v, path+"."+k); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
 }
 
-// jpushUpdateDevice is POST /v3/devices/{registration_id}.
-func (g *Gateway) jpushUpdateDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+// updateDevice is POST /v3/devices/{registration_id}.
+func (f *Face) updateDevice(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, f.cfg.MaxBody)
 	if err != nil {
 		return err
 	}
@@ -155,95 +155,95 @@ func (g *Gateway) jpushUpdateDevice(w http.ResponseWriter, r *http.Request, app 
 		}
 	}
 	ctx := r.Context()
-	d, err := g.jpushAppDevice(ctx, app, r.PathValue("registration_id"))
+	d, err := f.appDevice(ctx, app, r.PathValue("registration_id"))
 	if err != nil {
 		return err
 	}
 	if clearTags {
-		attrs, err := g.data.DeviceAttrs(ctx, d.RegistrationID)
+		attrs, err := f.data.DeviceAttrs(ctx, d.RegistrationID)
 		if err != nil {
 			return err
 		}
 		req.Tags = &device.TagsUpdate{Remove: attrs.Tags}
 	}
-	if err := req.Apply(ctx, g.data, app, d.RegistrationID, errJPushAliasFull); err != nil {
+	if err := req.Apply(ctx, f.data, app, d.RegistrationID, errJPushAliasFull); err != nil {
 		return err
 	}
-	jpushOK(w)
+	writeOK(w)
 	return nil
 }
 
 func errJPushAliasFull(alias string) error {
-	return jpushErrorf(jpushAliasFull, "alias %q already names %d devices of this app, the most allowed; take it off one of them first (nothing was changed)", alias, dataservice.MaxAliasDevices)
+	return errorf(kindAliasFull, "alias %q already names %d devices of this app, the most allowed; take it off one of them first (nothing was changed)", alias, dataservice.MaxAliasDevices)
 }
 
 // maxJPushStatus bounds the devices of POST /v3/devices/status, as JPush.
 const maxJPushStatus = 1000
 
-// jpushDeviceStatus is a device's entry in the answer of POST
+// deviceStatus is a device's entry in the answer of POST
 // /v3/devices/status.
-type jpushDeviceStatus struct {
+type deviceStatus struct {
 	Online bool `json:"online"`
 }
 
-// jpushDevicesStatus is POST /v3/devices/status: whether devices are
+// devicesStatus is POST /v3/devices/status: whether devices are
 // online (their session is live). Ids that are not the app's devices map
 // to null, as with JPush. Herald keeps no history of connections, so
 // last_online_time is never given.
-func (g *Gateway) jpushDevicesStatus(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+func (f *Face) devicesStatus(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	b, err := readJPushBody(w, r, f.cfg.MaxBody)
 	if err != nil {
 		return err
 	}
-	obj, err := jpushObject(b, "the body")
+	obj, err := object(b, "the body")
 	if err != nil {
 		return err
 	}
 	raw, ok := obj["registration_ids"]
-	if !ok || jpushIsNull(raw) {
-		return jpushErrorf(jpushMissing, `send {"registration_ids": […]}`)
+	if !ok || isNull(raw) {
+		return errorf(kindMissing, `send {"registration_ids": […]}`)
 	}
-	rids, err := jpushStrings(raw, "registration_ids")
+	rids, err := strs(raw, "registration_ids")
 	if err != nil {
 		return err
 	}
 	rids = api.Distinct(rids)
 	switch {
 	case len(rids) == 0:
-		return jpushErrorf(jpushMissing, "registration_ids lists no device")
+		return errorf(kindMissing, "registration_ids lists no device")
 	case len(rids) > maxJPushStatus:
-		return jpushErrorf(jpushInvalid, "registration_ids lists %d devices; at most %d per call", len(rids), maxJPushStatus)
+		return errorf(kindInvalid, "registration_ids lists %d devices; at most %d per call", len(rids), maxJPushStatus)
 	}
 	for i, rid := range rids {
 		if !api.ValidID(rid) {
-			return jpushErrorf(jpushInvalid, "registration_ids[%d] must be 1 to 64 bytes of UTF-8", i)
+			return errorf(kindInvalid, "registration_ids[%d] must be 1 to 64 bytes of UTF-8", i)
 		}
 	}
 	ctx := r.Context()
-	devices, err := g.data.Devices(ctx, rids)
+	devices, err := f.data.Devices(ctx, rids)
 	if err != nil {
 		return err
 	}
-	sessions, err := g.data.Sessions(ctx, rids)
+	sessions, err := f.data.Sessions(ctx, rids)
 	if err != nil {
 		return err
 	}
-	out := make(map[string]*jpushDeviceStatus, len(rids))
+	out := make(map[string]*deviceStatus, len(rids))
 	for i, rid := range rids {
 		if !devices[i].Exists() || devices[i].AppKey != app.Key {
 			out[rid] = nil
 			continue
 		}
-		out[rid] = &jpushDeviceStatus{Online: sessions[i].Exists()}
+		out[rid] = &deviceStatus{Online: sessions[i].Exists()}
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
-// jpushTags is GET /v3/tags: the app's tags that have devices. JPush's
+// listTags is GET /v3/tags: the app's tags that have devices. JPush's
 // call is not paged; Herald answers the first dataservice.MaxPage.
-func (g *Gateway) jpushTags(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	tags, err := g.data.AppTags(r.Context(), app.Key, "", dataservice.MaxPage)
+func (f *Face) listTags(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tags, err := f.data.AppTags(r.Context(), app.Key, "", dataservice.MaxPage)
 	if err != nil {
 		return err
 	}
@@ -251,20 +251,20 @@ func (g *Gateway) jpushTags(w http.ResponseWriter, r *http.Request, app *dataser
 	return nil
 }
 
-// jpushTagParam reads the tag of the path.
-func jpushTagParam(r *http.Request) (string, error) {
+// tagParam reads the tag of the path.
+func tagParam(r *http.Request) (string, error) {
 	tag := r.PathValue("tag")
 	if err := dataservice.CheckTag(tag); err != nil {
-		return "", jpushErrorf(jpushInvalid, "the path does not name a tag: %s", api.NameProblem(err))
+		return "", errorf(kindInvalid, "the path does not name a tag: %s", api.NameProblem(err))
 	}
 	return tag, nil
 }
 
-// jpushTagHas is GET /v3/tags/{tag}/registration_ids/{registration_id}:
+// tagHas is GET /v3/tags/{tag}/registration_ids/{registration_id}:
 // {"result": whether the device has the tag}. A device that is not the
 // app's has no tag.
-func (g *Gateway) jpushTagHas(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	tag, err := jpushTagParam(r)
+func (f *Face) tagHas(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag, err := tagParam(r)
 	if err != nil {
 		return err
 	}
@@ -272,12 +272,12 @@ func (g *Gateway) jpushTagHas(w http.ResponseWriter, r *http.Request, app *datas
 	rid := r.PathValue("registration_id")
 	has := false
 	if api.ValidID(rid) {
-		devices, err := g.data.Devices(ctx, []string{rid})
+		devices, err := f.data.Devices(ctx, []string{rid})
 		if err != nil {
 			return err
 		}
 		if d := devices[0]; d.Exists() && d.AppKey == app.Key {
-			attrs, err := g.data.DeviceAttrs(ctx, rid)
+			attrs, err := f.data.DeviceAttrs(ctx, rid)
 			if err != nil {
 				return err
 			}
@@ -292,32 +292,32 @@ func (g *Gateway) jpushTagHas(w http.ResponseWriter, r *http.Request, app *datas
 // as JPush.
 const maxJPushTagDevices = 1000
 
-// jpushFanOutWidth bounds the device updates one call runs at once.
-const jpushFanOutWidth = 8
+// fanOutWidth bounds the device updates one call runs at once.
+const fanOutWidth = 8
 
-// jpushUpdateTag is POST /v3/tags/{tag} {"registration_ids": {"add": […],
+// updateTag is POST /v3/tags/{tag} {"registration_ids": {"add": […],
 // "remove": […]}}: the tag given to, or taken from, each device. Every id
 // must be a device of the app, or nothing changes.
-func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	tag, err := jpushTagParam(r)
+func (f *Face) updateTag(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag, err := tagParam(r)
 	if err != nil {
 		return err
 	}
-	b, err := readJPushBody(w, r, g.cfg.MaxBody)
+	b, err := readJPushBody(w, r, f.cfg.MaxBody)
 	if err != nil {
 		return err
 	}
-	obj, err := jpushObject(b, "the body")
+	obj, err := object(b, "the body")
 	if err != nil {
 		return err
 	}
 	for k := range obj {
 		if k != "registration_ids" {
-			return jpushErrorf(jpushInvalid, `%q is not a field; send {"registration_ids": {"add": […], "remove": […]}}`, k)
+			return errorf(kindInvalid, `%q is not a field; send {"registration_ids": {"add": […], "remove": […]}}`, k)
 		}
 	}
-	if jpushIsNull(obj["registration_ids"]) {
-		return jpushErrorf(jpushMissing, `send {"registration_ids": {"add": […], "remove": […]}}`)
+	if isNull(obj["registration_ids"]) {
+		return errorf(kindMissing, `send {"registration_ids": {"add": […], "remove": […]}}`)
 	}
 	ar, err := decodeJPushAddRemove(obj["registration_ids"], "registration_ids")
 	if err != nil {
@@ -326,9 +326,9 @@ func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *da
 	add, remove := api.Distinct(ar.add), api.Distinct(ar.remove)
 	switch {
 	case len(add) == 0 && len(remove) == 0:
-		return jpushErrorf(jpushMissing, "registration_ids.add and registration_ids.remove list no device")
+		return errorf(kindMissing, "registration_ids.add and registration_ids.remove list no device")
 	case len(add) > maxJPushTagDevices || len(remove) > maxJPushTagDevices:
-		return jpushErrorf(jpushInvalid, "registration_ids.add and .remove list at most %d devices each", maxJPushTagDevices)
+		return errorf(kindInvalid, "registration_ids.add and .remove list at most %d devices each", maxJPushTagDevices)
 	}
 	for _, l := range []struct {
 		name string
@@ -336,16 +336,16 @@ func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *da
 	}{{"add", ar.add}, {"remove", ar.remove}} {
 		for i, rid := range l.rids {
 			if !api.ValidID(rid) {
-				return jpushErrorf(jpushInvalid, "registration_ids.%s[%d] must be 1 to 64 bytes of UTF-8", l.name, i)
+				return errorf(kindInvalid, "registration_ids.%s[%d] must be 1 to 64 bytes of UTF-8", l.name, i)
 			}
 			if l.name == "add" && slices.Contains(remove, rid) {
-				return jpushErrorf(jpushInvalid, "registration id %q is in both add and remove; keep it in one", rid)
+				return errorf(kindInvalid, "registration id %q is in both add and remove; keep it in one", rid)
 			}
 		}
 	}
 	ctx := r.Context()
 	all := append(slices.Clone(add), remove...)
-	devices, err := g.data.Devices(ctx, all)
+	devices, err := f.data.Devices(ctx, all)
 	if err != nil {
 		return err
 	}
@@ -356,41 +356,41 @@ func (g *Gateway) jpushUpdateTag(w http.ResponseWriter, r *http.Request, app *da
 		}
 	}
 	if len(unknown) > 0 {
-		return jpushErrorf(jpushInvalid, "%d registration ids are not devices of this app: %s; nothing was changed", len(unknown), strings.Join(unknown[:min(len(unknown), 10)], ", "))
+		return errorf(kindInvalid, "%d registration ids are not devices of this app: %s; nothing was changed", len(unknown), strings.Join(unknown[:min(len(unknown), 10)], ", "))
 	}
 	if len(add) > 0 {
 		// The tag limit, checked before anything changes.
-		attrs, err := g.data.DevicesAttrs(ctx, add)
+		attrs, err := f.data.DevicesAttrs(ctx, add)
 		if err != nil {
 			return err
 		}
 		for i, a := range attrs {
 			if _, has := slices.BinarySearch(a.Tags, tag); !has && len(a.Tags) >= dataservice.MaxTagsPerDevice {
-				return jpushErrorf(jpushInvalid, "device %s has %d tags, the most a device may have; remove some first (nothing was changed)", add[i], len(a.Tags))
+				return errorf(kindInvalid, "device %s has %d tags, the most a device may have; remove some first (nothing was changed)", add[i], len(a.Tags))
 			}
 		}
 	}
-	err = jpushFanOut(ctx, len(all), func(ctx context.Context, i int) error {
+	err = fanOut(ctx, len(all), func(ctx context.Context, i int) error {
 		if i < len(add) {
-			_, err := g.data.UpdateTags(ctx, app.Key, all[i], []string{tag}, nil)
+			_, err := f.data.UpdateTags(ctx, app.Key, all[i], []string{tag}, nil)
 			return err
 		}
-		_, err := g.data.UpdateTags(ctx, app.Key, all[i], nil, []string{tag})
+		_, err := f.data.UpdateTags(ctx, app.Key, all[i], nil, []string{tag})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	jpushOK(w)
+	writeOK(w)
 	return nil
 }
 
-// jpushFanOut runs do for 0..n-1, jpushFanOutWidth at a time, and
+// fanOut runs do for 0..n-1, fanOutWidth at a time, and
 // returns the first error; after one, the calls not started are skipped.
-func jpushFanOut(ctx context.Context, n int, do func(ctx context.Context, i int) error) error {
+func fanOut(ctx context.Context, n int, do func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, jpushFanOutWidth)
+	sem := make(chan struct{}, fanOutWidth)
 	var wg sync.WaitGroup
 	for i := range n {
 		select {
@@ -412,10 +412,10 @@ func jpushFanOut(ctx context.Context, n int, do func(ctx context.Context, i int)
 	return context.Cause(ctx)
 }
 
-// jpushPlatformParam reads the platform parameter of the tag and alias
+// platformParam reads the platform parameter of the tag and alias
 // calls (?platform=android,ios): the Herald platforms it keeps, nil for
 // every platform.
-func jpushPlatformParam(r *http.Request) ([]string, error) {
+func platformParam(r *http.Request) ([]string, error) {
 	p := r.URL.Query().Get("platform")
 	if p == "" || p == "all" {
 		return nil, nil
@@ -423,8 +423,8 @@ func jpushPlatformParam(r *http.Request) ([]string, error) {
 	var out []string
 	for _, name := range strings.Split(p, ",") {
 		name = strings.TrimSpace(name)
-		if !slices.Contains(jpushPlatforms, name) {
-			return nil, jpushErrorf(jpushInvalid, "platform %q is not one of %s", name, strings.Join(jpushPlatforms, ", "))
+		if !slices.Contains(v3Platforms, name) {
+			return nil, errorf(kindInvalid, "platform %q is not one of %s", name, strings.Join(v3Platforms, ", "))
 		}
 		out = append(out, name)
 	}
@@ -433,11 +433,11 @@ func jpushPlatformParam(r *http.Request) ([]string, error) {
 
 // onPlatforms keeps the ids of rids that are app's devices on one of
 // platforms (any platform if nil).
-func (g *Gateway) onPlatforms(ctx context.Context, app *dataservice.App, rids []string, platforms []string) ([]string, error) {
+func (f *Face) onPlatforms(ctx context.Context, app *dataservice.App, rids []string, platforms []string) ([]string, error) {
 	if len(rids) == 0 {
 		return rids, nil
 	}
-	devices, err := g.data.Devices(ctx, rids)
+	devices, err := f.data.Devices(ctx, rids)
 	if err != nil {
 		return nil, err
 	}
@@ -450,28 +450,28 @@ func (g *Gateway) onPlatforms(ctx context.Context, app *dataservice.App, rids []
 	return kept, nil
 }
 
-// jpushTagWalkPage is how many of a tag's devices DELETE /v3/tags/{tag}
+// tagWalkPage is how many of a tag's devices DELETE /v3/tags/{tag}
 // reads at a time.
-const jpushTagWalkPage = 500
+const tagWalkPage = 500
 
-// jpushDeleteTag is DELETE /v3/tags/{tag}[?platform=…]: the tag taken
+// deleteTag is DELETE /v3/tags/{tag}[?platform=…]: the tag taken
 // from every device that has it (on those platforms). It walks the tag's
 // devices page by page, so its time grows with them; a call cut short
 // leaves the tag on the devices not reached yet, and calling again
 // finishes the work.
-func (g *Gateway) jpushDeleteTag(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	tag, err := jpushTagParam(r)
+func (f *Face) deleteTag(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	tag, err := tagParam(r)
 	if err != nil {
 		return err
 	}
-	platforms, err := jpushPlatformParam(r)
+	platforms, err := platformParam(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
 	after := ""
 	for {
-		page, err := g.data.TagMembers(ctx, app.Key, tag, after, jpushTagWalkPage)
+		page, err := f.data.TagMembers(ctx, app.Key, tag, after, tagWalkPage)
 		if err != nil {
 			return err
 		}
@@ -479,12 +479,12 @@ func (g *Gateway) jpushDeleteTag(w http.ResponseWriter, r *http.Request, app *da
 			break
 		}
 		after = page[len(page)-1]
-		rids, err := g.onPlatforms(ctx, app, page, platforms)
+		rids, err := f.onPlatforms(ctx, app, page, platforms)
 		if err != nil {
 			return err
 		}
-		err = jpushFanOut(ctx, len(rids), func(ctx context.Context, i int) error {
-			_, err := g.data.UpdateTags(ctx, app.Key, rids[i], nil, []string{tag})
+		err = fanOut(ctx, len(rids), func(ctx context.Context, i int) error {
+			_, err := f.data.UpdateTags(ctx, app.Key, rids[i], nil, []string{tag})
 			if errors.Is(err, dataservice.ErrNotFound) {
 				return nil // an index entry of a device that is gone
 			}
@@ -493,41 +493,41 @@ func (g *Gateway) jpushDeleteTag(w http.ResponseWriter, r *http.Request, app *da
 		if err != nil {
 			return err
 		}
-		if len(page) < jpushTagWalkPage {
+		if len(page) < tagWalkPage {
 			break
 		}
 	}
-	jpushOK(w)
+	writeOK(w)
 	return nil
 }
 
-// jpushAliasParam reads the alias of the path.
-func jpushAliasParam(r *http.Request) (string, error) {
+// aliasParam reads the alias of the path.
+func aliasParam(r *http.Request) (string, error) {
 	alias := r.PathValue("alias")
 	if err := dataservice.CheckAlias(alias); err != nil {
-		return "", jpushErrorf(jpushInvalid, "the path does not name an alias: %s", api.NameProblem(err))
+		return "", errorf(kindInvalid, "the path does not name an alias: %s", api.NameProblem(err))
 	}
 	return alias, nil
 }
 
-// jpushAlias is GET /v3/aliases/{alias}[?platform=…]: {"registration_ids":
+// getAlias is GET /v3/aliases/{alias}[?platform=…]: {"registration_ids":
 // […]}.
-func (g *Gateway) jpushAlias(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	alias, err := jpushAliasParam(r)
+func (f *Face) getAlias(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	alias, err := aliasParam(r)
 	if err != nil {
 		return err
 	}
-	platforms, err := jpushPlatformParam(r)
+	platforms, err := platformParam(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	rids, err := g.data.AliasMembers(ctx, app.Key, alias)
+	rids, err := f.data.AliasMembers(ctx, app.Key, alias)
 	if err != nil {
 		return err
 	}
 	if platforms != nil {
-		if rids, err = g.onPlatforms(ctx, app, rids, platforms); err != nil {
+		if rids, err = f.onPlatforms(ctx, app, rids, platforms); err != nil {
 			return err
 		}
 	}
@@ -535,39 +535,39 @@ func (g *Gateway) jpushAlias(w http.ResponseWriter, r *http.Request, app *datase
 	return nil
 }
 
-// jpushDeleteAlias is DELETE /v3/aliases/{alias}[?platform=…]: the alias
+// deleteAlias is DELETE /v3/aliases/{alias}[?platform=…]: the alias
 // taken from every device that has it (on those platforms).
-func (g *Gateway) jpushDeleteAlias(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
-	alias, err := jpushAliasParam(r)
+func (f *Face) deleteAlias(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	alias, err := aliasParam(r)
 	if err != nil {
 		return err
 	}
-	platforms, err := jpushPlatformParam(r)
+	platforms, err := platformParam(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	rids, err := g.data.AliasMembers(ctx, app.Key, alias)
+	rids, err := f.data.AliasMembers(ctx, app.Key, alias)
 	if err != nil {
 		return err
 	}
-	if rids, err = g.onPlatforms(ctx, app, rids, platforms); err != nil {
+	if rids, err = f.onPlatforms(ctx, app, rids, platforms); err != nil {
 		return err
 	}
 	for _, rid := range rids {
 		// Only if the device still has the alias: another call may have
 		// given it a new one meanwhile.
-		attrs, err := g.data.DeviceAttrs(ctx, rid)
+		attrs, err := f.data.DeviceAttrs(ctx, rid)
 		if err != nil {
 			return err
 		}
 		if attrs.Alias != alias {
 			continue
 		}
-		if err := g.data.SetAlias(ctx, app.Key, rid, ""); err != nil && !errors.Is(err, dataservice.ErrNotFound) {
+		if err := f.data.SetAlias(ctx, app.Key, rid, ""); err != nil && !errors.Is(err, dataservice.ErrNotFound) {
 			return err
 		}
 	}
-	jpushOK(w)
+	writeOK(w)
 	return nil
 }
