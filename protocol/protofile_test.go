@@ -93,6 +93,32 @@ func TestBodiesPastTheirRules(t *testing.T) {
 	}
 }
 
+// TestErrorMessageLength: senders cut an ERROR's message to 1024 bytes,
+// receivers accept longer ones.
+func TestErrorMessageLength(t *testing.T) {
+	long := strings.Repeat("€", protocol.MaxErrorMessage) // 3 bytes a rune
+	wire, err := proto.Marshal(&pb.Error{Code: uint32(protocol.CodeInternalError), Message: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e protocol.Error
+	if err := e.Unmarshal(wire); err != nil || e.Message != long {
+		t.Fatalf("a %d-byte message decodes to %d bytes, %v", len(long), len(e.Message), err)
+	}
+
+	_, body, err := protocol.ParseHeader(protocol.AppendError(nil, 0, &e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m pb.Error
+	if err := proto.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if want := long[:protocol.MaxErrorMessage/3*3]; m.Message != want {
+		t.Fatalf("AppendError sends %d bytes of the message, want the first %d", len(m.Message), len(want))
+	}
+}
+
 // TestZeroBodies encodes each hand-written type's zero value, and decodes an
 // empty body, the generated code's zero value.
 func TestZeroBodies(t *testing.T) {

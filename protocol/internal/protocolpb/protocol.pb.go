@@ -537,7 +537,8 @@ type Error struct {
 
 	// Required, 1..65535; see the code table in docs/protocol.md.
 	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	// Human-readable, for logs; at most 1024 bytes.
+	// Human-readable, for logs. Senders cut it to at most 1024 bytes;
+	// receivers accept longer ones.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Seconds to wait before reconnecting (codes 3000-3999); 0 = client's
 	// own backoff.
