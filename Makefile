@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build run test test-e2e bench fuzz lint
+.PHONY: build run test test-e2e bench fuzz lint proto
 
 build:
 	$(GO) build -o bin/herald ./cmd/herald
@@ -34,7 +34,15 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitRecord$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodersAgree$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzPushBody$$' -fuzztime $(FUZZTIME) ./gateway
+
+# Go code generated from docs/protocol.proto, which the protocol tests check
+# the hand-written codec against (protocol/internal/protocolpb). Needs protoc
+# (Debian's protobuf-compiler) and protoc-gen-go at the protobuf version in
+# go.mod: go install google.golang.org/protobuf/cmd/protoc-gen-go
+proto:
+	$(GO) generate ./protocol/...
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

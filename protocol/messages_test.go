@@ -181,6 +181,8 @@ func TestUnmarshalRejects(t *testing.T) {
 		// Generic protobuf damage.
 		{"truncated tag", new(Push), []byte{0x80}},
 		{"field number zero", new(Push), []byte{0x00, 0x01}},
+		{"field number above 2^29-1", new(Push), cat(vfield(1, 1), protowire.AppendVarint(nil, uint64(protowire.MaxValidNumber+1)<<3), []byte{0x01})},
+		{"field number 2^31-1", new(Push), cat(vfield(1, 1), protowire.AppendVarint(nil, math.MaxInt32<<3|uint64(protowire.BytesType)), []byte{0x00})},
 		{"truncated varint", new(Push), []byte{0x08, 0x80}},
 		{"truncated bytes", new(Push), cat(vfield(1, 1), []byte{0x12, 0x05, 'a'})},
 		{"overlong varint", new(Push), append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 10)...)},

@@ -26,10 +26,11 @@ var (
 	errTrailingData = malformed("protobuf: garbage after packed varints")
 )
 
-// nextTag consumes a field tag.
+// nextTag consumes a field tag. Field numbers run from 1 to 2^29-1;
+// protowire.ConsumeTag lets larger ones through, up to 2^31-1.
 func nextTag(b []byte) (protowire.Number, protowire.Type, int, error) {
 	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
+	if n < 0 || num > protowire.MaxValidNumber {
 		return 0, 0, 0, errBadTag
 	}
 	return num, typ, n, nil
