@@ -15,9 +15,9 @@ import (
 	"github.com/heraldpush/herald/gateway/lease"
 )
 
-// taskContainer is the TaskContainer of DESIGN.md §2: it runs the task
-// actors of this gateway, and takes over the tasks of gateways that
-// stopped renewing their leases (or of this gateway's previous run).
+// taskContainer is the task container (docs/design.md, "Words"): it runs
+// the task actors of this gateway, and takes over the tasks of gateways
+// that stopped renewing their leases (or of this gateway's previous run).
 type taskContainer struct {
 	g     *Gateway
 	owner lease.Owner
