@@ -10,33 +10,17 @@ import (
 	"time"
 )
 
-var _ DeviceIndex = (*Service)(nil)
+var (
+	_ DeviceStore = (*Service)(nil)
+	_ DeviceIndex = (*Service)(nil)
+)
 
-// casAttempts bounds the rounds of a compare-and-set loop. Each failed
-// round means another call on the same record succeeded, so only a record
-// written by many callers at once comes near it.
-const casAttempts = 100
-
-// aliasPendingGrace is how long an alias index entry whose device does not
-// (yet) have the alias counts as a SetAlias in flight; older ones are left
-// over by a failed call and are deleted by the next SetAlias of the alias.
-const aliasPendingGrace = time.Minute
-
-// countName is the counter of a KindTagCount record.
-const countName = "n"
-
-// Keys of the device index.
-func appDeviceKey(app, rid string) string      { return app + "/" + rid }
-func tagKey(app, tag string) string            { return app + "/" + tag }
-func tagMemberKey(app, tag, rid string) string { return app + "/" + tag + "/" + rid }
-func aliasGroup(app, alias string) string      { return app + "/" + alias + "/" }
-
-// createDevice implements CreateDevice: the device record and its entry in
+// CreateDevice implements DeviceStore: the device record and its entry in
 // the app's device index in one batch, then, once the device was created,
-// the app's device count (see PushData.AppDeviceCount). The batch is not
+// the app's device count (see DeviceIndex.AppDeviceCount). The batch is not
 // atomic: if the device exists, the index entry is still written, and is
 // deleted again if the existing device belongs to another app.
-func (s *Service) createDevice(ctx context.Context, d Device) error {
+func (s *Service) CreateDevice(ctx context.Context, d Device) error {
 	if err := checkAppKey(d.AppKey); err != nil {
 		return fmt.Errorf("create device %s: %w", d.RegistrationID, err)
 	}
@@ -56,6 +40,121 @@ func (s *Service) createDevice(ctx context.Context, d Device) error {
 		}
 	}
 	return fmt.Errorf("create device %s: %w", d.RegistrationID, err)
+}
+
+// Device implements DeviceStore.
+func (s *Service) Device(ctx context.Context, rid string) (Device, error) {
+	r, err := s.store.Get(ctx, KindDevice, rid)
+	if err != nil {
+		return Device{}, fmt.Errorf("device %s: %w", rid, err)
+	}
+	return decodeDevice(rid, r.Value)
+}
+
+// Devices implements DeviceStore.
+func (s *Service) Devices(ctx context.Context, rids []string) ([]Device, error) {
+	recs, err := s.store.GetMany(ctx, KindDevice, rids)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	out := make([]Device, len(recs))
+	for i, r := range recs {
+		if !r.Exists() {
+			continue
+		}
+		if out[i], err = decodeDevice(rids[i], r.Value); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// aliasPendingGrace is how long an alias index entry whose device does not
+// (yet) have the alias counts as a SetAlias in flight; older ones are left
+// over by a failed call and are deleted by the next SetAlias of the alias.
+const aliasPendingGrace = time.Minute
+
+// countName is the counter of a KindTagCount record.
+const countName = "n"
+
+// appCountName is the counter of a KindAppCount record.
+const appCountName = "devices"
+
+// Keys of the device index.
+func appDeviceKey(app, rid string) string { return app + "/" + rid }
+
+func tagKey(app, tag string) string { return app + "/" + tag }
+
+func tagMemberKey(app, tag, rid string) string { return app + "/" + tag + "/" + rid }
+
+func aliasGroup(app, alias string) string { return app + "/" + alias + "/" }
+
+// Attributes records are read on every tag or alias change and by the
+// devices API: version, alias, then the tag count and the sorted tags, each
+// string prefixed by its length as a uvarint.
+const attrsRecordVersion = 1
+
+func encodeAttrs(a DeviceAttrs) []byte {
+	n := 1 + 2*binary.MaxVarintLen16 + len(a.Alias)
+	for _, t := range a.Tags {
+		n += 1 + len(t)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, attrsRecordVersion)
+	b = binary.AppendUvarint(b, uint64(len(a.Alias)))
+	b = append(b, a.Alias...)
+	b = binary.AppendUvarint(b, uint64(len(a.Tags)))
+	for _, t := range a.Tags {
+		b = binary.AppendUvarint(b, uint64(len(t)))
+		b = append(b, t...)
+	}
+	return b
+}
+
+var errCorruptAttrs = errors.New("dataservice: corrupt device attributes record")
+
+func decodeAttrs(rid string, v []byte) (DeviceAttrs, error) {
+	bad := func(why string) (DeviceAttrs, error) {
+		return DeviceAttrs{}, fmt.Errorf("%w %s: %s", errCorruptAttrs, rid, why)
+	}
+	if len(v) < 1 || v[0] != attrsRecordVersion {
+		return bad("bad header")
+	}
+	rest := v[1:]
+	field := func() (string, bool) {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return "", false
+		}
+		s := string(rest[k : k+int(n)])
+		rest = rest[k+int(n):]
+		return s, true
+	}
+	var a DeviceAttrs
+	var ok bool
+	if a.Alias, ok = field(); !ok {
+		return bad("truncated alias")
+	}
+	count, k := binary.Uvarint(rest)
+	if k <= 0 || count > uint64(len(rest)) { // each tag takes 2 bytes at least
+		return bad("bad tag count")
+	}
+	rest = rest[k:]
+	if count > 0 {
+		a.Tags = make([]string, count)
+	}
+	for i := range a.Tags {
+		if a.Tags[i], ok = field(); !ok {
+			return bad("truncated tag")
+		}
+	}
+	if len(rest) != 0 {
+		return bad("trailing bytes")
+	}
+	if !slices.IsSorted(a.Tags) {
+		return bad("tags out of order")
+	}
+	return a, nil
 }
 
 // checkDevice fails with ErrNotFound unless rid is a device of app.
@@ -99,20 +198,6 @@ func (s *Service) writeAttrs(ctx context.Context, rid string, a DeviceAttrs, gen
 		return 0, fmt.Errorf("attributes of device %s: %w", rid, err)
 	}
 	return g, nil
-}
-
-// backoff waits a little, more after more failed rounds, so that callers
-// contending for one record spread out.
-func backoff(ctx context.Context, round int) error {
-	if round > 1 {
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(min(round, 20)) * int64(50*time.Microsecond))))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-	}
-	return ctx.Err()
 }
 
 func errContention(rid string) error {
@@ -673,6 +758,68 @@ func (s *Service) AppTags(ctx context.Context, app, after string, limit int) ([]
 	out, err := s.scanMembers(ctx, KindAppTag, app+"/", after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tags of app %s: %w", app, err)
+	}
+	return out, nil
+}
+
+// countAppDevice counts a device createDevice created. See
+// DeviceIndex.AppDeviceCount for why a failure is not reported.
+func (s *Service) countAppDevice(ctx context.Context, app string) {
+	_, _ = s.store.Incr(ctx, KindAppCount, app, []Delta{{Name: appCountName, Delta: 1}}, 0)
+}
+
+// AppDeviceCount implements DeviceIndex.
+func (s *Service) AppDeviceCount(ctx context.Context, app string) (int64, error) {
+	if err := checkAppKey(app); err != nil {
+		return 0, fmt.Errorf("device count: %w", err)
+	}
+	c, err := s.store.Counters(ctx, KindAppCount, app)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("device count of app %s: %w", app, err)
+	}
+	return c[appCountName], nil
+}
+
+// LastActive implements DeviceIndex: the sessions, then the last-active
+// marks of the devices without one.
+func (s *Service) LastActive(ctx context.Context, rids []string) ([]time.Time, error) {
+	out := make([]time.Time, len(rids))
+	if len(rids) == 0 {
+		return out, nil
+	}
+	sessions, err := s.Sessions(ctx, rids)
+	if err != nil {
+		return nil, fmt.Errorf("last active: %w", err)
+	}
+	now := time.UnixMilli(s.now().UnixMilli()).UTC()
+	var (
+		rest []string
+		at   []int
+	)
+	for i, sess := range sessions {
+		if sess.Exists() {
+			out[i] = now
+			continue
+		}
+		rest, at = append(rest, rids[i]), append(at, i)
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	recs, err := s.store.GetMany(ctx, KindLastActive, rest)
+	if err != nil {
+		return nil, fmt.Errorf("last active: %w", err)
+	}
+	for k, r := range recs {
+		if !r.Exists() {
+			continue
+		}
+		if out[at[k]], err = decodeLastActive(rest[k], r.Value); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -1,52 +1,75 @@
 package dataservice
 
 import (
+	"context"
 	"encoding/json"
 	"time"
+	"unicode"
 )
 
-// App is an application that pushes through Herald.
-type App struct {
-	Key  string `json:"key"`
-	Name string `json:"name,omitempty"`
-	// SecretHash is the SHA-256 of the master secret; the secret itself is
-	// shown once, when the app is created, and never stored.
-	SecretHash [32]byte  `json:"secret_hash"`
-	Created    time.Time `json:"created"`
+// MessageStore holds message bodies, stored once however many devices a
+// message targets, and the idempotency keys that make a retried push get
+// the id of the message its first attempt saved. A message is created
+// once and never changed; its body is kept for ReportRetention after it
+// expires. Processes cache bodies (KindMessage is one of CachedKinds).
+type MessageStore interface {
+	// SaveMessage stores a message before any copy is sent: its body, its
+	// targeted counter, and — when it has a TTL — one inbox copy per
+	// recipient, which lives until acknowledged or expired.
+	// It is create-only: a message saved again (a retried push, a
+	// schedule's firing taken over) gets ErrExists and changes nothing.
+	SaveMessage(ctx context.Context, m *Message, recipients []string) error
+	// SaveNewMessage is SaveMessage for a message whose id was generated
+	// for this call, so that nothing can be stored under it: it skips the
+	// reads that make saving again harmless. Saving an id twice this way
+	// is the caller's bug: the second save may replace what the first
+	// stored, or add to its counters.
+	SaveNewMessage(ctx context.Context, m *Message, recipients []string) error
+	// Message returns a stored message, or ErrNotFound. Bodies are kept
+	// for ReportRetention after the message expires.
+	Message(ctx context.Context, id uint64) (Message, error)
+	// Messages returns one Message per id, in order; a zero Message (ID 0)
+	// for ids not found.
+	Messages(ctx context.Context, ids []uint64) ([]Message, error)
+
+	// ReserveCID binds an app's idempotency key to a message id for ttl,
+	// unless the key is bound already; it returns the id bound to the key
+	// and whether this call bound it (a retry of the call that bound it
+	// gets its id and false). Of concurrent calls for one key exactly one
+	// binds it. The app key follows the rules of DeviceIndex, the key
+	// CheckCID; id must be nonzero and ttl positive (ErrInvalid
+	// otherwise).
+	ReserveCID(ctx context.Context, app, cid string, id uint64, ttl time.Duration) (uint64, bool, error)
 }
 
-// Device is one installation of an app on a device.
-type Device struct {
-	RegistrationID string `json:"rid"`
-	AppKey         string `json:"app"`
-	Platform       string `json:"platform,omitempty"`
-	// TimeZone is the device's IANA time zone (such as "Asia/Shanghai"),
-	// for schedules in each device's local time; empty if unknown.
-	TimeZone string `json:"timezone,omitempty"`
-	// StoredKey and ServerKey are derived one way from the device secret
-	// (see protocol.DeriveDeviceKeys); the secret is never stored.
-	StoredKey [32]byte  `json:"stored_key"`
-	ServerKey [32]byte  `json:"server_key"`
-	Created   time.Time `json:"created"`
+// InboxStore holds the undelivered copies of messages with a TTL, one per
+// message and device: each device's inbox, which it is sent on
+// connecting. A copy lives until the device acknowledges it (RemoveInbox)
+// or its message expires (plus AckGrace). SaveMessage stores the copies
+// of a message to a list of devices; SaveCopies those of a task's pages.
+type InboxStore interface {
+	// Inbox returns up to limit undelivered, unexpired copies for a device,
+	// oldest first, with message ids above after.
+	Inbox(ctx context.Context, rid string, after uint64, limit int) ([]InboxEntry, error)
+	// RemoveInbox deletes inbox copies, of any devices, and reports for
+	// each whether it still existed. Of concurrent removals of one copy
+	// exactly one reports true, which makes "delivered" countable exactly
+	// once.
+	RemoveInbox(ctx context.Context, copies []InboxCopy) ([]bool, error)
+	// UpdateInbox stores new attempt counts for inbox copies. A copy removed
+	// or changed since it was read (generation mismatch) is left alone.
+	UpdateInbox(ctx context.Context, rid string, entries []InboxEntry) error
+
+	// SaveCopies stores inbox copies of a message saved before (with
+	// SaveMessage and no recipients) for a page of a task's audience. It
+	// does not count them (the task's Targeted does) and leaves copies
+	// that exist as they are, so a page committed twice has one copy per
+	// device. Copies live until the message expires (plus AckGrace), so
+	// m.Created must be set; a message with TTL 0, or expired, gets no
+	// copies. A collapse id acts as in SaveMessage (see Message.CollapseID
+	// and CheckCollapseID).
+	SaveCopies(ctx context.Context, m *Message, rids []string) error
 }
-
-// Exists reports whether d is a device rather than a miss in a batch.
-func (d Device) Exists() bool { return d.RegistrationID != "" }
-
-// Session says which connector holds a device's connection. It is a routing
-// hint with a TTL: the connector itself is the authority on whether the
-// device is online.
-type Session struct {
-	RegistrationID string    `json:"registration_id"`
-	Connector      string    `json:"connector"`
-	Since          time.Time `json:"since"`
-	// Generation is the store generation of the session record, used to
-	// delete it only if no newer session replaced it.
-	Generation uint32 `json:"generation,omitempty"`
-}
-
-// Exists reports whether s is a session rather than a miss in a batch.
-func (s Session) Exists() bool { return s.Generation != 0 }
 
 // Message is the body of a push, stored once however many devices it
 // targets.
@@ -102,56 +125,33 @@ type InboxCopy struct {
 	MessageID      uint64 `json:"message_id,string"`
 }
 
-// Counter names a per-message delivery counter.
-type Counter string
-
-// The per-message counters. Every copy with a TTL ends as exactly one of
-// delivered, failed, replaced, withdrawn or expired.
+// Record kinds of messages beside KindMessage and KindInbox (store.go).
 const (
-	// CounterTargeted counts the devices a message was addressed to.
-	CounterTargeted Counter = "targeted"
-	// CounterSent counts copies written to a device connection, once per device.
-	CounterSent Counter = "sent"
-	// CounterStoredOffline counts copies that found their device offline and
-	// waited in its inbox.
-	CounterStoredOffline Counter = "stored_offline"
-	// CounterDelivered counts copies the device acknowledged, once per device.
-	CounterDelivered Counter = "delivered"
-	// CounterClicked counts devices whose user opened the message's
-	// notification (CLICK), once per device. It is not one of the ends of
-	// a copy: a clicked copy was delivered (or is being acknowledged).
-	CounterClicked Counter = "clicked"
-	// CounterFailed counts copies dropped undelivered: the device never
-	// acknowledged them within the redelivery cap.
-	CounterFailed Counter = "failed"
-	// CounterReplaced counts copies that a newer message with the same
-	// collapse id replaced before they were delivered.
-	CounterReplaced Counter = "replaced"
-	// CounterWithdrawn counts copies a cancel took back before they were
-	// delivered.
-	CounterWithdrawn Counter = "withdrawn"
-	// CounterExpired counts online-only copies whose device was offline. For
-	// messages with a TTL, Report derives the expired copies once the TTL
-	// (and the acknowledgement grace) has passed.
-	CounterExpired Counter = "expired"
+	KindCID      Kind = "cid" // app_key/cid → message id, for 24 h: idempotent pushes
+	KindCollapse Kind = "clp" // registration_id/collapse_id → id of the newest message with it
 )
 
-// CounterDelta adds N to one counter of one message.
-type CounterDelta struct {
-	MessageID uint64  `json:"message_id,string"`
-	Counter   Counter `json:"counter"`
-	N         int64   `json:"n"`
+// Limits of messages.
+const (
+	// MaxCollapseIDLen bounds a collapse id, in bytes: what APNs accepts
+	// as apns-collapse-id, so that the id can be passed on to the bridges.
+	MaxCollapseIDLen = 64
+	// MaxCIDLen bounds an idempotency key, in bytes (JPush's cid is a
+	// 36-byte UUID, usually after a prefix).
+	MaxCIDLen = 64
+)
+
+// CheckCollapseID validates a message's collapse id: 1 to
+// MaxCollapseIDLen bytes of UTF-8 without '/' (the group separator of the
+// collapse keys) and without control characters, the rules of tags with
+// APNs's length.
+func CheckCollapseID(id string) error {
+	return checkToken("collapse id", id, MaxCollapseIDLen, unicode.IsControl)
 }
 
-// Report is the delivery report of one message.
-type Report struct {
-	Targeted      int64 `json:"targeted"`
-	Sent          int64 `json:"sent"`
-	StoredOffline int64 `json:"stored_offline"`
-	Delivered     int64 `json:"delivered"`
-	Clicked       int64 `json:"clicked"`
-	Expired       int64 `json:"expired"`
-	Failed        int64 `json:"failed"`
-	Replaced      int64 `json:"replaced"`
-	Withdrawn     int64 `json:"withdrawn"`
+// CheckCID validates an idempotency key: 1 to MaxCIDLen bytes of printable
+// UTF-8 (unicode.IsPrint: letters, marks, numbers, punctuation, symbols
+// and the ASCII space) without '/'.
+func CheckCID(cid string) error {
+	return checkToken("cid", cid, MaxCIDLen, func(r rune) bool { return !unicode.IsPrint(r) })
 }

@@ -2,16 +2,20 @@ package dataservice
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Reports is the part of the data API behind delivery reports beyond the
-// per-message counters: per-device receipts (what happened to one message
-// on one device) and the index of an app's messages.
+// ReportStore holds what delivery reports are made of: per-message
+// counters (what AddCounters adds up and Report reads), per-device
+// receipts (what happened to one message on one device) and the index of
+// an app's messages.
+//
+// Counters only add up: each call changes each message's counters in one
+// atomic step, and a call retried after an error may count twice, so
+// callers count each event once (inbox removals and per-device receipts
+// tell them which is the first).
 //
 // Per-device receipts are small records, one per message, device and
 // event, that live as long as their message's report (the message's
@@ -19,7 +23,12 @@ import (
 // RecordReceipts of an event creates its record and says so, later ones
 // find it and change nothing, which is what lets callers count sent and
 // clicked messages exactly once per device.
-type Reports interface {
+type ReportStore interface {
+	// AddCounters applies counter increments; callers batch them.
+	AddCounters(ctx context.Context, deltas []CounterDelta) error
+	// Report returns a message's delivery report, or ErrNotFound.
+	Report(ctx context.Context, id uint64) (Report, error)
+
 	// RecordReceipts records receipts and reports, per receipt, whether
 	// this call recorded it:
 	//   - ReceiptSent is recorded once per message and device: true means
@@ -62,11 +71,65 @@ type Reports interface {
 	AppMessages(ctx context.Context, app string, q MessageQuery) (MessagePage, error)
 }
 
-// Record kinds of reports. Key and value layouts are in service_receipts.go.
+// Record kinds of reports. Key and value layouts are in reports_service.go.
 const (
 	KindReceipt    Kind = "rcp" // msg_id|registration_id|event → per-device receipt: when it happened
 	KindAppMessage Kind = "apm" // app_key/day/inverted msg_id → the app's messages, newest first
 )
+
+// Counter names a per-message delivery counter.
+type Counter string
+
+// The per-message counters. Every copy with a TTL ends as exactly one of
+// delivered, failed, replaced, withdrawn or expired.
+const (
+	// CounterTargeted counts the devices a message was addressed to.
+	CounterTargeted Counter = "targeted"
+	// CounterSent counts copies written to a device connection, once per device.
+	CounterSent Counter = "sent"
+	// CounterStoredOffline counts copies that found their device offline and
+	// waited in its inbox.
+	CounterStoredOffline Counter = "stored_offline"
+	// CounterDelivered counts copies the device acknowledged, once per device.
+	CounterDelivered Counter = "delivered"
+	// CounterClicked counts devices whose user opened the message's
+	// notification (CLICK), once per device. It is not one of the ends of
+	// a copy: a clicked copy was delivered (or is being acknowledged).
+	CounterClicked Counter = "clicked"
+	// CounterFailed counts copies dropped undelivered: the device never
+	// acknowledged them within the redelivery cap.
+	CounterFailed Counter = "failed"
+	// CounterReplaced counts copies that a newer message with the same
+	// collapse id replaced before they were delivered.
+	CounterReplaced Counter = "replaced"
+	// CounterWithdrawn counts copies a cancel took back before they were
+	// delivered.
+	CounterWithdrawn Counter = "withdrawn"
+	// CounterExpired counts online-only copies whose device was offline. For
+	// messages with a TTL, Report derives the expired copies once the TTL
+	// (and the acknowledgement grace) has passed.
+	CounterExpired Counter = "expired"
+)
+
+// CounterDelta adds N to one counter of one message.
+type CounterDelta struct {
+	MessageID uint64  `json:"message_id,string"`
+	Counter   Counter `json:"counter"`
+	N         int64   `json:"n"`
+}
+
+// Report is the delivery report of one message.
+type Report struct {
+	Targeted      int64 `json:"targeted"`
+	Sent          int64 `json:"sent"`
+	StoredOffline int64 `json:"stored_offline"`
+	Delivered     int64 `json:"delivered"`
+	Clicked       int64 `json:"clicked"`
+	Expired       int64 `json:"expired"`
+	Failed        int64 `json:"failed"`
+	Replaced      int64 `json:"replaced"`
+	Withdrawn     int64 `json:"withdrawn"`
+}
 
 // ReceiptEvent names what a per-device receipt records.
 type ReceiptEvent string
@@ -237,132 +300,4 @@ type MessagePage struct {
 	// Next, if not zero, continues the listing (as MessageQuery.After):
 	// more messages may follow. A listing may end with an empty page.
 	Next uint64 `json:"next,string,omitempty"`
-}
-
-// Keys and values of reports.
-//
-//	KindReceipt     <msg_id hex>|<rid>             → delivery: state ('s', 'd', 'f'), sent at, ended at
-//	KindReceipt     <msg_id hex>|<rid>|a           → attempts: at, count
-//	KindReceipt     <msg_id hex>|<rid>|c           → click: at
-//	KindAppMessage  <app>/<yyyymmdd>/<^msg_id>     → flags (1 byte; 1 = broadcast)
-//
-// A message's delivery to one device is one record: created when the
-// message is first sent to the device (state 's'), rewritten when it ends
-// (delivered 'd' or failed 'f', keeping when it was sent), so that the
-// common life of a message on a device costs one record, and one write
-// when the acknowledgement comes within the same batch of receipts as the
-// send. Attempts and clicks, seldom, have records of their own. Receipt
-// keys have no group separator (a registration id may hold anything; the
-// key's ends are fixed, so it parses from both): they are read by key,
-// never scanned. The app index is grouped by the UTC day of the message
-// id's time, so that a listing reads one day's group at a time (an
-// Aerospike Scan reads its whole group per page: days bound that to one
-// day's messages of the app); within a day, the inverted id (^id as 20
-// decimal digits) orders the newest first. Times are unix milliseconds,
-// 0 for none.
-const (
-	receiptRecordVersion = 1
-	appMessageBroadcast  = 1
-
-	deliverySent      = 's'
-	deliveryDelivered = 'd'
-	deliveryFailed    = 'f'
-)
-
-func deliveryKey(id uint64, rid string) string {
-	var b strings.Builder
-	b.Grow(16 + 1 + len(rid))
-	b.WriteString(messageKey(id))
-	b.WriteByte('|')
-	b.WriteString(rid)
-	return b.String()
-}
-
-// eventKey is the key of the attempts ('a') or click ('c') record.
-func eventKey(id uint64, rid string, e byte) string {
-	return deliveryKey(id, rid) + "|" + string(e)
-}
-
-// delivery is the decoded delivery record.
-type delivery struct {
-	state         byte
-	sent, ended   time.Time
-	retain        time.Time // the record's expiry
-	exists, valid bool
-}
-
-func unixMilli(t time.Time) uint64 {
-	if t.IsZero() {
-		return 0
-	}
-	return uint64(t.UnixMilli())
-}
-
-func fromUnixMilli(ms uint64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(int64(ms)).UTC()
-}
-
-func encodeDelivery(state byte, sent, ended time.Time) []byte {
-	b := make([]byte, 0, 18)
-	b = append(b, receiptRecordVersion, state)
-	b = binary.BigEndian.AppendUint64(b, unixMilli(sent))
-	return binary.BigEndian.AppendUint64(b, unixMilli(ended))
-}
-
-func decodeDelivery(r Record) (delivery, error) {
-	if !r.Exists() {
-		return delivery{}, nil
-	}
-	v := r.Value
-	if len(v) != 18 || v[0] != receiptRecordVersion || (v[1] != deliverySent && v[1] != deliveryDelivered && v[1] != deliveryFailed) {
-		return delivery{}, fmt.Errorf("dataservice: corrupt delivery record %q", r.Key)
-	}
-	return delivery{state: v[1], sent: fromUnixMilli(binary.BigEndian.Uint64(v[2:10])), ended: fromUnixMilli(binary.BigEndian.Uint64(v[10:18])),
-		retain: r.Expires, exists: true}, nil
-}
-
-func encodeEvent(at time.Time, attempts int) []byte {
-	b := make([]byte, 0, 1+8+2)
-	b = append(b, receiptRecordVersion)
-	b = binary.BigEndian.AppendUint64(b, unixMilli(at))
-	if attempts > 0 {
-		b = binary.AppendUvarint(b, uint64(attempts))
-	}
-	return b
-}
-
-// decodeEvent returns when an attempts or click record happened and its
-// count of attempts (0 for a click).
-func decodeEvent(r Record) (time.Time, int, error) {
-	v := r.Value
-	if len(v) < 9 || v[0] != receiptRecordVersion {
-		return time.Time{}, 0, fmt.Errorf("dataservice: corrupt receipt record %q", r.Key)
-	}
-	at := fromUnixMilli(binary.BigEndian.Uint64(v[1:9]))
-	if len(v) == 9 {
-		return at, 0, nil
-	}
-	n, k := binary.Uvarint(v[9:])
-	if k <= 0 || 9+k != len(v) {
-		return time.Time{}, 0, fmt.Errorf("dataservice: corrupt receipt record %q", r.Key)
-	}
-	return at, int(n), nil
-}
-
-// appMessageDay is the day group of id within app's index.
-func appMessageDay(app string, day time.Time) string {
-	return app + "/" + day.Format("20060102") + "/"
-}
-
-func appMessageKey(app string, id uint64) string {
-	return appMessageDay(app, idDay(id)) + idKey(^id)
-}
-
-// parseAppMessageKey returns the id of an index key of the group prefix.
-func parseAppMessageKey(prefix, key string) (uint64, bool) {
-	inv, ok := parseIDKey(strings.TrimPrefix(key, prefix))
-	return ^inv, ok && len(key) == len(prefix)+20
 }

@@ -2,15 +2,236 @@ package dataservice
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/internal/ids"
 )
 
-var _ Reports = (*Service)(nil)
+var _ ReportStore = (*Service)(nil)
+
+// Keys and values of reports.
+//
+//	KindReceipt     <msg_id hex>|<rid>             → delivery: state ('s', 'd', 'f'), sent at, ended at
+//	KindReceipt     <msg_id hex>|<rid>|a           → attempts: at, count
+//	KindReceipt     <msg_id hex>|<rid>|c           → click: at
+//	KindAppMessage  <app>/<yyyymmdd>/<^msg_id>     → flags (1 byte; 1 = broadcast)
+//
+// A message's delivery to one device is one record: created when the
+// message is first sent to the device (state 's'), rewritten when it ends
+// (delivered 'd' or failed 'f', keeping when it was sent), so that the
+// common life of a message on a device costs one record, and one write
+// when the acknowledgement comes within the same batch of receipts as the
+// send. Attempts and clicks, seldom, have records of their own. Receipt
+// keys have no group separator (a registration id may hold anything; the
+// key's ends are fixed, so it parses from both): they are read by key,
+// never scanned. The app index is grouped by the UTC day of the message
+// id's time, so that a listing reads one day's group at a time (an
+// Aerospike Scan reads its whole group per page: days bound that to one
+// day's messages of the app); within a day, the inverted id (^id as 20
+// decimal digits) orders the newest first. Times are unix milliseconds,
+// 0 for none.
+const (
+	receiptRecordVersion = 1
+	appMessageBroadcast  = 1
+
+	deliverySent      = 's'
+	deliveryDelivered = 'd'
+	deliveryFailed    = 'f'
+)
+
+func deliveryKey(id uint64, rid string) string {
+	var b strings.Builder
+	b.Grow(16 + 1 + len(rid))
+	b.WriteString(messageKey(id))
+	b.WriteByte('|')
+	b.WriteString(rid)
+	return b.String()
+}
+
+// eventKey is the key of the attempts ('a') or click ('c') record.
+func eventKey(id uint64, rid string, e byte) string {
+	return deliveryKey(id, rid) + "|" + string(e)
+}
+
+// delivery is the decoded delivery record.
+type delivery struct {
+	state         byte
+	sent, ended   time.Time
+	retain        time.Time // the record's expiry
+	exists, valid bool
+}
+
+func unixMilli(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixMilli())
+}
+
+func fromUnixMilli(ms uint64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(ms)).UTC()
+}
+
+func encodeDelivery(state byte, sent, ended time.Time) []byte {
+	b := make([]byte, 0, 18)
+	b = append(b, receiptRecordVersion, state)
+	b = binary.BigEndian.AppendUint64(b, unixMilli(sent))
+	return binary.BigEndian.AppendUint64(b, unixMilli(ended))
+}
+
+func decodeDelivery(r Record) (delivery, error) {
+	if !r.Exists() {
+		return delivery{}, nil
+	}
+	v := r.Value
+	if len(v) != 18 || v[0] != receiptRecordVersion || (v[1] != deliverySent && v[1] != deliveryDelivered && v[1] != deliveryFailed) {
+		return delivery{}, fmt.Errorf("dataservice: corrupt delivery record %q", r.Key)
+	}
+	return delivery{state: v[1], sent: fromUnixMilli(binary.BigEndian.Uint64(v[2:10])), ended: fromUnixMilli(binary.BigEndian.Uint64(v[10:18])),
+		retain: r.Expires, exists: true}, nil
+}
+
+func encodeEvent(at time.Time, attempts int) []byte {
+	b := make([]byte, 0, 1+8+2)
+	b = append(b, receiptRecordVersion)
+	b = binary.BigEndian.AppendUint64(b, unixMilli(at))
+	if attempts > 0 {
+		b = binary.AppendUvarint(b, uint64(attempts))
+	}
+	return b
+}
+
+// decodeEvent returns when an attempts or click record happened and its
+// count of attempts (0 for a click).
+func decodeEvent(r Record) (time.Time, int, error) {
+	v := r.Value
+	if len(v) < 9 || v[0] != receiptRecordVersion {
+		return time.Time{}, 0, fmt.Errorf("dataservice: corrupt receipt record %q", r.Key)
+	}
+	at := fromUnixMilli(binary.BigEndian.Uint64(v[1:9]))
+	if len(v) == 9 {
+		return at, 0, nil
+	}
+	n, k := binary.Uvarint(v[9:])
+	if k <= 0 || 9+k != len(v) {
+		return time.Time{}, 0, fmt.Errorf("dataservice: corrupt receipt record %q", r.Key)
+	}
+	return at, int(n), nil
+}
+
+// appMessageDay is the day group of id within app's index.
+func appMessageDay(app string, day time.Time) string {
+	return app + "/" + day.Format("20060102") + "/"
+}
+
+func appMessageKey(app string, id uint64) string {
+	return appMessageDay(app, idDay(id)) + idKey(^id)
+}
+
+// parseAppMessageKey returns the id of an index key of the group prefix.
+func parseAppMessageKey(prefix, key string) (uint64, bool) {
+	inv, ok := parseIDKey(strings.TrimPrefix(key, prefix))
+	return ^inv, ok && len(key) == len(prefix)+20
+}
+
+// AddCounters implements ReportStore.
+func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error {
+	// Group by message so each message's counters change in one atomic
+	// step; all messages' changes go to the store in one batch.
+	byMessage := make(map[uint64][]Delta, len(deltas))
+	order := make([]uint64, 0, len(deltas))
+	for _, d := range deltas {
+		if d.N == 0 {
+			continue
+		}
+		if _, ok := byMessage[d.MessageID]; !ok {
+			order = append(order, d.MessageID)
+		}
+		byMessage[d.MessageID] = append(byMessage[d.MessageID], Delta{Name: string(d.Counter), Delta: d.N})
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	writes := make([]Write, len(order))
+	for i, id := range order {
+		writes[i] = Write{Kind: KindCounter, Key: messageKey(id), Deltas: byMessage[id]}
+	}
+	if err := s.store.PutMany(ctx, writes); err != nil {
+		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
+	}
+	return nil
+}
+
+// Report implements ReportStore. It reads the message, its counters and its
+// task (if it was sent by one) at once: three reads, one round trip of
+// latency. A task's Targeted counts the copies SaveCopies stored, which
+// the counters do not.
+func (s *Service) Report(ctx context.Context, id uint64) (Report, error) {
+	var (
+		wg         sync.WaitGroup
+		c          map[string]int64
+		task       Record
+		cerr, terr error
+	)
+	wg.Go(func() { c, cerr = s.store.Counters(ctx, KindCounter, messageKey(id)) })
+	wg.Go(func() { task, terr = s.store.Get(ctx, KindTask, taskKey(id)) })
+	m, err := s.Message(ctx, id)
+	wg.Wait()
+	if err != nil {
+		return Report{}, err
+	}
+	if cerr != nil {
+		return Report{}, fmt.Errorf("report of message %d: %w", id, cerr)
+	}
+	if terr != nil && !errors.Is(terr, ErrNotFound) {
+		return Report{}, fmt.Errorf("report of message %d: task: %w", id, terr)
+	}
+	var t *Task
+	if terr == nil {
+		tt, err := decodeTask(id, task)
+		if err != nil {
+			return Report{}, err
+		}
+		t = &tt
+	}
+	return s.reportOf(&m, c, t), nil
+}
+
+// reportOf computes the report of m from its counters and its task (nil
+// if it has none).
+func (s *Service) reportOf(m *Message, c map[string]int64, t *Task) Report {
+	r := Report{
+		Targeted:      c[string(CounterTargeted)],
+		Sent:          c[string(CounterSent)],
+		StoredOffline: c[string(CounterStoredOffline)],
+		Delivered:     c[string(CounterDelivered)],
+		Clicked:       c[string(CounterClicked)],
+		Expired:       c[string(CounterExpired)],
+		Failed:        c[string(CounterFailed)],
+		Replaced:      c[string(CounterReplaced)],
+		Withdrawn:     c[string(CounterWithdrawn)],
+	}
+	if t != nil {
+		r.Targeted += t.Targeted
+	}
+	// Every copy of a message with a TTL ends delivered, failed, replaced,
+	// withdrawn or expired; once no copy can be delivered any more, the
+	// rest expired.
+	if m.TTL > 0 && !s.now().Before(m.Expires().Add(AckGrace)) {
+		if rest := r.Targeted - r.Delivered - r.Failed - r.Replaced - r.Withdrawn - r.Expired; rest > 0 {
+			r.Expired += rest
+		}
+	}
+	return r
+}
 
 // appMessageWrite is the index entry of m in its app's list of messages,
 // written with the message's body and living as long (retain); false for a
@@ -48,7 +269,7 @@ type deliveryPlan struct {
 	old       delivery // the record as read, for an end without a send
 }
 
-// RecordReceipts implements Reports. The common call costs one PutMany:
+// RecordReceipts implements ReportStore. The common call costs one PutMany:
 // a send and its end in one call are one write of the delivery record.
 // Reads come first, in one round of batches, where needed: the delivery
 // records an end (without its send) rewrites, the messages whose
@@ -333,7 +554,7 @@ func (s *Service) receiptMessages(ctx context.Context, rs []Receipt, plans []*de
 }
 
 // checkClicks reports, per receipt index, whether a click may be counted
-// (see Reports.RecordReceipts).
+// (see ReportStore.RecordReceipts).
 func (s *Service) checkClicks(ctx context.Context, rs []Receipt, clickOrder []pair, clicks map[pair]int,
 	plans map[pair]*deliveryPlan, msgs map[uint64]receiptMessage) (map[int]bool, error) {
 	ok := make(map[int]bool, len(clickOrder))
@@ -390,7 +611,7 @@ func (s *Service) checkClicks(ctx context.Context, rs []Receipt, clickOrder []pa
 	return ok, nil
 }
 
-// MessageReceipts implements Reports: the message, then one GetMany of the
+// MessageReceipts implements ReportStore: the message, then one GetMany of the
 // devices' receipts beside one of their inbox copies (or cursors, for a
 // broadcast).
 func (s *Service) MessageReceipts(ctx context.Context, id uint64, rids []string) ([]DeviceReceipts, error) {
@@ -491,7 +712,7 @@ const listBudget = 4 * MaxMessagePage
 // flight at once.
 const reportWorkers = 8
 
-// AppMessages implements Reports. It walks the app's index one day group
+// AppMessages implements ReportStore. It walks the app's index one day group
 // at a time, newest first, then reads the page's messages and tasks (one
 // GetMany each) and their counters (reportWorkers at a time).
 func (s *Service) AppMessages(ctx context.Context, app string, q MessageQuery) (MessagePage, error) {

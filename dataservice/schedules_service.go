@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-var _ Schedules = (*Service)(nil)
+var _ ScheduleStore = (*Service)(nil)
 
 // Keys of schedules:
 //
@@ -104,7 +104,7 @@ func (s *Service) putDue(ctx context.Context, key string) error {
 	return nil
 }
 
-// CreateSchedule implements Schedules: the due entry (if Next is set),
+// CreateSchedule implements ScheduleStore: the due entry (if Next is set),
 // then the record, create-only.
 func (s *Service) CreateSchedule(ctx context.Context, sc Schedule) (Schedule, error) {
 	sc, err := normalizeSchedule(sc)
@@ -139,7 +139,7 @@ func (s *Service) readSchedule(ctx context.Context, app, id string) (Schedule, e
 	return decodeSchedule(app, id, r)
 }
 
-// Schedule implements Schedules.
+// Schedule implements ScheduleStore.
 func (s *Service) Schedule(ctx context.Context, app, id string) (Schedule, error) {
 	if err := checkScheduleKey(app, id); err != nil {
 		return Schedule{}, fmt.Errorf("schedule %q: %w", id, err)
@@ -147,7 +147,7 @@ func (s *Service) Schedule(ctx context.Context, app, id string) (Schedule, error
 	return s.readSchedule(ctx, app, id)
 }
 
-// Schedules implements Schedules.
+// Schedules implements ScheduleStore.
 func (s *Service) Schedules(ctx context.Context, app, after string, limit int) ([]Schedule, error) {
 	if err := checkAppKey(app); err != nil {
 		return nil, fmt.Errorf("schedules: %w", err)
@@ -177,7 +177,7 @@ func (s *Service) Schedules(ctx context.Context, app, after string, limit int) (
 	return out, nil
 }
 
-// UpdateSchedule implements Schedules: a read of the record (for its
+// UpdateSchedule implements ScheduleStore: a read of the record (for its
 // Created and the due entry of its Next), then, if Next moves, the new due
 // entry, the compare-and-set, the new entry again and the deletion of the
 // old one (see dueGroup).
@@ -231,7 +231,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, sc Schedule) (Schedule, er
 	return sc, nil
 }
 
-// DeleteSchedule implements Schedules: the record, then (best effort) its
+// DeleteSchedule implements ScheduleStore: the record, then (best effort) its
 // due entry; a due entry left behind is stale, and DueSchedules deletes it.
 func (s *Service) DeleteSchedule(ctx context.Context, app, id string) (bool, error) {
 	if err := checkScheduleKey(app, id); err != nil {
@@ -254,7 +254,7 @@ func (s *Service) DeleteSchedule(ctx context.Context, app, id string) (bool, err
 	return existed, nil
 }
 
-// DueSchedules implements Schedules: a Scan of the due entries up to
+// DueSchedules implements ScheduleStore: a Scan of the due entries up to
 // until, then a GetMany of their schedules. Stale entries are skipped, and
 // deleted once older than staleDueAge; skipped entries are made up for by
 // reading further.

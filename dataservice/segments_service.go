@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-var _ Segments = (*Service)(nil)
+var _ SegmentStore = (*Service)(nil)
 
 // segmentKey is the key of a segment: app_key/segment_id.
 func segmentKey(app, id string) string { return app + "/" + id }
@@ -47,7 +47,7 @@ func checkSegmentKey(app, id string) error {
 	return CheckSegmentID(id)
 }
 
-// CreateSegment implements Segments.
+// CreateSegment implements SegmentStore.
 func (s *Service) CreateSegment(ctx context.Context, seg Segment) error {
 	seg, err := normalizeSegment(seg)
 	if err != nil {
@@ -75,7 +75,7 @@ func (s *Service) readSegment(ctx context.Context, app, id string) (Segment, uin
 	return seg, r.Generation, err
 }
 
-// Segment implements Segments.
+// Segment implements SegmentStore.
 func (s *Service) Segment(ctx context.Context, app, id string) (Segment, error) {
 	if err := checkSegmentKey(app, id); err != nil {
 		return Segment{}, fmt.Errorf("segment %q: %w", id, err)
@@ -84,7 +84,7 @@ func (s *Service) Segment(ctx context.Context, app, id string) (Segment, error) 
 	return seg, err
 }
 
-// Segments implements Segments.
+// Segments implements SegmentStore.
 func (s *Service) Segments(ctx context.Context, app, after string, limit int) ([]Segment, error) {
 	if err := checkAppKey(app); err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
@@ -114,7 +114,7 @@ func (s *Service) Segments(ctx context.Context, app, after string, limit int) ([
 	return out, nil
 }
 
-// UpdateSegment implements Segments: a compare-and-set on the segment's
+// UpdateSegment implements SegmentStore: a compare-and-set on the segment's
 // record, so that Created survives concurrent updates.
 func (s *Service) UpdateSegment(ctx context.Context, seg Segment) error {
 	seg, err := normalizeSegment(seg)
@@ -154,7 +154,7 @@ func (s *Service) UpdateSegment(ctx context.Context, seg Segment) error {
 	}
 }
 
-// DeleteSegment implements Segments.
+// DeleteSegment implements SegmentStore.
 func (s *Service) DeleteSegment(ctx context.Context, app, id string) (bool, error) {
 	if err := checkSegmentKey(app, id); err != nil {
 		return false, fmt.Errorf("delete segment %q: %w", id, err)

@@ -12,7 +12,78 @@ import (
 	"github.com/heraldpush/herald/internal/ids"
 )
 
-// Reports: per-device receipts and the app's message list (Reports).
+// reportTests are the cases of ReportStore: counters, per-device receipts and
+// the app's message list.
+var reportTests = []test{
+	{"Counters", counters},
+	{"ReportOutcomes", reportOutcomes},
+	{"ReceiptsOnce", receiptsOnce},
+	{"ReceiptsConcurrent", receiptsConcurrent},
+	{"ReceiptsLifecycle", receiptsLifecycle},
+	{"ReceiptClicks", receiptClicks},
+	{"ReceiptValidation", receiptValidation},
+	{"AppMessages", appMessages},
+	{"AppMessagesValidation", appMessagesValidation},
+}
+
+func counters(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	m := message(time.Hour)
+	if err := c.SaveMessage(ctx, m, []string{"r1", "r2", "r3"}); err != nil {
+		t.Fatal(err)
+	}
+	deltas := []dataservice.CounterDelta{
+		{MessageID: m.ID, Counter: dataservice.CounterSent, N: 2},
+		{MessageID: m.ID, Counter: dataservice.CounterDelivered, N: 1},
+		{MessageID: m.ID, Counter: dataservice.CounterSent, N: 1},
+		{MessageID: m.ID, Counter: dataservice.CounterStoredOffline, N: 1},
+		{MessageID: m.ID, Counter: dataservice.CounterFailed, N: 0},
+	}
+	if err := c.AddCounters(ctx, deltas); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Report(ctx, m.ID)
+	want := dataservice.Report{Targeted: 3, Sent: 3, StoredOffline: 1, Delivered: 1}
+	if err != nil || r != want {
+		t.Fatalf("Report() = %+v, %v; want %+v", r, err, want)
+	}
+	_, err = c.Report(ctx, id())
+	wantErr(t, err, dataservice.ErrNotFound, "report of an unknown message")
+}
+
+// reportOutcomes checks the replaced and withdrawn counters and that the
+// expired copies derived after the TTL leave them out.
+func reportOutcomes(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	m := message(time.Hour)
+	m.Created = time.UnixMilli(time.Now().Add(-2 * time.Hour).UnixMilli()) // expired an hour ago
+	if err := c.SaveMessage(ctx, m, []string{"r1", "r2", "r3", "r4", "r5", "r6"}); err != nil {
+		t.Fatal(err)
+	}
+	var deltas []dataservice.CounterDelta
+	for _, ctr := range []dataservice.Counter{dataservice.CounterDelivered, dataservice.CounterFailed, dataservice.CounterReplaced, dataservice.CounterWithdrawn, dataservice.CounterWithdrawn} {
+		deltas = append(deltas, dataservice.CounterDelta{MessageID: m.ID, Counter: ctr, N: 1})
+	}
+	if err := c.AddCounters(ctx, deltas); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Report(ctx, m.ID)
+	want := dataservice.Report{Targeted: 6, Delivered: 1, Failed: 1, Replaced: 1, Withdrawn: 2, Expired: 1}
+	if err != nil || r != want {
+		t.Fatalf("Report() = %+v, %v; want %+v", r, err, want)
+	}
+	// Before expiry nothing is derived.
+	live := message(time.Hour)
+	if err := c.SaveMessage(ctx, live, []string{"r1", "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddCounters(ctx, []dataservice.CounterDelta{{MessageID: live.ID, Counter: dataservice.CounterWithdrawn, N: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := c.Report(ctx, live.ID); r != (dataservice.Report{Targeted: 2, Withdrawn: 1}) {
+		t.Fatalf("report of a live message: %+v", r)
+	}
+}
 
 // msgAt returns an id of a message created at t (the k-th of its
 // millisecond), such as the gateway's generator makes.

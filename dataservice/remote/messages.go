@@ -7,33 +7,30 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Paths and request bodies of the domain endpoints: the writes and the
-// uncached reads of dataservice.Client. Reads of cached kinds (apps,
-// devices, sessions, messages) go through the store endpoints, so the
-// client can cache records with their generations.
-const domainPath = basePath + "data/"
+var (
+	_ dataservice.MessageStore = (*Client)(nil)
+	_ dataservice.InboxStore   = (*Client)(nil)
+)
 
+// Request and answer bodies of the dataservice.MessageStore and
+// InboxStore endpoints. Message bodies are read through the store
+// endpoints, and cached; inboxes and idempotency keys are not: they change
+// with every push and acknowledgement.
 type (
-	appReq         struct{ App dataservice.App }
-	keyOnlyReq     struct{ Key string }
-	deviceReq      struct{ Device dataservice.Device }
-	ridReq         struct{ RID string }
-	ridsReq        struct{ RIDs []string }
-	putSessionsReq struct {
-		Sessions []dataservice.Session
-		TTL      time.Duration
-	}
-	deleteSessionReq struct {
-		RID        string
-		Generation uint32
-	}
 	saveMessageReq struct {
 		Message    *dataservice.Message
 		Recipients []string
 		New        bool `json:",omitempty"` // SaveNewMessage
 	}
-	idReq    struct{ ID uint64 }
-	idsReq   struct{ IDs []uint64 }
+	reserveCIDReq struct {
+		App, CID string
+		ID       uint64
+		TTL      time.Duration
+	}
+	reserveCIDResp struct {
+		ID    uint64
+		Bound bool
+	}
 	inboxReq struct {
 		RID   string
 		After uint64
@@ -44,33 +41,25 @@ type (
 		RID     string
 		Entries []dataservice.InboxEntry
 	}
-	addCountersReq struct{ Deltas []dataservice.CounterDelta }
-	configReq      struct {
-		Name  string
-		Value []byte
+	saveCopiesReq struct {
+		Message *dataservice.Message
+		RIDs    []string
 	}
 )
 
-// routeDomain serves the dataservice.Client methods.
-func (s *Server) routeDomain() {
+// routeMessages serves the dataservice.MessageStore and InboxStore
+// methods.
+func (s *Server) routeMessages() {
 	d := s.data
-	handle(s, domainPath+"create_app", func(ctx context.Context, q *appReq) (empty, error) {
-		return empty{}, d.CreateApp(ctx, q.App)
-	})
-	handle(s, domainPath+"create_device", func(ctx context.Context, q *deviceReq) (empty, error) {
-		return empty{}, d.CreateDevice(ctx, q.Device)
-	})
-	handle(s, domainPath+"put_sessions", func(ctx context.Context, q *putSessionsReq) ([]uint32, error) {
-		return d.PutSessions(ctx, q.Sessions, q.TTL)
-	})
-	handle(s, domainPath+"delete_session", func(ctx context.Context, q *deleteSessionReq) (empty, error) {
-		return empty{}, d.DeleteSession(ctx, q.RID, q.Generation)
-	})
 	handle(s, domainPath+"save_message", func(ctx context.Context, q *saveMessageReq) (empty, error) {
 		if q.New {
 			return empty{}, d.SaveNewMessage(ctx, q.Message, q.Recipients)
 		}
 		return empty{}, d.SaveMessage(ctx, q.Message, q.Recipients)
+	})
+	handle(s, domainPath+"reserve_cid", func(ctx context.Context, q *reserveCIDReq) (reserveCIDResp, error) {
+		id, bound, err := d.ReserveCID(ctx, q.App, q.CID, q.ID, q.TTL)
+		return reserveCIDResp{ID: id, Bound: bound}, err
 	})
 	handleEach(s, domainPath+"inbox_each", func(ctx context.Context, q *inboxReq) ([]dataservice.InboxEntry, error) {
 		return d.Inbox(ctx, q.RID, q.After, q.Limit)
@@ -81,13 +70,75 @@ func (s *Server) routeDomain() {
 	handle(s, domainPath+"update_inbox", func(ctx context.Context, q *updateInboxReq) (empty, error) {
 		return empty{}, d.UpdateInbox(ctx, q.RID, q.Entries)
 	})
-	handle(s, domainPath+"add_counters", func(ctx context.Context, q *addCountersReq) (empty, error) {
-		return empty{}, d.AddCounters(ctx, q.Deltas)
+	handle(s, domainPath+"save_copies", func(ctx context.Context, q *saveCopiesReq) (empty, error) {
+		return empty{}, d.SaveCopies(ctx, q.Message, q.RIDs)
 	})
-	handle(s, domainPath+"report", func(ctx context.Context, q *idReq) (dataservice.Report, error) {
-		return d.Report(ctx, q.ID)
-	})
-	handle(s, domainPath+"ensure_config", func(ctx context.Context, q *configReq) ([]byte, error) {
-		return d.EnsureConfig(ctx, q.Name, q.Value)
-	})
+}
+
+// SaveMessage implements dataservice.MessageStore.
+func (c *Client) SaveMessage(ctx context.Context, m *dataservice.Message, recipients []string) error {
+	return c.saveMessage(ctx, saveMessageReq{Message: m, Recipients: recipients})
+}
+
+// SaveNewMessage implements dataservice.MessageStore.
+func (c *Client) SaveNewMessage(ctx context.Context, m *dataservice.Message, recipients []string) error {
+	return c.saveMessage(ctx, saveMessageReq{Message: m, Recipients: recipients, New: true})
+}
+
+func (c *Client) saveMessage(ctx context.Context, q saveMessageReq) error {
+	if err := checkUTF8("save_message", []string{q.Message.CollapseID}); err != nil {
+		return err
+	}
+	return c.write(ctx, "save_message", q, &empty{})
+}
+
+// Message implements dataservice.MessageStore.
+func (c *Client) Message(ctx context.Context, id uint64) (dataservice.Message, error) {
+	return c.reads.Message(ctx, id)
+}
+
+// Messages implements dataservice.MessageStore.
+func (c *Client) Messages(ctx context.Context, ids []uint64) ([]dataservice.Message, error) {
+	return c.reads.Messages(ctx, ids)
+}
+
+// ReserveCID implements dataservice.MessageStore.
+func (c *Client) ReserveCID(ctx context.Context, app, cid string, id uint64, ttl time.Duration) (uint64, bool, error) {
+	if err := checkUTF8("reserve_cid", []string{app, cid}); err != nil {
+		return 0, false, err
+	}
+	var r reserveCIDResp
+	if err := c.write(ctx, "reserve_cid", reserveCIDReq{App: app, CID: cid, ID: id, TTL: ttl}, &r); err != nil {
+		return 0, false, err
+	}
+	return r.ID, r.Bound, nil
+}
+
+// Inbox implements dataservice.InboxStore.
+func (c *Client) Inbox(ctx context.Context, rid string, after uint64, limit int) ([]dataservice.InboxEntry, error) {
+	// Each connecting device reads its inbox; concurrent reads go out
+	// together.
+	return callEach(ctx, c.inboxReads, "inbox", inboxReq{RID: rid, After: after, Limit: limit})
+}
+
+// RemoveInbox implements dataservice.InboxStore.
+func (c *Client) RemoveInbox(ctx context.Context, copies []dataservice.InboxCopy) ([]bool, error) {
+	var existed []bool
+	if err := c.write(ctx, "remove_inbox", removeInboxReq{Copies: copies}, &existed); err != nil {
+		return nil, err
+	}
+	return existed, nil
+}
+
+// UpdateInbox implements dataservice.InboxStore.
+func (c *Client) UpdateInbox(ctx context.Context, rid string, entries []dataservice.InboxEntry) error {
+	return c.write(ctx, "update_inbox", updateInboxReq{RID: rid, Entries: entries}, &empty{})
+}
+
+// SaveCopies implements dataservice.InboxStore.
+func (c *Client) SaveCopies(ctx context.Context, m *dataservice.Message, rids []string) error {
+	if err := checkUTF8("save_copies", messageStrings(m), rids); err != nil {
+		return err
+	}
+	return c.write(ctx, "save_copies", saveCopiesReq{Message: m, RIDs: rids}, &empty{})
 }

@@ -7,12 +7,14 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-var _ dataservice.Reports = (*Client)(nil)
+var _ dataservice.ReportStore = (*Client)(nil)
 
-// Request bodies of the dataservice.Reports endpoints. Receipts and the
-// message index are not cached: receipts are written once and read
-// seldom, listings change with every push.
+// Request bodies of the dataservice.ReportStore endpoints. Nothing of
+// what they read is cached: counters change with every delivery,
+// receipts are written once and read seldom, listings change with every
+// push.
 type (
+	addCountersReq     struct{ Deltas []dataservice.CounterDelta }
 	recordReceiptsReq  struct{ Receipts []dataservice.Receipt }
 	messageReceiptsReq struct {
 		ID   uint64
@@ -24,9 +26,15 @@ type (
 	}
 )
 
-// routeReports serves the dataservice.Reports methods.
+// routeReports serves the dataservice.ReportStore methods.
 func (s *Server) routeReports() {
 	d := s.data
+	handle(s, domainPath+"add_counters", func(ctx context.Context, q *addCountersReq) (empty, error) {
+		return empty{}, d.AddCounters(ctx, q.Deltas)
+	})
+	handle(s, domainPath+"report", func(ctx context.Context, q *idReq) (dataservice.Report, error) {
+		return d.Report(ctx, q.ID)
+	})
 	handle(s, domainPath+"record_receipts", func(ctx context.Context, q *recordReceiptsReq) ([]bool, error) {
 		return d.RecordReceipts(ctx, q.Receipts)
 	})
@@ -38,7 +46,19 @@ func (s *Server) routeReports() {
 	})
 }
 
-// RecordReceipts implements dataservice.Reports. The receipts are checked
+// AddCounters implements dataservice.ReportStore.
+func (c *Client) AddCounters(ctx context.Context, deltas []dataservice.CounterDelta) error {
+	return c.write(ctx, "add_counters", addCountersReq{Deltas: deltas}, &empty{})
+}
+
+// Report implements dataservice.ReportStore.
+func (c *Client) Report(ctx context.Context, id uint64) (dataservice.Report, error) {
+	var r dataservice.Report
+	err := c.read(ctx, "report", idReq{ID: id}, &r)
+	return r, err
+}
+
+// RecordReceipts implements dataservice.ReportStore. The receipts are checked
 // here first: JSON would carry a registration id that is not UTF-8 as a
 // valid one.
 func (c *Client) RecordReceipts(ctx context.Context, receipts []dataservice.Receipt) ([]bool, error) {
@@ -60,7 +80,7 @@ func (c *Client) RecordReceipts(ctx context.Context, receipts []dataservice.Rece
 	return out, nil
 }
 
-// MessageReceipts implements dataservice.Reports.
+// MessageReceipts implements dataservice.ReportStore.
 func (c *Client) MessageReceipts(ctx context.Context, id uint64, rids []string) ([]dataservice.DeviceReceipts, error) {
 	if err := checkUTF8("message_receipts", rids); err != nil {
 		return nil, err
@@ -75,7 +95,7 @@ func (c *Client) MessageReceipts(ctx context.Context, id uint64, rids []string) 
 	return out, nil
 }
 
-// AppMessages implements dataservice.Reports.
+// AppMessages implements dataservice.ReportStore.
 func (c *Client) AppMessages(ctx context.Context, app string, q dataservice.MessageQuery) (dataservice.MessagePage, error) {
 	var page dataservice.MessagePage
 	if err := checkUTF8("app_messages", []string{app}); err != nil {

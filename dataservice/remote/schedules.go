@@ -9,9 +9,9 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-var _ dataservice.Schedules = (*Client)(nil)
+var _ dataservice.ScheduleStore = (*Client)(nil)
 
-// Request and answer bodies of the dataservice.Schedules endpoints.
+// Request and answer bodies of the dataservice.ScheduleStore endpoints.
 // Schedules are not cached: they are compare-and-set records that gateways
 // race to fire, and must be read fresh.
 type (
@@ -59,7 +59,7 @@ func fromScheduleBodies(bs []scheduleBody) []dataservice.Schedule {
 	return out
 }
 
-// routeSchedules serves the dataservice.Schedules methods.
+// routeSchedules serves the dataservice.ScheduleStore methods.
 func (s *Server) routeSchedules() {
 	d := s.data
 	handle(s, domainPath+"create_schedule", func(ctx context.Context, q *scheduleBody) (scheduleBody, error) {
@@ -100,7 +100,7 @@ func checkSchedule(op string, sc dataservice.Schedule) error {
 	return nil
 }
 
-// CreateSchedule implements dataservice.Schedules.
+// CreateSchedule implements dataservice.ScheduleStore.
 func (c *Client) CreateSchedule(ctx context.Context, sc dataservice.Schedule) (dataservice.Schedule, error) {
 	if err := checkSchedule("create_schedule", sc); err != nil {
 		return dataservice.Schedule{}, err
@@ -112,7 +112,7 @@ func (c *Client) CreateSchedule(ctx context.Context, sc dataservice.Schedule) (d
 	return b.schedule(), nil
 }
 
-// Schedule implements dataservice.Schedules.
+// Schedule implements dataservice.ScheduleStore.
 func (c *Client) Schedule(ctx context.Context, app, id string) (dataservice.Schedule, error) {
 	if err := checkUTF8("schedule", []string{app, id}); err != nil {
 		return dataservice.Schedule{}, err
@@ -124,7 +124,7 @@ func (c *Client) Schedule(ctx context.Context, app, id string) (dataservice.Sche
 	return b.schedule(), nil
 }
 
-// Schedules implements dataservice.Schedules.
+// Schedules implements dataservice.ScheduleStore.
 func (c *Client) Schedules(ctx context.Context, app, after string, limit int) ([]dataservice.Schedule, error) {
 	if err := checkUTF8("schedules", []string{app, after}); err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func (c *Client) Schedules(ctx context.Context, app, after string, limit int) ([
 	return fromScheduleBodies(bs), nil
 }
 
-// UpdateSchedule implements dataservice.Schedules.
+// UpdateSchedule implements dataservice.ScheduleStore.
 func (c *Client) UpdateSchedule(ctx context.Context, sc dataservice.Schedule) (dataservice.Schedule, error) {
 	if err := checkSchedule("update_schedule", sc); err != nil {
 		return dataservice.Schedule{}, err
@@ -148,7 +148,7 @@ func (c *Client) UpdateSchedule(ctx context.Context, sc dataservice.Schedule) (d
 	return b.schedule(), nil
 }
 
-// DeleteSchedule implements dataservice.Schedules.
+// DeleteSchedule implements dataservice.ScheduleStore.
 func (c *Client) DeleteSchedule(ctx context.Context, app, id string) (bool, error) {
 	if err := checkUTF8("delete_schedule", []string{app, id}); err != nil {
 		return false, err
@@ -158,7 +158,7 @@ func (c *Client) DeleteSchedule(ctx context.Context, app, id string) (bool, erro
 	return existed, err
 }
 
-// DueSchedules implements dataservice.Schedules. It is a read: the entries
+// DueSchedules implements dataservice.ScheduleStore. It is a read: the entries
 // it deletes are stale, so a retried call finds the same schedules.
 func (c *Client) DueSchedules(ctx context.Context, until time.Time, after string, limit int) ([]dataservice.Schedule, string, error) {
 	if err := checkUTF8("due_schedules", []string{after}); err != nil {

@@ -6,16 +6,16 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-var _ dataservice.Segments = (*Client)(nil)
+var _ dataservice.SegmentStore = (*Client)(nil)
 
-// Request bodies of the dataservice.Segments endpoints. Segments are not
+// Request bodies of the dataservice.SegmentStore endpoints. Segments are not
 // cached: the segments API and audience resolution read them, seldom.
 type (
 	segmentReq    struct{ Segment dataservice.Segment }
 	segmentKeyReq struct{ App, ID string }
 )
 
-// routeSegments serves the dataservice.Segments methods.
+// routeSegments serves the dataservice.SegmentStore methods.
 func (s *Server) routeSegments() {
 	d := s.data
 	handle(s, domainPath+"create_segment", func(ctx context.Context, q *segmentReq) (empty, error) {
@@ -41,7 +41,7 @@ func checkSegmentUTF8(op string, seg dataservice.Segment) error {
 	return checkUTF8(op, []string{seg.AppKey, seg.ID, seg.Name}, seg.Tags, seg.Platforms)
 }
 
-// CreateSegment implements dataservice.Segments.
+// CreateSegment implements dataservice.SegmentStore.
 func (c *Client) CreateSegment(ctx context.Context, seg dataservice.Segment) error {
 	if err := checkSegmentUTF8("create_segment", seg); err != nil {
 		return err
@@ -49,7 +49,7 @@ func (c *Client) CreateSegment(ctx context.Context, seg dataservice.Segment) err
 	return c.write(ctx, "create_segment", segmentReq{Segment: seg}, &empty{})
 }
 
-// Segment implements dataservice.Segments.
+// Segment implements dataservice.SegmentStore.
 func (c *Client) Segment(ctx context.Context, app, id string) (dataservice.Segment, error) {
 	var seg dataservice.Segment
 	if err := checkUTF8("segment", []string{app, id}); err != nil {
@@ -59,7 +59,7 @@ func (c *Client) Segment(ctx context.Context, app, id string) (dataservice.Segme
 	return seg, err
 }
 
-// Segments implements dataservice.Segments.
+// Segments implements dataservice.SegmentStore.
 func (c *Client) Segments(ctx context.Context, app, after string, limit int) ([]dataservice.Segment, error) {
 	if err := checkUTF8("segments", []string{app, after}); err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func (c *Client) Segments(ctx context.Context, app, after string, limit int) ([]
 	return out, nil
 }
 
-// UpdateSegment implements dataservice.Segments.
+// UpdateSegment implements dataservice.SegmentStore.
 func (c *Client) UpdateSegment(ctx context.Context, seg dataservice.Segment) error {
 	if err := checkSegmentUTF8("update_segment", seg); err != nil {
 		return err
@@ -79,7 +79,7 @@ func (c *Client) UpdateSegment(ctx context.Context, seg dataservice.Segment) err
 	return c.write(ctx, "update_segment", segmentReq{Segment: seg}, &empty{})
 }
 
-// DeleteSegment implements dataservice.Segments.
+// DeleteSegment implements dataservice.SegmentStore.
 func (c *Client) DeleteSegment(ctx context.Context, app, id string) (bool, error) {
 	var existed bool
 	if err := checkUTF8("delete_segment", []string{app, id}); err != nil {

@@ -52,14 +52,18 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	}
 	s := &Server{token: sha256.Sum256([]byte(cfg.Token)), store: store, data: data, source: source, log: cfg.Log, mux: http.NewServeMux()}
 	s.routeStore()
-	s.routeDomain()
+	s.routeApps()
 	s.routeDevices()
-	s.routeSegments()
-	s.routeCluster()
-	s.routePush()
+	s.routeSessions()
+	s.routeMessages()
+	s.routeBroadcasts()
 	s.routeReports()
+	s.routeTasks()
 	s.routeSchedules()
-	s.routeUpstreams()
+	s.routeSegments()
+	s.routeUpstream()
+	s.routeWebhooks()
+	s.routeCluster()
 	if source != nil {
 		s.mux.HandleFunc("POST "+sentinelPath, s.sentinel)
 	}

@@ -8,12 +8,28 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Paths of the internal API.
+// Paths of the internal API. The store endpoints serve the Store methods;
+// the domain endpoints one dataservice.Client method each: the writes and
+// the uncached reads. Reads of cached kinds (apps, devices, sessions,
+// messages, settings) go through the store endpoints, so the client can
+// cache records with their generations.
 const (
 	basePath     = "/internal/v1/"
 	storePath    = basePath + "store/"
+	domainPath   = basePath + "data/"
 	sentinelPath = basePath + "sentinel"
 	healthPath   = "/healthz"
+)
+
+// Request bodies shared by the domain endpoints of several concerns.
+type (
+	ridReq  struct{ RID string }
+	ridsReq struct{ RIDs []string }
+	idReq   struct{ ID uint64 }
+	pageReq struct {
+		App, Name, After string // Name: the tag of TagMembers, empty otherwise
+		Limit            int
+	}
 )
 
 // record is a dataservice.Record on the wire.
