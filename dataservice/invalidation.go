@@ -10,16 +10,18 @@ import (
 	"time"
 )
 
-// The sentinel keeps the caches of other processes correct. A Source wraps
-// the Store of a dataservice instance: after each write of a cached kind it
-// publishes the key and new generation to every subscribed holder and waits
-// until each one acknowledges that it dropped the key, so once a write
-// returns, no cache anywhere serves the value it replaced.
+// The invalidation stream keeps the caches of other processes correct. A
+// Source wraps the Store of a dataservice instance: after each write of a
+// cached kind it publishes the key and new generation to every subscribed
+// follower (a process that keeps a cache fed by the stream, such as a
+// gateway or a connector through remote.CacheFollower) and waits until
+// each one acknowledges that it dropped the key, so once a write returns,
+// no cache anywhere serves the value it replaced.
 //
-// A holder that does not acknowledge within the lease is cut off; its
+// A follower that does not acknowledge within the lease is cut off; its
 // stream ends, and the write waits out twice the lease, by which time the
-// holder has stopped serving from its cache (it serves only while it hears
-// from every source at least once per lease).
+// follower has stopped serving from its cache (it serves only while it
+// hears from every source at least once per lease).
 
 // Invalidation names one written record.
 type Invalidation struct {
@@ -29,20 +31,20 @@ type Invalidation struct {
 	Generation uint32 // the record's new generation; 0 for a deletion
 }
 
-// SentinelConfig configures a Source. Zero fields take the defaults.
-type SentinelConfig struct {
-	// Lease is how long a holder may serve cached values after it last
+// InvalidationConfig configures a Source. Zero fields take the defaults.
+type InvalidationConfig struct {
+	// Lease is how long a follower may serve cached values after it last
 	// heard from the source. Zero means 500ms.
 	Lease time.Duration
-	// Heartbeat is how often the source tells idle holders it is alive.
+	// Heartbeat is how often the source tells idle followers it is alive.
 	// Zero means Lease/5.
 	Heartbeat time.Duration
-	// Backlog bounds the invalidations queued for one holder; a holder that
+	// Backlog bounds the invalidations queued for one follower; a follower that
 	// falls this far behind is cut off. Zero means 65536.
 	Backlog int
 }
 
-func (c SentinelConfig) withDefaults() SentinelConfig {
+func (c InvalidationConfig) withDefaults() InvalidationConfig {
 	if c.Lease <= 0 {
 		c.Lease = 500 * time.Millisecond
 	}
@@ -60,16 +62,16 @@ func (c SentinelConfig) withDefaults() SentinelConfig {
 var CachedKinds = map[Kind]bool{KindApp: true, KindDevice: true, KindSession: true, KindMessage: true, KindConfig: true}
 
 // Source is a Store that publishes its writes of cached kinds to
-// subscribed holders and waits for them. It is safe for concurrent use.
+// subscribed followers and waits for them. It is safe for concurrent use.
 //
-// A Put that creates its record publishes nothing: no holder can have
+// A Put that creates its record publishes nothing: no follower can have
 // cached a record that did not exist, since caches keep only records that
 // exist (CachedStore never caches a miss). A record that had expired
-// counts as absent; a holder whose clock lags the dataservice's may serve
+// counts as absent; a follower whose clock lags the dataservice's may serve
 // it for that lag, as it would without the write.
 type Source struct {
 	Store
-	cfg SentinelConfig
+	cfg InvalidationConfig
 	id  string
 
 	mu   sync.Mutex
@@ -77,9 +79,9 @@ type Source struct {
 	subs map[*Subscription]struct{}
 }
 
-// NewSource wraps store. The source's id is random, so holders notice a
+// NewSource wraps store. The source's id is random, so followers notice a
 // restart (a new stream with new sequence numbers).
-func NewSource(store Store, cfg SentinelConfig) *Source {
+func NewSource(store Store, cfg InvalidationConfig) *Source {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return &Source{Store: store, cfg: cfg.withDefaults(), id: hex.EncodeToString(b), subs: make(map[*Subscription]struct{})}
@@ -89,12 +91,12 @@ func NewSource(store Store, cfg SentinelConfig) *Source {
 func (s *Source) ID() string { return s.id }
 
 // Config returns the source's configuration.
-func (s *Source) Config() SentinelConfig { return s.cfg }
+func (s *Source) Config() InvalidationConfig { return s.cfg }
 
-// Subscription is one holder's stream of invalidations.
+// Subscription is one follower's stream of invalidations.
 type Subscription struct {
 	// C delivers batches of invalidations in order. It is closed when the
-	// subscription is cut off (the holder must then drop its cache).
+	// subscription is cut off (the follower must then drop its cache).
 	C <-chan []Invalidation
 	// Start is the sequence number the stream starts after.
 	Start uint64
@@ -105,11 +107,11 @@ type Subscription struct {
 	mu       sync.Mutex
 	acked    uint64
 	dead     bool
-	lastSent time.Time     // when a frame last went out: the holder's lease runs from there
+	lastSent time.Time     // when a frame last went out: the follower's lease runs from there
 	changed  chan struct{} // closed on every ack and on death
 }
 
-// Subscribe starts a holder's stream. The holder must drop everything it
+// Subscribe starts a follower's stream. The follower must drop everything it
 // cached before, then acknowledge what it processes with Ack, and call
 // Close when it goes away.
 func (s *Source) Subscribe() *Subscription {
@@ -121,9 +123,9 @@ func (s *Source) Subscribe() *Subscription {
 	return sub
 }
 
-// EndSubscriptions ends every subscription: holders drop their caches and reconnect
-// (to another instance, or to this one when it is back). Writes keep
-// publishing to holders that subscribe later.
+// EndSubscriptions ends every subscription: followers drop their caches
+// and reconnect (to another instance, or to this one when it is back).
+// Writes keep publishing to followers that subscribe later.
 func (s *Source) EndSubscriptions() {
 	s.mu.Lock()
 	subs := make([]*Subscription, 0, len(s.subs))
@@ -137,14 +139,14 @@ func (s *Source) EndSubscriptions() {
 }
 
 // Seq returns the source's latest sequence number, for heartbeats: a
-// holder that has processed less than a heartbeat's seq missed something.
+// follower that has processed less than a heartbeat's seq missed something.
 func (s *Source) Seq() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.seq
 }
 
-// Ack records that the holder processed every invalidation up to seq.
+// Ack records that the follower processed every invalidation up to seq.
 func (sub *Subscription) Ack(seq uint64) {
 	sub.mu.Lock()
 	if seq > sub.acked && !sub.dead {
@@ -162,7 +164,7 @@ func (sub *Subscription) Sent(at time.Time) {
 	sub.mu.Unlock()
 }
 
-// Close ends the subscription (the holder went away or is cut off).
+// Close ends the subscription (the follower went away or is cut off).
 func (sub *Subscription) Close() {
 	sub.src.mu.Lock()
 	_, live := sub.src.subs[sub]
@@ -180,7 +182,7 @@ func (sub *Subscription) Close() {
 }
 
 // publish assigns sequence numbers to the written records and queues them
-// for every holder; it returns the holders to wait for and the last seq.
+// for every follower; it returns the followers to wait for and the last seq.
 func (s *Source) publish(inv []Invalidation) ([]*Subscription, uint64) {
 	s.mu.Lock()
 	for i := range inv {
@@ -206,7 +208,7 @@ func (s *Source) publish(inv []Invalidation) ([]*Subscription, uint64) {
 	return subs, last
 }
 
-// await waits until every holder acknowledged seq, or was cut off and its
+// await waits until every follower acknowledged seq, or was cut off and its
 // lease has run out.
 func (s *Source) await(ctx context.Context, subs []*Subscription, seq uint64) error {
 	for _, sub := range subs {
@@ -219,7 +221,7 @@ func (s *Source) await(ctx context.Context, subs []*Subscription, seq uint64) er
 				break
 			}
 			if dead {
-				// The holder serves at most a lease past what it last
+				// The follower serves at most a lease past what it last
 				// received; wait twice that past the last frame sent.
 				if wait := time.Until(lastSent.Add(2 * s.cfg.Lease)); wait > 0 {
 					select {
@@ -282,7 +284,7 @@ func (s *Source) Put(ctx context.Context, kind Kind, key string, value []byte, o
 }
 
 // PutMany implements Store. Keys of cached kinds are invalidated whether
-// or not their write succeeded: a partial failure must not leave a holder
+// or not their write succeeded: a partial failure must not leave a follower
 // serving what one of them replaced.
 func (s *Source) PutMany(ctx context.Context, writes []Write) error {
 	err := s.Store.PutMany(ctx, writes)

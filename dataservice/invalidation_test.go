@@ -11,14 +11,14 @@ import (
 
 // A session written for a device that has none is created, and a create
 // publishes no invalidation (no cache can hold a record that did not
-// exist); replacing it does, and waits for the holder.
+// exist); replacing it does, and waits for the follower.
 func TestSessionCreatesPublishNothingReplacementsDo(t *testing.T) {
 	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	src := dataservice.NewSource(store, dataservice.SentinelConfig{Lease: 5 * time.Second})
+	src := dataservice.NewSource(store, dataservice.InvalidationConfig{Lease: 5 * time.Second})
 	sub := src.Subscribe()
 	defer sub.Close()
 	svc := dataservice.New(src)

@@ -160,7 +160,7 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 	}
 	// Reads of apps, devices, sessions and message bodies go through a
 	// cache; every write in this process goes through it too, so it
-	// invalidates what it writes and needs no sentinel.
+	// invalidates what it writes and needs no invalidation stream.
 	if n.cache, err = cache.New(cfg.Cache); err != nil {
 		return nil, err
 	}

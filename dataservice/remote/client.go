@@ -30,13 +30,13 @@ type ClientConfig struct {
 
 // Client is a dataservice.Client served by dataservice instances over
 // HTTP/2. Its methods behave exactly like dataservice.Service's. Reads of
-// cached kinds are served from a local cache while the holder keeps it
-// exact (see Holder); every other call is one HTTP/2 request.
+// cached kinds are served from a local cache while its CacheFollower
+// keeps it exact; every other call is one HTTP/2 request.
 type Client struct {
-	c      *caller
-	cache  *cache.Tiered
-	holder *Holder
-	reads  *dataservice.Service // over the cached store: App, Device(s), Sessions, Message(s)
+	c        *caller
+	cache    *cache.Tiered
+	follower *CacheFollower
+	reads    *dataservice.Service // over the cached store: App, Device(s), Sessions, Message(s)
 	// Concurrent reads of these kinds go out together (see coalescer).
 	cursorReads    *coalescer[string, dataservice.BroadcastCursor]
 	inboxReads     *coalescer[inboxReq, eachResult[[]dataservice.InboxEntry]]
@@ -62,24 +62,24 @@ func Dial(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := newHolder(c, ch, cfg.Log)
-	store := dataservice.NewCachedStore(&RemoteStore{c: c}, ch, 1, h.Serving)
-	cl := &Client{c: c, cache: ch, holder: h, reads: dataservice.New(store)}
+	f := newFollower(c, ch, cfg.Log)
+	store := dataservice.NewCachedStore(&RemoteStore{c: c}, ch, 1, f.Serving)
+	cl := &Client{c: c, cache: ch, follower: f, reads: dataservice.New(store)}
 	cl.cursorReads = newCoalescer(maxCoalesced, cl.readCursors)
 	cl.inboxReads = readEach[inboxReq, []dataservice.InboxEntry](cl, "inbox")
 	cl.broadcastReads = readEach[appBroadcastsReq, []uint64](cl, "app_broadcasts")
 	return cl, nil
 }
 
-// Holder returns the holder keeping the client's cache exact.
-func (c *Client) Holder() *Holder { return c.holder }
+// Follower returns the CacheFollower keeping the client's cache exact.
+func (c *Client) Follower() *CacheFollower { return c.follower }
 
 // Cache returns the client's cache.
 func (c *Client) Cache() cache.Cache { return c.cache }
 
 // Close stops the client and releases its connections.
 func (c *Client) Close() error {
-	c.holder.Close()
+	c.follower.Close()
 	c.c.close()
 	return c.cache.Close()
 }

@@ -17,17 +17,17 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Holder keeps a cache exact for one process: it holds a sentinel stream to
-// every dataservice instance, drops each key another process wrote, and
-// acknowledges it, so writes elsewhere complete only once this cache forgot
-// what they replaced.
+// CacheFollower keeps one process's cache exact: it follows the
+// invalidation stream of every dataservice instance, drops each key
+// another process wrote, and acknowledges it, so writes elsewhere complete
+// only once this cache forgot what they replaced.
 //
 // Serving reports whether the cache may be used: only while every stream is
 // up and has been heard from within its lease. Whenever a stream starts or
 // breaks, the whole cache is dropped: any instance may write any key, so a
 // missed invalidation from one instance can make a value read through
 // another stale.
-type Holder struct {
+type CacheFollower struct {
 	cache   cache.Cache
 	c       *caller
 	log     *slog.Logger
@@ -36,7 +36,7 @@ type Holder struct {
 	wg      sync.WaitGroup
 }
 
-// stream is the holder's view of one instance. Its fields are written by
+// stream is the follower's view of one instance. Its fields are written by
 // the stream's goroutine and read by Serving.
 type stream struct {
 	in        *instance
@@ -46,22 +46,22 @@ type stream struct {
 	processed uint64       // owned by the goroutine
 }
 
-// newHolder starts streams to every instance of c.
-func newHolder(c *caller, ch cache.Cache, log *slog.Logger) *Holder {
+// newFollower starts streams to every instance of c.
+func newFollower(c *caller, ch cache.Cache, log *slog.Logger) *CacheFollower {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Holder{cache: ch, c: c, log: log, cancel: cancel}
+	f := &CacheFollower{cache: ch, c: c, log: log, cancel: cancel}
 	for _, in := range c.instances {
 		s := &stream{in: in}
-		h.streams = append(h.streams, s)
-		h.wg.Go(func() { h.run(ctx, s) })
+		f.streams = append(f.streams, s)
+		f.wg.Go(func() { f.run(ctx, s) })
 	}
-	return h
+	return f
 }
 
 // Serving reports whether every stream is up and within its lease.
-func (h *Holder) Serving() bool {
+func (f *CacheFollower) Serving() bool {
 	now := time.Now().UnixNano()
-	for _, s := range h.streams {
+	for _, s := range f.streams {
 		if !s.up.Load() || now-s.heard.Load() > s.lease.Load() {
 			return false
 		}
@@ -69,11 +69,11 @@ func (h *Holder) Serving() bool {
 	return true
 }
 
-// Ready waits until the holder serves, or ctx is done.
-func (h *Holder) Ready(ctx context.Context) error {
+// Ready waits until the follower serves, or ctx is done.
+func (f *CacheFollower) Ready(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for !h.Serving() {
+	for !f.Serving() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -84,26 +84,26 @@ func (h *Holder) Ready(ctx context.Context) error {
 }
 
 // Close stops the streams.
-func (h *Holder) Close() {
-	h.cancel()
-	h.wg.Wait()
+func (f *CacheFollower) Close() {
+	f.cancel()
+	f.wg.Wait()
 }
 
 // run keeps one stream up, reconnecting with backoff.
-func (h *Holder) run(ctx context.Context, s *stream) {
+func (f *CacheFollower) run(ctx context.Context, s *stream) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		started := time.Now()
-		err := h.follow(ctx, s)
+		err := f.follow(ctx, s)
 		s.up.Store(false)
-		h.cache.Clear() // invalidations may have been missed
+		f.cache.Clear() // invalidations may have been missed
 		if ctx.Err() != nil {
 			return
 		}
 		if time.Since(started) > 10*time.Second {
 			backoff = 50 * time.Millisecond
 		}
-		h.log.Warn("cache invalidation stream broke; cache dropped, reconnecting", "dataservice", s.in.url, "err", err)
+		f.log.Warn("cache invalidation stream broke; cache dropped, reconnecting", "dataservice", s.in.url, "err", err)
 		select {
 		case <-time.After(backoff + rand.N(backoff)):
 		case <-ctx.Done():
@@ -114,18 +114,18 @@ func (h *Holder) run(ctx context.Context, s *stream) {
 }
 
 // follow opens the stream and processes it until it breaks.
-func (h *Holder) follow(ctx context.Context, s *stream) error {
+func (f *CacheFollower) follow(ctx context.Context, s *stream) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	acks, ackw := io.Pipe()
 	defer ackw.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.in.url+sentinelPath, acks)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.in.url+invalidationPath, acks)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+h.c.token)
+	req.Header.Set("Authorization", "Bearer "+f.c.token)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	res, err := h.c.http.Do(req)
+	res, err := f.c.http.Do(req)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (h *Holder) follow(ctx context.Context, s *stream) error {
 	})
 	defer stop()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("remote: sentinel at %s: HTTP %d", s.in.url, res.StatusCode)
+		return fmt.Errorf("remote: invalidation stream at %s: HTTP %d", s.in.url, res.StatusCode)
 	}
 	fr := &frameReader{r: res.Body}
 	typ, p, err := fr.next()
@@ -155,7 +155,7 @@ func (h *Holder) follow(ctx context.Context, s *stream) error {
 	}
 	// Everything cached before this stream started may have been written
 	// meanwhile: start empty, then serve.
-	h.cache.Clear()
+	f.cache.Clear()
 	s.processed = hi.Start
 	s.lease.Store(int64(hi.Lease))
 	s.heard.Store(time.Now().UnixNano())
@@ -175,7 +175,7 @@ func (h *Holder) follow(ctx context.Context, s *stream) error {
 					gap = fmt.Errorf("%w: invalidation %d after %d", errGap, seq, s.processed)
 				}
 				s.processed = seq
-				h.cache.Invalidate(dataservice.CacheKey(kind, key), gen)
+				f.cache.Invalidate(dataservice.CacheKey(kind, key), gen)
 			})
 			if err = errors.Join(err, gap); err != nil {
 				return err

@@ -14,11 +14,14 @@ import (
 // messages, settings) go through the store endpoints, so the client can
 // cache records with their generations.
 const (
-	basePath     = "/internal/v1/"
-	storePath    = basePath + "store/"
-	domainPath   = basePath + "data/"
-	sentinelPath = basePath + "sentinel"
-	healthPath   = "/healthz"
+	basePath   = "/internal/v1/"
+	storePath  = basePath + "store/"
+	domainPath = basePath + "data/"
+	// invalidationPath serves the invalidation stream. Its last element
+	// is the stream's former name, "sentinel", kept on the wire so that
+	// processes of two versions (a cluster being upgraded) still meet.
+	invalidationPath = basePath + "sentinel"
+	healthPath       = "/healthz"
 )
 
 // Request bodies shared by the domain endpoints of several concerns.
@@ -139,8 +142,9 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// errorCodes maps the dataservice sentinels to wire codes and statuses, in
-// both directions: the client returns the same sentinel the server saw.
+// errorCodes maps the sentinel errors of dataservice (ErrNotFound, ...) to
+// wire codes and statuses, in both directions: the client returns the
+// same error the server saw.
 var errorCodes = []struct {
 	err    error
 	code   string

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// The sentinel stream, server to holder, is a sequence of frames: type
-// (1 byte), payload length (4 bytes, big-endian), payload. The holder
+// The invalidation stream of a dataservice instance (dataservice.Source)
+// on the wire: the server's end is streamInvalidations, the client's a
+// CacheFollower. Server to follower, it is a sequence of frames: type
+// (1 byte), payload length (4 bytes, big-endian), payload. The follower
 // answers with acknowledgements: the sequence number it processed, 8 bytes
 // big-endian each.
 const (
@@ -20,7 +23,7 @@ const (
 	frameHeartbeat     = 3 // last seq sent on this stream
 )
 
-// maxFrame bounds a frame a holder accepts.
+// maxFrame bounds a frame a follower accepts.
 const maxFrame = 64 << 20
 
 type hello struct {
@@ -71,9 +74,9 @@ func appendHeartbeat(dst []byte, seq uint64) []byte {
 	return finish(dst, start)
 }
 
-var errBadFrame = errors.New("remote: malformed sentinel frame")
+var errBadFrame = errors.New("remote: malformed invalidation frame")
 
-// frameReader reads sentinel frames.
+// frameReader reads invalidation frames.
 type frameReader struct {
 	r   io.Reader
 	buf []byte
@@ -136,4 +139,82 @@ func parseInvalidations(p []byte, fn func(seq uint64, gen uint32, kind dataservi
 		return errBadFrame
 	}
 	return nil
+}
+
+// maxFrameInvalidations bounds the invalidations merged into one frame.
+const maxFrameInvalidations = 4096
+
+// streamInvalidations streams the source's invalidations to a
+// CacheFollower and reads its acknowledgements from the request body
+// (HTTP/2 is full duplex).
+func (s *Server) streamInvalidations(w http.ResponseWriter, r *http.Request) {
+	sub := s.source.Subscribe()
+	defer sub.Close()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	cfg := s.source.Config()
+	var buf []byte
+	send := func(b []byte) bool {
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		if err := rc.Flush(); err != nil {
+			return false
+		}
+		sub.Sent(time.Now())
+		return true
+	}
+	if !send(appendHello(buf[:0], hello{Source: s.source.ID(), Start: sub.Start, Lease: cfg.Lease})) {
+		return
+	}
+	go func() {
+		// Acknowledgements; the stream ends when the follower goes away.
+		defer sub.Close()
+		var ack [8]byte
+		for {
+			if _, err := io.ReadFull(r.Body, ack[:]); err != nil {
+				return
+			}
+			sub.Ack(beUint64(ack[:]))
+		}
+	}()
+	last := sub.Start
+	beat := time.NewTicker(cfg.Heartbeat)
+	defer beat.Stop()
+	var merged []dataservice.Invalidation
+	for {
+		select {
+		case batch, ok := <-sub.C:
+			if !ok {
+				return // cut off: the follower drops its cache
+			}
+			// Batches published meanwhile (concurrent writes) go out in
+			// the same frame: one write here, one acknowledgement there.
+			merged = append(merged[:0], batch...)
+		more:
+			for len(merged) < maxFrameInvalidations {
+				select {
+				case batch, ok := <-sub.C:
+					if !ok {
+						return
+					}
+					merged = append(merged, batch...)
+				default:
+					break more
+				}
+			}
+			buf = appendInvalidations(buf[:0], merged)
+			if !send(buf) {
+				return
+			}
+			last = merged[len(merged)-1].Seq
+		case <-beat.C:
+			if !send(appendHeartbeat(buf[:0], last)) {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
