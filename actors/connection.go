@@ -352,7 +352,7 @@ var heartbeat = &Heartbeat{}
 
 // clicked records the clicks of the connection's device. The dataservice
 // counts each once per device, and only for messages the device got (see
-// dataservice.Reports.RecordReceipts): a device cannot count clicks of
+// dataservice.ReportStore.RecordReceipts): a device cannot count clicks of
 // messages it never received, nor of another app's.
 func (c *connection) clicked(receipts DeviceReceipts, msgIDs []uint64) {
 	rid, at := ridOf(c.device.Id), time.Now()

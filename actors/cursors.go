@@ -51,12 +51,6 @@ type AsyncCursors interface {
 	AdvanceCursor(a CursorAdvance, done func(error))
 }
 
-// cursorData is what advancing cursors reads and writes.
-type cursorData interface {
-	BroadcastCursors(ctx context.Context, rids []string) ([]dataservice.BroadcastCursor, error)
-	PutBroadcastCursors(ctx context.Context, cursors []dataservice.BroadcastCursor) ([]bool, error)
-}
-
 // maxCursorRounds bounds the compare-and-set rounds of one batch: a
 // cursor changes only when its device is active on two connectors, so a
 // conflict rarely repeats.
@@ -65,7 +59,7 @@ const maxCursorRounds = 5
 // advanceCursors applies advances (at most one per device) in rounds of
 // read, compute, compare-and-set, and counts into receipts what each
 // successful write newly covered.
-func advanceCursors(ctx context.Context, data cursorData, receipts Receipts, advances []CursorAdvance) error {
+func advanceCursors(ctx context.Context, data dataservice.BroadcastStore, receipts Receipts, advances []CursorAdvance) error {
 	pending := advances
 	for range maxCursorRounds {
 		rids := make([]string, len(pending))
@@ -138,7 +132,7 @@ var errCursorContention = errors.New("cursors kept changing concurrently")
 // DirectCursors is Cursors without batching: each call is its own store
 // round trip. The Writer batches; this serves components without one.
 type DirectCursors struct {
-	Data     dataservice.Client
+	Data     dataservice.BroadcastStore
 	Receipts Receipts
 }
 

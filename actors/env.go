@@ -90,12 +90,28 @@ func (s *Settings) negotiate(requested uint32) time.Duration {
 	return min(max(hb, s.MinHeartbeat), s.MaxHeartbeat)
 }
 
+// Store is the data the actors of a connector read and write (Env.Data):
+// a connection actor reads its device to authenticate it (DeviceStore); a
+// device actor records where its device is connected (SessionStore),
+// reads the copies waiting in its inbox and the bodies of what it sends
+// (InboxStore, MessageStore), removes the copies its device acknowledged
+// and follows its app's broadcasts with the device's cursor
+// (BroadcastStore). The connector also reads devices to deliver pushes
+// (Devices). A Writer is a Store that batches the dense writes.
+type Store interface {
+	dataservice.DeviceStore
+	dataservice.SessionStore
+	dataservice.MessageStore
+	dataservice.InboxStore
+	dataservice.BroadcastStore
+}
+
 // Env is what the actors of one connector share. Every field is set by the
 // connector before the first actor starts and is read-only afterwards.
 type Env struct {
 	System   *actor.ActorSystem
 	Settings Settings
-	Data     dataservice.Client
+	Data     Store
 	Workers  *workpool.Pool
 	Receipts Receipts
 	// Cursors records broadcast deliveries; nil disables that record

@@ -13,9 +13,9 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// The router is the dispatcher actor of DESIGN.md §2 (named apart from
-// protoactor's mailbox dispatchers): it hands messages to the connectors
-// that hold their devices. Task actors and the API send it Route (a page
+// The router is the dispatcher actor of docs/design.md, "Components"
+// (named apart from protoactor's mailbox dispatchers): it hands messages
+// to the connectors that hold their devices. Task actors and the API send it Route (a page
 // of devices: their sessions say which connector holds each), Fanout (a
 // broadcast: every connector sends to its online devices of the app) and
 // Withdraw (a cancel). It runs at most RouterConfig.Parallel jobs at once,
@@ -83,8 +83,8 @@ type (
 
 // RouterConfig configures the router.
 type RouterConfig struct {
-	// Data gives the sessions of devices.
-	Data dataservice.Client
+	// Data gives the sessions of devices: where to route.
+	Data dataservice.SessionStore
 	// Routes are the connectors.
 	Routes Routes
 	// Receipts counts devices found offline.

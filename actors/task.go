@@ -13,15 +13,15 @@ import (
 	"github.com/heraldpush/herald/internal/workpool"
 )
 
-// The task actor sends one message to its audience (DESIGN.md §2, §5). It
-// resolves the audience page by page, stores each page's inbox copies and
-// checkpoints the task (write-ahead: a page is committed before it is
-// handed to the router), then sends the page through the router, at most
-// two pages in flight and, with a rate, no faster than the rate allows. A
-// gateway that takes the task over (after a restart, or when the owner's
-// lease ran out) resumes from the checkpoint and sends the last committed
-// page again: devices that had it drop the duplicate, and offline devices
-// are not counted twice.
+// The task actor sends one message to its audience (docs/design.md,
+// "Components"). It resolves the audience page by page, stores each page's
+// inbox copies and checkpoints the task (write-ahead: a page is committed
+// before it is handed to the router), then sends the page through the
+// router, at most two pages in flight and, with a rate, no faster than
+// the rate allows. A gateway that takes the task over (after a restart,
+// or when the owner's lease ran out) resumes from the checkpoint and
+// sends the last committed page again: devices that had it drop the
+// duplicate, and offline devices are not counted twice.
 //
 // A cancel (the task's state turned to canceling in the store, by any
 // gateway) stops the sending; the actor then withdraws what it sent —
@@ -40,13 +40,14 @@ type PageSource interface {
 	Next(ctx context.Context, cursor string, n int) (rids []string, next string, done bool, err error)
 }
 
-// TaskData is what a task actor reads and writes.
+// TaskData is what a task actor reads and writes: its task, checkpointed
+// page by page (TaskStore); the inbox copies of each page, and on a cancel
+// their removal (InboxStore); on the cancel of a broadcast, its entry in
+// the app's list (BroadcastStore).
 type TaskData interface {
-	SaveCopies(ctx context.Context, m *dataservice.Message, rids []string) error
-	Task(ctx context.Context, id uint64) (dataservice.Task, error)
-	UpdateTask(ctx context.Context, t dataservice.Task) (uint32, error)
-	RemoveInbox(ctx context.Context, copies []dataservice.InboxCopy) ([]bool, error)
-	RemoveBroadcast(ctx context.Context, app string, id uint64) (bool, error)
+	dataservice.TaskStore
+	dataservice.InboxStore
+	dataservice.BroadcastStore
 }
 
 // TaskConfig starts a task actor.

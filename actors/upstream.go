@@ -41,11 +41,11 @@ var ErrUpstreamsBusy = errors.New("actors: too many upstream messages waiting to
 var _ Upstreams = (*Writer)(nil)
 
 // Upstreams returns the writer as the upstream queue of connection actors
-// if its dataservice client stores upstream messages (implements
+// if its WriterStore stores upstream messages (implements
 // dataservice.UpstreamQueue), and nil otherwise: a connector without an
 // upstream queue does not announce protocol.FeatureUpstream.
 func (w *Writer) Upstreams() Upstreams {
-	if _, ok := w.Client.(dataservice.UpstreamQueue); !ok {
+	if _, ok := w.Store.(dataservice.UpstreamQueue); !ok {
 		return nil
 	}
 	return w

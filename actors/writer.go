@@ -12,8 +12,8 @@ import (
 	"github.com/heraldpush/herald/internal/ids"
 )
 
-// Writer is the batching writer: a dataservice.Client whose dense writes
-// go through one actor that coalesces them.
+// Writer is the batching writer: a Store whose dense writes go through one
+// actor that coalesces them, over a WriterStore.
 //
 //   - Session writes (one per connection, one per refresh) are merged per
 //     device (the latest wins) and written with one PutSessions.
@@ -26,7 +26,7 @@ import (
 //   - Per-device receipts (AddReceipt: sent, delivered, failed, clicked) are
 //     written with one RecordReceipts every ReceiptInterval, long enough
 //     that most sends meet their acknowledgement in the same batch (one
-//     store write for both, see dataservice.Reports). Whether they are new
+//     store write for both, see dataservice.ReportStore). Whether they are new
 //     makes the counts exact when a device gets a message twice, through
 //     two device actors: a send is counted at once and taken back if its
 //     device had been sent the message before; a click is counted once
@@ -47,9 +47,9 @@ import (
 // their counts are lost), upstream messages up to MaxUpstreamBytes (beyond
 // it they are refused, and their devices send them again later).
 //
-// Every other Client method passes through unchanged.
+// Every other Store method passes through unchanged.
 type Writer struct {
-	dataservice.Client
+	Store
 	pid       *actor.PID
 	root      *actor.RootContext
 	slots     chan struct{}
@@ -57,15 +57,25 @@ type Writer struct {
 }
 
 var (
-	_ dataservice.Client = (*Writer)(nil)
-	_ Receipts           = (*Writer)(nil)
-	_ DeviceReceipts     = (*Writer)(nil)
-	_ Cursors            = (*Writer)(nil)
+	_ Store          = (*Writer)(nil)
+	_ Receipts       = (*Writer)(nil)
+	_ DeviceReceipts = (*Writer)(nil)
+	_ Cursors        = (*Writer)(nil)
 )
+
+// WriterStore is what a Writer writes its batches to (sessions, inbox
+// removals, broadcast cursors, counters and per-device receipts) and
+// passes the other calls of Store through to. If it is also a
+// dataservice.UpstreamQueue, the Writer batches upstream messages too
+// (see Writer.Upstreams).
+type WriterStore interface {
+	Store
+	dataservice.ReportStore
+}
 
 // DeviceReceipts are Receipts that also record what happened to a message
 // on one device, for the per-device status of messages (see
-// dataservice.Reports). Implementations must not block.
+// dataservice.ReportStore). Implementations must not block.
 type DeviceReceipts interface {
 	Receipts
 	// AddReceipt records r, and counts it in count (if not empty) if r
@@ -217,7 +227,7 @@ type (
 )
 
 // NewWriter starts a writer over data.
-func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Client, log *slog.Logger) *Writer {
+func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data WriterStore, log *slog.Logger) *Writer {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 50 * time.Millisecond
 	}
@@ -246,7 +256,7 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data dataservice.Cli
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
 			sessions: make(map[time.Duration]map[string]*pendingSession), counters: make(map[counterKey]int64)}
 	}, actor.WithDispatcher(mailboxes)))
-	return &Writer{Client: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending), mailboxes: mailboxes}
+	return &Writer{Store: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending), mailboxes: mailboxes}
 }
 
 // Close stops the writer's worker once its actor system has shut down;
@@ -263,7 +273,7 @@ func (w *Writer) acquire(ctx context.Context) error {
 	}
 }
 
-// PutSessions implements dataservice.Client through the batch.
+// PutSessions implements dataservice.SessionStore through the batch.
 func (w *Writer) PutSessions(ctx context.Context, sessions []dataservice.Session, ttl time.Duration) ([]uint32, error) {
 	if err := w.acquire(ctx); err != nil {
 		return nil, err
@@ -289,7 +299,7 @@ func (w *Writer) PutSessions(ctx context.Context, sessions []dataservice.Session
 	return gens, nil
 }
 
-// RemoveInbox implements dataservice.Client through the batch.
+// RemoveInbox implements dataservice.InboxStore through the batch.
 func (w *Writer) RemoveInbox(ctx context.Context, copies []dataservice.InboxCopy) ([]bool, error) {
 	if err := w.acquire(ctx); err != nil {
 		return nil, err
@@ -344,16 +354,6 @@ func (w *Writer) AddReceipt(r dataservice.Receipt, count dataservice.Counter, no
 	w.root.Send(w.pid, &deviceReceipt{r: r, count: count, counted: now && count != ""})
 }
 
-// AddCounters implements dataservice.Client through the batch: the
-// increments are written with the next flush of receipts, not before it
-// returns.
-func (w *Writer) AddCounters(_ context.Context, deltas []dataservice.CounterDelta) error {
-	for _, d := range deltas {
-		w.Add(d.MessageID, d.Counter, d.N)
-	}
-	return nil
-}
-
 // Flush writes everything handed to the writer before the call, and waits.
 func (w *Writer) Flush(ctx context.Context) error {
 	done := make(chan error, 1)
@@ -374,7 +374,7 @@ type pendingSession struct {
 // writer is the writer actor. Its fields are owned by its Receive.
 type writer struct {
 	cfg  WriterConfig
-	data dataservice.Client
+	data WriterStore
 	log  *slog.Logger
 	root *actor.RootContext
 

@@ -1,7 +1,8 @@
 package cache
 
 // Cache is what Memory, Spill and Tiered have in common: what the
-// dataservice client reads through and the sentinel invalidates.
+// dataservice client reads through and the invalidation stream
+// invalidates.
 type Cache interface {
 	// Get returns the value and version stored under key. It never returns
 	// an expired entry, nor one dropped by an Invalidate, DropSource or
@@ -42,8 +43,9 @@ type Cache interface {
 	Invalidate(key string, version uint32)
 
 	// DropSource drops every entry read from source, with reason
-	// Invalidated, and fails every outstanding ticket of source: the
-	// sentinel calls it when that source's invalidation stream had a gap.
+	// Invalidated, and fails every outstanding ticket of source: for a
+	// process that follows source's invalidation stream and missed part
+	// of it.
 	DropSource(source uint16)
 
 	// Clear drops every entry, with reason Removed, and fails every

@@ -457,10 +457,10 @@ func (c *core) Invalidate(key string, version uint32) {
 }
 
 // DropSource drops every entry read from source, from both tiers, with
-// reason Invalidated, and fails the outstanding tickets of source. The
-// sentinel calls it when that source's invalidation stream had a gap. It
-// visits every entry, shard by shard: it is meant for the rare gap, not
-// routine use.
+// reason Invalidated, and fails the outstanding tickets of source, for a
+// process that missed part of source's invalidation stream. It visits
+// every entry, shard by shard: it is meant for the rare gap, not routine
+// use.
 func (c *core) DropSource(source uint16) {
 	c.dropMu.Lock()
 	seq := c.dropSeq.Load() + 1

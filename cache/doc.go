@@ -17,10 +17,11 @@
 //
 // # Staying correct when others write
 //
-// A process that writes a record tells every cache holder (DESIGN.md §6,
-// the sentinel), which calls Invalidate with the key and generation, or
-// DropSource when it may have missed invalidations from one dataservice
-// instance, or Clear when it may have missed anything. A read-through must
+// A process that writes a record tells every caching process through the
+// invalidation stream (docs/design.md, "Caches and invalidation"); each
+// calls Invalidate with the key and generation, DropSource when it may
+// have missed invalidations from one dataservice instance, or Clear when
+// it may have missed anything. A read-through must
 // not put back a value it read before such a write: it takes a Ticket with
 // Reserve before reading the store and stores with SetWith, which refuses
 // if the key was invalidated, its source dropped or the cache cleared

@@ -65,7 +65,7 @@ func Example_readThrough() {
 	v, _ = read("app:42")
 	fmt.Printf("%s (store reads: %d)\n", v, db.reads)
 
-	// Another process writes; the sentinel invalidates the key here.
+	// Another process writes; the invalidation stream drops the key here.
 	g := db.put("app:42", []byte(`{"name":"renamed"}`))
 	c.Invalidate("app:42", g)
 	v, _ = read("app:42")

@@ -112,9 +112,10 @@ type Connector struct {
 // New prepares a connector; Start begins serving. The connector sends
 // receipts to receipts, and proves itself to devices with key. It accepts
 // upstream data from devices (protocol.FeatureUpstream) if receipts
-// batches it and its dataservice client queues it: an actors.Writer over
-// a dataservice.UpstreamQueue.
-func New(cfg Config, system *actor.ActorSystem, data dataservice.Client, receipts actors.Receipts, key protocol.Keypair) *Connector {
+// batches it: an actors.Writer over a dataservice.UpstreamQueue. data is
+// what the connector's actors read and write (devices, sessions,
+// messages, inboxes, broadcasts), usually that same Writer.
+func New(cfg Config, system *actor.ActorSystem, data actors.Store, receipts actors.Receipts, key protocol.Keypair) *Connector {
 	cfg = cfg.withDefaults()
 	c := &Connector{
 		cfg:       cfg,

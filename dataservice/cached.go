@@ -13,8 +13,9 @@ import (
 // The cache stays exact: every write through the CachedStore invalidates
 // what it wrote before it returns, and a read that raced with a write never
 // caches what it read (Reserve/SetWith tickets). Writes by other processes
-// reach the cache through the sentinel (see Source); until it is connected
-// to every source, serving reports false and reads bypass the cache.
+// reach the cache through the invalidation stream (see Source); until it
+// is connected to every source, serving reports false and reads bypass
+// the cache.
 type CachedStore struct {
 	Store
 	cache   cache.Cache

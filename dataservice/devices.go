@@ -2,18 +2,51 @@ package dataservice
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
-// DeviceIndex is the part of the data API that describes devices for
-// audiences: each device's tags and alias, and the indexes that turn a tag,
-// an alias or a whole app into registration ids.
+// DeviceStore holds the device records: one per installation of an app,
+// created when the device registers, read on every connection (to
+// authenticate it) and every push to it. The API neither changes nor
+// deletes them; a device's tags and alias live in DeviceIndex. Processes
+// cache them (KindDevice is one of CachedKinds).
+type DeviceStore interface {
+	// CreateDevice stores a new device; ErrExists if the id is taken. It
+	// also lists the device among its app's (DeviceIndex.AppDevices) and
+	// counts it (DeviceIndex.AppDeviceCount).
+	CreateDevice(ctx context.Context, d Device) error
+	// Device returns a device, or ErrNotFound.
+	Device(ctx context.Context, rid string) (Device, error)
+	// Devices returns one Device per id, in order; a zero Device for ids
+	// that do not exist.
+	Devices(ctx context.Context, rids []string) ([]Device, error)
+}
+
+// Device is one installation of an app on a device.
+type Device struct {
+	RegistrationID string `json:"rid"`
+	AppKey         string `json:"app"`
+	Platform       string `json:"platform,omitempty"`
+	// TimeZone is the device's IANA time zone (such as "Asia/Shanghai"),
+	// for schedules in each device's local time; empty if unknown.
+	TimeZone string `json:"timezone,omitempty"`
+	// StoredKey and ServerKey are derived one way from the device secret
+	// (see protocol.DeriveDeviceKeys); the secret is never stored.
+	StoredKey [32]byte  `json:"stored_key"`
+	ServerKey [32]byte  `json:"server_key"`
+	Created   time.Time `json:"created"`
+}
+
+// Exists reports whether d is a device rather than a miss in a batch.
+func (d Device) Exists() bool { return d.RegistrationID != "" }
+
+// DeviceIndex describes devices for audiences: each device's tags and
+// alias, when it was last connected, and the indexes that turn a tag, an
+// alias or a whole app into registration ids.
 //
 // Tags and the alias live in a record of their own (KindDeviceAttrs), not
 // in the device record that every connection reads and caches. That record
@@ -41,6 +74,12 @@ type DeviceIndex interface {
 	// it (devices are never removed); so may be, rarely, the id of a
 	// creation that failed: callers reading the devices skip those.
 	AppDevices(ctx context.Context, app, after string, limit int) ([]string, error)
+	// AppDeviceCount returns how many devices the app has registered
+	// (CreateDevice counts them, after creating the device). The count is
+	// a counter beside the devices, not a count of them: if counting
+	// fails after a device was created, CreateDevice still succeeds (the
+	// device exists) and the count stays one short.
+	AppDeviceCount(ctx context.Context, app string) (int64, error)
 
 	// DeviceAttrs returns a device's tags (sorted) and alias; the zero
 	// DeviceAttrs for a device that has none, or no device at all.
@@ -118,6 +157,14 @@ type DeviceIndex interface {
 	// alias (at most MaxAliasDevices), in ascending byte order: exactly
 	// those whose attributes say so.
 	AliasMembers(ctx context.Context, app, alias string) ([]string, error)
+
+	// LastActive returns, per device, when it was last connected: now
+	// for a device with a session, the end of its last session otherwise,
+	// the zero time for a device never seen connected. The end of a
+	// session is when DeleteSession deleted it, or, for a session that
+	// expired (its connector died), its last refresh (PutSessions'
+	// Since). Times have millisecond precision.
+	LastActive(ctx context.Context, rids []string) ([]time.Time, error)
 }
 
 // Record kinds of the device index (see DeviceIndex). KindTag and KindAlias,
@@ -127,6 +174,8 @@ const (
 	KindDeviceAttrs Kind = "dat" // registration_id → DeviceAttrs, compact (encodeAttrs)
 	KindTagCount    Kind = "tgc" // app_key/tag → counter record {"n": devices with the tag}
 	KindAppTag      Kind = "atg" // app_key/tag → nothing: the app's tags, while they have devices
+	KindAppCount    Kind = "apc" // app_key → counter record {"devices": n}
+	KindLastActive  Kind = "act" // registration_id → when the device's last session ended
 )
 
 // Limits of the device index.
@@ -184,91 +233,4 @@ func checkName(what, s string) error {
 		return fmt.Errorf("%w: %s %q contains a control character", ErrInvalid, what, s)
 	}
 	return nil
-}
-
-// checkAppKey validates an app key used as the group of index keys.
-func checkAppKey(app string) error {
-	switch {
-	case app == "":
-		return fmt.Errorf("%w: empty app key", ErrInvalid)
-	case strings.IndexByte(app, GroupSeparator) >= 0:
-		return fmt.Errorf("%w: app key %q contains '/'", ErrInvalid, app)
-	}
-	return CheckRecordKey(app)
-}
-
-// checkPage validates the limit of a paged listing.
-func checkPage(limit int) error {
-	if limit < 1 || limit > MaxPage {
-		return fmt.Errorf("%w: limit %d outside 1..%d", ErrInvalid, limit, MaxPage)
-	}
-	return nil
-}
-
-// Attributes records are read on every tag or alias change and by the
-// devices API: version, alias, then the tag count and the sorted tags, each
-// string prefixed by its length as a uvarint.
-const attrsRecordVersion = 1
-
-func encodeAttrs(a DeviceAttrs) []byte {
-	n := 1 + 2*binary.MaxVarintLen16 + len(a.Alias)
-	for _, t := range a.Tags {
-		n += 1 + len(t)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, attrsRecordVersion)
-	b = binary.AppendUvarint(b, uint64(len(a.Alias)))
-	b = append(b, a.Alias...)
-	b = binary.AppendUvarint(b, uint64(len(a.Tags)))
-	for _, t := range a.Tags {
-		b = binary.AppendUvarint(b, uint64(len(t)))
-		b = append(b, t...)
-	}
-	return b
-}
-
-var errCorruptAttrs = errors.New("dataservice: corrupt device attributes record")
-
-func decodeAttrs(rid string, v []byte) (DeviceAttrs, error) {
-	bad := func(why string) (DeviceAttrs, error) {
-		return DeviceAttrs{}, fmt.Errorf("%w %s: %s", errCorruptAttrs, rid, why)
-	}
-	if len(v) < 1 || v[0] != attrsRecordVersion {
-		return bad("bad header")
-	}
-	rest := v[1:]
-	field := func() (string, bool) {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) {
-			return "", false
-		}
-		s := string(rest[k : k+int(n)])
-		rest = rest[k+int(n):]
-		return s, true
-	}
-	var a DeviceAttrs
-	var ok bool
-	if a.Alias, ok = field(); !ok {
-		return bad("truncated alias")
-	}
-	count, k := binary.Uvarint(rest)
-	if k <= 0 || count > uint64(len(rest)) { // each tag takes 2 bytes at least
-		return bad("bad tag count")
-	}
-	rest = rest[k:]
-	if count > 0 {
-		a.Tags = make([]string, count)
-	}
-	for i := range a.Tags {
-		if a.Tags[i], ok = field(); !ok {
-			return bad("truncated tag")
-		}
-	}
-	if len(rest) != 0 {
-		return bad("trailing bytes")
-	}
-	if !slices.IsSorted(a.Tags) {
-		return bad("tags out of order")
-	}
-	return a, nil
 }

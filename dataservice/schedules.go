@@ -10,10 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// Schedules is the part of the data API behind push schedules: pushes an
-// app wants sent at a time or periodically. The store keeps each schedule
-// with its next firing and the latest past ones; when and what it fires
-// (the Spec) is the gateway's, which fires due schedules.
+// ScheduleStore holds push schedules: pushes an app wants sent at a time
+// or periodically. The store keeps each schedule with its next firing and
+// the latest past ones; when and what it fires (the Spec) is the
+// gateway's, which fires due schedules.
 //
 // A schedule belongs to one app; its id is unique within the app only, and
 // methods taking an app and an id see that app's schedules only: another
@@ -23,7 +23,7 @@ import (
 // the API, never both win. Arguments failing the rules of Schedule, app
 // keys that are empty or hold '/', and ids failing CheckScheduleID fail with
 // ErrInvalid before any effect.
-type Schedules interface {
+type ScheduleStore interface {
 	// CreateSchedule stores a new schedule of s.AppKey under s.ID, with
 	// Created and Updated set to the service's clock (the values passed
 	// are ignored), and returns it as stored, with its Generation. A

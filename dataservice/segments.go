@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// Segments is the part of the data API that stores saved segments: audience
-// definitions an app names once and pushes reuse.
+// SegmentStore holds saved segments: audience definitions an app names
+// once and pushes reuse.
 //
 // A segment belongs to one app; its id is unique within the app only, and
 // methods taking an app and an id see that app's segments only: another
@@ -21,7 +21,7 @@ import (
 // Arguments failing the rules of Segment, app keys that are empty or hold
 // '/', and ids failing CheckSegmentID fail with ErrInvalid before any
 // effect.
-type Segments interface {
+type SegmentStore interface {
 	// CreateSegment stores a new segment of s.AppKey under s.ID, with
 	// Tags and Platforms sorted and without duplicates, and Created and
 	// Updated set to the service's clock (the values passed are ignored).

@@ -22,17 +22,18 @@ import (
 	"github.com/heraldpush/herald/dataservice/remote"
 )
 
-// A holder process is this test binary run with holderEnv set to the URL
-// of a dataservice: it caches through remote.Client and serves reads and
-// writes of sessions over HTTP, so the test can drive two caching
-// processes.
-const holderEnv = "HERALD_E2E_HOLDER"
+// A caching process is this test binary run with cachingProcessEnv set to
+// the URL of a dataservice: it caches through remote.Client and serves
+// reads and writes of sessions over HTTP, so the test can drive two
+// caching processes.
+const cachingProcessEnv = "HERALD_E2E_CACHING_PROCESS"
 
 const clusterToken = "e2e-cluster-token"
 
-func runHolder() int {
+// runCachingProcess is the main function of a caching process.
+func runCachingProcess() int {
 	c, err := remote.Dial(remote.ClientConfig{
-		URLs: []string{os.Getenv(holderEnv)}, Token: clusterToken,
+		URLs: []string{os.Getenv(cachingProcessEnv)}, Token: clusterToken,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -41,7 +42,7 @@ func runHolder() int {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
-		if !c.Holder().Serving() {
+		if !c.Follower().Serving() {
 			http.Error(w, "not serving", http.StatusServiceUnavailable)
 		}
 	})
@@ -70,7 +71,7 @@ func runHolder() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println("holder listening", ln.Addr())
+	fmt.Println("caching process listening", ln.Addr())
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); os.Exit(0) }() // the test ended
 	_ = http.Serve(ln, mux)
 	return 0
@@ -85,12 +86,13 @@ func startDataservice(t *testing.T) string {
 	return "http://" + addr
 }
 
-// startHolder runs a holder process of dataservice and returns its URL.
-func startHolder(t *testing.T, dataservice string) string {
+// startCachingProcess runs a caching process of dataservice and returns
+// its URL.
+func startCachingProcess(t *testing.T, dataservice string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), holderEnv+"="+dataservice)
-	addr := waitForLine(t, cmd, regexp.MustCompile(`holder listening (\S+)`))
+	cmd.Env = append(os.Environ(), cachingProcessEnv+"="+dataservice)
+	addr := waitForLine(t, cmd, regexp.MustCompile(`caching process listening (\S+)`))
 	u := "http://" + addr
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -102,7 +104,7 @@ func startHolder(t *testing.T, dataservice string) string {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("holder at %s never served from its cache", u)
+			t.Fatalf("caching process at %s never served from its cache", u)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -177,7 +179,7 @@ func call(t *testing.T, method, u string) string {
 // an invalidation takes to be seen by another process.
 func TestWriteThroughOneCachingProcessIsNeverReadStaleThroughAnother(t *testing.T) {
 	ds := startDataservice(t)
-	a, b := startHolder(t, ds), startHolder(t, ds)
+	a, b := startCachingProcess(t, ds), startCachingProcess(t, ds)
 	const devices, rounds = 4, 100
 	var (
 		mu        sync.Mutex
@@ -206,7 +208,7 @@ func TestWriteThroughOneCachingProcessIsNeverReadStaleThroughAnother(t *testing.
 	var stats struct{ Hits, Invalidations uint64 }
 	_ = json.Unmarshal([]byte(call(t, "GET", b+"/stats")), &stats)
 	if stats.Invalidations == 0 {
-		t.Fatalf("process b's cache was never invalidated (%+v): the test did not exercise the sentinel", stats)
+		t.Fatalf("process b's cache was never invalidated (%+v): the test did not exercise the invalidation stream", stats)
 	}
 	slices.Sort(latencies)
 	p99 := latencies[len(latencies)*99/100]

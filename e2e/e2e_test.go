@@ -25,8 +25,8 @@ import (
 var heraldBin string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(holderEnv) != "" {
-		os.Exit(runHolder())
+	if os.Getenv(cachingProcessEnv) != "" {
+		os.Exit(runCachingProcess())
 	}
 	dir, err := os.MkdirTemp("", "herald-e2e")
 	if err != nil {

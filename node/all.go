@@ -161,7 +161,7 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 	}
 	// Reads of apps, devices, sessions and message bodies go through a
 	// cache; every write in this process goes through it too, so it
-	// invalidates what it writes and needs no sentinel.
+	// invalidates what it writes and needs no invalidation stream.
 	if n.cache, err = cache.New(cfg.Cache); err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (n *AllNode) Close(ctx context.Context) error {
 
 // loadNoiseKey returns the cluster's Noise static keypair, creating it on
 // first start.
-func loadNoiseKey(ctx context.Context, data dataservice.Client) (protocol.Keypair, error) {
+func loadNoiseKey(ctx context.Context, data dataservice.ConfigStore) (protocol.Keypair, error) {
 	fresh, err := protocol.GenerateKeypair(rand.Reader)
 	if err != nil {
 		return protocol.Keypair{}, err
@@ -241,7 +241,7 @@ func loadNoiseKey(ctx context.Context, data dataservice.Client) (protocol.Keypai
 // adminTokenHash returns the hash of the admin token: of the configured
 // one, else of the one stored on first start, else of a new one, which it
 // returns too, to be shown once.
-func adminTokenHash(ctx context.Context, data dataservice.Client, configured string) (hash [32]byte, newToken string, err error) {
+func adminTokenHash(ctx context.Context, data dataservice.ConfigStore, configured string) (hash [32]byte, newToken string, err error) {
 	if configured != "" {
 		return sha256.Sum256([]byte(configured)), "", nil
 	}

@@ -296,11 +296,11 @@ func runDataservice(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := untilSignal()
 	defer stop()
 	n, err := StartDataservice(DataserviceConfig{
-		Store:    *store,
-		HTTP:     *httpAddr,
-		Token:    os.Getenv("HERALD_CLUSTER_TOKEN"),
-		Sentinel: dataservice.SentinelConfig{Lease: *lease},
-		Log:      log,
+		Store:        *store,
+		HTTP:         *httpAddr,
+		Token:        os.Getenv("HERALD_CLUSTER_TOKEN"),
+		Invalidation: dataservice.InvalidationConfig{Lease: *lease},
+		Log:          log,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "herald dataservice:", err)

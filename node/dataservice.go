@@ -24,8 +24,10 @@ type DataserviceConfig struct {
 	HTTP string
 	// Token is the cluster token. Required.
 	Token string
-	// Sentinel configures the invalidation streams to caches.
-	Sentinel dataservice.SentinelConfig
+	// Invalidation configures the invalidation stream that keeps the
+	// caches of other processes exact. Zero fields take the defaults of
+	// dataservice.InvalidationConfig.
+	Invalidation dataservice.InvalidationConfig
 	// Log receives logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -61,7 +63,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	n.source = dataservice.NewSource(n.store, cfg.Sentinel)
+	n.source = dataservice.NewSource(n.store, cfg.Invalidation)
 	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, dataservice.New(n.source), n.source)
 	if err != nil {
 		return nil, err
@@ -81,12 +83,12 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 // Addr returns the address served.
 func (n *DataserviceNode) Addr() net.Addr { return n.ln.Addr() }
 
-// Close stops serving (calls in progress finish; cache holders are told to
-// go elsewhere) and closes the store.
+// Close stops serving (calls in progress finish; caching processes are told
+// to go elsewhere) and closes the store.
 func (n *DataserviceNode) Close(ctx context.Context) error {
 	var errs []error
 	if n.source != nil {
-		n.source.EndSubscriptions() // sentinel streams never end by themselves
+		n.source.EndSubscriptions() // invalidation streams never end by themselves
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

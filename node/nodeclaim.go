@@ -26,7 +26,7 @@ const NodeClaimTTL = 10 * time.Second
 
 // nodeClaim is a running gateway's claim on its node.
 type nodeClaim struct {
-	data  dataservice.Nodes
+	data  dataservice.NodeClaims
 	node  int
 	owner string
 	ttl   time.Duration
@@ -41,7 +41,7 @@ type nodeClaim struct {
 // that goes on being renewed for longer than ttl is another gateway on
 // the same node: that is an error naming it. One that runs out is a
 // predecessor that died without giving it up.
-func claimNode(ctx context.Context, data dataservice.Nodes, node int, ttl time.Duration, log *slog.Logger) (*nodeClaim, error) {
+func claimNode(ctx context.Context, data dataservice.NodeClaims, node int, ttl time.Duration, log *slog.Logger) (*nodeClaim, error) {
 	host, _ := os.Hostname()
 	c := &nodeClaim{data: data, node: node, ttl: ttl, log: log,
 		owner:  fmt.Sprintf("%s/%d/%s", host, os.Getpid(), strings.ToLower(rand.Text()[:8])),

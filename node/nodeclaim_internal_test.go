@@ -16,7 +16,7 @@ import (
 // takenNodes is a claims registry where another owner takes the node once
 // taken is set.
 type takenNodes struct {
-	dataservice.Nodes
+	dataservice.NodeClaims
 	mu       sync.Mutex
 	taken    bool
 	released []string

@@ -10,6 +10,13 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
+// clusterTests are the cases of ConnectorRegistry, NodeClaims and ConfigStore.
+var clusterTests = []test{
+	{"Cluster", cluster},
+	{"NodeClaims", nodeClaims},
+	{"EnsureConfig", ensureConfig},
+}
+
 func cluster(t *testing.T, c dataservice.Client) {
 	ctx := context.Background()
 	if cs, err := c.Connectors(ctx); err != nil || len(cs) != 0 {
@@ -110,5 +117,17 @@ func nodeClaims(t *testing.T, c dataservice.Client) {
 				t.Fatalf("a node claim is listed as a connector: %+v", cs)
 			}
 		}
+	}
+}
+
+func ensureConfig(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	v, err := c.EnsureConfig(ctx, "k", []byte("first"))
+	if err != nil || string(v) != "first" {
+		t.Fatalf("first EnsureConfig: %q, %v", v, err)
+	}
+	v, err = c.EnsureConfig(ctx, "k", []byte("second"))
+	if err != nil || string(v) != "first" {
+		t.Fatalf("second EnsureConfig: %q, %v; the first value must win", v, err)
 	}
 }

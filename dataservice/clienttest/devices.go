@@ -9,11 +9,57 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// The device index: tags, aliases and the per-app indexes (DeviceIndex).
+// deviceTests are the cases of DeviceStore and DeviceIndex: devices, their tags
+// and aliases, the per-app indexes and last-active times.
+var deviceTests = []test{
+	{"Devices", devices},
+	{"DeviceTags", deviceTags},
+	{"DeviceIndexAppIsolation", deviceIndexAppIsolation},
+	{"DevicePagination", devicePagination},
+	{"TagCountsConcurrentDevices", tagCountsConcurrentDevices},
+	{"TagCountsConcurrentOneDevice", tagCountsConcurrentOneDevice},
+	{"DeviceAlias", deviceAlias},
+	{"AliasLimit", aliasLimit},
+	{"DeviceIndexValidation", deviceIndexValidation},
+	{"AppDeviceCount", appDeviceCount},
+	{"LastActive", lastActive},
+}
+
+func device(rid string) dataservice.Device {
+	return dataservice.Device{RegistrationID: rid, AppKey: "app", Platform: "ios", StoredKey: [32]byte{7}, ServerKey: [32]byte{8}, Created: time.UnixMilli(1_700_000_000_000).UTC()}
+}
+
+func sameDevice(a, b dataservice.Device) bool {
+	return a.RegistrationID == b.RegistrationID && a.AppKey == b.AppKey && a.Platform == b.Platform &&
+		a.StoredKey == b.StoredKey && a.ServerKey == b.ServerKey && a.Created.Equal(b.Created)
+}
+
+func devices(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	d := device("r1")
+	if err := c.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, c.CreateDevice(ctx, d), dataservice.ErrExists, "creating a device twice")
+	got, err := c.Device(ctx, "r1")
+	if err != nil || !sameDevice(got, d) {
+		t.Fatalf("Device() = %+v, %v; want %+v", got, err, d)
+	}
+	_, err = c.Device(ctx, "nope")
+	wantErr(t, err, dataservice.ErrNotFound, "unknown device")
+	if err := c.CreateDevice(ctx, device("r2")); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := c.Devices(ctx, []string{"r2", "nope", "r1"})
+	if err != nil || len(ds) != 3 || ds[0].RegistrationID != "r2" || ds[1].Exists() || !sameDevice(ds[2], d) {
+		t.Fatalf("Devices() = %+v, %v", ds, err)
+	}
+}
 
 // createDevices creates devices of app with the given ids.
 func createDevices(t *testing.T, c dataservice.Client, app string, rids ...string) {
@@ -86,16 +132,6 @@ func tagCount(t *testing.T, c dataservice.Client, app, tag string) int64 {
 		t.Fatalf("TagCount(%s, %q): %v", app, tag, err)
 	}
 	return n
-}
-
-func wantStrings(t *testing.T, what string, got, want []string) {
-	t.Helper()
-	if len(got) == 0 && len(want) == 0 {
-		return
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s = %q, want %q", what, got, want)
-	}
 }
 
 // checkTagState checks that counters, index and the app's tag list all
@@ -551,4 +587,106 @@ func deviceIndexValidation(t *testing.T, c dataservice.Client) {
 	}
 	_, err = c.AppTags(ctx, "app", "a/b", 10)
 	wantErr(t, err, dataservice.ErrInvalid, "AppTags after a tag that cannot exist")
+}
+
+func appDeviceCount(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	count := func(app string) int64 {
+		t.Helper()
+		n, err := c.AppDeviceCount(ctx, app)
+		if err != nil {
+			t.Fatalf("AppDeviceCount(%s): %v", app, err)
+		}
+		return n
+	}
+	if n := count("counted"); n != 0 {
+		t.Fatalf("count of an app without devices = %d", n)
+	}
+	createDevices(t, c, "counted", "c1", "c2", "c3")
+	createDevices(t, c, "other", "o1")
+	d := device("c1")
+	d.AppKey = "counted"
+	wantErr(t, c.CreateDevice(ctx, d), dataservice.ErrExists, "creating a device twice")
+	d.AppKey = "other"
+	wantErr(t, c.CreateDevice(ctx, d), dataservice.ErrExists, "creating another app's device")
+	// Concurrent creations of one device count it once.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			d := device("c4")
+			d.AppKey = "counted"
+			if err := c.CreateDevice(ctx, d); err != nil && !errors.Is(err, dataservice.ErrExists) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if a, b := count("counted"), count("other"); a != 4 || b != 1 {
+		t.Fatalf("counts %d and %d, want 4 and 1", a, b)
+	}
+	for _, app := range []string{"", "a/b", "bad\xff"} {
+		_, err := c.AppDeviceCount(ctx, app)
+		wantErr(t, err, dataservice.ErrInvalid, fmt.Sprintf("AppDeviceCount(%q)", app))
+	}
+}
+
+func lastActive(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	read := func(rids ...string) []time.Time {
+		t.Helper()
+		ts, err := c.LastActive(ctx, rids)
+		if err != nil || len(ts) != len(rids) {
+			t.Fatalf("LastActive(%q) = %v, %v", rids, ts, err)
+		}
+		return ts
+	}
+	within := func(what string, got, from, to time.Time) {
+		t.Helper()
+		if got.Before(from.Truncate(time.Millisecond)) || got.After(to) {
+			t.Fatalf("%s = %v, want between %v and %v", what, got, from, to)
+		}
+	}
+	if ts := read("never"); !ts[0].IsZero() {
+		t.Fatalf("a device never connected was last active at %v", ts[0])
+	}
+	since := time.UnixMilli(1_700_000_000_000)
+	gens, err := c.PutSessions(ctx, []dataservice.Session{
+		{RegistrationID: "on", Connector: "c1", Since: since},
+		{RegistrationID: "gone", Connector: "c1", Since: since},
+	}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	ts := read("on", "never", "gone")
+	within("a connected device", ts[0], before, time.Now())
+	if !ts[1].IsZero() {
+		t.Fatalf("never connected: %v", ts[1])
+	}
+	// A session that ends: the device was last active when it ended.
+	before = time.Now()
+	if err := c.DeleteSession(ctx, "gone", gens[1]); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	within("a device whose session was deleted", read("gone")[0], before, after)
+	// Deleting a session that was replaced changes nothing.
+	putSession(t, c, dataservice.Session{RegistrationID: "on", Connector: "c2", Since: since})
+	if err := c.DeleteSession(ctx, "on", gens[0]); err != nil {
+		t.Fatal(err)
+	}
+	within("a device whose old session was deleted", read("on")[0], after, time.Now())
+
+	// A session that expires (its connector died): the last refresh.
+	if _, err := c.PutSessions(ctx, []dataservice.Session{{RegistrationID: "crashed", Connector: "c1", Since: since}}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a device whose session expired was last active at its last refresh", func() bool {
+		return read("crashed")[0].Equal(since)
+	})
+	if ts, err := c.LastActive(ctx, nil); err != nil || len(ts) != 0 {
+		t.Fatalf("LastActive of none = %v, %v", ts, err)
+	}
+	_, err = c.LastActive(ctx, []string{"bad\xff"})
+	wantErr(t, err, dataservice.ErrInvalid, "LastActive of an id that is not UTF-8")
 }

@@ -14,7 +14,16 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Push schedules (Schedules).
+// scheduleTests are the cases of ScheduleStore.
+var scheduleTests = []test{
+	{"Schedules", schedules},
+	{"ScheduleAppIsolation", scheduleAppIsolation},
+	{"SchedulePagination", schedulePagination},
+	{"DueSchedules", dueSchedules},
+	{"ScheduleClaimRace", scheduleClaimRace},
+	{"ScheduleFiredBound", scheduleFiredBound},
+	{"ScheduleValidation", scheduleValidation},
+}
 
 // scheduleSpec is a Spec with bytes JSON encoders like to escape: stored
 // verbatim.

@@ -13,7 +13,14 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Saved segments (Segments).
+// segmentTests are the cases of SegmentStore.
+var segmentTests = []test{
+	{"Segments", segments},
+	{"SegmentAppIsolation", segmentAppIsolation},
+	{"SegmentPagination", segmentPagination},
+	{"SegmentConcurrentUpdates", segmentConcurrentUpdates},
+	{"SegmentValidation", segmentValidation},
+}
 
 func createSegment(t *testing.T, c dataservice.Client, s dataservice.Segment) {
 	t.Helper()

@@ -11,7 +11,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/clienttest"
 )
 
-var sentinelOn = &dataservice.SentinelConfig{Lease: 500 * time.Millisecond}
+var invalidationOn = &dataservice.InvalidationConfig{Lease: 500 * time.Millisecond}
 
 // dialReady returns a caching client of in whose cache is serving.
 func dialReady(tb testing.TB, urls ...string) *Client {
@@ -23,22 +23,22 @@ func dialReady(tb testing.TB, urls ...string) *Client {
 	tb.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Holder().Ready(ctx); err != nil {
+	if err := c.Follower().Ready(ctx); err != nil {
 		tb.Fatalf("cache of the client never started serving: %v", err)
 	}
 	return c
 }
 
-// With the sentinel on, the client caches, and still passes the suite.
+// With the invalidation stream on, the client caches, and still passes the suite.
 func TestCachingClientConformance(t *testing.T) {
 	clienttest.Run(t, func(t testing.TB) dataservice.Client {
-		in := serve(t, openLevelDB(t), sentinelOn)
+		in := serve(t, openLevelDB(t), invalidationOn)
 		return dialReady(t, in.URL)
 	})
 }
 
 func TestCachedReadsAreServedFromTheCache(t *testing.T) {
-	in := serve(t, openLevelDB(t), sentinelOn)
+	in := serve(t, openLevelDB(t), invalidationOn)
 	c := dialReady(t, in.URL)
 	ctx := context.Background()
 	if err := c.CreateDevice(ctx, dataservice.Device{RegistrationID: "r1", AppKey: "a", Created: time.Now()}); err != nil {
@@ -55,9 +55,9 @@ func TestCachedReadsAreServedFromTheCache(t *testing.T) {
 }
 
 // A write through one caching process is never read stale through
-// another: the write returns only after every holder dropped the key.
-func TestWriteThroughOneHolderIsNeverReadStaleThroughAnother(t *testing.T) {
-	in := serve(t, openLevelDB(t), sentinelOn)
+// another: the write returns only after every follower dropped the key.
+func TestWriteThroughOneCachingProcessIsNeverReadStaleThroughAnother(t *testing.T) {
+	in := serve(t, openLevelDB(t), invalidationOn)
 	a, b := dialReady(t, in.URL), dialReady(t, in.URL)
 	ctx := context.Background()
 	const devices, rounds = 8, 50
@@ -86,17 +86,17 @@ func TestWriteThroughOneHolderIsNeverReadStaleThroughAnother(t *testing.T) {
 	}
 	wg.Wait()
 	if st := b.Cache().Stats(); st.Invalidations == 0 {
-		t.Fatalf("b's cache was never invalidated (%+v): the test did not exercise the sentinel", st)
+		t.Fatalf("b's cache was never invalidated (%+v): the test did not exercise the invalidation stream", st)
 	}
 }
 
-// A holder that cannot be reached does not stall writes forever, and the
-// cut-off holder stops serving from its cache.
+// A follower that cannot be reached does not stall writes forever, and the
+// cut-off follower stops serving from its cache.
 // A batch of sessions is written side by side, and the invalidations of
-// its writes reach holders merged into few frames; none is lost: after
-// every batch, another holder reads each session's new value.
-func TestBatchOfSessionsIsNeverReadStaleThroughAnotherHolder(t *testing.T) {
-	in := serve(t, openLevelDB(t), sentinelOn)
+// its writes reach followers merged into few frames; none is lost: after
+// every batch, another follower reads each session's new value.
+func TestBatchOfSessionsIsNeverReadStaleThroughAnotherCachingProcess(t *testing.T) {
+	in := serve(t, openLevelDB(t), invalidationOn)
 	a, b := dialReady(t, in.URL), dialReady(t, in.URL)
 	ctx := context.Background()
 	const devices, rounds = 200, 5
@@ -126,32 +126,32 @@ func TestBatchOfSessionsIsNeverReadStaleThroughAnotherHolder(t *testing.T) {
 		}
 		for i, s := range ss {
 			if s.Connector != conn {
-				t.Fatalf("round %d: %s read as on %q through another holder, want %q", round, rids[i], s.Connector, conn)
+				t.Fatalf("round %d: %s read as on %q through another caching process, want %q", round, rids[i], s.Connector, conn)
 			}
 		}
 	}
 	if st := b.Cache().Stats(); st.Invalidations < devices {
-		t.Fatalf("b's cache saw %d invalidations (%+v): the test did not exercise the sentinel", st.Invalidations, st)
+		t.Fatalf("b's cache saw %d invalidations (%+v): the test did not exercise the invalidation stream", st.Invalidations, st)
 	}
 }
 
-func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
-	src := dataservice.NewSource(openLevelDB(t), dataservice.SentinelConfig{Lease: 100 * time.Millisecond})
+func TestUnresponsiveFollowerIsCutOffAndStopsServing(t *testing.T) {
+	src := dataservice.NewSource(openLevelDB(t), dataservice.InvalidationConfig{Lease: 100 * time.Millisecond})
 	// The writes below replace records (creates invalidate nothing).
 	for _, rid := range []string{"r1", "r2"} {
 		if _, err := src.Put(context.Background(), dataservice.KindDevice, rid, []byte("old"), dataservice.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The lease runs from the holder's last sign of life: its subscription.
+	// The lease runs from the follower's last sign of life: its subscription.
 	start := time.Now()
-	sub := src.Subscribe() // a holder that never acknowledges
+	sub := src.Subscribe() // a follower that never acknowledges
 	if _, err := src.Put(context.Background(), dataservice.KindDevice, "r1", []byte("v"), dataservice.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waited := time.Since(start)
 	if waited < 200*time.Millisecond {
-		t.Fatalf("the write returned after %v, before the cut-off holder's lease (2×100ms) ran out", waited)
+		t.Fatalf("the write returned after %v, before the cut-off follower's lease (2×100ms) ran out", waited)
 	}
 	select {
 	case _, ok := <-sub.C:
@@ -159,11 +159,11 @@ func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
 			// The invalidation was queued before the cut-off; then the
 			// stream ends.
 			if _, ok := <-sub.C; ok {
-				t.Fatal("the stream of the cut-off holder did not end")
+				t.Fatal("the stream of the cut-off follower did not end")
 			}
 		}
 	case <-time.After(time.Second):
-		t.Fatal("the stream of the cut-off holder did not end")
+		t.Fatal("the stream of the cut-off follower did not end")
 	}
 	// Later writes do not wait for it any more.
 	start = time.Now()
@@ -175,12 +175,12 @@ func TestUnresponsiveHolderIsCutOffAndStopsServing(t *testing.T) {
 	}
 }
 
-func TestHolderStopsServingWhenItsStreamBreaks(t *testing.T) {
-	in := serve(t, openLevelDB(t), sentinelOn)
+func TestFollowerStopsServingWhenItsStreamBreaks(t *testing.T) {
+	in := serve(t, openLevelDB(t), invalidationOn)
 	c := dialReady(t, in.URL)
 	in.srv.CloseClientConnections()
 	deadline := time.Now().Add(5 * time.Second)
-	for c.Holder().Serving() {
+	for c.Follower().Serving() {
 		if time.Now().After(deadline) {
 			t.Fatal("still serving from the cache after its stream broke")
 		}
@@ -189,15 +189,15 @@ func TestHolderStopsServingWhenItsStreamBreaks(t *testing.T) {
 	// It comes back by itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Holder().Ready(ctx); err != nil {
-		t.Fatalf("holder did not reconnect: %v", err)
+	if err := c.Follower().Ready(ctx); err != nil {
+		t.Fatalf("follower did not reconnect: %v", err)
 	}
 }
 
-// BenchmarkInvalidation measures a write until every holder acknowledged
+// BenchmarkInvalidation measures a write until every follower acknowledged
 // it: what a write pays to keep other processes' caches exact.
 func BenchmarkInvalidation(b *testing.B) {
-	in := serve(b, openLevelDB(b), sentinelOn)
+	in := serve(b, openLevelDB(b), invalidationOn)
 	writer := dialReady(b, in.URL)
 	dialReady(b, in.URL)
 	ctx := context.Background()

@@ -21,7 +21,8 @@ type eachResult[V any] struct {
 	Message string `json:"message,omitempty"`
 }
 
-// result returns the value, or the error with its sentinel restored.
+// result returns the value, or the error with its sentinel error
+// restored.
 func (r eachResult[V]) result(op string) (V, error) {
 	if r.Code != "" {
 		var zero V

@@ -20,7 +20,7 @@ func TestEachRouteAnswersEveryQueryOnItsOwn(t *testing.T) {
 	ctx := context.Background()
 
 	// One call, a good query between two bad ones: the good one is
-	// answered, each bad one fails alone with its sentinel.
+	// answered, each bad one fails alone with its sentinel error.
 	var out []eachResult[[]uint64]
 	qs := []appBroadcastsReq{{App: "", Limit: 10}, {App: "app1", Limit: 10}, {App: "app1", Limit: 0}}
 	if err := c.read(ctx, "app_broadcasts_each", qs, &out); err != nil {

@@ -29,11 +29,11 @@ type instanceUnderTest struct {
 }
 
 // serve starts a dataservice instance over store.
-func serve(tb testing.TB, store dataservice.Store, sentinel *dataservice.SentinelConfig) *instanceUnderTest {
+func serve(tb testing.TB, store dataservice.Store, invalidation *dataservice.InvalidationConfig) *instanceUnderTest {
 	tb.Helper()
 	in := &instanceUnderTest{Store: store}
-	if sentinel != nil {
-		in.Source = dataservice.NewSource(store, *sentinel)
+	if invalidation != nil {
+		in.Source = dataservice.NewSource(store, *invalidation)
 		in.Store = in.Source
 	}
 	s, err := NewServer(ServerConfig{Token: testToken, Log: quiet}, in.Store, dataservice.New(in.Store), in.Source)

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -30,7 +29,7 @@ type ServerConfig struct {
 }
 
 // Server serves a dataservice over HTTP/2: its store, its domain
-// operations, and, if it has a Source, the sentinel stream.
+// operations, and, if it has a Source, its invalidation stream.
 type Server struct {
 	token  [32]byte
 	store  dataservice.Store
@@ -52,16 +51,20 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	}
 	s := &Server{token: sha256.Sum256([]byte(cfg.Token)), store: store, data: data, source: source, log: cfg.Log, mux: http.NewServeMux()}
 	s.routeStore()
-	s.routeDomain()
+	s.routeApps()
 	s.routeDevices()
-	s.routeSegments()
-	s.routeCluster()
-	s.routePush()
+	s.routeSessions()
+	s.routeMessages()
+	s.routeBroadcasts()
 	s.routeReports()
+	s.routeTasks()
 	s.routeSchedules()
-	s.routeUpstreams()
+	s.routeSegments()
+	s.routeUpstream()
+	s.routeWebhooks()
+	s.routeCluster()
 	if source != nil {
-		s.mux.HandleFunc("POST "+sentinelPath, s.sentinel)
+		s.mux.HandleFunc("POST "+invalidationPath, s.streamInvalidations)
 	}
 	return s, nil
 }
@@ -191,81 +194,4 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(b)
-}
-
-// maxFrameInvalidations bounds the invalidations merged into one frame.
-const maxFrameInvalidations = 4096
-
-// sentinel streams invalidations to a cache holder and reads its
-// acknowledgements from the request body (HTTP/2 is full duplex).
-func (s *Server) sentinel(w http.ResponseWriter, r *http.Request) {
-	sub := s.source.Subscribe()
-	defer sub.Close()
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.WriteHeader(http.StatusOK)
-	cfg := s.source.Config()
-	var buf []byte
-	send := func(b []byte) bool {
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		if err := rc.Flush(); err != nil {
-			return false
-		}
-		sub.Sent(time.Now())
-		return true
-	}
-	if !send(appendHello(buf[:0], hello{Source: s.source.ID(), Start: sub.Start, Lease: cfg.Lease})) {
-		return
-	}
-	go func() {
-		// Acknowledgements; the stream ends when the holder goes away.
-		defer sub.Close()
-		var ack [8]byte
-		for {
-			if _, err := io.ReadFull(r.Body, ack[:]); err != nil {
-				return
-			}
-			sub.Ack(beUint64(ack[:]))
-		}
-	}()
-	last := sub.Start
-	beat := time.NewTicker(cfg.Heartbeat)
-	defer beat.Stop()
-	var merged []dataservice.Invalidation
-	for {
-		select {
-		case batch, ok := <-sub.C:
-			if !ok {
-				return // cut off: the holder drops its cache
-			}
-			// Batches published meanwhile (concurrent writes) go out in
-			// the same frame: one write here, one acknowledgement there.
-			merged = append(merged[:0], batch...)
-		more:
-			for len(merged) < maxFrameInvalidations {
-				select {
-				case batch, ok := <-sub.C:
-					if !ok {
-						return
-					}
-					merged = append(merged, batch...)
-				default:
-					break more
-				}
-			}
-			buf = appendInvalidations(buf[:0], merged)
-			if !send(buf) {
-				return
-			}
-			last = merged[len(merged)-1].Seq
-		case <-beat.C:
-			if !send(appendHeartbeat(buf[:0], last)) {
-				return
-			}
-		case <-r.Context().Done():
-			return
-		}
-	}
 }

@@ -8,12 +8,31 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 )
 
-// Paths of the internal API.
+// Paths of the internal API. The store endpoints serve the Store methods;
+// the domain endpoints one dataservice.Client method each: the writes and
+// the uncached reads. Reads of cached kinds (apps, devices, sessions,
+// messages, settings) go through the store endpoints, so the client can
+// cache records with their generations.
 const (
-	basePath     = "/internal/v1/"
-	storePath    = basePath + "store/"
-	sentinelPath = basePath + "sentinel"
-	healthPath   = "/healthz"
+	basePath   = "/internal/v1/"
+	storePath  = basePath + "store/"
+	domainPath = basePath + "data/"
+	// invalidationPath serves the invalidation stream. Its last element
+	// is the stream's former name, "sentinel", kept on the wire so that
+	// processes of two versions (a cluster being upgraded) still meet.
+	invalidationPath = basePath + "sentinel"
+	healthPath       = "/healthz"
+)
+
+// Request bodies shared by the domain endpoints of several concerns.
+type (
+	ridReq  struct{ RID string }
+	ridsReq struct{ RIDs []string }
+	idReq   struct{ ID uint64 }
+	pageReq struct {
+		App, Name, After string // Name: the tag of TagMembers, empty otherwise
+		Limit            int
+	}
 )
 
 // record is a dataservice.Record on the wire.
@@ -123,8 +142,9 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// errorCodes maps the dataservice sentinels to wire codes and statuses, in
-// both directions: the client returns the same sentinel the server saw.
+// errorCodes maps the sentinel errors of dataservice (ErrNotFound, ...) to
+// wire codes and statuses, in both directions: the client returns the
+// same error the server saw.
 var errorCodes = []struct {
 	err    error
 	code   string

@@ -17,7 +17,7 @@ import (
 // RemoteConfig configures a Remote.
 type RemoteConfig struct {
 	// Registry is where connectors announce themselves.
-	Registry dataservice.Cluster
+	Registry dataservice.ConnectorRegistry
 	// Token authenticates calls to connectors' internal APIs.
 	Token string
 	// Transport carries those calls (HTTP/2); shared by every connector.

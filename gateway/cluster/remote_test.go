@@ -16,7 +16,7 @@ import (
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// registry is an in-memory dataservice.Cluster.
+// registry is an in-memory dataservice.ConnectorRegistry.
 type registry struct {
 	mu    sync.Mutex
 	infos []dataservice.ConnectorInfo

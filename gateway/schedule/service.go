@@ -25,12 +25,7 @@ import (
 // what does not exist).
 type Store interface {
 	audience.Data
-	CreateSchedule(ctx context.Context, s dataservice.Schedule) (dataservice.Schedule, error)
-	Schedule(ctx context.Context, app, id string) (dataservice.Schedule, error)
-	Schedules(ctx context.Context, app, after string, limit int) ([]dataservice.Schedule, error)
-	UpdateSchedule(ctx context.Context, s dataservice.Schedule) (dataservice.Schedule, error)
-	DeleteSchedule(ctx context.Context, app, id string) (bool, error)
-	DueSchedules(ctx context.Context, now time.Time, after string, limit int) ([]dataservice.Schedule, string, error)
+	dataservice.ScheduleStore
 }
 
 // Sender sends the push of a firing: it stores its message under id and

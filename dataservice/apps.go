@@ -1,0 +1,27 @@
+package dataservice
+
+import (
+	"context"
+	"time"
+)
+
+// AppStore holds the apps that push through Herald. Apps are created once
+// and read on every push and every device registration, so processes
+// cache them (KindApp is one of CachedKinds); a cached read never returns
+// less than what a returned CreateApp stored.
+type AppStore interface {
+	// CreateApp stores a new app; ErrExists if the key is taken.
+	CreateApp(ctx context.Context, app App) error
+	// App returns an app, or ErrNotFound.
+	App(ctx context.Context, key string) (App, error)
+}
+
+// App is an application that pushes through Herald.
+type App struct {
+	Key  string `json:"key"`
+	Name string `json:"name,omitempty"`
+	// SecretHash is the SHA-256 of the master secret; the secret itself is
+	// shown once, when the app is created, and never stored.
+	SecretHash [32]byte  `json:"secret_hash"`
+	Created    time.Time `json:"created"`
+}

@@ -1,0 +1,29 @@
+package clienttest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/dataservice"
+)
+
+// appTests are the cases of AppStore.
+var appTests = []test{
+	{"Apps", apps},
+}
+
+func apps(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	app := dataservice.App{Key: "3abdab7debf1dc3aee6377fa", Name: "shop <&>", SecretHash: [32]byte{1, 2, 3}, Created: time.UnixMilli(1_700_000_000_000).UTC()}
+	if err := c.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, c.CreateApp(ctx, app), dataservice.ErrExists, "creating an app twice")
+	got, err := c.App(ctx, app.Key)
+	if err != nil || got.Key != app.Key || got.Name != app.Name || got.SecretHash != app.SecretHash || !got.Created.Equal(app.Created) {
+		t.Fatalf("App() = %+v, %v; want %+v", got, err, app)
+	}
+	_, err = c.App(ctx, "000000000000000000000000")
+	wantErr(t, err, dataservice.ErrNotFound, "unknown app")
+}
