@@ -1,4 +1,3 @@
-// Command herald runs Herald. See "herald help".
 package main
 
 import (
