@@ -71,13 +71,9 @@ func TestClusterSurvivesTheDeathOfAConnector(t *testing.T) {
 	c := startCluster(t, 3)
 	app := c.h.CreateApp()
 	const devices, pushes = 300, 10
-	f := newFleet()
-	f.register(t, c.gateway, app, devices)
-	f.connect(t, c.gateway, f.creds)
-	rids := make([]string, devices)
-	for i, cr := range f.creds {
-		rids[i] = cr.RegistrationID
-	}
+	f := registerLocalFleet(t, c.gateway, app, devices)
+	f.connect(t, 0, devices)
+	rids := f.rids()
 
 	nodetest.Eventually(t, 10*time.Second, func() bool {
 		l := c.loads(t)

@@ -114,19 +114,11 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *nodetest.Herald) {
 	hook.mu.Unlock()
 
 	const devices, each = 20, 10
-	f := newFleet()
-	f.register(t, gateway, app, devices)
+	f := registerLocalFleet(t, gateway, app, devices)
+	f.connect(t, 0, devices)
 	clients := make([]*sdk.Client, devices)
-	for i, cr := range f.creds {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		c, err := sdk.Dial(ctx, sdk.Config{Gateway: gateway, Credentials: cr, Logger: quiet,
-			MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Handler: func(*sdk.Message) error { return nil }})
-		cancel()
-		if err != nil {
-			t.Fatalf("device %s: %v", cr.RegistrationID, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		clients[i] = c
+	for i := range clients {
+		clients[i] = f.Client(i)
 	}
 
 	type sent struct {

@@ -268,6 +268,16 @@ func (f *Local) Churn(ctx context.Context, n int) {
 	})
 }
 
+// Client returns the client of the device with global index i, or nil if
+// it is not connected (or not the fleet's), for what the fleet does not
+// do itself: Send, Click, its own Stats.
+func (f *Local) Client(i int) *sdk.Client {
+	if i -= f.cfg.First; i < 0 || i >= len(f.devices) {
+		return nil
+	}
+	return f.devices[i].client.Load()
+}
+
 // Sync implements Fleet: a Local fleet is always current.
 func (f *Local) Sync(context.Context) {}
 
