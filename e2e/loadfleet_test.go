@@ -1,30 +1,30 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
-	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/internal/fleet"
+	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/node/nodetest"
 )
 
-// A load fleet is a fleet of SDK devices held by several load processes
-// (e2e/loadproc, built without the race detector): a process may open at
-// most 20,000 files, and the test process, which runs under the race
-// detector, should spend its time checking rather than holding sockets.
-// Each process registers its share of the devices, gives them the tags
-// and alias of their spec, connects them from its own range of 127.0.0.x
-// source addresses, and reports every message handed to a device's
+// A load fleet is a fleet of SDK devices (internal/fleet) held by several
+// load processes (e2e/loadproc, the fleet's worker processes, built
+// without the race detector): a process may open at most 20,000 files,
+// and the test process, which runs under the race detector, should spend
+// its time checking rather than holding sockets. The test process
+// registers the devices and gives them the tags and alias of their spec;
+// each load process connects its share from its own range of 127.0.0.x
+// source addresses and reports every message handed to a device's
 // handler. Devices are numbered globally: process k holds a contiguous
 // range.
 
@@ -51,136 +51,84 @@ func buildLoadproc(t *testing.T) string {
 	return loadprocBin
 }
 
-// deviceSpec is what the app backend says about one device: the shape of
-// loadproc's spec entries.
-type deviceSpec struct {
-	Tags  []string `json:"tags,omitempty"`
-	Alias string   `json:"alias,omitempty"`
-}
-
 // loadFleet is the parent's view of the load processes and of everything
 // their devices received.
 type loadFleet struct {
-	t     *testing.T
-	procs []*loadProc
-	size  int
-	rids  []string // by global index; written before ready, read-only after
+	t       *testing.T
+	workers *fleet.Workers
+	size    int
+	rids    []string        // by global index
+	stderr  []*lockedBuffer // of each load process
 
 	mu   sync.Mutex
 	got  []map[uint64]int // global index → message id → handler calls
 	at   map[uint64][]int64
-	errs []string // "error" lines of the processes
+	errs []string // what the load processes reported
 }
 
-// loadProc is one load process.
-type loadProc struct {
-	first, n int
-	cmd      *exec.Cmd
-	stdin    io.WriteCloser
-	stderr   *lockedBuffer
-	replies  chan string
-	ready    chan struct{}
-	exited   chan struct{}
-}
-
-// startLoadFleet starts procs load processes holding len(specs) devices
-// of app, and waits until every device is registered and described. Process
-// k opens its device sockets from 127.0.0.(10+40k) to 127.0.0.(49+40k).
-func startLoadFleet(t *testing.T, gateway string, app nodetest.App, procs int, specs []deviceSpec) *loadFleet {
+// startLoadFleet registers len(specs) devices of app, each with the tags
+// and alias of its spec, and starts procs load processes holding them, not
+// yet connected. Process k opens its device sockets from 127.0.0.(10+40k)
+// to 127.0.0.(49+40k).
+func startLoadFleet(t *testing.T, gateway string, app nodetest.App, procs int, specs []fleet.Spec) *loadFleet {
 	t.Helper()
 	if procs < 1 || procs > 4 {
 		t.Fatalf("startLoadFleet: %d processes; the source address ranges allow 1 to 4", procs)
 	}
 	bin := buildLoadproc(t)
 	f := &loadFleet{t: t, size: len(specs), rids: make([]string, len(specs)), got: make([]map[uint64]int, len(specs)), at: map[uint64][]int64{}}
-	dir := t.TempDir()
-	per := (len(specs) + procs - 1) / procs
-	for k := range procs {
-		first := k * per
-		n := min(per, len(specs)-first)
-		spec, _ := json.Marshal(map[string]any{
-			"gateway": gateway, "app_key": app.Key, "master_secret": app.Secret, "devices": specs[first : first+n],
-		})
-		path := filepath.Join(dir, fmt.Sprintf("spec%d.json", k))
-		if err := os.WriteFile(path, spec, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "--spec", path, "--sources", fmt.Sprintf("127.0.0.%d-127.0.0.%d", 10+40*k, 49+40*k))
-		p := &loadProc{first: first, n: n, cmd: cmd, stderr: &lockedBuffer{},
-			replies: make(chan string, 1), ready: make(chan struct{}), exited: make(chan struct{})}
-		cmd.Stderr = p.stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.stdin, err = cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go f.read(p, stdout)
-		f.procs = append(f.procs, p)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	creds, _, err := fleet.Register(ctx, fleet.Registration{
+		Gateway: gateway, AppKey: app.Key, MasterSecret: app.Secret, Concurrency: 64,
+		HTTP: &http.Client{Transport: h2c.NewTransport(), Timeout: 30 * time.Second},
+		Spec: func(i int) fleet.Spec { return specs[i] },
+	}, len(specs))
+	if err != nil {
+		t.Fatalf("registering and describing %d devices: %v", len(specs), err)
 	}
-	t.Cleanup(f.stop)
-	deadline := time.After(2 * time.Minute)
-	for _, p := range f.procs {
-		select {
-		case <-p.ready:
-		case <-p.exited:
-			t.Fatalf("load process of devices %d..%d exited while registering:\n%s", p.first, p.first+p.n-1, p.stderr)
-		case <-deadline:
-			t.Fatalf("load process of devices %d..%d did not register them within 2 minutes:\n%s", p.first, p.first+p.n-1, p.stderr)
-		}
+	for i, c := range creds {
+		f.rids[i] = c.RegistrationID
 	}
+	sources, err := fleet.ParseSources(fmt.Sprintf("127.0.0.10-127.0.0.%d", 9+40*procs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range procs {
+		f.stderr = append(f.stderr, &lockedBuffer{})
+	}
+	f.workers, err = fleet.StartWorkers(fleet.WorkersConfig{
+		Config: fleet.Config{
+			Gateway: gateway, Sources: sources, Concurrency: 32, DialTimeout: time.Minute,
+			Heartbeat: 5 * time.Minute, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+			OnArrival: f.delivered,
+			OnError:   func(op string, err error) { f.recordError(op + ": " + err.Error()) },
+		},
+		Workers: procs,
+		Command: func(k int) *exec.Cmd {
+			cmd := exec.Command(bin)
+			cmd.Stderr = f.stderr[k]
+			return cmd
+		},
+		Logf: func(format string, args ...any) { f.recordError(fmt.Sprintf(format, args...)) },
+	}, creds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.workers.Close)
 	return f
 }
 
-// read consumes a load process's output until it exits.
-func (f *loadFleet) read(p *loadProc, stdout io.Reader) {
-	defer close(p.exited)
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		kind, rest, _ := strings.Cut(line, " ")
-		switch kind {
-		case "delivered":
-			var i int
-			var id uint64
-			var at int64
-			if _, err := fmt.Sscan(rest, &i, &id, &at); err != nil {
-				f.recordError(fmt.Sprintf("unreadable line %q", line))
-				continue
-			}
-			f.delivered(p.first+i, id, at)
-		case "registered":
-			i, rid, _ := strings.Cut(rest, " ")
-			n, err := strconv.Atoi(i)
-			if err != nil || n < 0 || n >= p.n {
-				f.recordError(fmt.Sprintf("unreadable line %q", line))
-				continue
-			}
-			f.rids[p.first+n] = rid
-		case "ready":
-			close(p.ready)
-		case "error":
-			f.recordError(fmt.Sprintf("devices %d..: %s", p.first, rest))
-		default: // the answer to a command
-			p.replies <- line
-		}
-	}
-	_ = p.cmd.Wait()
-}
-
-func (f *loadFleet) delivered(i int, id uint64, at int64) {
+// delivered records a message handed to a device's handler.
+func (f *loadFleet) delivered(a fleet.Arrival) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.got[i] == nil {
-		f.got[i] = map[uint64]int{}
+	if f.got[a.Device] == nil {
+		f.got[a.Device] = map[uint64]int{}
 	}
-	f.got[i][id]++
-	if f.got[i][id] == 1 {
-		f.at[id] = append(f.at[id], at)
+	f.got[a.Device][a.ID]++
+	if f.got[a.Device][a.ID] == 1 {
+		f.at[a.ID] = append(f.at[a.ID], a.At)
 	}
 }
 
@@ -192,109 +140,46 @@ func (f *loadFleet) recordError(s string) {
 	}
 }
 
-// errors returns the first problems the load processes reported.
+// errors returns the first problems the load processes reported, and
+// what they wrote to stderr.
 func (f *loadFleet) errors() []string {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.errs)
-}
-
-// stop ends the load processes: end of stdin closes their devices.
-func (f *loadFleet) stop() {
-	for _, p := range f.procs {
-		p.stdin.Close()
-	}
-	for _, p := range f.procs {
-		select {
-		case <-p.exited:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
+	errs := slices.Clone(f.errs)
+	f.mu.Unlock()
+	for k, b := range f.stderr {
+		if s := b.String(); s != "" {
+			errs = append(errs, fmt.Sprintf("load process %d: %s", k, s))
 		}
 	}
-}
-
-// command sends a command about the global range [from, to) to every
-// process holding part of it, in parallel, and returns their answers'
-// fields after the first word, summed.
-func (f *loadFleet) command(verb string, from, to int, timeout time.Duration) []int {
-	f.t.Helper()
-	type answer struct {
-		fields []int
-		err    error
-	}
-	var answers []chan answer
-	for _, p := range f.procs {
-		lo, hi := max(from, p.first)-p.first, min(to, p.first+p.n)-p.first
-		if verb != "stats" && lo >= hi {
-			continue
-		}
-		ch := make(chan answer, 1)
-		answers = append(answers, ch)
-		go func() {
-			cmd := verb
-			if verb != "stats" {
-				cmd = fmt.Sprintf("%s %d %d", verb, lo, hi)
-			}
-			if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
-				ch <- answer{err: err}
-				return
-			}
-			select {
-			case line := <-p.replies:
-				fields := strings.Fields(line)
-				var nums []int
-				for _, s := range fields[1:] {
-					n, err := strconv.Atoi(s)
-					if err != nil {
-						ch <- answer{err: fmt.Errorf("answer %q", line)}
-						return
-					}
-					nums = append(nums, n)
-				}
-				ch <- answer{fields: nums}
-			case <-p.exited:
-				ch <- answer{err: fmt.Errorf("load process of devices %d.. exited:\n%s", p.first, p.stderr)}
-			case <-time.After(timeout):
-				ch <- answer{err: fmt.Errorf("load process of devices %d.. did not answer %q within %v", p.first, cmd, timeout)}
-			}
-		}()
-	}
-	var sum []int
-	for _, ch := range answers {
-		a := <-ch
-		if a.err != nil {
-			f.t.Fatal(a.err)
-		}
-		for len(sum) < len(a.fields) {
-			sum = append(sum, 0)
-		}
-		for i, n := range a.fields {
-			sum[i] += n
-		}
-	}
-	return sum
+	return errs
 }
 
 // connect connects the devices of [from, to) and fails the test if any
 // could not.
 func (f *loadFleet) connect(from, to int) {
 	f.t.Helper()
-	if r := f.command("connect", from, to, 3*time.Minute); len(r) != 2 || r[1] != 0 {
-		f.t.Fatalf("connecting devices %d..%d: %v connected/failed; %v", from, to-1, r, f.errors())
+	ctx, cancel := context.WithTimeout(f.t.Context(), 3*time.Minute)
+	defer cancel()
+	if failed := f.workers.Connect(ctx, from, to); failed != 0 {
+		f.t.Fatalf("connecting devices %d..%d: %d failed; %v", from, to-1, failed, f.errors())
 	}
 }
 
 // disconnect closes the devices of [from, to).
 func (f *loadFleet) disconnect(from, to int) {
 	f.t.Helper()
-	f.command("disconnect", from, to, time.Minute)
+	ctx, cancel := context.WithTimeout(f.t.Context(), time.Minute)
+	defer cancel()
+	f.workers.Disconnect(ctx, from, to)
 }
 
 // online returns how many devices are connected, as their clients see it.
 func (f *loadFleet) online() int {
 	f.t.Helper()
-	return f.command("stats", 0, 0, time.Minute)[0]
+	ctx, cancel := context.WithTimeout(f.t.Context(), time.Minute)
+	defer cancel()
+	f.workers.Sync(ctx)
+	return int(f.workers.Connected())
 }
 
 // count returns how many devices got message id at least once.
