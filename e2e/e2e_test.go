@@ -18,9 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/fleet"
 	"github.com/heraldpush/herald/node/nodetest"
-	"github.com/heraldpush/herald/sdk"
 )
 
 var heraldBin string
@@ -153,118 +151,13 @@ func (p *process) stop(sig os.Signal) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// localFleet is a fleet of SDK devices in the test process
-// (internal/fleet) that counts, per device, the handler calls of each
-// message.
-type localFleet struct {
-	*fleet.Local
-	creds []sdk.Credentials
-
-	mu   sync.Mutex
-	got  []map[uint64]int // device → message id → handler calls
-	errs []string
-}
-
-// registerLocalFleet registers n devices of app and returns their fleet,
-// not yet connected; it is closed when the test ends.
-func registerLocalFleet(t *testing.T, gateway string, app nodetest.App, n int) *localFleet {
-	t.Helper()
-	creds, _, err := fleet.Register(t.Context(), fleet.Registration{Gateway: gateway, AppKey: app.Key}, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &localFleet{creds: creds, got: make([]map[uint64]int, n)}
-	f.Local = fleet.NewLocal(fleet.Config{
-		Gateway: gateway, Concurrency: 64, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
-		OnArrival: f.arrived,
-		OnError: func(op string, err error) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.errs = append(f.errs, op+": "+err.Error())
-		},
-	}, creds, nil)
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *localFleet) arrived(a fleet.Arrival) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.got[a.Device] == nil {
-		f.got[a.Device] = map[uint64]int{}
-	}
-	f.got[a.Device][a.ID]++
-}
-
-// connect connects the devices of [from, to) and fails the test if any
-// could not.
-func (f *localFleet) connect(t *testing.T, from, to int) {
-	t.Helper()
-	if failed := f.Connect(t.Context(), from, to); failed != 0 {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		t.Fatalf("%d of devices %d..%d did not connect: %v", failed, from, to-1, f.errs)
-	}
-}
-
-// rids returns the devices' registration ids.
-func (f *localFleet) rids() []string {
-	rids := make([]string, len(f.creds))
-	for i, cr := range f.creds {
-		rids[i] = cr.RegistrationID
-	}
-	return rids
-}
-
-// received returns how many distinct messages device i got.
-func (f *localFleet) received(i int) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.got[i])
-}
-
-// has returns how many times device i's handler got message id.
-func (f *localFleet) has(i int, id uint64) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.got[i][id]
-}
-
-func (f *localFleet) total() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, m := range f.got {
-		n += len(m)
-	}
-	return n
-}
-
-// exactlyOnce checks every device got want distinct messages, each handed
-// over exactly once.
-func (f *localFleet) exactlyOnce(t *testing.T, want int) {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i, got := range f.got {
-		if len(got) != want {
-			t.Fatalf("device %s got %d distinct messages, want %d", f.creds[i].RegistrationID, len(got), want)
-		}
-		for id, n := range got {
-			if n != 1 {
-				t.Fatalf("device %s got message %d %d times", f.creds[i].RegistrationID, id, n)
-			}
-		}
-	}
-}
-
 func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 	p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
 	gateway := "http://" + p.http
 	const devices = 1000
-	f := registerLocalFleet(t, gateway, app, devices)
-	f.connect(t, 0, devices)
+	f := startLocalFleet(t, gateway, app, devices)
+	f.connect(0, devices)
 
 	// One unicast push per device, from 16 concurrent senders.
 	var next atomic.Int64
@@ -279,18 +172,18 @@ func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 				if i >= devices {
 					return
 				}
-				msgIDs[i] = p.h.Push(app, nodetest.Push{RegistrationIDs: []string{f.creds[i].RegistrationID}, Content: fmt.Sprint("unicast ", i)})
+				msgIDs[i] = p.h.Push(app, nodetest.Push{RegistrationIDs: []string{f.rids[i]}, Content: fmt.Sprint("unicast ", i)})
 			}
 		}()
 	}
 	wg.Wait()
 	// And one push to all of them at once.
-	batch := p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids(), Content: "to all"})
+	batch := p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: "to all"})
 
 	nodetest.Eventually(t, 60*time.Second, func() bool { return f.total() == 2*devices }, func() string {
 		return fmt.Sprintf("%d of %d messages received", f.total(), 2*devices)
 	})
-	f.exactlyOnce(t, 2)
+	f.exactlyOnce(2)
 	for i, id := range msgIDs {
 		if n, _ := strconv.ParseUint(id, 10, 64); f.has(i, n) != 1 {
 			t.Fatalf("device %d did not get its own unicast %s", i, id)
@@ -311,13 +204,13 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 	p := startHerald(t, dataDir, "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
 	gateway := "http://" + p.http
-	f := registerLocalFleet(t, gateway, app, 20)
+	f := startLocalFleet(t, gateway, app, 20)
 	const online = 10 // devices 0..9; the others are offline
-	f.connect(t, 0, online)
+	f.connect(0, online)
 
 	var offlineIDs []string
-	for _, cr := range f.creds[online:] {
-		offlineIDs = append(offlineIDs, p.h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "while you were away"}))
+	for _, rid := range f.rids[online:] {
+		offlineIDs = append(offlineIDs, p.h.Push(app, nodetest.Push{RegistrationIDs: []string{rid}, Content: "while you were away"}))
 	}
 	for _, id := range offlineIDs {
 		p.h.WaitReport(app, id, func(r nodetest.Report) bool { return r.StoredOffline == 1 })
@@ -329,17 +222,17 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 	p = startHerald(t, dataDir, p.http, p.device)
 	nodetest.Eventually(t, 30*time.Second, func() bool {
 		for i := range online {
-			if f.Client(i).Stats().Connects < 2 {
+			if f.client(i).Stats().Connects < 2 {
 				return false
 			}
 		}
 		return true
 	}, func() string { return "online devices did not reconnect after the restart" })
 
-	f.connect(t, online, len(f.creds))
-	p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids(), Content: "after restart"})
+	f.connect(online, f.size)
+	p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: "after restart"})
 	nodetest.Eventually(t, 30*time.Second, func() bool {
-		for i := range f.creds {
+		for i := range f.size {
 			want := 1
 			if i >= online {
 				want = 2
@@ -362,9 +255,8 @@ func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 	p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
 	gateway := "http://" + p.http
-	f := registerLocalFleet(t, gateway, app, 50)
-	f.connect(t, 0, len(f.creds))
-	rids := f.rids()
+	f := startLocalFleet(t, gateway, app, 50)
+	f.connect(0, f.size)
 
 	// A client that sends a valid-looking record 1 and then garbage must
 	// be disconnected.
@@ -385,12 +277,12 @@ func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 
 	const rounds = 3
 	for r := range rounds {
-		p.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: fmt.Sprint("round ", r)})
+		p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: fmt.Sprint("round ", r)})
 	}
-	nodetest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*len(rids) }, func() string {
-		return fmt.Sprintf("%d of %d received", f.total(), rounds*len(rids))
+	nodetest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*f.size }, func() string {
+		return fmt.Sprintf("%d of %d received", f.total(), rounds*f.size)
 	})
-	f.exactlyOnce(t, rounds)
+	f.exactlyOnce(rounds)
 	if !strings.Contains(p.stdout.String(), "herald") {
 		t.Fatal("no output")
 	}

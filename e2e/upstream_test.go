@@ -114,11 +114,11 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *nodetest.Herald) {
 	hook.mu.Unlock()
 
 	const devices, each = 20, 10
-	f := registerLocalFleet(t, gateway, app, devices)
-	f.connect(t, 0, devices)
+	f := startLocalFleet(t, gateway, app, devices)
+	f.connect(0, devices)
 	clients := make([]*sdk.Client, devices)
 	for i := range clients {
-		clients[i] = f.Client(i)
+		clients[i] = f.client(i)
 	}
 
 	type sent struct {
@@ -131,7 +131,7 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *nodetest.Herald) {
 	var wg sync.WaitGroup
 	errs := make(chan error, devices*each)
 	for i, c := range clients {
-		rid := f.creds[i].RegistrationID
+		rid := f.rids[i]
 		wg.Go(func() {
 			for j := range each {
 				data := fmt.Sprintf("device %d message %d \x00\xff", i, j)
