@@ -62,8 +62,10 @@ func (f *Local) Upstream(ctx context.Context, p UpstreamPlan) {
 	first, period := int64(f.cfg.First), int64(p.Period)
 	buf := make([]byte, 0, 64)
 	for t := p.T0; t < p.End(); t++ {
-		if sleep(ctx, time.Until(time.Unix(t, 0))) != nil {
+		select {
+		case <-ctx.Done():
 			return
+		case <-time.After(time.Until(time.Unix(t, 0))):
 		}
 		k := int((t - p.T0) / period)
 		// The devices d ≡ t (mod Period) of this fleet, from the first.
@@ -91,16 +93,4 @@ func (d *device) send(ctx context.Context, data []byte) error {
 	}
 	_, err := c.Send(ctx, data)
 	return err
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

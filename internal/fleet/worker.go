@@ -89,22 +89,14 @@ func serve(ctx context.Context, in io.Reader, out io.Writer, httpClient *http.Cl
 			}
 		}
 	}()
-	go func() {
-		ppid := getppid()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if getppid() != ppid {
-					cancel()
-					return
-				}
-			}
+	ppid := getppid()
+	go every(ctx, time.Second, func() bool {
+		if getppid() != ppid {
+			cancel()
+			return false
 		}
-	}()
+		return true
+	})
 
 	defer func() {
 		if w.fleet != nil {
@@ -143,19 +135,13 @@ func serve(ctx context.Context, in io.Reader, out io.Writer, httpClient *http.Cl
 				return err
 			}
 			beside.Go(func() {
-				t := time.NewTicker(reportInterval)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-t.C:
-						if err := w.flush(false); err != nil {
-							cancel()
-							return
-						}
+				every(ctx, reportInterval, func() bool {
+					if err := w.flush(false); err != nil {
+						cancel()
+						return false
 					}
-				}
+					return true
+				})
 			})
 		case opConnect, opDisconnect:
 			rep := report{T: reportConnected, N: c.N}
@@ -192,6 +178,22 @@ func serve(ctx context.Context, in io.Reader, out io.Writer, httpClient *http.Cl
 			}
 		default:
 			return fmt.Errorf("%w: unknown command %q", ErrWorker, c.Op)
+		}
+	}
+}
+
+// every calls do every interval until ctx ends or do returns false.
+func every(ctx context.Context, interval time.Duration, do func() bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !do() {
+				return
+			}
 		}
 	}
 }
