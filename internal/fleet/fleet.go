@@ -21,7 +21,7 @@ type Fleet interface {
 	Connect(ctx context.Context, from, to int) (failed int)
 	// Disconnect closes the connections of the devices of [from, to) and
 	// returns how many were open. The server keeps what is pushed to them
-	// meanwhile; Connect connects them again.
+	// meanwhile with a time to live; Connect connects them again.
 	Disconnect(ctx context.Context, from, to int) (closed int)
 	// Churn closes the connections of n devices picked at random and
 	// dials each again. A Local fleet returns when all have reconnected

@@ -139,14 +139,13 @@ func parallel(ctx context.Context, lo, hi, n int, do func(i int) bool) int {
 func (f *Local) Connect(ctx context.Context, from, to int) int {
 	lo, hi := f.span(from, to)
 	var (
-		skipped, failed atomic.Int64
-		failing         atomic.Int64 // dials that failed since the last success
+		failed  atomic.Int64
+		failing atomic.Int64 // dials that failed since the last success
 	)
 	giveUpAfter := int64(max(2*f.cfg.Concurrency, GiveUpAfter))
 	next := parallel(ctx, lo, hi, f.cfg.Concurrency, func(i int) bool {
 		d := &f.devices[i]
 		if d.client.Load() != nil {
-			skipped.Add(1)
 			return true
 		}
 		err := f.dial(ctx, d)

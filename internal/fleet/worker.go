@@ -49,6 +49,9 @@ type worker struct {
 
 	pendMu  sync.Mutex
 	pending [][5]int64 // arrivals not reported yet
+	// spare is the buffer of the arrivals flush reported last, for pending
+	// to reuse; guarded by outMu.
+	spare [][5]int64
 
 	fleet *Local // set by init, on the command loop
 	last  Stats
@@ -231,8 +234,9 @@ func (w *worker) flush(force bool) error {
 	defer w.outMu.Unlock()
 	w.pendMu.Lock()
 	arrivals := w.pending
-	w.pending = nil
+	w.pending = w.spare[:0]
 	w.pendMu.Unlock()
+	w.spare = arrivals
 	if len(arrivals) > 0 {
 		if err := w.enc.Encode(report{T: reportArrivals, Arrivals: arrivals}); err != nil {
 			return err
