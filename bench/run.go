@@ -285,9 +285,9 @@ func (r *run) connect(ctx context.Context, f *countedFleet) (failed int, err err
 	// The SDK reports a connection to OnState just after its Dial
 	// returned: what follows (a push expecting the devices connected, the
 	// connected count of the result) must see every one.
+	welcomed := int64(f.size() - failed)
 	waitFor(ctx, time.Now().Add(5*time.Second), time.Millisecond, func() bool {
-		st := f.held.Stats()
-		return st.Connected >= st.Welcomed
+		return f.held.Connected() >= welcomed
 	})
 	return failed, nil
 }
