@@ -73,9 +73,10 @@ func register(t *testing.T, gateway string, app nodetest.App, n int, spec func(i
 	f := &testFleet{t: t, size: n, rids: make([]string, n), got: make([]map[uint64]int, n), at: map[uint64][]int64{}}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	hc := &http.Client{Transport: h2c.NewTransport(), Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
 	creds, _, err := fleet.Register(ctx, fleet.Registration{
-		Gateway: gateway, AppKey: app.Key, MasterSecret: app.Secret, Concurrency: 64, Spec: spec,
-		HTTP: &http.Client{Transport: h2c.NewTransport(), Timeout: 30 * time.Second},
+		Gateway: gateway, AppKey: app.Key, MasterSecret: app.Secret, Concurrency: 64, Spec: spec, HTTP: hc,
 	}, n)
 	if err != nil {
 		t.Fatalf("registering %d devices: %v", n, err)
