@@ -134,6 +134,12 @@ func push(t *testing.T, h *nodetest.Herald, app nodetest.App, audience any, extr
 	return id
 }
 
+// acked waits until the server counts message id delivered to n devices,
+// having their ACKs.
+func acked(h *nodetest.Herald, app nodetest.App, id uint64, n int64) {
+	h.WaitReport(app, strconv.FormatUint(id, 10), func(r nodetest.Report) bool { return r.Delivered == n })
+}
+
 type jsonRaw string
 
 func (j jsonRaw) MarshalJSON() ([]byte, error) { return []byte(j), nil }
@@ -195,6 +201,10 @@ func TestFleet(t *testing.T) {
 			r.waitFor(t, third, indexes(0, n, func(i int) bool { return i%3 == 0 }))
 			alias := push(t, h, app, map[string]any{"alias": []string{"a3"}}, "")
 			r.waitFor(t, alias, []int{3})
+			// Every ACK reached the server before devices go away: it would
+			// hand the message to their next connection again.
+			acked(h, app, third, n/3)
+			acked(h, app, alias, 1)
 
 			if closed := f.Disconnect(ctx, n/2, n+5); closed != n/2 {
 				t.Fatalf("Disconnect closed %d, want %d", closed, n/2)
@@ -206,6 +216,7 @@ func TestFleet(t *testing.T) {
 				t.Fatalf("%d devices failed to connect again: %v", failed, r.errors())
 			}
 			r.waitFor(t, all, indexes(0, n, nil))
+			acked(h, app, all, n)
 
 			f.Churn(ctx, 4)
 			stats(t, f, "churned", func(s fleet.Stats) bool { return s.Reconnects == 4 && s.Connected == n })
