@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/runtimestats"
-	"github.com/heraldpush/herald/sdk"
 )
 
 // requestTimeout bounds every REST call of the bench.
@@ -190,7 +189,10 @@ type api struct {
 	// figures are read with clusterAuth too; empty if unknown.
 	dataservice string
 	appKey      string
-	appAuth     string // Authorization header of the app's calls
+	// masterSecret is the app's, for the calls the fleet makes as the app
+	// backend (a device's tags).
+	masterSecret string
+	appAuth      string // Authorization header of the app's calls
 	// pushConns, when set, send the pushes instead of http, in turn.
 	pushConns []*pushConn
 	nextPush  atomic.Uint64
@@ -420,19 +422,8 @@ func (a *api) createApp(ctx context.Context, name string) error {
 	}
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
 	req.SetBasicAuth(out.AppKey, out.MasterSecret)
-	a.appKey, a.appAuth = out.AppKey, req.Header.Get("Authorization")
+	a.appKey, a.masterSecret, a.appAuth = out.AppKey, out.MasterSecret, req.Header.Get("Authorization")
 	return nil
-}
-
-// register registers one device of the app.
-func (a *api) register(ctx context.Context) (sdk.Credentials, error) {
-	return sdk.Register(ctx, a.base, a.appKey, &sdk.RegisterOptions{Platform: "android", HTTPClient: a.http})
-}
-
-// tagDevice adds tag to the device rid.
-func (a *api) tagDevice(ctx context.Context, rid, tag string) error {
-	body, _ := json.Marshal(map[string]any{"tags": map[string][]string{"add": {tag}}})
-	return a.do(ctx, http.MethodPost, "/v1/devices/"+url.PathEscape(rid), a.appAuth, body, nil)
 }
 
 // tagPage reads up to limit members of tag after the member after, from

@@ -84,3 +84,22 @@ func TestRequestsBeyondTheStreamLimitDoNotStall(t *testing.T) {
 		t.Fatalf("%d connections opened, want the probe's and one shared", n)
 	}
 }
+
+func TestMsgIDOf(t *testing.T) {
+	tests := []struct {
+		body string
+		want uint64
+		ok   bool
+	}{
+		{`{"msg_id":"1234567890123"}` + "\n", 1234567890123, true},
+		{`{"msg_id":""}`, 0, false},
+		{`{"msg_id":"x1"}`, 0, false},
+		{`{"error":{"code":"internal"}}`, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := msgIDOf([]byte(tt.body))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("msgIDOf(%s) = %d, %v; want %d, %v", tt.body, got, ok, tt.want, tt.ok)
+		}
+	}
+}

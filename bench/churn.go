@@ -25,7 +25,7 @@ func (r *run) churn(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.close()
+	defer f.held.Close()
 	closePush, err := r.openPushClient(ctx)
 	if err != nil {
 		return Result{}, err
@@ -46,8 +46,9 @@ func (r *run) churn(ctx context.Context) (Result, error) {
 			case <-t.C:
 			}
 			// A round in progress finishes with ctx, not rounds: a device
-			// it closed must connect again.
-			f.churn(ctx, perSecond, r.opts.DialConcurrency, func(err error) { r.reportError("reconnect", err) })
+			// it closed must connect again. Its errors are reported as
+			// "reconnect".
+			f.held.Churn(ctx, perSecond)
 		}
 	})
 	msgIDs := r.pushAll(ctx, f, pushes, rand.Perm(n))
@@ -61,7 +62,7 @@ func (r *run) churn(ctx context.Context) (Result, error) {
 	waitFor(ctx, time.Now().Add(r.opts.Timeout), 20*time.Millisecond, func() bool {
 		return f.received.Load() >= sent
 	})
-	f.sync(ctx)
+	f.held.Sync(ctx)
 	st := f.stats()
 	var res Result
 	res.Messages = r.opts.Messages
@@ -86,8 +87,8 @@ func (r *run) churn(ctx context.Context) (Result, error) {
 	res.PushesPerSec = rate(sent, first, r.lastPushed.Load())
 	res.Errors = int64(failed) + r.pushErrors.Load() + st.Invalid + st.ReconnectErrors
 	if st.Invalid > 0 {
-		if m := f.firstInvalid.Load(); m != nil {
-			r.printf("herald-bench: %d messages were not the bench's or reached the wrong device; the first: %s", st.Invalid, *m)
+		if m := f.firstInvalid(); m != "" {
+			r.printf("herald-bench: %d messages were not the bench's or reached the wrong device; the first: %s", st.Invalid, m)
 		}
 	}
 	r.finish(ctx, &res, start, st)

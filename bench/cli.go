@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/heraldpush/herald/internal/fleet"
 )
 
 // Exit statuses of Main.
@@ -238,7 +240,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	if set["churn"] && o.ChurnShare <= 0 {
 		return o, fmt.Errorf("%w: --churn must be above 0 and at most 1; got %v", ErrInvalidOptions, o.ChurnShare)
 	}
-	if o.Sources, err = ParseSources(*sources); err != nil {
+	if o.Sources, err = fleet.ParseSources(*sources); err != nil {
 		return o, fmt.Errorf("%w: --sources: %v", ErrInvalidOptions, err)
 	}
 	if o.Scenario != Hold && o.Scenario != Storm {

@@ -25,14 +25,16 @@
 // all` and against the gateway of a cluster alike; in a cluster the server
 // figures add up the gateway and the connectors (see Report).
 //
-// Devices belong to a fleet: a set of SDK clients with the counters and the
-// latency histogram of what they received. A process holds at most
-// MaxDevices of them; with Options.Workers (or more devices than that) the
-// run re-executes its binary as worker processes (WorkerEnv, RunWorker)
-// that hold the clients, each dialing from its own share of the source
+// The devices are a fleet of internal/fleet, the device engine herald-bench
+// shares with the end-to-end tests; the bench stamps every message it
+// sends (fleet.Stamp) and counts what arrives: each (device, message)
+// once, with the latency histogram. A process holds at most MaxDevices
+// devices; with Options.Workers (or more devices than that) the run
+// re-executes its binary as worker processes (WorkerEnv, RunWorker) that
+// hold the clients, each dialing from its own share of the source
 // addresses, and report every arrival and their counters to the parent
-// over JSON lines; the parent's fleet counts the arrivals as its own
-// handlers would and sums the counters, so every scenario runs unchanged.
+// (fleet.Workers), which counts the arrivals as its own handlers would, so
+// every scenario runs unchanged.
 //
 // With Options.Cluster the run starts its own cluster of herald processes
 // (dataservice, connectors, gateway) on loopback and stops it at the end.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/heraldpush/herald/internal/fleet"
 )
 
 // benchTag is the tag TagPush gives every device of its run. Each run has
@@ -27,12 +29,12 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.close()
+	defer f.held.Close()
 
 	var res Result
 	if r.opts.Scenario == TagPush {
 		r.setPhase("resolve")
-		res.ResolvePerSec = r.resolve(ctx, len(f.devices))
+		res.ResolvePerSec = r.resolve(ctx, f.size())
 	}
 	r.setPhase("push")
 	// GC pauses count from here: a broadcast's, not the connect storm's.
@@ -46,7 +48,7 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 		res.Rounds = append(res.Rounds, r.round(ctx, f, seq))
 	}
 
-	f.sync(ctx)
+	f.held.Sync(ctx)
 	st := f.stats()
 	res.Messages = r.opts.Messages
 	res.Sent = r.pushed.Load()
@@ -66,7 +68,7 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 			perSec = append(perSec, float64(rd.Delivered)/(*rd.AllDeliveredMs/1000))
 		}
 		if rd.TargetedMs != nil && *rd.TargetedMs > 0 {
-			targetedPerSec = append(targetedPerSec, float64(len(f.devices))/(*rd.TargetedMs/1000))
+			targetedPerSec = append(targetedPerSec, float64(f.size())/(*rd.TargetedMs/1000))
 		}
 		if rd.AllAckedMs != nil {
 			acked = append(acked, *rd.AllAckedMs)
@@ -80,8 +82,8 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 	}
 	res.Errors = int64(failed) + r.pushErrors.Load() + st.Invalid
 	if st.Invalid > 0 {
-		if m := f.firstInvalid.Load(); m != nil {
-			r.printf("herald-bench: %d messages were not the bench's; the first: %s", st.Invalid, *m)
+		if m := f.firstInvalid(); m != "" {
+			r.printf("herald-bench: %d messages were not the bench's; the first: %s", st.Invalid, m)
 		}
 	}
 	r.finish(ctx, &res, start, st)
@@ -122,9 +124,9 @@ func (r *run) resolve(ctx context.Context, want int) float64 {
 // round sends push seq to every device and times it. It returns when the
 // push was delivered, acknowledged and counted, or Timeout after sending
 // it.
-func (r *run) round(ctx context.Context, f *fleet, seq int) Round {
-	expected := f.connected.Load()
-	ackBase := f.acked()
+func (r *run) round(ctx context.Context, f *countedFleet, seq int) Round {
+	expected := f.held.Connected()
+	ackBase := f.held.Acked()
 	ttl := int64(r.opts.TTL / time.Second)
 	if r.opts.OnlineOnly {
 		ttl = 0
@@ -134,7 +136,7 @@ func (r *run) round(ctx context.Context, f *fleet, seq int) Round {
 		audience = `{"tag":["` + benchTag + `"]}`
 	}
 	sent := time.Now()
-	body := appendFanoutPush(nil, string(r.opts.Scenario), audience, stamp{seq: seq, sent: sent.UnixNano()}, ttl)
+	body := appendFanoutPush(nil, string(r.opts.Scenario), audience, fleet.Stamp{Seq: seq, Sent: sent.UnixNano()}, ttl)
 	storeMin(&r.firstPush, sent.UnixNano())
 	var answer bytes.Buffer
 	id, err := r.api.push(ctx, body, &answer)
@@ -162,7 +164,7 @@ func (r *run) round(ctx context.Context, f *fleet, seq int) Round {
 		reports            sync.WaitGroup
 		targetedAt, reckon time.Time
 	)
-	audienceSize := int64(len(f.devices))
+	audienceSize := int64(f.size())
 	reports.Go(func() {
 		waitFor(ctx, deadline, 10*time.Millisecond, func() bool {
 			rep, err := r.api.report(ctx, id)
@@ -185,7 +187,7 @@ func (r *run) round(ctx context.Context, f *fleet, seq int) Round {
 
 	var ackedAt time.Time
 	waitFor(ctx, deadline, 2*time.Millisecond, func() bool {
-		if ackedAt.IsZero() && !r.opts.OnlineOnly && f.acked()-ackBase >= expected {
+		if ackedAt.IsZero() && !r.opts.OnlineOnly && f.held.Acked()-ackBase >= expected {
 			ackedAt = time.Now()
 		}
 		return f.arrived[seq].Load() >= expected && (!ackedAt.IsZero() || r.opts.OnlineOnly)
@@ -209,15 +211,15 @@ func (r *run) round(ctx context.Context, f *fleet, seq int) Round {
 
 // appendFanoutPush appends the body of a push of one message to audience
 // (JSON), stamped with st.
-func appendFanoutPush(b []byte, scenario, audience string, st stamp, ttl int64) []byte {
+func appendFanoutPush(b []byte, scenario, audience string, st fleet.Stamp, ttl int64) []byte {
 	b = append(b, `{"audience":`...)
 	b = append(b, audience...)
 	b = append(b, `,"message":{"title":"herald-bench","content":"`...)
 	b = append(b, scenario...)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(st.seq), 10)
+	b = strconv.AppendInt(b, int64(st.Seq), 10)
 	b = append(b, `","extras":`...)
-	b = appendExtras(b, st)
+	b = fleet.AppendStamp(b, st)
 	b = append(b, `},"options":{"time_to_live":`...)
 	b = strconv.AppendInt(b, ttl, 10)
 	return append(b, `}}`...)

@@ -20,7 +20,7 @@ func (r *run) hold(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.close()
+	defer f.held.Close()
 
 	r.setPhase("settle")
 	before, err := r.settle(ctx)
@@ -37,7 +37,7 @@ func (r *run) hold(ctx context.Context) (Result, error) {
 	if err != nil {
 		r.reportError("reading the server's memory after connecting", err)
 	}
-	connected := f.connected.Load()
+	connected := f.held.Connected()
 	r.setPhase("hold")
 	_ = sleep(ctx, time.Until(held.Add(r.opts.Duration)))
 	end, err := r.api.runtime(ctx)
@@ -45,7 +45,7 @@ func (r *run) hold(ctx context.Context) (Result, error) {
 		r.reportError("reading the server's memory at the end of the hold", err)
 	}
 
-	f.sync(ctx)
+	f.held.Sync(ctx)
 	st := f.stats()
 	var res Result
 	// Per connection: the memory of what holds the connections (in a

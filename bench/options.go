@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/heraldpush/herald/internal/fleet"
 )
 
 // Errors of Run, telling the CLI which exit status to use.
@@ -21,6 +23,11 @@ var (
 	// connected.
 	ErrSetup = errors.New("bench: setup failed")
 )
+
+// DefaultSources is the default of Options.Sources (and --sources): every
+// loopback address but 127.0.0.1 and the broadcast address. Linux routes
+// all of 127.0.0.0/8 to lo, so they need no setup.
+const DefaultSources = "127.0.0.2-127.0.0.254"
 
 // Scenario names what a run does.
 type Scenario string
@@ -47,7 +54,7 @@ const (
 	Churn Scenario = "churn"
 	// Steady has the devices send upstream messages to the app's webhook
 	// at Rate per second for Duration, each device in its own seconds
-	// (see steadyPlan), and measures them from Send to the webhook.
+	// (see fleet.UpstreamPlan), and measures them from Send to the webhook.
 	Steady Scenario = "steady"
 )
 
@@ -237,7 +244,7 @@ func (o Options) withDefaults() Options {
 		o.WebhookListen = "127.0.0.1:0"
 	}
 	if o.Sources == nil {
-		o.Sources, _ = ParseSources(DefaultSources)
+		o.Sources, _ = fleet.ParseSources(DefaultSources)
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/internal/fleet"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/sdk"
 )
@@ -81,12 +82,11 @@ type run struct {
 	opts    Options
 	http    *http.Client
 	api     *api
-	sources *sourceDialer
 	started time.Time
 	cpu0    float64 // this process's CPU seconds at start
 
 	phase      atomic.Pointer[string]
-	fleet      atomic.Pointer[fleet]
+	fleet      atomic.Pointer[countedFleet]
 	registered atomic.Int64
 	pushed     atomic.Int64 // pushes answered 200
 	pushErrors atomic.Int64
@@ -124,7 +124,6 @@ func newRun(ctx context.Context, opts Options) (*run, error) {
 		opts:    opts,
 		http:    c,
 		api:     newAPI(opts.Target, opts.AdminToken, c).withClusterToken(opts.ClusterToken).withDataservice(opts.Dataservice),
-		sources: newSourceDialer(opts.Sources, 10*time.Second),
 		started: started,
 		cpu0:    processCPU(),
 		shown:   map[string]int{},
@@ -179,7 +178,7 @@ func (r *run) start(ctx context.Context) (serverFigures, error) {
 // scenario whose devices connect at once: it returns the server's figures
 // at the start, the fleet with its devices connected (the caller closes
 // it) and how many devices failed to connect.
-func (r *run) connected(ctx context.Context, messages int) (serverFigures, *fleet, int, error) {
+func (r *run) connected(ctx context.Context, messages int) (serverFigures, *countedFleet, int, error) {
 	start, err := r.start(ctx)
 	if err != nil {
 		return start, nil, 0, err
@@ -190,15 +189,15 @@ func (r *run) connected(ctx context.Context, messages int) (serverFigures, *flee
 	}
 	failed, err := r.connect(ctx, f)
 	if err != nil {
-		f.close()
+		f.held.Close()
 		return start, nil, 0, err
 	}
 	return start, f, failed, nil
 }
 
 // setup creates the run's app, registers the devices and builds the fleet
-// (not yet connected).
-func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
+// (not yet connected), in this process or in worker processes.
+func (r *run) setup(ctx context.Context, messages int) (*countedFleet, error) {
 	name := fmt.Sprintf("herald-bench %s %s", r.opts.Scenario, time.Now().UTC().Format(time.RFC3339))
 	if err := r.api.createApp(ctx, name); err != nil {
 		return nil, setupError("creating the app", err)
@@ -208,98 +207,87 @@ func (r *run) setup(ctx context.Context, messages int) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := newFleet(fleetConfig{
-		Gateway:      r.api.base,
-		HTTP:         r.http,
-		Sources:      r.sources,
+	f := newCountedFleet(creds, messages, r.opts.Scenario.fanout())
+	cfg := fleet.Config{
+		Gateway:     r.api.base,
+		HTTP:        r.http,
+		Sources:     r.opts.Sources,
+		Concurrency: r.opts.DialConcurrency,
+		DialTimeout: 30 * time.Second,
+		Heartbeat:   r.opts.Heartbeat,
+		// The server retries unacknowledged messages only after a
+		// reconnect; remembering every message of the run suffices, and
+		// keeps 18,000 clients from holding the default 4096-entry map each.
+		DedupeWindow: messages + 16,
+		Stamped:      true,
 		Messages:     messages,
 		Shared:       r.opts.Scenario.fanout(),
+		// Storm times each device's connection as its message 0.
 		TimeConnects: r.opts.Scenario == Storm,
-		Heartbeat:    r.opts.Heartbeat,
-		DialTimeout:  30 * time.Second,
-	}, creds, ends)
+		OnArrival:    f.record,
+		// The ops ("connect", "reconnect", "upstream") are the kinds of
+		// errors printed.
+		OnError: r.reportError,
+	}
 	if w := r.opts.workerCount(); w > 0 {
 		r.setPhase("workers")
-		if err := startWorkers(r, f, w); err != nil {
+		workers, err := r.startWorkers(cfg, w, creds, ends)
+		if err != nil {
 			return nil, setupError(fmt.Sprintf("starting %d worker processes", w), err)
 		}
+		f.held, f.workers = workers, workers
+	} else {
+		f.held = fleet.NewLocal(cfg, creds, ends)
 	}
 	r.fleet.Store(f)
 	return f, nil
 }
 
-// register registers the devices, RegisterConcurrency at a time, trying
-// each up to three times, and asks dispatch where each connects, as a real
-// device does once and then caches: the timed connection phase measures
-// handshake, authentication and session registration, not dispatch. For
-// TagPush it also gives each device the run's tag.
+// register registers the devices, RegisterConcurrency at a time, and asks
+// dispatch where each connects, as a real device does once and then
+// caches: the timed connection phase measures handshake, authentication
+// and session registration, not dispatch. For TagPush it also gives each
+// device the run's tag.
 func (r *run) register(ctx context.Context) ([]sdk.Credentials, []sdk.Endpoints, error) {
-	creds := make([]sdk.Credentials, r.opts.Devices)
-	ends := make([]sdk.Endpoints, r.opts.Devices)
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range min(r.opts.RegisterConcurrency, r.opts.Devices) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(creds) {
-					return
-				}
-				var err error
-				for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-					if creds[i], err = r.api.register(ctx); err != nil {
-						continue
-					}
-					if ends[i], err = sdk.Dispatch(ctx, r.api.base, creds[i].RegistrationID, r.http); err != nil {
-						continue
-					}
-					if r.opts.Scenario == TagPush {
-						if err = r.api.tagDevice(ctx, creds[i].RegistrationID, benchTag); err != nil {
-							continue
-						}
-					}
-					break
-				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					cancel()
-					return
-				}
-				r.registered.Add(1)
-			}
-		})
+	reg := fleet.Registration{
+		Gateway:      r.api.base,
+		AppKey:       r.api.appKey,
+		MasterSecret: r.api.masterSecret,
+		HTTP:         r.http,
+		Concurrency:  r.opts.RegisterConcurrency,
+		Dispatch:     true,
+		OnRegistered: func(int) { r.registered.Add(1) },
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, nil, setupError(fmt.Sprintf("registering device %d of %d", r.registered.Load()+1, r.opts.Devices), firstErr)
+	if r.opts.Scenario == TagPush {
+		tagged := fleet.Spec{Tags: []string{benchTag}}
+		reg.Spec = func(int) fleet.Spec { return tagged }
 	}
+	creds, ends, err := fleet.Register(ctx, reg, r.opts.Devices)
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, setupError(fmt.Sprintf("registering %d devices", r.opts.Devices), err)
 	}
 	return creds, ends, nil
 }
 
 // connect connects the fleet and fails the setup if no device could.
-func (r *run) connect(ctx context.Context, f *fleet) (failed int, err error) {
+func (r *run) connect(ctx context.Context, f *countedFleet) (failed int, err error) {
 	r.setPhase("connect")
-	failed = f.connect(ctx, r.opts.DialConcurrency, func(err error) { r.reportError("connect", err) })
+	failed = f.held.Connect(ctx, 0, f.size())
 	if err := ctx.Err(); err != nil {
 		return failed, err
 	}
-	if failed == len(f.devices) {
+	if failed == f.size() {
 		return failed, fmt.Errorf("%w: no device could connect (see the errors above)", ErrSetup)
 	}
 	// The SDK reports a connection to OnState just after its Dial
 	// returned: what follows (a push expecting the devices connected, the
 	// connected count of the result) must see every one.
+	welcomed := int64(f.size() - failed)
 	waitFor(ctx, time.Now().Add(5*time.Second), time.Millisecond, func() bool {
-		return f.connected.Load() >= f.welcomed.Load()
+		return f.held.Connected() >= welcomed
 	})
 	return failed, nil
 }
@@ -392,8 +380,8 @@ func (r *run) finish(ctx context.Context, res *Result, start serverFigures, st f
 	res.DialRetries = st.DialFailures
 	res.ConnectionsPerSec = rate(st.Welcomed, st.FirstDial, st.LastWelcome)
 	res.BenchCPUSeconds = round3(processCPU() - r.cpu0)
-	if f := r.fleet.Load(); f != nil && f.remote != nil {
-		res.BenchCPUSeconds = round3(res.BenchCPUSeconds + f.remote.cpuSeconds())
+	if f := r.fleet.Load(); f != nil && f.workers != nil {
+		res.BenchCPUSeconds = round3(res.BenchCPUSeconds + f.workers.CPUSeconds())
 	}
 	res.DurationSeconds = round3(time.Since(r.started).Seconds())
 }

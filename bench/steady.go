@@ -13,31 +13,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/internal/fleet"
 )
 
 // Steady: every device sends an upstream message (sdk.Client.Send) in the
-// seconds t with t mod period == device mod period, so that the whole
-// fleet sends devices/period messages every second with no coordination
-// between the processes holding the devices: each needs only the start
-// second and the period. The app's webhook is a server of the bench's own;
-// the latency of a message is from the device's Send to the webhook's
-// receipt, and each (device, round) must arrive once.
-
-// steadyPlan is when a fleet's devices send: from second T0 (Unix
-// seconds), device d sends its round k in second
-// T0 + k×Period + ((d − T0) mod Period), for k in [0, Rounds).
-// A Send still unacknowledged at GiveUp (Unix nanoseconds; zero for
-// never) is abandoned and counted as an error: a device that never comes
-// back must not hold the run.
-type steadyPlan struct {
-	T0     int64 `json:"t0"`
-	Period int   `json:"period"`
-	Rounds int   `json:"rounds"`
-	GiveUp int64 `json:"give_up,omitempty"`
-}
+// seconds t with t mod period == device mod period (fleet.UpstreamPlan),
+// so that the whole fleet sends devices/period messages every second with
+// no coordination between the processes holding the devices. The app's
+// webhook is a server of the bench's own; the latency of a message is from
+// the device's Send to the webhook's receipt, and each (device, round)
+// must arrive once.
 
 // steadyShape returns the period and rounds of a Steady run of o: the
 // period that makes devices/period closest to Rate, and the rounds that
@@ -48,71 +36,10 @@ func (o *Options) steadyShape() (period, rounds int) {
 	return period, rounds
 }
 
-// slot returns the second in which device d sends round k.
-func (p steadyPlan) slot(d, k int) int64 {
-	off := (int64(d) - p.T0) % int64(p.Period)
-	if off < 0 {
-		off += int64(p.Period)
-	}
-	return p.T0 + int64(k)*int64(p.Period) + off
-}
-
-// end returns the second after the plan's last sends.
-func (p steadyPlan) end() int64 { return p.T0 + int64(p.Rounds)*int64(p.Period) }
-
-// steady runs the plan on the fleet's own devices: at the start of each
-// second it has the devices whose slot it is send their round, each Send
-// on its own goroutine (a Send returns when the server acknowledged it).
-// It returns when every send of the plan has returned, which is at the
-// latest at the plan's GiveUp or when ctx ends.
-func (f *fleet) steady(ctx context.Context, p steadyPlan) {
-	if f.remote != nil {
-		f.remote.steady(p)
-		return
-	}
-	sendCtx := ctx
-	if p.GiveUp != 0 {
-		var cancel context.CancelFunc
-		sendCtx, cancel = context.WithDeadline(ctx, time.Unix(0, p.GiveUp))
-		defer cancel() // after the sends are done
-	}
-	var sends sync.WaitGroup
-	defer sends.Wait()
-	buf := make([]byte, 0, 64)
-	for t := p.T0; t < p.end(); t++ {
-		if sleep(ctx, time.Until(time.Unix(t, 0))) != nil {
-			return
-		}
-		k := int((t - p.T0) / int64(p.Period))
-		// The devices d ≡ t (mod Period) of this fleet, from the first.
-		first := f.cfg.First + int(((t-int64(f.cfg.First))%int64(p.Period)+int64(p.Period))%int64(p.Period))
-		for d := first; d < f.cfg.First+len(f.devices); d += p.Period {
-			dev := &f.devices[d-f.cfg.First]
-			data := append([]byte(nil), appendExtras(buf[:0], stamp{device: d, seq: k, sent: time.Now().UnixNano()})...)
-			f.upSent.Add(1)
-			sends.Go(func() {
-				c := dev.client.Load()
-				if c == nil {
-					f.upErrors.Add(1)
-					return
-				}
-				if _, err := c.Send(sendCtx, data); err != nil {
-					f.upErrors.Add(1)
-					if f.cfg.OnUpstreamError != nil {
-						f.cfg.OnUpstreamError(fmt.Errorf("device %d round %d: %w", d, k, err))
-					}
-					return
-				}
-				f.upAcked.Add(1)
-			})
-		}
-	}
-}
-
 // webhookSink is the app backend of a Steady run: it verifies each
 // delivery's signature and counts the messages in the fleet.
 type webhookSink struct {
-	fleet *fleet
+	fleet *countedFleet
 	// secret is the signing secret, known once the webhook is set: the
 	// server may already be serving (a stray call is refused).
 	secret atomic.Pointer[string]
@@ -128,14 +55,14 @@ type webhookSink struct {
 
 // startWebhookSink listens on addr (host:port; port 0 picks one) and
 // serves deliveries to f until close.
-func startWebhookSink(addr string, f *fleet, rounds int) (*webhookSink, error) {
+func startWebhookSink(addr string, f *countedFleet, rounds int) (*webhookSink, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for the webhook on %s: %w", addr, err)
 	}
-	s := &webhookSink{fleet: f, rounds: rounds, rids: make(map[string]int, len(f.devices)), ln: ln, done: make(chan struct{})}
-	for i := range f.devices {
-		s.rids[f.devices[i].cred.RegistrationID] = f.devices[i].index
+	s := &webhookSink{fleet: f, rounds: rounds, rids: make(map[string]int, f.size()), ln: ln, done: make(chan struct{})}
+	for i, c := range f.creds {
+		s.rids[c.RegistrationID] = i
 	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -190,15 +117,15 @@ func (s *webhookSink) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	s.messages.Add(int64(len(d.Messages)))
 	f := s.fleet
 	for _, m := range d.Messages {
-		st, ok := parseStamp(m.Data)
+		st, ok := fleet.ParseStamp(m.Data)
 		dev, known := s.rids[m.RegistrationID]
-		if !ok || !known || st.device != dev || st.seq >= s.rounds {
-			f.invalid.Add(1)
+		if !ok || !known || st.Device != dev || st.Seq >= s.rounds {
+			f.webhookInvalid.Add(1)
 			msg := fmt.Sprintf("webhook: message %s of %s with data %q", m.ID, m.RegistrationID, m.Data)
-			f.firstInvalid.CompareAndSwap(nil, &msg)
+			f.firstWebhookInvalid.CompareAndSwap(nil, &msg)
 			continue
 		}
-		f.record(dev, st.seq, st.sent, at)
+		f.record(fleet.Arrival{Device: dev, Seq: st.Seq, Sent: st.Sent, At: at})
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -241,7 +168,7 @@ func (r *run) steady(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.close()
+	defer f.held.Close()
 	sink, err := startWebhookSink(r.opts.WebhookListen, f, rounds)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrSetup, err)
@@ -260,23 +187,24 @@ func (r *run) steady(ctx context.Context) (Result, error) {
 	r.setPhase("steady")
 	// Two seconds ahead, so that every worker has the plan before its
 	// first second.
-	plan := steadyPlan{T0: time.Now().Unix() + 2, Period: period, Rounds: rounds}
-	plan.GiveUp = time.Unix(plan.end(), 0).Add(r.opts.Timeout).UnixNano()
-	f.steady(ctx, plan)
-	if f.remote != nil {
+	plan := fleet.UpstreamPlan{T0: time.Now().Unix() + 2, Period: period, Rounds: rounds}
+	plan.GiveUp = time.Unix(plan.End(), 0).Add(r.opts.Timeout).UnixNano()
+	// Its errors are reported as "upstream".
+	f.held.Upstream(ctx, plan)
+	if f.workers != nil {
 		// The workers run the plan themselves; wait for its end.
-		if err := sleep(ctx, time.Until(time.Unix(plan.end(), 0))); err != nil {
+		if err := sleep(ctx, time.Until(time.Unix(plan.End(), 0))); err != nil {
 			return Result{}, err
 		}
 	}
 	r.setPhase("deliver")
 	var st fleetStats
 	waitFor(ctx, time.Now().Add(r.opts.Timeout), 20*time.Millisecond, func() bool {
-		f.sync(ctx)
+		f.held.Sync(ctx)
 		st = f.stats()
 		return st.UpSent > 0 && st.UpAcked+st.UpErrors >= st.UpSent && st.Received >= st.UpAcked
 	})
-	f.sync(ctx)
+	f.held.Sync(ctx)
 	st = f.stats()
 	var res Result
 	res.Messages = rounds
@@ -291,12 +219,12 @@ func (r *run) steady(ctx context.Context) (Result, error) {
 	res.P99Ms = millis(f.latency.quantile(0.99))
 	res.MaxMs = millis(f.latency.maxValue())
 	from := time.Unix(plan.T0, 0).UnixNano()
-	res.PerSec = rate(st.Received, from, max(st.LastDelivery, time.Unix(plan.end(), 0).UnixNano()))
-	res.PushesPerSec = rate(st.UpSent, from, time.Unix(plan.end(), 0).UnixNano())
+	res.PerSec = rate(st.Received, from, max(st.LastDelivery, time.Unix(plan.End(), 0).UnixNano()))
+	res.PushesPerSec = rate(st.UpSent, from, time.Unix(plan.End(), 0).UnixNano())
 	res.Errors = int64(failed) + st.UpErrors + st.Invalid + sink.badSignatures.Load()
 	if st.Invalid > 0 {
-		if m := f.firstInvalid.Load(); m != nil {
-			r.printf("herald-bench: %d webhook messages were not the bench's: the first: %s", st.Invalid, *m)
+		if m := f.firstInvalid(); m != "" {
+			r.printf("herald-bench: %d webhook messages were not the bench's: the first: %s", st.Invalid, m)
 		}
 	}
 	if n := sink.badSignatures.Load(); n > 0 {

@@ -16,8 +16,8 @@ func (r *run) storm(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.close()
-	f.sync(ctx)
+	defer f.held.Close()
+	f.held.Sync(ctx)
 	st := f.stats()
 	var res Result
 	res.P50Ms = millis(f.latency.quantile(0.50))

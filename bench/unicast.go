@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/internal/fleet"
 )
 
 // unicast registers and connects Devices devices, pushes Messages messages
@@ -20,10 +22,10 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer f.close()
+	defer f.held.Close()
 
 	r.setPhase("push")
-	total := len(f.devices) * r.opts.Messages
+	total := f.size() * r.opts.Messages
 	if r.opts.Rate > 0 && r.opts.Duration > 0 {
 		total = int(min(int64(total), r.opts.churnPushes()))
 	}
@@ -45,14 +47,14 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 		// The SDK sends an ACK for every message it handles, duplicates
 		// included.
 		waitFor(ctx, deadline, 20*time.Millisecond, func() bool {
-			f.sync(ctx)
+			f.held.Sync(ctx)
 			st := f.stats()
 			return st.Acked >= st.SDKReceived+st.SDKDuplicates
 		})
 		res.AcksSampled, res.AcksConfirmed = r.confirmAcks(ctx, f, msgIDs, deadline)
 	}
 
-	f.sync(ctx)
+	f.held.Sync(ctx)
 	st := f.stats()
 	res.Messages = r.opts.Messages
 	res.Rate = r.opts.Rate
@@ -74,8 +76,8 @@ func (r *run) unicast(ctx context.Context) (Result, error) {
 	res.PushesPerSec = rate(sent, first, r.lastPushed.Load())
 	res.Errors = int64(failed) + r.pushErrors.Load() + st.Invalid
 	if st.Invalid > 0 {
-		if m := f.firstInvalid.Load(); m != nil {
-			r.printf("herald-bench: %d messages were not the bench's or reached the wrong device; the first: %s", st.Invalid, *m)
+		if m := f.firstInvalid(); m != "" {
+			r.printf("herald-bench: %d messages were not the bench's or reached the wrong device; the first: %s", st.Invalid, m)
 		}
 	}
 	r.finish(ctx, &res, start, st)
@@ -97,11 +99,11 @@ func (r *run) openPushClient(ctx context.Context) (func(), error) {
 // pushAll sends total (at most Devices × Messages) pushes, Concurrency at
 // a time and, with Rate, push k no earlier than k/Rate seconds after the
 // first; device by device within each round of sequence numbers, in the
-// order of order (indexes into f.devices; nil means in turn). It returns
+// order of order (device indexes; nil means in turn). It returns
 // the message id of each (device, seq) slot, zero where the push failed
 // or was not sent.
-func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []uint64 {
-	n, m := len(f.devices), r.opts.Messages
+func (r *run) pushAll(ctx context.Context, f *countedFleet, total int, order []int) []uint64 {
+	n, m := f.size(), r.opts.Messages
 	msgIDs := make([]uint64, n*m)
 	total = min(total, len(msgIDs))
 	paceFrom := time.Now()
@@ -134,9 +136,9 @@ func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []u
 				if order != nil {
 					i = order[i]
 				}
-				d, seq := &f.devices[i], k/n
+				seq := k / n
 				now := time.Now().UnixNano()
-				body = appendPush(body[:0], d.cred.RegistrationID, stamp{device: d.index, seq: seq, sent: now}, ttl)
+				body = appendPush(body[:0], f.creds[i].RegistrationID, fleet.Stamp{Device: i, Seq: seq, Sent: now}, ttl)
 				// Paced pushes are counted from when the first was due: a
 				// first push sent late would make the rate look higher
 				// than the pace allows.
@@ -151,11 +153,11 @@ func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []u
 				if err != nil {
 					if ctx.Err() == nil {
 						r.pushErrors.Add(1)
-						r.reportError("push", fmt.Errorf("device %d message %d: %w", d.index, seq, err))
+						r.reportError("push", fmt.Errorf("device %d message %d: %w", i, seq, err))
 					}
 					continue
 				}
-				msgIDs[(d.index-f.cfg.First)*m+seq] = id
+				msgIDs[i*m+seq] = id
 				r.pushed.Add(1)
 				storeMax(&r.lastPushed, time.Now().UnixNano())
 			}
@@ -166,13 +168,13 @@ func (r *run) pushAll(ctx context.Context, f *fleet, total int, order []int) []u
 }
 
 // appendPush appends the body of a push of one message to rid.
-func appendPush(b []byte, rid string, st stamp, ttl int64) []byte {
+func appendPush(b []byte, rid string, st fleet.Stamp, ttl int64) []byte {
 	b = append(b, `{"audience":{"registration_id":["`...)
 	b = append(b, rid...)
 	b = append(b, `"]},"message":{"title":"herald-bench","content":"unicast `...)
-	b = strconv.AppendInt(b, int64(st.seq), 10)
+	b = strconv.AppendInt(b, int64(st.Seq), 10)
 	b = append(b, `","extras":`...)
-	b = appendExtras(b, st)
+	b = fleet.AppendStamp(b, st)
 	b = append(b, `},"options":{"time_to_live":`...)
 	b = strconv.AppendInt(b, ttl, 10)
 	return append(b, `}}`...)
@@ -181,7 +183,7 @@ func appendPush(b []byte, rid string, st stamp, ttl int64) []byte {
 // confirmAcks checks, for a random sample of delivered messages, that the
 // server counted them delivered (it saw the ACK), polling until deadline.
 // It returns the sample size and how many were confirmed.
-func (r *run) confirmAcks(ctx context.Context, f *fleet, msgIDs []uint64, deadline time.Time) (sampled, confirmed int) {
+func (r *run) confirmAcks(ctx context.Context, f *countedFleet, msgIDs []uint64, deadline time.Time) (sampled, confirmed int) {
 	var delivered []int
 	for i, id := range msgIDs {
 		if id != 0 && f.slots[i].Load() > 0 {
@@ -213,7 +215,7 @@ func (r *run) confirmAcks(ctx context.Context, f *fleet, msgIDs []uint64, deadli
 	})
 	for _, i := range pending[:min(len(pending), shownErrors)] {
 		r.printf("herald-bench: message %d (device %d, seq %d) was handled and acknowledged, but its report still says %+v",
-			msgIDs[i], f.cfg.First+i/r.opts.Messages, i%r.opts.Messages, last[i])
+			msgIDs[i], i/r.opts.Messages, i%r.opts.Messages, last[i])
 	}
 	return sampled, sampled - len(pending)
 }

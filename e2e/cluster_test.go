@@ -71,13 +71,8 @@ func TestClusterSurvivesTheDeathOfAConnector(t *testing.T) {
 	c := startCluster(t, 3)
 	app := c.h.CreateApp()
 	const devices, pushes = 300, 10
-	f := newFleet()
-	f.register(t, c.gateway, app, devices)
-	f.connect(t, c.gateway, f.creds)
-	rids := make([]string, devices)
-	for i, cr := range f.creds {
-		rids[i] = cr.RegistrationID
-	}
+	f := startLocalFleet(t, c.gateway, app, devices)
+	f.connect(0, devices)
 
 	nodetest.Eventually(t, 10*time.Second, func() bool {
 		l := c.loads(t)
@@ -98,12 +93,12 @@ func TestClusterSurvivesTheDeathOfAConnector(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: fmt.Sprint("push ", i)})
+		c.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: fmt.Sprint("push ", i)})
 	}
 	nodetest.Eventually(t, 60*time.Second, func() bool { return f.total() == devices*pushes }, func() string {
 		return fmt.Sprintf("%d of %d messages received", f.total(), devices*pushes)
 	})
-	f.exactlyOnce(t, pushes)
+	f.exactlyOnce(pushes)
 	// Its registry entry runs out by itself.
 	nodetest.Eventually(t, 10*time.Second, func() bool {
 		_, ok := c.loads(t)[c.devices[0]]

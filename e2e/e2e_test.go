@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/node/nodetest"
-	"github.com/heraldpush/herald/sdk"
 )
 
 var heraldBin string
@@ -152,144 +151,13 @@ func (p *process) stop(sig os.Signal) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// fleet is a set of SDK devices that count what they receive per message.
-type fleet struct {
-	mu       sync.Mutex
-	got      map[string]map[uint64]int // rid → message id → times handed over
-	contents map[string][]string
-	clients  []*sdk.Client
-	creds    []sdk.Credentials
-}
-
-func newFleet() *fleet {
-	return &fleet{got: map[string]map[uint64]int{}, contents: map[string][]string{}}
-}
-
-func (f *fleet) register(t *testing.T, gateway string, app nodetest.App, n int) {
-	t.Helper()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cr, err := sdk.Register(context.Background(), gateway, app.Key, &sdk.RegisterOptions{Platform: "android"})
-			if err != nil {
-				errs <- err
-				return
-			}
-			mu.Lock()
-			f.creds = append(f.creds, cr)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-}
-
-func (f *fleet) connect(t *testing.T, gateway string, creds []sdk.Credentials) {
-	t.Helper()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
-	errs := make(chan error, len(creds))
-	var mu sync.Mutex
-	for _, cr := range creds {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			rid := cr.RegistrationID
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := sdk.Dial(ctx, sdk.Config{
-				Gateway: gateway, Credentials: cr, Logger: quiet,
-				MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
-				Handler: func(m *sdk.Message) error {
-					f.mu.Lock()
-					defer f.mu.Unlock()
-					if f.got[rid] == nil {
-						f.got[rid] = map[uint64]int{}
-					}
-					f.got[rid][m.ID]++
-					f.contents[rid] = append(f.contents[rid], m.Content)
-					return nil
-				},
-			})
-			if err != nil {
-				errs <- fmt.Errorf("device %s: %w", rid, err)
-				return
-			}
-			mu.Lock()
-			f.clients = append(f.clients, c)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.close)
-}
-
-func (f *fleet) close() {
-	for _, c := range f.clients {
-		c.Close()
-	}
-	f.clients = nil
-}
-
-func (f *fleet) received(rid string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.got[rid])
-}
-
-func (f *fleet) total() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, m := range f.got {
-		n += len(m)
-	}
-	return n
-}
-
-// exactlyOnce checks every device got want distinct messages, each handed
-// over exactly once.
-func (f *fleet) exactlyOnce(t *testing.T, want int) {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, cr := range f.creds {
-		got := f.got[cr.RegistrationID]
-		if len(got) != want {
-			t.Fatalf("device %s got %d distinct messages, want %d", cr.RegistrationID, len(got), want)
-		}
-		for id, n := range got {
-			if n != 1 {
-				t.Fatalf("device %s got message %d %d times", cr.RegistrationID, id, n)
-			}
-		}
-	}
-}
-
 func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 	p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
 	gateway := "http://" + p.http
 	const devices = 1000
-	f := newFleet()
-	f.register(t, gateway, app, devices)
-	f.connect(t, gateway, f.creds)
+	f := startLocalFleet(t, gateway, app, devices)
+	f.connect(0, devices)
 
 	// One unicast push per device, from 16 concurrent senders.
 	var next atomic.Int64
@@ -304,25 +172,21 @@ func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 				if i >= devices {
 					return
 				}
-				msgIDs[i] = p.h.Push(app, nodetest.Push{RegistrationIDs: []string{f.creds[i].RegistrationID}, Content: fmt.Sprint("unicast ", i)})
+				msgIDs[i] = p.h.Push(app, nodetest.Push{RegistrationIDs: []string{f.rids[i]}, Content: fmt.Sprint("unicast ", i)})
 			}
 		}()
 	}
 	wg.Wait()
 	// And one push to all of them at once.
-	rids := make([]string, devices)
-	for i, cr := range f.creds {
-		rids[i] = cr.RegistrationID
-	}
-	batch := p.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: "to all"})
+	batch := p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: "to all"})
 
 	nodetest.Eventually(t, 60*time.Second, func() bool { return f.total() == 2*devices }, func() string {
 		return fmt.Sprintf("%d of %d messages received", f.total(), 2*devices)
 	})
-	f.exactlyOnce(t, 2)
-	for i, cr := range f.creds {
-		if !contains(f.contents[cr.RegistrationID], fmt.Sprint("unicast ", i)) {
-			t.Fatalf("device %d did not get its own unicast: %v", i, f.contents[cr.RegistrationID])
+	f.exactlyOnce(2)
+	for i, id := range msgIDs {
+		if n, _ := strconv.ParseUint(id, 10, 64); f.has(i, n) != 1 {
+			t.Fatalf("device %d did not get its own unicast %s", i, id)
 		}
 	}
 	p.h.WaitReport(app, batch, func(r nodetest.Report) bool {
@@ -335,28 +199,18 @@ func TestThousandDevicesReceiveEveryUnicastExactlyOnce(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 	dataDir := t.TempDir()
 	p := startHerald(t, dataDir, "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
 	gateway := "http://" + p.http
-	f := newFleet()
-	f.register(t, gateway, app, 20)
-	online, offline := f.creds[:10], f.creds[10:]
-	f.connect(t, gateway, online)
+	f := startLocalFleet(t, gateway, app, 20)
+	const online = 10 // devices 0..9; the others are offline
+	f.connect(0, online)
 
 	var offlineIDs []string
-	for _, cr := range offline {
-		offlineIDs = append(offlineIDs, p.h.Push(app, nodetest.Push{RegistrationIDs: []string{cr.RegistrationID}, Content: "while you were away"}))
+	for _, rid := range f.rids[online:] {
+		offlineIDs = append(offlineIDs, p.h.Push(app, nodetest.Push{RegistrationIDs: []string{rid}, Content: "while you were away"}))
 	}
 	for _, id := range offlineIDs {
 		p.h.WaitReport(app, id, func(r nodetest.Report) bool { return r.StoredOffline == 1 })
@@ -367,28 +221,23 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 	p.stop(syscall.SIGTERM)
 	p = startHerald(t, dataDir, p.http, p.device)
 	nodetest.Eventually(t, 30*time.Second, func() bool {
-		for _, c := range f.clients {
-			if c.Stats().Connects < 2 {
+		for i := range online {
+			if f.client(i).Stats().Connects < 2 {
 				return false
 			}
 		}
 		return true
 	}, func() string { return "online devices did not reconnect after the restart" })
 
-	f.connect(t, gateway, offline)
-	var all []string
-	for _, cr := range f.creds {
-		all = append(all, cr.RegistrationID)
-	}
-	p.h.Push(app, nodetest.Push{RegistrationIDs: all, Content: "after restart"})
+	f.connect(online, f.size)
+	p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: "after restart"})
 	nodetest.Eventually(t, 30*time.Second, func() bool {
-		for _, cr := range online {
-			if f.received(cr.RegistrationID) != 1 {
-				return false
+		for i := range f.size {
+			want := 1
+			if i >= online {
+				want = 2
 			}
-		}
-		for _, cr := range offline {
-			if f.received(cr.RegistrationID) != 2 {
+			if f.received(i) != want {
 				return false
 			}
 		}
@@ -406,13 +255,8 @@ func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 	p := startHerald(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
 	gateway := "http://" + p.http
-	f := newFleet()
-	f.register(t, gateway, app, 50)
-	f.connect(t, gateway, f.creds)
-	var rids []string
-	for _, cr := range f.creds {
-		rids = append(rids, cr.RegistrationID)
-	}
+	f := startLocalFleet(t, gateway, app, 50)
+	f.connect(0, f.size)
 
 	// A client that sends a valid-looking record 1 and then garbage must
 	// be disconnected.
@@ -433,12 +277,12 @@ func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 
 	const rounds = 3
 	for r := range rounds {
-		p.h.Push(app, nodetest.Push{RegistrationIDs: rids, Content: fmt.Sprint("round ", r)})
+		p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: fmt.Sprint("round ", r)})
 	}
-	nodetest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*len(rids) }, func() string {
-		return fmt.Sprintf("%d of %d received", f.total(), rounds*len(rids))
+	nodetest.Eventually(t, 30*time.Second, func() bool { return f.total() == rounds*f.size }, func() string {
+		return fmt.Sprintf("%d of %d received", f.total(), rounds*f.size)
 	})
-	f.exactlyOnce(t, rounds)
+	f.exactlyOnce(rounds)
 	if !strings.Contains(p.stdout.String(), "herald") {
 		t.Fatal("no output")
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/internal/fleet"
 	"github.com/heraldpush/herald/node/nodetest"
 )
 
@@ -27,8 +28,8 @@ const (
 // pushSpec is what the app backend says about device i: tags m2, m3 and
 // m5 when 2, 3 or 5 divides i, "paced" for the first pacedDevices, and
 // the alias a<i/5> on every hundredth block of five devices (a0, a100, …).
-func pushSpec(i int) deviceSpec {
-	var s deviceSpec
+func pushSpec(i int) fleet.Spec {
+	var s fleet.Spec
 	for _, m := range []int{2, 3, 5} {
 		if i%m == 0 {
 			s.Tags = append(s.Tags, fmt.Sprint("m", m))
@@ -144,7 +145,7 @@ func TestPushAtScaleOverACluster(t *testing.T) {
 	start := time.Now()
 	c := startPushCluster(t, 3)
 	app := c.h.CreateApp()
-	specs := make([]deviceSpec, pushFleet)
+	specs := make([]fleet.Spec, pushFleet)
 	for i := range specs {
 		specs[i] = pushSpec(i)
 	}

@@ -114,19 +114,11 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *nodetest.Herald) {
 	hook.mu.Unlock()
 
 	const devices, each = 20, 10
-	f := newFleet()
-	f.register(t, gateway, app, devices)
+	f := startLocalFleet(t, gateway, app, devices)
+	f.connect(0, devices)
 	clients := make([]*sdk.Client, devices)
-	for i, cr := range f.creds {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		c, err := sdk.Dial(ctx, sdk.Config{Gateway: gateway, Credentials: cr, Logger: quiet,
-			MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Handler: func(*sdk.Message) error { return nil }})
-		cancel()
-		if err != nil {
-			t.Fatalf("device %s: %v", cr.RegistrationID, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		clients[i] = c
+	for i := range clients {
+		clients[i] = f.client(i)
 	}
 
 	type sent struct {
@@ -139,7 +131,7 @@ func upstreamRoundTrip(t *testing.T, gateway string, h *nodetest.Herald) {
 	var wg sync.WaitGroup
 	errs := make(chan error, devices*each)
 	for i, c := range clients {
-		rid := f.creds[i].RegistrationID
+		rid := f.rids[i]
 		wg.Go(func() {
 			for j := range each {
 				data := fmt.Sprintf("device %d message %d \x00\xff", i, j)

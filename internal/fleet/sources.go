@@ -1,4 +1,4 @@
-package bench
+package fleet
 
 import (
 	"context"
@@ -10,16 +10,12 @@ import (
 	"time"
 )
 
-// DefaultSources is the default --sources: every loopback address but
-// 127.0.0.1 and the broadcast address. Linux routes all of 127.0.0.0/8 to
-// lo, so they need no setup.
-const DefaultSources = "127.0.0.2-127.0.0.254"
-
-// maxSources bounds how many addresses a --sources range may expand to.
+// maxSources bounds how many addresses a list of sources may expand to.
 const maxSources = 1 << 16
 
 // ParseSources parses a comma-separated list of IP addresses and inclusive
 // ranges of them, such as "127.0.0.2-127.0.0.254" or "10.0.0.5,10.0.0.9".
+// Linux routes all of 127.0.0.0/8 to lo, so loopback sources need no setup.
 func ParseSources(s string) ([]netip.Addr, error) {
 	var out []netip.Addr
 	for part := range strings.SplitSeq(s, ",") {
@@ -66,11 +62,16 @@ type sourceDialer struct {
 	failures atomic.Int64
 }
 
+// newSourceDialer returns a dialer from sources; with none, the system
+// picks the source address.
 func newSourceDialer(sources []netip.Addr, timeout time.Duration) *sourceDialer {
-	sd := &sourceDialer{dialers: make([]net.Dialer, len(sources))}
-	for i, a := range sources {
-		// No TCP keepalive, as the SDK's own dialer: heartbeats do its job.
-		sd.dialers[i] = net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
+	// No TCP keepalive, as the SDK's own dialer: heartbeats do its job.
+	sd := &sourceDialer{dialers: []net.Dialer{{Timeout: timeout, KeepAlive: -1}}}
+	if len(sources) > 0 {
+		sd.dialers = make([]net.Dialer, len(sources))
+		for i, a := range sources {
+			sd.dialers[i] = net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: a.AsSlice()}}
+		}
 	}
 	return sd
 }
@@ -88,4 +89,24 @@ func (sd *sourceDialer) DialContext(ctx context.Context, network, address string
 		sd.failures.Add(1)
 	}
 	return c, err
+}
+
+// splitSources gives each of w workers its own source addresses: a
+// contiguous share of sources when there are at least w of them, so that no
+// two workers dial from the same address and each address's ephemeral
+// ports serve one process; otherwise one address each, in turn; none if
+// there are none.
+func splitSources(sources []netip.Addr, w int) [][]netip.Addr {
+	out := make([][]netip.Addr, w)
+	if len(sources) == 0 {
+		return out
+	}
+	for i := range out {
+		if len(sources) >= w {
+			out[i] = sources[i*len(sources)/w : (i+1)*len(sources)/w]
+		} else {
+			out[i] = []netip.Addr{sources[i%len(sources)]}
+		}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package bench
+package fleet
 
 import (
 	"context"
@@ -14,7 +14,7 @@ func TestParseSources(t *testing.T) {
 		first, last string
 		wantErr     bool
 	}{
-		{in: DefaultSources, n: 253, first: "127.0.0.2", last: "127.0.0.254"},
+		{in: "127.0.0.2-127.0.0.254", n: 253, first: "127.0.0.2", last: "127.0.0.254"},
 		{in: "127.0.0.5", n: 1, first: "127.0.0.5", last: "127.0.0.5"},
 		{in: "127.0.0.5, 127.0.0.9-127.0.0.10", n: 3, first: "127.0.0.5", last: "127.0.0.10"},
 		{in: "127.0.0.250-127.0.1.3", n: 10, first: "127.0.0.250", last: "127.0.1.3"},
