@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"math"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -112,6 +114,13 @@ func (v *view) AppURL(rel string) string {
 // minGzip is the smallest page worth compressing.
 const minGzip = 1024
 
+// gzipWriters keeps the compressors of pages: each holds some 800 KB of
+// tables, too much to make per page.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.DefaultCompression)
+	return zw
+}}
+
 // render writes page name with v, gzipped when the browser accepts it.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	t, ok := p.pages.byName[name]
@@ -133,9 +142,11 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 	body := buf.Bytes()
 	if len(body) >= minGzip && acceptsGzip(r) {
 		var z bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&z, gzip.DefaultCompression)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&z)
 		zw.Write(body)
 		zw.Close()
+		gzipWriters.Put(zw)
 		h.Set("Content-Encoding", "gzip")
 		body = z.Bytes()
 	}
@@ -172,8 +183,8 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, s *session, err er
 	if ae.Status == http.StatusBadGateway && ae.Code == "gateway_unreachable" {
 		p.log.Warn("portal: calling the gateway", "path", r.URL.Path, "err", err)
 	}
-	if ae.Status == http.StatusUnauthorized && ae.Code != "unauthorized" || ae.Status == http.StatusUnauthorized && s != nil {
-		p.clearCookie(w, r, sessionCookie)
+	if ae.Status == http.StatusUnauthorized {
+		p.clearCookie(w, r, sessionCookie) // the session has ended
 	}
 	if isScriptCall(r) {
 		var b errorBody
