@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -113,6 +114,7 @@ func (p *Portal) renderDevices(w http.ResponseWriter, r *http.Request, s *sessio
 			if edit != nil && edit.Get("registration_id") == rid {
 				d.Form = edit
 			}
+			d.Form.Prefix = "d" + strconv.Itoa(len(v.Devices)) + "-"
 			v.Devices = append(v.Devices, d)
 		}
 		if f.Invalid() && len(v.Devices) == 0 && v.Tag == nil {

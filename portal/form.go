@@ -17,6 +17,9 @@ type form struct {
 	// Top is an error about no one field (or about a field the form does
 	// not show), shown above the form.
 	Top string
+	// Prefix tells the inputs of this form from those of another form of
+	// the same page and kind (their ids are "f-" + Prefix + name).
+	Prefix string
 	// status is the HTTP status of the API error set last, to answer
 	// with.
 	status int

@@ -78,6 +78,10 @@ func pageCases(msgID, scheduleID, segmentID string) []pageCase {
 			roleViewer:   {"rid-1", "online (connector c1)", "delivered"},
 			roleMarketer: {">Save device</button>"},
 		}},
+		{appURL(appA, "devices?by=tag&q=vip"), "<h1>Devices</h1>", map[string][]string{
+			roleViewer:   {"Device <code>rid-1</code>", "Device <code>rid-2</code>", "has 2 devices"},
+			roleMarketer: {">Save device</button>"},
+		}},
 		{appURL(appA, "settings"), "<h1>Settings</h1>", map[string][]string{roleOwner: {"https://hooks.example.com/herald", ">Rotate master secret</button>", ">Add member</button>", "marketer@example.com"}}},
 		{appURL(appA, "audit"), "<h1>Audit log</h1>", map[string][]string{roleOwner: {"Newest first"}}},
 	}
@@ -129,6 +133,7 @@ var (
 	styleAttr     = regexp.MustCompile(`\sstyle\s*=`)
 	externalRef   = regexp.MustCompile(`(?:src|href|action)="(?:https?:)?//`)
 	labelFor      = regexp.MustCompile(`<label[^>]*\sfor="([^"]+)"`)
+	anyID         = regexp.MustCompile(`\sid="([^"]+)"`)
 	inputID       = regexp.MustCompile(`<(?:input|textarea|select)\s[^>]*?id="([^"]+)"`)
 )
 
@@ -141,6 +146,13 @@ func checkPageSafety(t *testing.T, page string) {
 		if m := re.FindString(page); m != "" {
 			t.Errorf("the page has %q", m)
 		}
+	}
+	ids := map[string]bool{}
+	for _, m := range anyID.FindAllStringSubmatch(page, -1) {
+		if ids[m[1]] {
+			t.Errorf("id %q is used twice", m[1])
+		}
+		ids[m[1]] = true
 	}
 	labels := map[string]bool{}
 	for _, m := range labelFor.FindAllStringSubmatch(page, -1) {
@@ -278,8 +290,8 @@ func TestAPIErrorsNextToTheirField(t *testing.T) {
 		t.Errorf("segment days: %d %q", status, errorOf(page, "active_within_days"))
 	}
 	status, page = m.post(appURL(appA, "devices/rid-1"), url.Values{"tags_add": {"a/b"}})
-	if status != 400 || !strings.HasPrefix(errorOf(page, "tags_add"), "tags.add[0]") {
-		t.Errorf("device tags: %d %q", status, errorOf(page, "tags_add"))
+	if status != 400 || !strings.HasPrefix(errorOf(page, "d0-tags_add"), "tags.add[0]") {
+		t.Errorf("device tags: %d %q", status, errorOf(page, "d0-tags_add"))
 	}
 	o := e.login(t, "owner@example.com")
 	status, page = o.post(appURL(appA, "settings/webhook"), url.Values{"url": {"ftp://x"}})

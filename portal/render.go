@@ -393,4 +393,4 @@ func (f fieldView) Value() string { return f.Form.Get(f.Name) }
 func (f fieldView) Err() string { return f.Form.Err(f.Name) }
 
 // ID is the input's element id.
-func (f fieldView) ID() string { return "f-" + f.Name }
+func (f fieldView) ID() string { return "f-" + f.Form.Prefix + f.Name }
