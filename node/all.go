@@ -152,6 +152,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 		return nil, err
 	}
 	n.http = h2c.NewServer(withPortal(api, pt))
+	n.http.RegisterOnShutdown(pt.Close) // live funnels do not hold the shutdown
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)

@@ -76,6 +76,7 @@ func StartPortal(cfg PortalConfig) (*PortalNode, error) {
 		http.Redirect(w, r, "/portal/", http.StatusFound)
 	})
 	n.http = h2c.NewServer(withPortal(mux, p))
+	n.http.RegisterOnShutdown(p.Close) // live funnels do not hold the shutdown
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("portal server stopped", "err", err)

@@ -167,6 +167,8 @@ func (p *Portal) messageEvents(w http.ResponseWriter, r *http.Request, s *sessio
 		select {
 		case <-ctx.Done():
 			return
+		case <-p.closing:
+			return
 		case <-ticker.C:
 		}
 		next, nextListed, err := p.readMessage(r, s, id)

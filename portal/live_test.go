@@ -187,3 +187,31 @@ func TestHistoryBounds(t *testing.T) {
 		t.Error("the least recently watched message is kept")
 	}
 }
+
+// Close ends the event streams, so that a server's graceful shutdown does
+// not wait for pages that listen.
+func TestCloseEndsEventStreams(t *testing.T) {
+	e := newEnv(t)
+	m := e.gw.addMessage(appA, messageItem{State: stateRunning, TimeToLive: 60, report: report{Targeted: 5}})
+	b := e.login(t, "viewer@example.com")
+	res, err := b.c.Get(e.srv.URL + appURL(appA, "messages/"+m.MsgID+"/events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	events := readEvents(res)
+	next(t, events, 5*time.Second, "report")
+	e.portal.Close()
+	e.portal.Close()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case _, open := <-events:
+			if !open {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the stream goes on after Close")
+		}
+	}
+}

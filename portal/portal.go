@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -59,6 +60,9 @@ type Portal struct {
 	limiter *loginLimiter
 	origin  *http.CrossOriginProtection
 	history *history
+
+	closing   chan struct{} // closed by Close: event streams end
+	closeOnce sync.Once
 }
 
 // New returns the portal for cfg; it fails if cfg names no gateway.
@@ -95,6 +99,7 @@ func New(cfg Config) (*Portal, error) {
 		limiter: newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		origin:  http.NewCrossOriginProtection(),
 		history: newHistory(historyMessages, historySamples),
+		closing: make(chan struct{}),
 	}
 	var err error
 	if p.assets, err = loadAssets(); err != nil {
@@ -149,6 +154,14 @@ func (p *Portal) routes() {
 	app("GET /portal/apps/{app}/audit", p.audit)
 	m.HandleFunc("/portal/", p.notFound)
 	p.mux = m
+}
+
+// Close ends the event streams of the live funnels, which would otherwise
+// hold a server's graceful shutdown for as long as a page listens (their
+// pages connect again, to another process or once this one is back).
+// Other requests are unaffected. Calling it again does nothing.
+func (p *Portal) Close() {
+	p.closeOnce.Do(func() { close(p.closing) })
 }
 
 // ServeHTTP serves a request under /portal/, with the security headers of
