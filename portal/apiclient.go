@@ -100,7 +100,7 @@ func (c *apiClient) call(ctx context.Context, method, path string, query url.Val
 		req.Header.Set("X-Herald-App", c.app)
 	}
 	if c.client != "" {
-		req.Header.Set("X-Forwarded-For", c.client)
+		req.Header.Set("X-Forwarded-For", clientHost(c.client))
 	}
 	res, err := c.transport.RoundTrip(req)
 	if err != nil {
