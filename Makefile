@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build run test test-e2e bench fuzz lint proto
+.PHONY: build run test test-e2e bench fuzz lint proto portal
 
 build:
 	$(GO) build -o bin/herald ./cmd/herald
@@ -43,6 +43,14 @@ fuzz:
 # go.mod: go install google.golang.org/protobuf/cmd/protoc-gen-go
 proto:
 	$(GO) generate ./protocol/...
+
+# The portal's vendored front-end library (uPlot) taken again from the npm
+# registry: the tarball of the version in portal/web/static/vendor/uplot/VERSION
+# must have the recorded integrity and its files the recorded checksums
+# (which a Go test checks the committed files against). Needs npm. To move
+# to another version: sh portal/vendor-uplot.sh VERSION.
+portal:
+	sh portal/vendor-uplot.sh
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

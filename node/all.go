@@ -22,6 +22,7 @@ import (
 	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/portal"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -44,6 +45,10 @@ type AllConfig struct {
 	Connector connector.Config
 	// Gateway configures the REST API.
 	Gateway gateway.Config
+	// Portal configures the portal served at /portal/ on the REST port;
+	// its Gateway and Transport are set by StartAll (it calls this
+	// process's gateway in process).
+	Portal portal.Config
 	// Cache configures the cache of records read. Zero fields take
 	// cache.DefaultConfig's.
 	Cache cache.Config
@@ -137,7 +142,17 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(n.gw.Handler())
+	api := n.gw.Handler()
+	pcfg := cfg.Portal
+	pcfg.Gateway = "http://" + n.httpLn.Addr().String()
+	pcfg.Transport = portal.HandlerTransport(api)
+	pcfg.Log = cfg.Log
+	pt, err := portal.New(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	n.http = h2c.NewServer(withPortal(api, pt))
+	n.http.RegisterOnShutdown(pt.Close) // live funnels do not hold the shutdown
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)

@@ -40,6 +40,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runConnector(args, stdout, stderr)
 	case "gateway":
 		return runGateway(args, stdout, stderr)
+	case "portal":
+		return runPortal(args, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(args, stderr)
 	case "version":
@@ -63,6 +65,7 @@ Usage:
   herald dataservice [flags]   serve a store to the other components over HTTP/2
   herald connector [flags]     hold device connections (needs dataservice)
   herald gateway [flags]       serve the REST API (needs dataservice and connectors)
+  herald portal [flags]        serve the marketers' web portal (needs a gateway)
   herald healthcheck URL       exit 0 if URL answers 200 (container health checks)
   herald version               print the version
   herald help                  print this help
@@ -261,8 +264,8 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	if cfg.Store != "" {
 		data = storespec.Redact(cfg.Store)
 	}
-	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  data        %s\n",
-		Version(), n.HTTPAddr(), n.DeviceAddr(), data)
+	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  portal      http://%s/portal/\n  data        %s\n",
+		Version(), n.HTTPAddr(), n.DeviceAddr(), n.HTTPAddr(), data)
 	if n.NewAdminToken != "" {
 		printAdminToken(stdout, n.NewAdminToken)
 	}
@@ -403,6 +406,29 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	if n.NewAdminToken != "" {
 		printAdminToken(stdout, n.NewAdminToken)
 	}
+	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+func runPortal(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("portal", stderr)
+	gatewayURL := f.string("gateway", "http://127.0.0.1:8080", "base URL of the gateway's REST API (http:// is called over cleartext HTTP/2)")
+	httpAddr := f.string("http", "127.0.0.1:8081", "address the portal serves (its pages are under /portal/)")
+	secure := f.bool("secure-cookies", false, "mark cookies Secure on every answer, as behind a proxy that terminates TLS (default: when the request came over https)")
+	logLevel := f.string("log-level", "info", "debug, info, warn or error")
+	log, code := f.setup(args, logLevel, stderr)
+	if code != 0 {
+		return exitCode(code)
+	}
+	ctx, stop := untilSignal()
+	defer stop()
+	cfg := PortalConfig{Gateway: *gatewayURL, HTTP: *httpAddr, Log: log}
+	cfg.Portal.SecureCookies = *secure
+	n, err := StartPortal(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald portal:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "herald %s portal running\n  portal      http://%s/portal/\n  gateway     %s\n", Version(), n.HTTPAddr(), *gatewayURL)
 	return serveUntilSignal(ctx, stop, n, stdout, stderr)
 }
 

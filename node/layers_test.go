@@ -37,7 +37,7 @@ var layers = []struct {
 	{"actors", []string{"dataservice", "protocol", "cache", "internal"}},
 	{"connector", []string{"actors", "dataservice", "protocol", "cache", "internal"}},
 	{"gateway", []string{"connector", "actors", "dataservice", "protocol", "cache", "internal"}},
-	{"portal", []string{"gateway/api", "dataservice", "internal"}},
+	{"portal", []string{"internal"}}, // a client of the REST API: its own JSON types
 	{"node", []string{"gateway", "connector", "actors", "dataservice", "protocol", "cache", "portal", "internal"}},
 	{"cmd", []string{"node"}},
 	{"e2e", []string{"*"}},
