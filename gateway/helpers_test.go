@@ -497,6 +497,13 @@ func (f *fakeConnector) Broadcast(_ context.Context, m *dataservice.Message) (in
 	return f.online, f.err
 }
 
+// Online reports the online devices of its own, of every app.
+func (f *fakeConnector) Online(context.Context, string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.online, f.err
+}
+
 // Withdraw records the withdrawal in its cluster.
 func (f *fakeConnector) Withdraw(_ context.Context, id uint64, _ time.Time) error {
 	f.cluster.mu.Lock()
