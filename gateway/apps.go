@@ -241,9 +241,10 @@ type secretView struct {
 }
 
 // rotateSecret gives the app a new master secret. It works at once on
-// every gateway (a secret that does not match makes a gateway read the
-// app again); the old one stops working on this gateway at once, on the
-// others within the 5 s they cache apps.
+// this gateway and within a quarter of a second on the others (a secret
+// that does not match makes a gateway read the app again); the old one
+// stops working on this gateway at once, on the others within the 5 s
+// they cache apps.
 func (g *Gateway) rotateSecret(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	secret := ids.MasterSecret()
 	if _, err := g.data.SetAppSecret(r.Context(), app.Key, sha256.Sum256([]byte(secret))); err != nil {

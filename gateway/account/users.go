@@ -63,6 +63,9 @@ func (a *Accounts) CreateUser(ctx context.Context, email, password string, apps 
 	if err := a.checkRoles(ctx, apps); err != nil {
 		return dataservice.PortalUser{}, err
 	}
+	if err := CheckPassword(password); err != nil {
+		return dataservice.PortalUser{}, &FieldError{Field: "password", Message: err.Error()}
+	}
 	if _, err := a.store.PortalUser(ctx, norm); err == nil {
 		return dataservice.PortalUser{}, ErrUserExists // before hashing
 	}
@@ -91,6 +94,10 @@ func (a *Accounts) Users(ctx context.Context, after string, limit int) ([]datase
 	return a.store.PortalUsers(ctx, after, limit)
 }
 
+// updateAttempts bounds the rounds of a password change racing with other
+// changes of the user.
+const updateAttempts = 10
+
 // ReplaceUser gives a user a new password, if password is not nil (its
 // sessions end), and exactly the roles of apps, and returns the user and
 // the roles it changed. dataservice.ErrNotFound if there is no such user.
@@ -107,15 +114,17 @@ func (a *Accounts) ReplaceUser(ctx context.Context, email string, password *stri
 		if err != nil {
 			return dataservice.PortalUser{}, nil, err
 		}
-		for {
+		for range updateAttempts {
 			u.PasswordHash, u.SessionsSince = hash, a.now()
-			u, err = a.store.UpdatePortalUser(ctx, u)
-			if !errors.Is(err, dataservice.ErrGenerationMismatch) {
+			var updated dataservice.PortalUser
+			if updated, err = a.store.UpdatePortalUser(ctx, u); !errors.Is(err, dataservice.ErrGenerationMismatch) {
+				u = updated
 				break
 			}
 			if u, err = a.store.PortalUser(ctx, email); err != nil {
-				break
+				break // deleted meanwhile
 			}
+			err = dataservice.ErrGenerationMismatch
 		}
 		if err != nil {
 			return dataservice.PortalUser{}, nil, err

@@ -222,13 +222,19 @@ type Authenticator struct {
 // NewAuthenticator returns an Authenticator of the admin token whose
 // SHA-256 is adminTokenHash, of the apps data holds, and of the portal
 // sessions of accounts. A change to an app takes effect within 5 s (a
-// new master secret at once: see CheckApp).
+// new master secret within secretRefresh: see CheckApp).
 func NewAuthenticator(adminTokenHash [32]byte, data AppReader, accounts *account.Accounts, log *slog.Logger) *Authenticator {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Authenticator{adminTokenHash: adminTokenHash, apps: newAppCache(data, 5*time.Second, 10000), accounts: accounts, log: log}
 }
+
+// secretRefresh is how often, at most, a master secret that does not
+// match makes the Authenticator read its app again: how long a new secret
+// may be refused by a gateway that cached the app before it changed. A
+// flood of wrong secrets costs at most that many reads of the app.
+const secretRefresh = 250 * time.Millisecond
 
 // ForgetApp drops the app from the cache, so that this gateway sees a
 // change to it at once (others within 5 s).
@@ -266,8 +272,8 @@ func (a *Authenticator) CheckApp(r *http.Request) (*dataservice.App, error) {
 	h := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(h[:], app.SecretHash[:]) != 1 {
 		// The secret may be new (POST /v1/app/secret on another
-		// gateway): read the app again, at most once a second.
-		fresh, ok, err := a.apps.refresh(r.Context(), key, time.Second)
+		// gateway): read the app again, at most every secretRefresh.
+		fresh, ok, err := a.apps.refresh(r.Context(), key, secretRefresh)
 		if err != nil && !IsNotFound(err) {
 			return nil, err
 		}
