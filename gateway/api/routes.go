@@ -163,6 +163,9 @@ func (s *served) serve(w http.ResponseWriter, r *http.Request) {
 		// An app's backend: the unicast push's hot path, which reads
 		// nothing more.
 		app, err = s.auth.CheckApp(r)
+		if err == ErrNoAppAuth {
+			err = errNoAppOrSessionAuth
+		}
 		if err == nil && s.audited(false) {
 			info = &requestInfo{caller: Caller{Role: dataservice.RoleOwner, App: app}}
 		}
@@ -196,6 +199,8 @@ var (
 		Message: "send Authorization: Bearer <admin token> (the token herald printed on first start, or HERALD_ADMIN_TOKEN)"}
 	errBadAdminAuth = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Challenge: `Bearer realm="herald admin", error="invalid_token"`,
 		Message: "the admin token is wrong"}
+	errNoAppOrSessionAuth = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Challenge: `Basic realm="herald", Session realm="herald"`,
+		Message: "send Authorization: Basic base64(app_key:master_secret) with the credentials returned by POST /v1/apps, or Session <token> (from POST /v1/portal/sessions) with X-Herald-App: <app_key>"}
 	errNoSessionAuth = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Challenge: `Session realm="herald"`,
 		Message: "send Authorization: Session <token> with the token POST /v1/portal/sessions returned"}
 	errBadSession = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Challenge: `Session realm="herald"`,
