@@ -153,18 +153,20 @@ func (s *served) serve(w http.ResponseWriter, r *http.Request) {
 	case AuthBasic:
 		app, err = s.auth.CheckApp(r)
 	case AuthApp:
-		if token, ok := sessionToken(r); ok {
+		// An app's backend first: the unicast push's hot path, which
+		// reads nothing more.
+		app, err = s.auth.CheckApp(r)
+		if err == ErrNoAppAuth { // no Basic credentials
+			token, ok := sessionToken(r)
+			if !ok {
+				err = errNoAppOrSessionAuth
+				break
+			}
 			info, err = s.auth.checkSessionOnApp(r, token, &s.Route)
 			if info != nil {
 				app = info.caller.App
 			}
 			break
-		}
-		// An app's backend: the unicast push's hot path, which reads
-		// nothing more.
-		app, err = s.auth.CheckApp(r)
-		if err == ErrNoAppAuth {
-			err = errNoAppOrSessionAuth
 		}
 		if err == nil && s.audited(false) {
 			info = &requestInfo{caller: Caller{Role: dataservice.RoleOwner, App: app}}
