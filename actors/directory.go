@@ -30,6 +30,10 @@ type Directory struct {
 	shards []*actor.PID
 	alive  atomic.Int64 // device actors started and not yet terminated
 	apps   sync.Map     // app key → the one copy of it entries hold
+	// listed counts, by app key (*atomic.Int64), the device actors the
+	// shards list: a shard adds one when it lists a device and takes it
+	// back when it unlists it.
+	listed sync.Map
 }
 
 // Messages to directory shards.
@@ -145,6 +149,24 @@ func (d *Directory) Deliver(out *Outgoing, rids []string) {
 	}
 }
 
+// Online returns how many devices of app have an actor here: connected,
+// or in their grace period.
+func (d *Directory) Online(app string) int {
+	if n, ok := d.listed.Load(app); ok {
+		return int(n.(*atomic.Int64).Load())
+	}
+	return 0
+}
+
+// count adds delta to the devices of app listed here. Called by shards.
+func (d *Directory) count(app string, delta int64) {
+	n, ok := d.listed.Load(app)
+	if !ok {
+		n, _ = d.listed.LoadOrStore(app, new(atomic.Int64))
+	}
+	n.(*atomic.Int64).Add(delta)
+}
+
 // Devices returns the number of device actors alive.
 func (d *Directory) Devices() int { return int(d.alive.Load()) }
 
@@ -195,6 +217,7 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 			}
 			e = deviceEntry{pid: pid}
 			s.dir.alive.Add(1)
+			s.dir.count(m.app, 1)
 			// The entry's key shares the actor name's bytes, so the
 			// registration id is kept once per device, not twice.
 			rid = name[:len(rid)]
@@ -235,6 +258,7 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 	case *retireRequest:
 		if e, ok := s.devices[m.rid]; ok && e.pid.Equal(m.device) && e.forwarded == m.processed {
 			delete(s.devices, m.rid)
+			s.dir.count(e.app, -1)
 			ctx.Send(m.device, &retireGranted{})
 		} else {
 			ctx.Send(m.device, &retireRefused{})
@@ -245,6 +269,7 @@ func (s *directoryShard) Receive(ctx actor.Context) {
 		// granted; one that failed is still listed and is removed here.
 		if e, ok := s.devices[m.rid]; ok && e.pid.Equal(m.device) {
 			delete(s.devices, m.rid)
+			s.dir.count(e.app, -1)
 		}
 	case *shutdownRequest:
 		s.stopping = true

@@ -33,6 +33,10 @@ type Connector interface {
 	// Withdraw drops the unsent copies of a message from the connector's
 	// device actors, and keeps it from sending the message again.
 	Withdraw(ctx context.Context, id uint64, expires time.Time) error
+	// Online returns how many devices of app the connector holds: those
+	// connected, and those in their grace period (as Broadcast counts
+	// them). It reads a counter: no device actor is asked.
+	Online(ctx context.Context, app string) (int, error)
 }
 
 // Routes is the router's view of the cluster.

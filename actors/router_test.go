@@ -64,6 +64,12 @@ func (c *fakeConnector) Broadcast(_ context.Context, m *dataservice.Message) (in
 	return c.online, nil
 }
 
+func (c *fakeConnector) Online(context.Context, string) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.online, c.err
+}
+
 func (c *fakeConnector) Withdraw(_ context.Context, id uint64, expires time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

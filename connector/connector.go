@@ -387,6 +387,13 @@ func (c *Connector) Broadcast(ctx context.Context, m *dataservice.Message) (int,
 	return c.env.Directory.Broadcast(ctx, actors.NewOutgoing(m), m.AppKey)
 }
 
+// Online returns how many devices of app are connected here (or in their
+// grace period): the directory's count, nothing is asked of the device
+// actors.
+func (c *Connector) Online(_ context.Context, app string) (int, error) {
+	return c.env.Directory.Online(app), nil
+}
+
 // Withdraw stops the connector from sending message id: copies waiting in
 // device actors are dropped, and copies delivered, loaded or broadcast
 // later are ignored, until the message expires.

@@ -23,11 +23,13 @@ import (
 //	POST /internal/v1/deliver    {"message": Message, "registration_ids": [...]}  → {}
 //	POST /internal/v1/broadcast  {"message": Message}                           → {"online": n}
 //	POST /internal/v1/withdraw   {"id": "...", "expires": time}                 → {}
+//	POST /internal/v1/online     {"app_key": "..."}                             → {"online": n}
 //	GET  /healthz
 const (
 	deliverPath   = "/internal/v1/deliver"
 	broadcastPath = "/internal/v1/broadcast"
 	withdrawPath  = "/internal/v1/withdraw"
+	onlinePath    = "/internal/v1/online"
 )
 
 type (
@@ -41,6 +43,9 @@ type (
 	withdrawReq struct {
 		ID      uint64    `json:"id,string"`
 		Expires time.Time `json:"expires"`
+	}
+	onlineReq struct {
+		AppKey string `json:"app_key"`
 	}
 )
 
@@ -90,6 +95,19 @@ func (c *Connector) InternalHandler(token string) http.Handler {
 		}
 		writeInternal(w, struct{}{})
 	})
+	mux.HandleFunc("POST "+onlinePath, func(w http.ResponseWriter, r *http.Request) {
+		var req onlineReq
+		if !decodeInternal(w, r, &req) || req.AppKey == "" {
+			internalError(w, http.StatusBadRequest, "invalid", `an online count is {"app_key": "<app key>"}`)
+			return
+		}
+		n, err := c.Online(r.Context(), req.AppKey)
+		if err != nil {
+			internalError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			return
+		}
+		writeInternal(w, broadcastResp{Online: n})
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			w.Header().Set("Content-Type", "application/json")
@@ -103,7 +121,7 @@ func (c *Connector) InternalHandler(token string) http.Handler {
 			return
 		}
 		if _, pattern := mux.Handler(r); pattern == "" {
-			internalError(w, http.StatusNotFound, "not_found", "no such endpoint: POST "+deliverPath+", "+broadcastPath+" or "+withdrawPath)
+			internalError(w, http.StatusNotFound, "not_found", "no such endpoint: POST "+deliverPath+", "+broadcastPath+", "+withdrawPath+" or "+onlinePath)
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -156,6 +174,13 @@ func (r *Remote) Broadcast(ctx context.Context, m *dataservice.Message) (int, er
 // Withdraw implements Client.
 func (r *Remote) Withdraw(ctx context.Context, id uint64, expires time.Time) error {
 	return r.call(ctx, withdrawPath, withdrawReq{ID: id, Expires: expires}, nil)
+}
+
+// Online implements Client.
+func (r *Remote) Online(ctx context.Context, app string) (int, error) {
+	var resp broadcastResp
+	err := r.call(ctx, onlinePath, onlineReq{AppKey: app}, &resp)
+	return resp.Online, err
 }
 
 func (r *Remote) call(ctx context.Context, path string, req, resp any) error {

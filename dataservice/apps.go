@@ -14,6 +14,11 @@ type AppStore interface {
 	CreateApp(ctx context.Context, app App) error
 	// App returns an app, or ErrNotFound.
 	App(ctx context.Context, key string) (App, error)
+	// SetAppSecret replaces the SHA-256 of an app's master secret and
+	// returns the app as stored; ErrNotFound if there is no such app.
+	// Cached reads see the new secret once it returns; a gateway's own
+	// cache of apps read for authentication may lag (gateway/api).
+	SetAppSecret(ctx context.Context, key string, secretHash [32]byte) (App, error)
 }
 
 // App is an application that pushes through Herald.

@@ -3,6 +3,7 @@ package dataservice
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -31,4 +32,38 @@ func (s *Service) App(ctx context.Context, key string) (App, error) {
 		return app, fmt.Errorf("dataservice: decode app %s: %w", key, err)
 	}
 	return app, nil
+}
+
+// SetAppSecret implements AppStore: a read, then a compare-and-set of the
+// app's record, again if another write came in between.
+func (s *Service) SetAppSecret(ctx context.Context, key string, secretHash [32]byte) (App, error) {
+	for round := 0; ; round++ {
+		if round == casAttempts {
+			return App{}, fmt.Errorf("set secret of app %s: %w: %d concurrent changes in a row; retry", key, ErrGenerationMismatch, casAttempts)
+		}
+		if err := backoff(ctx, round); err != nil {
+			return App{}, fmt.Errorf("set secret of app %s: %w", key, err)
+		}
+		r, err := s.store.Get(ctx, KindApp, key)
+		if err != nil {
+			return App{}, fmt.Errorf("set secret of app %s: %w", key, err)
+		}
+		var app App
+		if err := json.Unmarshal(r.Value, &app); err != nil {
+			return App{}, fmt.Errorf("dataservice: decode app %s: %w", key, err)
+		}
+		app.SecretHash = secretHash
+		v, err := json.Marshal(app)
+		if err != nil {
+			return App{}, fmt.Errorf("dataservice: encode app: %w", err)
+		}
+		_, err = s.store.Put(ctx, KindApp, key, v, WriteOptions{Generation: r.Generation})
+		if errors.Is(err, ErrGenerationMismatch) {
+			continue
+		}
+		if err != nil {
+			return App{}, fmt.Errorf("set secret of app %s: %w", key, err)
+		}
+		return app, nil
+	}
 }

@@ -27,4 +27,5 @@ type Client interface {
 	ConnectorRegistry
 	NodeClaims
 	ConfigStore
+	PortalStore
 }

@@ -28,6 +28,8 @@
 //     their apps. WebhookStore: where gateways deliver it.
 //   - ConnectorRegistry, NodeClaims, ConfigStore: cluster membership,
 //     gateway node numbers, cluster-wide settings.
+//   - PortalStore: the portal's users, their roles on apps and their
+//     sessions, login failures, and each app's audit log.
 //
 // A component asks for the few it uses: the connector's actors for an
 // actors.Store (devices, sessions, messages, inboxes, broadcasts), the

@@ -29,7 +29,7 @@ const (
 	KindSchedule  Kind = "sch" // app_key/schedule_id → schedule
 	KindCampaign  Kind = "cmp" // app_key/campaign_id → red-envelope campaign
 	KindWinner    Kind = "win" // campaign_id/registration_id → what a device won in a campaign
-	KindUser      Kind = "usr" // email → portal user
+	KindUser      Kind = "usr" // u/email → portal user (PortalStore)
 	KindRecent    Kind = "rcn" // app_key → the app's recent message ids (list record)
 )
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"net/http"
 	"regexp"
@@ -143,5 +144,113 @@ func (g *Gateway) dispatch(w http.ResponseWriter, r *http.Request, _ *dataservic
 		return api.Errorf(http.StatusServiceUnavailable, "no_connector", "no connector is available; retry later")
 	}
 	api.WriteJSON(w, http.StatusOK, dispatchResponse{Addresses: d.Addresses, Heartbeat: int(d.Heartbeat / time.Second), ServerKey: d.ServerKey})
+	return nil
+}
+
+// appSummaryView is an app at a glance: GET /v1/app.
+type appSummaryView struct {
+	AppKey  string    `json:"app_key"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	// Devices counts the app's registered devices; Online those
+	// connected now (or within their grace period), over every
+	// connector.
+	Devices int64 `json:"devices"`
+	Online  int64 `json:"online"`
+	// Today is since 00:00 UTC: messages created, and the devices they
+	// targeted and reached.
+	MessagesToday  int64 `json:"messages_today"`
+	TargetedToday  int64 `json:"targeted_today"`
+	DeliveredToday int64 `json:"delivered_today"`
+	// TodayPartial says that the app sent more than summaryMessages
+	// messages today, and the figures of today count the newest of them
+	// only.
+	TodayPartial bool `json:"today_partial,omitempty"`
+}
+
+// summaryMessages bounds the messages of today GET /v1/app adds up.
+const summaryMessages = 20 * dataservice.MaxMessagePage
+
+// onlineTimeout bounds the wait for the connectors' online counts; one
+// that does not answer in time is left out.
+const onlineTimeout = 2 * time.Second
+
+// appSummary answers GET /v1/app.
+func (g *Gateway) appSummary(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	ctx := r.Context()
+	v := appSummaryView{AppKey: app.Key, Name: app.Name, Created: app.Created.UTC()}
+	online := make(chan int64)
+	go func() { online <- g.online(ctx, app.Key) }()
+	var err error
+	if v.Devices, err = g.data.AppDeviceCount(ctx, app.Key); err != nil {
+		<-online
+		return err
+	}
+	q := dataservice.MessageQuery{From: time.Now().UTC().Truncate(24 * time.Hour), Limit: dataservice.MaxMessagePage}
+	for {
+		page, err := g.data.AppMessages(ctx, app.Key, q)
+		if err != nil {
+			<-online
+			return err
+		}
+		for _, m := range page.Messages {
+			v.MessagesToday++
+			v.TargetedToday += m.Report.Targeted
+			v.DeliveredToday += m.Report.Delivered
+		}
+		if page.Next == 0 {
+			break
+		}
+		if v.MessagesToday >= summaryMessages {
+			v.TodayPartial = true
+			break
+		}
+		q.After = page.Next
+	}
+	v.Online = <-online
+	api.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// online adds up the online devices of app on every connector, asked at
+// once.
+func (g *Gateway) online(ctx context.Context, app string) int64 {
+	ctx, cancel := context.WithTimeout(ctx, onlineTimeout)
+	defer cancel()
+	conns := g.cluster.Connectors()
+	counts := make(chan int, len(conns))
+	for _, c := range conns {
+		go func() {
+			n, err := c.Online(ctx, app)
+			if err != nil {
+				g.log.Warn("connector did not count its online devices", "app", app, "err", err)
+			}
+			counts <- n
+		}()
+	}
+	var total int64
+	for range conns {
+		total += int64(<-counts)
+	}
+	return total
+}
+
+type secretView struct {
+	AppKey       string `json:"app_key"`
+	MasterSecret string `json:"master_secret"`
+}
+
+// rotateSecret gives the app a new master secret. It works at once on
+// this gateway and within a quarter of a second on the others (a secret
+// that does not match makes a gateway read the app again); the old one
+// stops working on this gateway at once, on the others within the 5 s
+// they cache apps.
+func (g *Gateway) rotateSecret(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
+	secret := ids.MasterSecret()
+	if _, err := g.data.SetAppSecret(r.Context(), app.Key, sha256.Sum256([]byte(secret))); err != nil {
+		return err
+	}
+	g.auth.ForgetApp(app.Key)
+	api.WriteJSON(w, http.StatusOK, secretView{AppKey: app.Key, MasterSecret: secret})
 	return nil
 }

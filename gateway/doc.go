@@ -1,7 +1,9 @@
 // Package gateway is Herald's public REST API: it assembles the API's
 // faces over one push core, and is itself the /v1 face — apps, device
 // registration, dispatch (where a device connects), push, delivery
-// reports, tags, aliases, segments, schedules and the webhook.
+// reports, tags, aliases, segments, schedules, the webhook, and what the
+// portal needs: logging in, the app at a glance, its master secret, its
+// members and audit log, and the admin's portal users.
 //
 // The core it owns: submitting a push (stored first, then sent inline to
 // a list of devices, fanned out by the connectors as a broadcast, or
@@ -9,7 +11,9 @@
 // (tasks.go, the TaskContainer of docs/design.md), cancelling, and
 // reports. Its rooms, none of which imports this package:
 //
-//	api        routes, authentication, JSON bodies, the error table, paging
+//	api        routes, authentication and roles, the audit hook, JSON bodies,
+//	           the error table, paging
+//	account    portal users, passwords, sessions, login limits, members, audit
 //	audience   who a push reaches: the audience object and its resolution
 //	push       a push request, its validation, the Plan that is sent
 //	device     the tag and alias change both faces apply to a device

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/gateway/account"
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/gateway/jpush"
@@ -65,6 +66,10 @@ type Config struct {
 	// Webhooks configures the delivery of upstream messages to the apps'
 	// webhooks (package webhook). Zero fields take its defaults.
 	Webhooks webhook.Config
+	// Accounts configures the portal's users and sessions (package
+	// account): session lifetime, login limits, the proxies trusted to
+	// name a login's client. Zero fields take its defaults.
+	Accounts account.Config
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -144,6 +149,7 @@ type Gateway struct {
 	schedules *schedule.Service
 	webhooks  *webhook.Delivery
 	stats     func() any
+	accounts  *account.Accounts
 	auth      *api.Authenticator
 	handler   http.Handler
 	routes    []api.Route
@@ -155,9 +161,14 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, limits: push.Limits{MaxPayload: cfg.MaxPayload, MaxRecipients: cfg.MaxRecipients, DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL},
 		log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
-		system: deps.System, stats: deps.Stats, auth: api.NewAuthenticator(cfg.AdminTokenHash, deps.Data),
+		system: deps.System, stats: deps.Stats,
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
 		mailboxes: actors.NewActorDispatcher()}
+	if cfg.Accounts.Log == nil {
+		cfg.Accounts.Log = cfg.Log
+	}
+	g.accounts = account.New(cfg.Accounts, deps.Data)
+	g.auth = api.NewAuthenticator(cfg.AdminTokenHash, deps.Data, g.accounts, cfg.Log)
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
 		Dispatcher: g.mailboxes, Log: cfg.Log})
 	node := 0
@@ -169,37 +180,52 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.schedules = schedule.New(schedule.Config{Scan: cfg.ScheduleScan, Grace: cfg.ScheduleGrace, Lease: cfg.TaskLease},
 		schedule.Deps{Data: deps.Data, Limits: g.limits, Sender: firingSender{g}, IDs: deps.IDs, Owner: g.owner, Log: cfg.Log})
 	g.webhooks = webhook.New(cfg.Webhooks, deps.Data, g.owner, cfg.Log)
+	const viewer, marketer, owner = dataservice.RoleViewer, dataservice.RoleMarketer, dataservice.RoleOwner
 	g.routes = []api.Route{
 		route("GET", "/healthz", api.AuthNone, g.healthz),
 		route("GET", "/v1/openapi.json", api.AuthNone, g.openAPI),
 		route("POST", "/v1/apps", api.AuthAdmin, g.createApp),
 		route("POST", "/v1/devices", api.AuthNone, g.registerDevice),
-		route("GET", "/v1/devices/{registration_id}", api.AuthApp, g.deviceInfo),
-		route("POST", "/v1/devices/{registration_id}", api.AuthApp, g.updateDevice),
-		route("GET", "/v1/tags", api.AuthApp, g.listTags),
-		route("GET", "/v1/tags/{tag}", api.AuthApp, g.tagInfo),
-		route("GET", "/v1/aliases/{alias}", api.AuthApp, g.aliasInfo),
-		route("POST", "/v1/segments", api.AuthApp, g.createSegment),
-		route("GET", "/v1/segments", api.AuthApp, g.listSegments),
-		route("GET", "/v1/segments/{segment_id}", api.AuthApp, g.segmentInfo),
-		route("PUT", "/v1/segments/{segment_id}", api.AuthApp, g.updateSegment),
-		route("DELETE", "/v1/segments/{segment_id}", api.AuthApp, g.deleteSegment),
-		route("POST", "/v1/schedules", api.AuthApp, g.createSchedule),
-		route("GET", "/v1/schedules", api.AuthApp, g.listSchedules),
-		route("GET", "/v1/schedules/{schedule_id}", api.AuthApp, g.scheduleInfo),
-		route("PUT", "/v1/schedules/{schedule_id}", api.AuthApp, g.updateSchedule),
-		route("DELETE", "/v1/schedules/{schedule_id}", api.AuthApp, g.deleteSchedule),
-		route("PUT", "/v1/webhook", api.AuthApp, g.putWebhook),
-		route("GET", "/v1/webhook", api.AuthApp, g.getWebhook),
-		route("DELETE", "/v1/webhook", api.AuthApp, g.deleteWebhook),
+		appRoute("GET", "/v1/devices/{registration_id}", viewer, g.deviceInfo),
+		appRoute("POST", "/v1/devices/{registration_id}", marketer, g.updateDevice),
+		appRoute("GET", "/v1/tags", viewer, g.listTags),
+		appRoute("GET", "/v1/tags/{tag}", viewer, g.tagInfo),
+		appRoute("GET", "/v1/aliases/{alias}", viewer, g.aliasInfo),
+		appRoute("POST", "/v1/segments", marketer, g.createSegment),
+		appRoute("GET", "/v1/segments", viewer, g.listSegments),
+		appRoute("GET", "/v1/segments/{segment_id}", viewer, g.segmentInfo),
+		appRoute("PUT", "/v1/segments/{segment_id}", marketer, g.updateSegment),
+		appRoute("DELETE", "/v1/segments/{segment_id}", marketer, g.deleteSegment),
+		appRoute("POST", "/v1/schedules", marketer, g.createSchedule),
+		appRoute("GET", "/v1/schedules", viewer, g.listSchedules),
+		appRoute("GET", "/v1/schedules/{schedule_id}", viewer, g.scheduleInfo),
+		appRoute("PUT", "/v1/schedules/{schedule_id}", marketer, g.updateSchedule),
+		appRoute("DELETE", "/v1/schedules/{schedule_id}", marketer, g.deleteSchedule),
+		appRoute("PUT", "/v1/webhook", owner, g.putWebhook),
+		appRoute("GET", "/v1/webhook", owner, g.getWebhook),
+		appRoute("DELETE", "/v1/webhook", owner, g.deleteWebhook),
 		route("GET", "/v1/dispatch", api.AuthNone, g.dispatch),
-		route("POST", "/v1/push", api.AuthApp, g.push),
-		route("POST", "/v1/push/validate", api.AuthApp, g.validatePushRequest),
-		route("POST", "/v1/audiences/estimate", api.AuthApp, g.estimateAudience),
-		route("GET", "/v1/messages", api.AuthApp, g.listMessages),
-		route("GET", "/v1/messages/{msg_id}", api.AuthApp, g.messageReport),
-		route("GET", "/v1/messages/{msg_id}/devices/{registration_id}", api.AuthApp, g.messageDevice),
-		route("DELETE", "/v1/messages/{msg_id}", api.AuthApp, g.cancelMessage),
+		appRoute("POST", "/v1/push", marketer, g.push),
+		appRoute("POST", "/v1/push/validate", viewer, g.validatePushRequest),
+		appRoute("POST", "/v1/audiences/estimate", viewer, g.estimateAudience),
+		appRoute("GET", "/v1/messages", viewer, g.listMessages),
+		appRoute("GET", "/v1/messages/{msg_id}", viewer, g.messageReport),
+		appRoute("GET", "/v1/messages/{msg_id}/devices/{registration_id}", viewer, g.messageDevice),
+		appRoute("DELETE", "/v1/messages/{msg_id}", marketer, g.cancelMessage),
+		appRoute("GET", "/v1/app", viewer, g.appSummary),
+		appRoute("POST", "/v1/app/secret", owner, g.rotateSecret),
+		appRoute("GET", "/v1/app/members", owner, g.listMembers),
+		appRoute("PUT", "/v1/app/members/{email}", owner, g.putMember),
+		appRoute("DELETE", "/v1/app/members/{email}", owner, g.deleteMember),
+		appRoute("GET", "/v1/audit", owner, g.listAudit),
+		route("POST", "/v1/portal/sessions", api.AuthNone, g.login),
+		route("DELETE", "/v1/portal/sessions/current", api.AuthSession, g.logout),
+		route("GET", "/v1/portal/me", api.AuthSession, g.me),
+		route("POST", "/v1/admin/portal-users", api.AuthAdmin, g.createPortalUser),
+		route("GET", "/v1/admin/portal-users", api.AuthAdmin, g.listPortalUsers),
+		route("GET", "/v1/admin/portal-users/{email}", api.AuthAdmin, g.portalUser),
+		route("PUT", "/v1/admin/portal-users/{email}", api.AuthAdmin, g.replacePortalUser),
+		route("DELETE", "/v1/admin/portal-users/{email}", api.AuthAdmin, g.deletePortalUser),
 		route("GET", "/v1/admin/runtime", api.AuthAdmin, g.runtime),
 		route("GET", "/debug/pprof/", api.AuthAdmin, profile(pprof.Index)),
 		route("GET", "/debug/pprof/cmdline", api.AuthAdmin, profile(pprof.Cmdline)),
@@ -245,6 +271,12 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // route is a row of the route table.
 func route(method, pattern string, auth api.Auth, handle api.Handler) api.Route {
 	return api.Route{Method: method, Pattern: pattern, Auth: auth, Handle: handle}
+}
+
+// appRoute is a row of the route table for an app: its backend (Basic)
+// may call it, and so may a portal user with at least role on the app.
+func appRoute(method, pattern string, role dataservice.Role, handle api.Handler) api.Route {
+	return api.Route{Method: method, Pattern: pattern, Auth: api.AuthApp, Role: role, Handle: handle}
 }
 
 // writeError writes err in the dialect of the face r is for: JPush's for

@@ -330,11 +330,54 @@ func (e *env) inboxLen(tb testing.TB, rid string) int {
 }
 
 // spyStore is a real store that counts the writes made through it, so tests
-// can check that a rejected request changed nothing.
+// can check that a rejected request changed nothing, and the reads, so
+// they can check what a request looked at.
 type spyStore struct {
 	dataservice.Store
 	mu     sync.Mutex
 	writes map[dataservice.Kind]int
+	reads  map[dataservice.Kind]int
+}
+
+func (s *spyStore) countRead(kind dataservice.Kind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reads == nil {
+		s.reads = map[dataservice.Kind]int{}
+	}
+	s.reads[kind]++
+}
+
+// Reads returns the number of read calls so far, per kind.
+func (s *spyStore) Reads() map[dataservice.Kind]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.reads)
+}
+
+func (s *spyStore) Get(ctx context.Context, kind dataservice.Kind, key string) (dataservice.Record, error) {
+	s.countRead(kind)
+	return s.Store.Get(ctx, kind, key)
+}
+
+func (s *spyStore) GetMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
+	s.countRead(kind)
+	return s.Store.GetMany(ctx, kind, keys)
+}
+
+func (s *spyStore) Scan(ctx context.Context, kind dataservice.Kind, prefix, after string, limit int) ([]dataservice.Record, error) {
+	s.countRead(kind)
+	return s.Store.Scan(ctx, kind, prefix, after, limit)
+}
+
+func (s *spyStore) ListRange(ctx context.Context, kind dataservice.Kind, key string, start, count int) ([][]byte, error) {
+	s.countRead(kind)
+	return s.Store.ListRange(ctx, kind, key, start, count)
+}
+
+func (s *spyStore) ListAppend(ctx context.Context, kind dataservice.Kind, key string, items [][]byte, opts dataservice.ListOptions) (int, error) {
+	s.count(kind, 1)
+	return s.Store.ListAppend(ctx, kind, key, items, opts)
 }
 
 func (s *spyStore) count(kind dataservice.Kind, n int) {
@@ -492,6 +535,13 @@ func (f *fakeConnector) Broadcast(_ context.Context, m *dataservice.Message) (in
 	f.cluster.mu.Lock()
 	f.cluster.deliveries = append(f.cluster.deliveries, delivery{connector: f.id, msg: *m})
 	f.cluster.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.online, f.err
+}
+
+// Online reports the online devices of its own, of every app.
+func (f *fakeConnector) Online(context.Context, string) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.online, f.err

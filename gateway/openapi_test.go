@@ -543,7 +543,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	ops := d.operations(t)
 	e := newEnv(t, gateway.Config{})
 
-	wantSecurity := map[string]string{"none": "[]", "app": `[{"appKey":[]}]`, "admin": `[{"adminToken":[]}]`}
+	wantSecurity := map[string]string{"none": "[]", "app": `[{"appKey":[]},{"session":[]}]`, "basic": `[{"appKey":[]}]`,
+		"session": `[{"session":[]}]`, "admin": `[{"adminToken":[]}]`}
 	routes := map[string]gateway.RouteForTest{} // by "METHOD path"
 	for _, rt := range gateway.RoutesForTest(e.gw) {
 		if strings.HasPrefix(rt.Pattern, undocumentedPrefix) {
@@ -572,6 +573,12 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		got, _ := json.Marshal(o.op["security"])
 		if string(got) != want {
 			t.Errorf("%s: the route's auth is %s, so its security must be %s; the document says %s", key, rt.Auth, want, got)
+		}
+		if rt.Auth == "app" {
+			desc, _ := o.op["description"].(string)
+			if note := "Role: `" + rt.Role + "`."; !strings.Contains(desc, note) {
+				t.Errorf("%s: a portal user needs the %s role on the app; the operation's description must say %q", key, rt.Role, note)
+			}
 		}
 	}
 	for _, key := range sortedKeys(ops) {

@@ -33,7 +33,9 @@ func (g *Gateway) push(w http.ResponseWriter, r *http.Request, app *dataservice.
 	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, pushResponse{MsgID: ids.FormatMessageID(id)})
+	msgID := ids.FormatMessageID(id)
+	api.NoteTarget(r, "msg_id", msgID) // audited when sent by a person
+	api.WriteJSON(w, http.StatusOK, pushResponse{MsgID: msgID})
 	return nil
 }
 

@@ -117,6 +117,7 @@ func (g *Gateway) createSchedule(w http.ResponseWriter, r *http.Request, app *da
 	if err != nil {
 		return err
 	}
+	api.NoteTarget(r, "schedule_id", s.ID)
 	return g.writeSchedule(w, http.StatusCreated, s)
 }
 

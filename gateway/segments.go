@@ -152,6 +152,7 @@ func (g *Gateway) createSegment(w http.ResponseWriter, r *http.Request, app *dat
 	if err != nil {
 		return err
 	}
+	api.NoteTarget(r, "segment_id", s.ID)
 	// The answer shows the segment as stored, with its timestamps.
 	if s, err = g.data.Segment(ctx, app.Key, s.ID); err != nil {
 		return err

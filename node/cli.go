@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -88,7 +89,8 @@ func Version() string {
 // flags is a flag set whose defaults come from HERALD_* variables.
 type flags struct {
 	*flag.FlagSet
-	errs []error
+	errs  []error
+	later []func() error // checks of values, once parsed
 }
 
 func newFlags(name string, stderr io.Writer) *flags {
@@ -144,6 +146,30 @@ func (f *flags) bool(name string, def bool, usage string) *bool {
 	return f.Bool(name, def, usage+" ("+envName(name)+")")
 }
 
+// trustedProxiesUsage describes --trusted-proxies.
+const trustedProxiesUsage = "comma-separated addresses or CIDR ranges of proxies (the portal's servers) whose X-Forwarded-For names the client of a portal login, for its per-address limit (default: none; the client is the peer)"
+
+// prefixes parses a comma-separated list of addresses and CIDR ranges.
+func (f *flags) prefixes(name, usage string) *[]netip.Prefix {
+	raw := f.string(name, "", usage)
+	out := new([]netip.Prefix)
+	f.later = append(f.later, func() error {
+		for _, s := range splitList(*raw) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return fmt.Errorf("--%s: %q is neither an address nor a CIDR range", name, s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			*out = append(*out, p.Masked())
+		}
+		return nil
+	})
+	return out
+}
+
 // webhookPrivateUsage describes --webhook-private-networks.
 const webhookPrivateUsage = "let apps' webhooks be loopback, private or link-local addresses (default: public addresses only)"
 
@@ -153,6 +179,11 @@ func (f *flags) parse(args []string) error {
 	}
 	if f.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(f.Args(), " "))
+	}
+	for _, check := range f.later {
+		if err := check(); err != nil {
+			f.errs = append(f.errs, err)
+		}
 	}
 	return errors.Join(f.errs...)
 }
@@ -234,6 +265,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	node := f.int("node", 0, "number of this process in message ids, 0..1023")
 	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
+	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -252,6 +284,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	cfg.Connector.Settings.Heartbeat = *heartbeat
 	cfg.Connector.Settings.Grace = *grace
 	cfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
+	cfg.Gateway.Accounts.TrustedProxies = *trustedProxies
 
 	ctx, stop := untilSignal()
 	defer stop()
@@ -380,6 +413,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own (it is claimed in the dataservice: a gateway does not start on a node another one holds)")
 	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
+	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -397,6 +431,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		Log:          log,
 	}
 	gcfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
+	gcfg.Gateway.Accounts.TrustedProxies = *trustedProxies
 	n, err := StartGateway(gcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald gateway:", err)

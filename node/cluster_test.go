@@ -178,6 +178,29 @@ func TestClusterSpreadsDevicesAndDeliversAcrossConnectors(t *testing.T) {
 	c.h.WaitReport(app, msg, func(r nodetest.Report) bool { return r.Delivered == 24 && r.Sent == 24 })
 }
 
+// TestClusterCountsAnAppsOnlineDevicesOverEveryConnector checks GET
+// /v1/app's online count: each connector counts the app's devices it
+// holds (over its internal API), the gateway adds them up.
+func TestClusterCountsAnAppsOnlineDevicesOverEveryConnector(t *testing.T) {
+	c := startCluster(t, 2)
+	app, other := c.h.CreateApp(), c.h.CreateApp()
+	c.connectDevices(app, 12, nil)
+	c.connectDevices(other, 3, nil)
+	for i, n := range c.connectors {
+		if n.Stats().Connections == 0 {
+			t.Fatalf("connector %d holds no device: the count would not be summed", i)
+		}
+	}
+	var summary struct {
+		Devices int `json:"devices"`
+		Online  int `json:"online"`
+	}
+	c.h.Do(http.MethodGet, "/v1/app", nodetest.Basic(app), nil, http.StatusOK, &summary)
+	if summary.Devices != 12 || summary.Online != 12 {
+		t.Fatalf("GET /v1/app: %d devices, %d online; want 12 and 12", summary.Devices, summary.Online)
+	}
+}
+
 func TestClusterReachesADeviceOnAConnectorThatDoesNotOwnIt(t *testing.T) {
 	c := startCluster(t, 2)
 	app := c.h.CreateApp()

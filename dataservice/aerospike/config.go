@@ -133,6 +133,8 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindWinner,
 	dataservice.KindUpstream,
 	dataservice.KindWebhook,
+	dataservice.KindUser,
+	dataservice.KindAudit,
 }
 
 // DefaultConfig returns the configuration used for zero fields. Hosts and

@@ -26,4 +26,15 @@ func apps(t *testing.T, c dataservice.Client) {
 	}
 	_, err = c.App(ctx, "000000000000000000000000")
 	wantErr(t, err, dataservice.ErrNotFound, "unknown app")
+
+	// A new secret: read at once, through caches too.
+	set, err := c.SetAppSecret(ctx, app.Key, [32]byte{9, 9})
+	if err != nil || set.SecretHash != [32]byte{9, 9} || set.Name != app.Name || !set.Created.Equal(app.Created) {
+		t.Fatalf("SetAppSecret = %+v, %v", set, err)
+	}
+	if got, err := c.App(ctx, app.Key); err != nil || got.SecretHash != [32]byte{9, 9} || got.Name != app.Name {
+		t.Fatalf("App() after SetAppSecret = %+v, %v", got, err)
+	}
+	_, err = c.SetAppSecret(ctx, "000000000000000000000000", [32]byte{1})
+	wantErr(t, err, dataservice.ErrNotFound, "the secret of an unknown app")
 }

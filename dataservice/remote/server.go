@@ -63,6 +63,7 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	s.routeUpstream()
 	s.routeWebhooks()
 	s.routeCluster()
+	s.routePortal()
 	if source != nil {
 		s.mux.HandleFunc("POST "+invalidationPath, s.streamInvalidations)
 	}

@@ -155,6 +155,8 @@ var errorCodes = []struct {
 	{dataservice.ErrGenerationMismatch, "generation_mismatch", http.StatusPreconditionFailed},
 	{dataservice.ErrTooManyTags, "too_many_tags", http.StatusBadRequest}, // before ErrInvalid, which they wrap
 	{dataservice.ErrAliasFull, "alias_full", http.StatusBadRequest},
+	{dataservice.ErrLastOwner, "last_owner", http.StatusBadRequest},
+	{dataservice.ErrMembersFull, "members_full", http.StatusBadRequest},
 	{dataservice.ErrInvalid, "invalid", http.StatusBadRequest},
 	{dataservice.ErrClosed, "closed", http.StatusServiceUnavailable},
 	{dataservice.ErrUnavailable, "unavailable", http.StatusServiceUnavailable},

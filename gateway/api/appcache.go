@@ -64,3 +64,25 @@ func (c *appCache) get(ctx context.Context, key string) (dataservice.App, error)
 	c.mu.Unlock()
 	return app, nil
 }
+
+// forget drops key from the cache.
+func (c *appCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}
+
+// refresh reads key again, unless it was read less than minAge ago, and
+// reports whether it did (then the app is the one read).
+func (c *appCache) refresh(ctx context.Context, key string, minAge time.Duration) (dataservice.App, bool, error) {
+	now := c.now()
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	if ok && now.Before(e.expires.Add(minAge-c.ttl)) {
+		return dataservice.App{}, false, nil
+	}
+	c.forget(key)
+	app, err := c.get(ctx, key)
+	return app, err == nil, err
+}

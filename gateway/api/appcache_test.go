@@ -61,3 +61,34 @@ func TestAppCacheServesWithinTTLAndRereadsAfter(t *testing.T) {
 		t.Fatalf("cache holds %d apps, bound is 2", len(c.m))
 	}
 }
+
+func TestAppCacheRefreshAndForget(t *testing.T) {
+	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	data := &countingData{Client: dataservice.New(store)}
+	ctx := context.Background()
+	if err := data.CreateApp(ctx, dataservice.App{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	c := newAppCache(data, 5*time.Second, 10)
+	c.now = func() time.Time { return now }
+	if _, err := c.get(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	// Read a moment ago: no second read yet.
+	if _, ok, err := c.refresh(ctx, "a", time.Second); ok || err != nil || data.reads != 1 {
+		t.Fatalf("refresh right after a read: %v, %v, %d reads", ok, err, data.reads)
+	}
+	now = now.Add(time.Second)
+	if _, ok, err := c.refresh(ctx, "a", time.Second); !ok || err != nil || data.reads != 2 {
+		t.Fatalf("refresh a second later: %v, %v, %d reads", ok, err, data.reads)
+	}
+	c.forget("a")
+	if _, err := c.get(ctx, "a"); err != nil || data.reads != 3 {
+		t.Fatalf("get after forget: %v, %d reads", err, data.reads)
+	}
+}

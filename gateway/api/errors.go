@@ -17,6 +17,9 @@ type Error struct {
 	Message string `json:"message"`
 	// Challenge is the WWW-Authenticate value of a 401.
 	Challenge string `json:"-"`
+	// RetryAfter, when positive, is the Retry-After of a 429 or 503, in
+	// seconds.
+	RetryAfter int `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -70,7 +73,7 @@ func IsNotFound(err error) bool { return errors.Is(err, dataservice.ErrNotFound)
 func Prefixed(prefix string, err error) error {
 	var ae *Error
 	if errors.As(err, &ae) {
-		return &Error{Status: ae.Status, Code: ae.Code, Message: prefix + ae.Message, Challenge: ae.Challenge}
+		return &Error{Status: ae.Status, Code: ae.Code, Message: prefix + ae.Message, Challenge: ae.Challenge, RetryAfter: ae.RetryAfter}
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -31,6 +32,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if ae.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", ae.Challenge)
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
 	WriteJSON(w, ae.Status, map[string]*Error{"error": ae})
 }

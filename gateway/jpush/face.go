@@ -399,9 +399,9 @@ func (f *Face) Routes() []api.Route {
 	}
 	var routes []api.Route
 	add := func(method, pattern string, p part, h api.Handler, slash bool) {
-		routes = append(routes, api.Route{Method: method, Pattern: pattern, Auth: api.AuthApp, Handle: v3(p, h)})
+		routes = append(routes, api.Route{Method: method, Pattern: pattern, Auth: api.AuthBasic, Handle: v3(p, h)})
 		if slash {
-			routes = append(routes, api.Route{Method: method, Pattern: pattern + "/{$}", Auth: api.AuthApp, Handle: v3(p, h)})
+			routes = append(routes, api.Route{Method: method, Pattern: pattern + "/{$}", Auth: api.AuthBasic, Handle: v3(p, h)})
 		}
 	}
 	add("POST", "/v3/push", pushPart, f.push, false)
