@@ -176,12 +176,21 @@ if (funnel) {
           { label: 'Delivered', stroke: '#1a7f37', width: 2 },
           { label: 'Clicked', stroke: '#0b5fbd', width: 2 },
         ],
+        scales: {
+          // Set by timeSpan below: uPlot pads a single reading by years.
+          x: { time: true, auto: false },
+          y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] },
+        },
         axes: [{}, { size: 60 }],
       }, series, chartEl);
       window.addEventListener('resize', () => chart.setSize({ width: Math.max(chartEl.clientWidth - 16, 200), height: 240 }));
     } else {
-      chart.setData(series);
+      chart.setData(series, false);
     }
+    // At least half a minute of time, so that the first readings of a
+    // push, milliseconds apart, show as the start of a curve.
+    const first = series[0][0];
+    chart.setScale('x', { min: first, max: Math.max(series[0][series[0].length - 1], first + 30) });
   };
   const show = (ev) => {
     const targeted = Math.max(ev.targeted, 1);
