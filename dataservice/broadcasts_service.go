@@ -65,7 +65,14 @@ func (s *Service) SaveBroadcast(ctx context.Context, m *Message, targeted int64)
 	if err := s.store.PutMany(ctx, writes); err != nil {
 		return fmt.Errorf("save broadcast %d: %w", m.ID, err)
 	}
-	if _, err := s.store.Incr(ctx, KindCounter, messageKey(m.ID), []Delta{{Name: string(CounterTargeted), Delta: targeted}}, retain); err != nil {
+	s.recent.put(m.ID, m.AppKey)
+	// Counted once the message write succeeded: a retry fails it (and
+	// applies the batch's other writes again).
+	counters := []Write{{Kind: KindCounter, Key: messageKey(m.ID), Deltas: []Delta{{Name: string(CounterTargeted), Delta: targeted}}, Options: WriteOptions{TTL: retain}}}
+	if day, ok := dayWrite(m.AppKey, m.ID, []Delta{{Name: dayMessages, Delta: 1}, {Name: dayTargeted, Delta: targeted}}); ok {
+		counters = append(counters, day)
+	}
+	if err := s.store.PutMany(ctx, counters); err != nil {
 		return fmt.Errorf("save broadcast %d: targeted counter: %w", m.ID, err)
 	}
 	return nil

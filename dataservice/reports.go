@@ -69,6 +69,16 @@ type ReportStore interface {
 	// MessageListHorizon. The app key follows the rules of DeviceIndex;
 	// the query those of CheckMessageQuery (else ErrInvalid).
 	AppMessages(ctx context.Context, app string, q MessageQuery) (MessagePage, error)
+
+	// AppDay returns the totals of the app's messages created on day (its
+	// UTC date; the time of day is ignored): how many SaveMessage and
+	// SaveBroadcast stored, the devices they targeted, and those that
+	// acknowledged them so far, as AddCounters counted them. It reads one
+	// record, whatever the number of messages; totals are kept for
+	// MessageListHorizon. An app or day without messages has zero totals.
+	// A store whose batches are not atomic (Aerospike) may count a message
+	// twice if saving it was retried after a failure.
+	AppDay(ctx context.Context, app string, day time.Time) (DayTotals, error)
 }
 
 // Record kinds of reports. Key and value layouts are in reports_service.go.
@@ -116,6 +126,13 @@ type CounterDelta struct {
 	MessageID uint64  `json:"message_id,string"`
 	Counter   Counter `json:"counter"`
 	N         int64   `json:"n"`
+}
+
+// DayTotals are the figures of an app's messages of one day.
+type DayTotals struct {
+	Messages  int64 `json:"messages"`
+	Targeted  int64 `json:"targeted"`
+	Delivered int64 `json:"delivered"`
 }
 
 // Report is the delivery report of one message.

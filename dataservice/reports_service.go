@@ -35,7 +35,45 @@ func parseAppMessageKey(prefix, key string) (uint64, bool) {
 	return ^inv, ok && len(key) == len(prefix)+20
 }
 
-// AddCounters implements ReportStore.
+// Day totals: a counter record per app and UTC day of the messages'
+// creation (KindAppCount, keyed app/YYYYMMDD beside the app's device
+// count), written in the batches that save messages and count their
+// deliveries.
+const (
+	dayMessages  = "messages"
+	dayTargeted  = "targeted"
+	dayDelivered = "delivered"
+)
+
+func appDayKey(app string, day time.Time) string { return app + "/" + day.UTC().Format("20060102") }
+
+// dayWrite adds deltas to the totals of app's messages of id's day; false
+// for an app key that has no index (as appMessageWrite).
+func dayWrite(app string, id uint64, deltas []Delta) (Write, bool) {
+	if checkAppKey(app) != nil {
+		return Write{}, false
+	}
+	return Write{Kind: KindAppCount, Key: appDayKey(app, idDay(id)), Deltas: deltas, Options: WriteOptions{TTL: MessageListHorizon}}, true
+}
+
+// AppDay implements ReportStore.
+func (s *Service) AppDay(ctx context.Context, app string, day time.Time) (DayTotals, error) {
+	if err := checkAppKey(app); err != nil {
+		return DayTotals{}, fmt.Errorf("day totals: %w", err)
+	}
+	c, err := s.store.Counters(ctx, KindAppCount, appDayKey(app, day))
+	if errors.Is(err, ErrNotFound) {
+		return DayTotals{}, nil
+	}
+	if err != nil {
+		return DayTotals{}, fmt.Errorf("day totals of app %s: %w", app, err)
+	}
+	return DayTotals{Messages: c[dayMessages], Targeted: c[dayTargeted], Delivered: c[dayDelivered]}, nil
+}
+
+// AddCounters implements ReportStore. The targeted and delivered counts
+// also go to their messages' day totals: the messages' apps come from a
+// map of recently saved messages, or are read.
 func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error {
 	// Group by message so each message's counters change in one atomic
 	// step; all messages' changes go to the store in one batch.
@@ -53,14 +91,131 @@ func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error 
 	if len(order) == 0 {
 		return nil
 	}
-	writes := make([]Write, len(order))
+	writes := make([]Write, len(order), len(order)+1)
 	for i, id := range order {
 		writes[i] = Write{Kind: KindCounter, Key: messageKey(id), Deltas: byMessage[id]}
 	}
+	days, err := s.dayDeltas(ctx, order, byMessage)
+	if err != nil {
+		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
+	}
+	writes = append(writes, days...)
 	if err := s.store.PutMany(ctx, writes); err != nil {
 		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
 	}
 	return nil
+}
+
+// dayDeltas returns the writes that add the targeted and delivered deltas
+// of messages to their day totals, one per app and day.
+func (s *Service) dayDeltas(ctx context.Context, order []uint64, byMessage map[uint64][]Delta) ([]Write, error) {
+	var counted []uint64
+	for _, id := range order {
+		for _, d := range byMessage[id] {
+			if d.Name == string(CounterTargeted) || d.Name == string(CounterDelivered) {
+				counted = append(counted, id)
+				break
+			}
+		}
+	}
+	if len(counted) == 0 {
+		return nil, nil
+	}
+	apps, err := s.appsOf(ctx, counted)
+	if err != nil {
+		return nil, err
+	}
+	type appDay struct {
+		app string
+		day time.Time
+	}
+	sums := map[appDay]*[2]int64{} // targeted, delivered
+	var keys []appDay
+	for i, id := range counted {
+		if apps[i] == "" {
+			continue // a message no longer kept: its day is past its horizon
+		}
+		k := appDay{apps[i], idDay(id)}
+		sum := sums[k]
+		if sum == nil {
+			sum = new([2]int64)
+			sums[k] = sum
+			keys = append(keys, k)
+		}
+		for _, d := range byMessage[id] {
+			switch d.Name {
+			case string(CounterTargeted):
+				sum[0] += d.Delta
+			case string(CounterDelivered):
+				sum[1] += d.Delta
+			}
+		}
+	}
+	writes := make([]Write, 0, len(keys))
+	for _, k := range keys {
+		sum := sums[k]
+		writes = append(writes, Write{Kind: KindAppCount, Key: appDayKey(k.app, k.day),
+			Deltas: []Delta{{Name: dayTargeted, Delta: sum[0]}, {Name: dayDelivered, Delta: sum[1]}}, Options: WriteOptions{TTL: MessageListHorizon}})
+	}
+	return writes, nil
+}
+
+// appsOf returns the app of each message of ids ("" for one not kept):
+// from the messages saved recently through s, else read.
+func (s *Service) appsOf(ctx context.Context, ids []uint64) ([]string, error) {
+	out := make([]string, len(ids))
+	var missing []uint64
+	var at []int
+	for i, id := range ids {
+		if app, ok := s.recent.get(id); ok {
+			out[i] = app
+		} else {
+			missing = append(missing, id)
+			at = append(at, i)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	ms, err := s.Messages(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for j, m := range ms {
+		out[at[j]] = m.AppKey
+		if m.AppKey != "" {
+			s.recent.put(missing[j], m.AppKey)
+		}
+	}
+	return out, nil
+}
+
+// recentApps remembers the apps of recently saved or counted messages, so
+// that counting their deliveries reads no message. It is bounded: when
+// full, it starts again empty.
+type recentApps struct {
+	mu sync.Mutex
+	m  map[uint64]string
+}
+
+// maxRecentApps bounds recentApps: a few seconds of pushes at the highest
+// rates, where deliveries follow their saves closely.
+const maxRecentApps = 1 << 16
+
+func (r *recentApps) get(id uint64) (string, bool) {
+	r.mu.Lock()
+	app, ok := r.m[id]
+	r.mu.Unlock()
+	return app, ok
+}
+
+func (r *recentApps) put(id uint64, app string) {
+	r.mu.Lock()
+	if r.m == nil || len(r.m) >= maxRecentApps {
+		r.m = make(map[uint64]string, 1024)
+	}
+	r.m[id] = app
+	r.mu.Unlock()
 }
 
 // Report implements ReportStore. It reads the message, its counters and its

@@ -24,8 +24,9 @@ const (
 
 // Service implements Client over a Store, in process.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store  Store
+	now    func() time.Time
+	recent recentApps // the apps of recent messages, for their day totals
 }
 
 var _ Client = (*Service)(nil)

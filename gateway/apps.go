@@ -158,18 +158,11 @@ type appSummaryView struct {
 	Devices int64 `json:"devices"`
 	Online  int64 `json:"online"`
 	// Today is since 00:00 UTC: messages created, and the devices they
-	// targeted and reached.
+	// targeted and reached so far (dataservice.ReportStore.AppDay).
 	MessagesToday  int64 `json:"messages_today"`
 	TargetedToday  int64 `json:"targeted_today"`
 	DeliveredToday int64 `json:"delivered_today"`
-	// TodayPartial says that the app sent more than summaryMessages
-	// messages today, and the figures of today count the newest of them
-	// only.
-	TodayPartial bool `json:"today_partial,omitempty"`
 }
-
-// summaryMessages bounds the messages of today GET /v1/app adds up.
-const summaryMessages = 20 * dataservice.MaxMessagePage
 
 // onlineTimeout bounds the wait for the connectors' online counts; one
 // that does not answer in time is left out.
@@ -186,27 +179,12 @@ func (g *Gateway) appSummary(w http.ResponseWriter, r *http.Request, app *datase
 		<-online
 		return err
 	}
-	q := dataservice.MessageQuery{From: time.Now().UTC().Truncate(24 * time.Hour), Limit: dataservice.MaxMessagePage}
-	for {
-		page, err := g.data.AppMessages(ctx, app.Key, q)
-		if err != nil {
-			<-online
-			return err
-		}
-		for _, m := range page.Messages {
-			v.MessagesToday++
-			v.TargetedToday += m.Report.Targeted
-			v.DeliveredToday += m.Report.Delivered
-		}
-		if page.Next == 0 {
-			break
-		}
-		if v.MessagesToday >= summaryMessages {
-			v.TodayPartial = true
-			break
-		}
-		q.After = page.Next
+	day, err := g.data.AppDay(ctx, app.Key, time.Now())
+	if err != nil {
+		<-online
+		return err
 	}
+	v.MessagesToday, v.TargetedToday, v.DeliveredToday = day.Messages, day.Targeted, day.Delivered
 	v.Online = <-online
 	api.WriteJSON(w, http.StatusOK, v)
 	return nil

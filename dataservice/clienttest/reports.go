@@ -2,6 +2,7 @@ package clienttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ var reportTests = []test{
 	{"ReceiptValidation", receiptValidation},
 	{"AppMessages", appMessages},
 	{"AppMessagesValidation", appMessagesValidation},
+	{"AppDay", appDay},
 }
 
 func counters(t *testing.T, c dataservice.Client) {
@@ -524,4 +526,66 @@ func receiptsLifecycle(t *testing.T, c dataservice.Client) {
 			t.Errorf("%s = %+v; want sent at %v, delivered at %v, one attempt, not failed", d.RegistrationID, d, want.sent, want.delivered)
 		}
 	}
+}
+
+// appDay checks the totals of an app's messages of a day: what saving
+// messages and counting their deliveries add to them, and that a retried
+// save adds nothing.
+func appDay(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	app := fmt.Sprintf("dayapp%d", id())
+	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(24 * time.Hour)
+	at := func(d time.Time, k uint64) *dataservice.Message {
+		m := message(time.Hour)
+		m.ID, m.AppKey, m.Created = msgAt(d.Add(13*time.Hour), k+nextID.Add(1)%1000*10), app, d.Add(13*time.Hour)
+		return m
+	}
+	inline, task, yesterday := at(day, 1), at(day, 2), at(day.Add(-24*time.Hour), 3)
+	if err := c.SaveMessage(ctx, inline, []string{"r1", "r2", "r3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveNewMessage(ctx, task, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveMessage(ctx, yesterday, []string{"r1"}); err != nil {
+		t.Fatal(err)
+	}
+	bc := at(day, 4)
+	bc.Broadcast = true
+	if err := c.SaveBroadcast(ctx, bc, 10); err != nil {
+		t.Fatal(err)
+	}
+	err := c.AddCounters(ctx, []dataservice.CounterDelta{
+		{MessageID: inline.ID, Counter: dataservice.CounterSent, N: 3},
+		{MessageID: inline.ID, Counter: dataservice.CounterDelivered, N: 2},
+		{MessageID: task.ID, Counter: dataservice.CounterTargeted, N: 5},
+		{MessageID: task.ID, Counter: dataservice.CounterDelivered, N: 1},
+		{MessageID: bc.ID, Counter: dataservice.CounterDelivered, N: 4},
+		{MessageID: yesterday.ID, Counter: dataservice.CounterDelivered, N: 1},
+		{MessageID: id(), Counter: dataservice.CounterDelivered, N: 1}, // a message not kept: no day to count
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A retried save stores and counts nothing again.
+	if err := c.SaveMessage(ctx, inline, []string{"r1", "r2", "r3"}); err == nil || !errors.Is(err, dataservice.ErrExists) {
+		t.Fatalf("saving a message again: %v, want ErrExists", err)
+	}
+	for _, tc := range []struct {
+		app  string
+		day  time.Time
+		want dataservice.DayTotals
+	}{
+		{app, day.Add(5 * time.Hour), dataservice.DayTotals{Messages: 3, Targeted: 3 + 5 + 10, Delivered: 2 + 1 + 4}},
+		{app, day.Add(-24 * time.Hour), dataservice.DayTotals{Messages: 1, Targeted: 1, Delivered: 1}},
+		{app, day.Add(24 * time.Hour), dataservice.DayTotals{}},
+		{"nomessages", day, dataservice.DayTotals{}},
+	} {
+		got, err := c.AppDay(ctx, tc.app, tc.day)
+		if err != nil || got != tc.want {
+			t.Errorf("AppDay(%s, %s) = %+v, %v; want %+v", tc.app, tc.day.Format(time.DateOnly), got, err, tc.want)
+		}
+	}
+	_, err = c.AppDay(ctx, "a/b", day)
+	wantErr(t, err, dataservice.ErrInvalid, "day totals of an invalid app key")
 }

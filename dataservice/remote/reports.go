@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 )
@@ -24,6 +25,10 @@ type (
 		App   string
 		Query dataservice.MessageQuery
 	}
+	appDayReq struct {
+		App string
+		Day time.Time
+	}
 )
 
 // routeReports serves the dataservice.ReportStore methods.
@@ -43,6 +48,9 @@ func (s *Server) routeReports() {
 	})
 	handle(s, domainPath+"app_messages", func(ctx context.Context, q *appMessagesReq) (dataservice.MessagePage, error) {
 		return d.AppMessages(ctx, q.App, q.Query)
+	})
+	handle(s, domainPath+"app_day", func(ctx context.Context, q *appDayReq) (dataservice.DayTotals, error) {
+		return d.AppDay(ctx, q.App, q.Day)
 	})
 }
 
@@ -108,4 +116,14 @@ func (c *Client) AppMessages(ctx context.Context, app string, q dataservice.Mess
 		page.Messages = []dataservice.MessageSummary{}
 	}
 	return page, nil
+}
+
+// AppDay implements dataservice.ReportStore.
+func (c *Client) AppDay(ctx context.Context, app string, day time.Time) (dataservice.DayTotals, error) {
+	var t dataservice.DayTotals
+	if err := checkUTF8("app_day", []string{app}); err != nil {
+		return t, err
+	}
+	err := c.read(ctx, "app_day", appDayReq{App: app, Day: day}, &t)
+	return t, err
 }
