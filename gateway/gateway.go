@@ -142,7 +142,7 @@ type Gateway struct {
 	ids       *ids.Generator
 	system    *actor.ActorSystem
 	router    *actor.PID
-	mailboxes *actors.Dispatcher // runs the router's mailbox
+	mailboxes *workpool.Pool // runs the router's mailbox
 	workers   *workpool.Pool
 	warm      *warmstack.Pool
 	tasks     *taskContainer
@@ -163,14 +163,14 @@ func New(cfg Config, deps Deps) *Gateway {
 		log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
 		system: deps.System, stats: deps.Stats,
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
-		mailboxes: actors.NewActorDispatcher()}
+		mailboxes: actors.NewMailboxPoolForOne()}
 	if cfg.Accounts.Log == nil {
 		cfg.Accounts.Log = cfg.Log
 	}
 	g.accounts = account.New(cfg.Accounts, deps.Data)
 	g.auth = api.NewAuthenticator(cfg.AdminTokenHash, deps.Data, g.accounts, cfg.Log)
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
-		Dispatcher: g.mailboxes, Log: cfg.Log})
+		Mailboxes: g.mailboxes, Log: cfg.Log})
 	node := 0
 	if g.ids != nil {
 		node = g.ids.Node()
