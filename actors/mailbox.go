@@ -214,6 +214,7 @@ type poolScheduler struct{ pool *workpool.Pool }
 
 var _ actor.Dispatcher = poolScheduler{}
 
+// Schedule hands run to the pool.
 func (s poolScheduler) Schedule(run func()) { s.pool.Go(workpool.Func(run)) }
 
 // Throughput is how many messages a run handles before yielding, as
