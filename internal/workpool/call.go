@@ -15,7 +15,9 @@ import (
 // blocks, even when f calls Call on the same pool.
 //
 // Only a pool without a queue (New(n, 0)) can tell that a worker is idle:
-// on a pool with one, Call runs f on the caller's goroutine.
+// on a pool with one, Call runs f on the caller's goroutine. A worker is
+// idle once it waits for a task again, a moment after the call it ran has
+// returned: a Call made at once after another may not find it idle yet.
 //
 // A panic in f is raised again on the caller's goroutine, so that
 // recovering callers (such as net/http, which recovers a handler's panic,
