@@ -192,7 +192,7 @@ func NewMailboxPool() *workpool.Pool { return workpool.New(2*runtime.GOMAXPROCS(
 
 // NewMailboxPoolForOne returns a pool for the mailbox of one actor (a
 // router, a writer): one worker, and a queue of a few runs, since a
-// mailbox has at most one run queued.
+// mailbox has at most one run queued (65,536 slots would keep a MiB).
 func NewMailboxPoolForOne() *workpool.Pool { return workpool.New(1, 4) }
 
 // onPool runs the mailboxes of the actors spawned with it on pool (see
