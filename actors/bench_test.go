@@ -17,8 +17,8 @@ import (
 func connectorLike(h *harness) {
 	w := actors.NewWriter(h.env.System, actors.WriterConfig{}, h.data, h.env.Log)
 	h.env.Receipts, h.env.Cursors = w, w
-	h.env.Dispatcher = actors.NewDispatcher(0, 0, 0)
-	h.env.Directory = actors.NewDirectory(h.env, 2) // its actors on the dispatcher
+	h.env.Mailboxes = actors.NewMailboxPool()
+	h.env.Directory = actors.NewDirectory(h.env, 2) // its actors on the pool
 }
 
 // counted stands in for the connection actors of many devices in the
@@ -66,7 +66,7 @@ func (c *counted) attach(b *testing.B, h *harness, rid string) {
 				c.done <- struct{}{}
 			}
 		}
-	}, actor.WithDispatcher(h.env.Dispatcher)))
+	}, actors.OnPool(h.env.Mailboxes)))
 	h.env.Directory.Attach(h.env.System.Root, dataservice.Device{RegistrationID: rid, AppKey: testApp, Created: h.created}, pid)
 	select {
 	case <-attached:

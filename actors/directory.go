@@ -75,25 +75,21 @@ type deviceEntry struct {
 // that connection and device actors of env are spawned with. env.Directory
 // must be set to the result before any connection actor runs.
 func NewDirectory(env *Env, shards int) *Directory {
-	mailbox := actor.WithMailbox(newMailbox)
-	dispatcher := actor.WithDispatcher(env.Dispatcher)
-	if env.Dispatcher == nil {
-		dispatcher = func(*actor.Props) {}
-	}
-	env.connectionProps = actor.PropsFromProducer(func() actor.Actor { return newConnection(env) }, mailbox, dispatcher)
+	mailbox, runs := actor.WithMailbox(newMailbox), onPool(env.Mailboxes)
+	env.connectionProps = actor.PropsFromProducer(func() actor.Actor { return newConnection(env) }, mailbox, runs)
 	// Device actors are spawned from the root, not as children of their
 	// shard, so no shard keeps a set of children; they report their own
 	// end with deviceStopped. A failing one is stopped, not restarted with
 	// empty state: it tells its connection to reconnect.
-	env.deviceProps = actor.PropsFromProducer(func() actor.Actor { return newDevice(env) }, mailbox, dispatcher, actor.WithGuardian(stopOnFailure))
+	env.deviceProps = actor.PropsFromProducer(func() actor.Actor { return newDevice(env) }, mailbox, runs, actor.WithGuardian(stopOnFailure))
 	d := &Directory{env: env, seed: maphash.MakeSeed(), shards: make([]*actor.PID, shards)}
 	for i := range d.shards {
-		// On the connection actors' dispatcher too: protoactor's own starts
-		// a goroutine whenever an idle mailbox gets a message, and every
-		// delivery passes through a shard.
+		// On the connection actors' pool too: protoactor starts a goroutine
+		// whenever an idle mailbox gets a message, and every delivery
+		// passes through a shard.
 		d.shards[i] = env.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &directoryShard{dir: d, devices: make(map[string]deviceEntry)}
-		}, mailbox, dispatcher))
+		}, mailbox, runs))
 	}
 	return d
 }

@@ -19,6 +19,9 @@
 // work run on a bounded worker pool (internal/workpool) and come back to the
 // actor as messages; when the pool is full, the actor sheds the work with a
 // documented policy (a connection is refused with server_busy; a receipt
-// flush is retried on the next tick). State of an actor is touched only by
-// its Receive. Timers never call into an actor: they send it a message.
+// flush is retried on the next tick). Mailboxes run on worker pools too
+// (Env.Mailboxes, NewMailboxPool), which never make a sender wait: a run
+// that finds the queue full gets a goroutine of its own. State of an actor
+// is touched only by its Receive. Timers never call into an actor: they
+// send it a message.
 package actors

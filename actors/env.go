@@ -125,10 +125,11 @@ type Env struct {
 	Upstreams Upstreams
 	Key       protocol.Keypair
 	Directory *Directory
-	// Dispatcher runs connection and device actors. Nil means protoactor's
-	// default (a goroutine per mailbox run).
-	Dispatcher *Dispatcher
-	Log        *slog.Logger
+	// Mailboxes runs the mailboxes of connection, device and directory
+	// actors (see NewMailboxPool). Nil means protoactor's way: a new
+	// goroutine per mailbox run.
+	Mailboxes *workpool.Pool
+	Log       *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 

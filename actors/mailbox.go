@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/internal/workpool"
 )
 
 // mailbox is the mailbox of connection and device actors, of which a
@@ -25,8 +26,8 @@ type mailbox struct {
 	suspended bool
 	scheduled bool // a run is scheduled or running
 
-	invoker    actor.MessageInvoker
-	dispatcher actor.Dispatcher
+	invoker   actor.MessageInvoker
+	scheduler actor.Dispatcher // protoactor's name for what starts runs
 }
 
 // mailQueue holds the messages waiting in a mailbox: user[head:] and
@@ -59,8 +60,8 @@ var _ actor.Mailbox = (*mailbox)(nil)
 
 func newMailbox() actor.Mailbox { return &mailbox{} }
 
-func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
-	m.invoker, m.dispatcher = invoker, dispatcher
+func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, scheduler actor.Dispatcher) {
+	m.invoker, m.scheduler = invoker, scheduler
 }
 
 func (m *mailbox) Start() {}
@@ -105,14 +106,15 @@ func (m *mailbox) scheduleLocked() {
 	if !start {
 		return
 	}
-	if d, ok := m.dispatcher.(*Dispatcher); ok {
-		d.schedule(m) // no closure: the mailbox is the runner
+	if s, ok := m.scheduler.(poolScheduler); ok {
+		s.pool.Go(m) // no closure: the mailbox is the task
 	} else {
-		m.dispatcher.Schedule(m.process)
+		m.scheduler.Schedule(m.process)
 	}
 }
 
-func (m *mailbox) run() { m.process() }
+// Run is a run of the mailbox on a pool's worker.
+func (m *mailbox) Run() { m.process() }
 
 // process handles messages until none is left: system messages first, user
 // messages unless suspended. A panic in the actor is escalated to its
@@ -132,7 +134,7 @@ func (m *mailbox) drain() (panicked bool) {
 			panicked = true
 		}
 	}()
-	throughput := m.dispatcher.Throughput()
+	throughput := m.scheduler.Throughput()
 	for i := 1; ; i++ {
 		if i > throughput {
 			i = 1
@@ -181,3 +183,40 @@ func (m *mailbox) drain() (panicked bool) {
 		m.invoker.InvokeUserMessage(msg)
 	}
 }
+
+// NewMailboxPool returns a pool for the mailboxes of many actors (the
+// connection, device and directory actors of a connector):
+// 2×GOMAXPROCS workers and a queue of 65,536 runs, beyond which a run gets
+// a goroutine of its own.
+func NewMailboxPool() *workpool.Pool { return workpool.New(2*runtime.GOMAXPROCS(0), 1<<16) }
+
+// NewMailboxPoolForOne returns a pool for the mailbox of one actor (a
+// router, a writer): one worker, and a queue of a few runs, since a
+// mailbox has at most one run queued (65,536 slots would keep a MiB).
+func NewMailboxPoolForOne() *workpool.Pool { return workpool.New(1, 4) }
+
+// onPool runs the mailboxes of the actors spawned with it on pool (see
+// package workpool for why) instead of a new goroutine per run, as
+// protoactor does; with a nil pool, it leaves protoactor's way.
+func onPool(pool *workpool.Pool) actor.PropsOption {
+	if pool == nil {
+		return func(*actor.Props) {}
+	}
+	return actor.WithDispatcher(poolScheduler{pool})
+}
+
+// poolScheduler starts mailbox runs on a pool: protoactor's
+// actor.Dispatcher. Runs go to the pool's workers, or when its queue is
+// full (or it is closed) to goroutines of their own (workpool.Pool.Go), so
+// an actor posting to another never waits and late messages still arrive.
+// A mailbox of this package hands over itself; others, a closure.
+type poolScheduler struct{ pool *workpool.Pool }
+
+var _ actor.Dispatcher = poolScheduler{}
+
+// Schedule hands run to the pool.
+func (s poolScheduler) Schedule(run func()) { s.pool.Go(workpool.Func(run)) }
+
+// Throughput is how many messages a run handles before yielding, as
+// protoactor's default.
+func (poolScheduler) Throughput() int { return 300 }

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/internal/workpool"
 )
 
 func testSystem(t *testing.T) *actor.ActorSystem {
@@ -132,8 +133,14 @@ func BenchmarkMailbox(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		mb   actor.MailboxProducer
-	}{{"lean", newMailbox}, {"protoactor-lockfree", actor.UnboundedLockfree()}} {
+		pool bool // runs on a mailbox pool, as on a connector
+	}{{"lean", newMailbox, false}, {"lean-pool", newMailbox, true}, {"protoactor-lockfree", actor.UnboundedLockfree(), false}} {
 		b.Run(tc.name, func(b *testing.B) {
+			var pool *workpool.Pool
+			if tc.pool {
+				pool = NewMailboxPool()
+				defer pool.Close()
+			}
 			s := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 				return slog.New(slog.NewTextHandler(io.Discard, nil))
 			})))
@@ -146,7 +153,7 @@ func BenchmarkMailbox(b *testing.B) {
 						close(done)
 					}
 				}
-			}, actor.WithMailbox(tc.mb)))
+			}, actor.WithMailbox(tc.mb), onPool(pool)))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -157,15 +164,17 @@ func BenchmarkMailbox(b *testing.B) {
 	}
 }
 
-func TestDispatcherRunsActorsAndSurvivesClose(t *testing.T) {
+// On a pool, a mailbox runs on the pool's workers and, after Close, on
+// goroutines of its own: messages sent late still arrive.
+func TestMailboxOnAPoolRunsAfterClose(t *testing.T) {
 	s := testSystem(t)
-	d := NewDispatcher(2, 4, 0)
+	p := workpool.New(2, 4)
 	got := make(chan int, 100)
 	pid := s.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if n, ok := ctx.Message().(int); ok {
 			got <- n
 		}
-	}, actor.WithMailbox(newMailbox), actor.WithDispatcher(d)))
+	}, actor.WithMailbox(newMailbox), onPool(p)))
 	for i := range 50 {
 		s.Root.Send(pid, i)
 	}
@@ -174,7 +183,7 @@ func TestDispatcherRunsActorsAndSurvivesClose(t *testing.T) {
 			t.Fatalf("got %d, want %d", n, i)
 		}
 	}
-	d.Close()
+	p.Close()
 	s.Root.Send(pid, 99) // after Close: a goroutine of its own
 	select {
 	case n := <-got:

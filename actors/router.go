@@ -11,16 +11,17 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/workpool"
 )
 
-// The router is the dispatcher actor of docs/design.md, "Components"
-// (named apart from protoactor's mailbox dispatchers): it hands messages
-// to the connectors that hold their devices. Task actors and the API send it Route (a page
-// of devices: their sessions say which connector holds each), Fanout (a
-// broadcast: every connector sends to its online devices of the app) and
-// Withdraw (a cancel). It runs at most RouterConfig.Parallel jobs at once,
-// high-priority messages first, and answers each request when its job is
-// done, so senders pace themselves on the answers.
+// The router (docs/design.md, "Components") hands messages to the
+// connectors that hold their devices. Task actors and the API send it
+// Route (a page of devices: their sessions say which connector holds
+// each), Fanout (a broadcast: every connector sends to its online devices
+// of the app) and Withdraw (a cancel). It runs at most
+// RouterConfig.Parallel jobs at once, high-priority messages first, and
+// answers each request when its job is done, so senders pace themselves
+// on the answers.
 
 // Connector is the router's handle on one connector: connector.Client
 // in process, or its HTTP/2 client.
@@ -100,10 +101,11 @@ type RouterConfig struct {
 	MaxQueue int
 	// Timeout bounds one job. Zero means 30s.
 	Timeout time.Duration
-	// Dispatcher runs the router's mailbox; nil means protoactor's, which
-	// starts a goroutine for every run (two per unicast push).
-	Dispatcher actor.Dispatcher
-	Log        *slog.Logger
+	// Mailboxes runs the router's mailbox (see NewMailboxPoolForOne); nil
+	// means protoactor's way, a goroutine for every run (two per unicast
+	// push).
+	Mailboxes *workpool.Pool
+	Log       *slog.Logger
 }
 
 // router is the actor. Its fields are owned by Receive.
@@ -144,13 +146,9 @@ func SpawnRouter(system *actor.ActorSystem, cfg RouterConfig) *actor.PID {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	props := actor.PropsFromProducer(func() actor.Actor {
+	return system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &router{cfg: cfg, jobs: make(chan *routeJob, cfg.Parallel)}
-	})
-	if cfg.Dispatcher != nil {
-		props.Configure(actor.WithDispatcher(cfg.Dispatcher))
-	}
-	return system.Root.Spawn(props)
+	}, onPool(cfg.Mailboxes)))
 }
 
 func (r *router) Receive(ctx actor.Context) {

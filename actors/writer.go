@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/workpool"
 )
 
 // Writer is the batching writer: a Store whose dense writes go through one
@@ -53,7 +54,7 @@ type Writer struct {
 	pid       *actor.PID
 	root      *actor.RootContext
 	slots     chan struct{}
-	mailboxes *Dispatcher // runs the writer actor's mailbox
+	mailboxes *workpool.Pool // runs the writer actor's mailbox
 }
 
 var (
@@ -249,13 +250,13 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data WriterStore, lo
 	if cfg.UpstreamBatchBytes <= 0 {
 		cfg.UpstreamBatchBytes = 1 << 20
 	}
-	// On a worker of its own: protoactor's dispatcher would start a
-	// goroutine, and grow its stack, for nearly every receipt.
-	mailboxes := NewActorDispatcher()
+	// On a worker of its own: protoactor would start a goroutine, and
+	// grow its stack, for nearly every receipt.
+	mailboxes := NewMailboxPoolForOne()
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
 			sessions: make(map[time.Duration]map[string]*pendingSession), counters: make(map[counterKey]int64)}
-	}, actor.WithDispatcher(mailboxes)))
+	}, onPool(mailboxes)))
 	return &Writer{Store: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending), mailboxes: mailboxes}
 }
 

@@ -130,17 +130,17 @@ func New(cfg Config, system *actor.ActorSystem, data actors.Store, receipts acto
 		cursors = actors.DirectCursors{Data: data, Receipts: receipts}
 	}
 	c.env = &actors.Env{
-		System:     system,
-		Settings:   cfg.Settings,
-		Data:       data,
-		Workers:    workpool.New(cfg.Workers, cfg.WorkerQueue),
-		Receipts:   receipts,
-		Cursors:    cursors,
-		Withdrawn:  &actors.Withdrawals{},
-		Key:        key,
-		Dispatcher: actors.NewDispatcher(0, 0, 0),
-		Log:        cfg.Log,
-		Now:        time.Now,
+		System:    system,
+		Settings:  cfg.Settings,
+		Data:      data,
+		Workers:   workpool.New(cfg.Workers, cfg.WorkerQueue),
+		Receipts:  receipts,
+		Cursors:   cursors,
+		Withdrawn: &actors.Withdrawals{},
+		Key:       key,
+		Mailboxes: actors.NewMailboxPool(),
+		Log:       cfg.Log,
+		Now:       time.Now,
 	}
 	if w, ok := receipts.(interface{ Upstreams() actors.Upstreams }); ok {
 		c.env.Upstreams = w.Upstreams()
@@ -355,7 +355,7 @@ func (c *Connector) Shutdown(ctx context.Context) error {
 			c.stopLoop()
 		}
 		c.env.Workers.Close()
-		c.env.Dispatcher.Close()
+		c.env.Mailboxes.Close()
 	})
 	return err
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/heraldpush/herald/gateway/webhook"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
-	"github.com/heraldpush/herald/internal/warmstack"
 	"github.com/heraldpush/herald/internal/workpool"
 )
 
@@ -142,9 +141,9 @@ type Gateway struct {
 	ids       *ids.Generator
 	system    *actor.ActorSystem
 	router    *actor.PID
-	mailboxes *actors.Dispatcher // runs the router's mailbox
+	mailboxes *workpool.Pool // runs the router's mailbox
 	workers   *workpool.Pool
-	warm      *warmstack.Pool
+	warm      *workpool.Pool // runs requests (Call)
 	tasks     *taskContainer
 	schedules *schedule.Service
 	webhooks  *webhook.Delivery
@@ -162,15 +161,15 @@ func New(cfg Config, deps Deps) *Gateway {
 	g := &Gateway{cfg: cfg, limits: push.Limits{MaxPayload: cfg.MaxPayload, MaxRecipients: cfg.MaxRecipients, DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL},
 		log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
 		system: deps.System, stats: deps.Stats,
-		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: warmstack.New(warmRequests),
-		mailboxes: actors.NewActorDispatcher()}
+		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: workpool.New(warmRequests, 0),
+		mailboxes: actors.NewMailboxPoolForOne()}
 	if cfg.Accounts.Log == nil {
 		cfg.Accounts.Log = cfg.Log
 	}
 	g.accounts = account.New(cfg.Accounts, deps.Data)
 	g.auth = api.NewAuthenticator(cfg.AdminTokenHash, deps.Data, g.accounts, cfg.Log)
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
-		Dispatcher: g.mailboxes, Log: cfg.Log})
+		Mailboxes: g.mailboxes, Log: cfg.Log})
 	node := 0
 	if g.ids != nil {
 		node = g.ids.Node()
@@ -239,7 +238,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.routes = append(g.routes, g.jpush.Routes()...)
 	mux := api.NewMux(g.routes, g.auth, g.writeError)
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.warm.Run(func() { mux.ServeHTTP(w, r) })
+		g.warm.Call(func() { mux.ServeHTTP(w, r) })
 	})
 	g.tasks.start()
 	g.schedules.Start()
@@ -261,7 +260,7 @@ func (g *Gateway) Close() {
 }
 
 // warmRequests is how many requests at a time run on goroutines whose
-// stacks have grown already (internal/warmstack); more run on their own.
+// stacks have grown already (workpool.Pool.Call); more run on their own.
 // Most requests spend their time on the CPU, so a few per core suffice.
 const warmRequests = 64
 
