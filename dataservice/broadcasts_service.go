@@ -66,15 +66,10 @@ func (s *Service) SaveBroadcast(ctx context.Context, m *Message, targeted int64)
 		return fmt.Errorf("save broadcast %d: %w", m.ID, err)
 	}
 	s.recent.put(m.ID, m.AppKey)
-	// Counted once the message write succeeded: a retry fails it (and
-	// applies the batch's other writes again).
-	counters := []Write{{Kind: KindCounter, Key: messageKey(m.ID), Deltas: []Delta{{Name: string(CounterTargeted), Delta: targeted}}, Options: WriteOptions{TTL: retain}}}
-	if day, ok := dayWrite(m.AppKey, m.ID, []Delta{{Name: dayMessages, Delta: 1}, {Name: dayTargeted, Delta: targeted}}); ok {
-		counters = append(counters, day)
-	}
-	if err := s.store.PutMany(ctx, counters); err != nil {
+	if _, err := s.store.Incr(ctx, KindCounter, messageKey(m.ID), []Delta{{Name: string(CounterTargeted), Delta: targeted}}, retain); err != nil {
 		return fmt.Errorf("save broadcast %d: targeted counter: %w", m.ID, err)
 	}
+	s.addDay(ctx, m.AppKey, m.ID, targeted)
 	return nil
 }
 

@@ -69,16 +69,8 @@ func (s *Service) saveMessage(ctx context.Context, m *Message, recipients []stri
 	writes = append(writes, Write{Kind: KindMessage, Key: messageKey(m.ID), Value: body, Options: first})
 	writes = append(writes, Write{Kind: KindCounter, Key: messageKey(m.ID),
 		Deltas: []Delta{{Name: string(CounterTargeted), Delta: int64(len(recipients))}}, Options: first})
-	// The app's list of messages and its day totals (reports_service.go).
-	// A new id is saved once; another save may be a retry, whose message
-	// write fails while the batch's other writes apply: its day totals are
-	// added only once that write succeeded.
-	day, dayOK := dayWrite(m.AppKey, m.ID, []Delta{{Name: dayMessages, Delta: 1}, {Name: dayTargeted, Delta: int64(len(recipients))}})
-	if w, ok := appMessageWrite(m, retain); ok {
+	if w, ok := appMessageWrite(m, retain); ok { // the app's list of messages: reports_service.go
 		writes = append(writes, w)
-		if isNew && dayOK {
-			writes = append(writes, day)
-		}
 	}
 	if m.TTL > 0 {
 		for i, rid := range recipients {
@@ -94,13 +86,11 @@ func (s *Service) saveMessage(ctx context.Context, m *Message, recipients []stri
 	if err := s.store.PutMany(ctx, writes); err != nil {
 		return fmt.Errorf("save message %d: %w", m.ID, err)
 	}
-	if !isNew && dayOK {
-		if err := s.store.PutMany(ctx, []Write{day}); err != nil {
-			return fmt.Errorf("save message %d: day totals: %w", m.ID, err)
-		}
-	}
+	// Saved: a save that was a retry failed its message write above. Its
+	// day totals are summed in memory (reports_service.go).
 	if m.AppKey != "" {
 		s.recent.put(m.ID, m.AppKey)
+		s.addDay(ctx, m.AppKey, m.ID, int64(len(recipients)))
 	}
 	if plan != nil {
 		if err := s.collapseCopies(ctx, m, plan, copyTTL); err != nil {

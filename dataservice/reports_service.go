@@ -37,43 +37,144 @@ func parseAppMessageKey(prefix, key string) (uint64, bool) {
 
 // Day totals: a counter record per app and UTC day of the messages'
 // creation (KindAppCount, keyed app/YYYYMMDD beside the app's device
-// count), written in the batches that save messages and count their
-// deliveries.
+// count). What saves and counts add to them is summed in memory
+// (pendingDays) and written with the next AddCounters batch — which the
+// writer flushes every few hundred milliseconds —, or by the save that
+// finds the sums older than dayFlushAfter, or by Flush: a push costs a map
+// update, not a store write. A crash loses what was not written yet, at
+// most about dayFlushAfter of a day's figures; message reports are not
+// affected.
 const (
 	dayMessages  = "messages"
 	dayTargeted  = "targeted"
 	dayDelivered = "delivered"
+
+	// dayFlushAfter is how long day totals wait in memory at most, when
+	// no AddCounters batch takes them first.
+	dayFlushAfter = 500 * time.Millisecond
 )
 
 func appDayKey(app string, day time.Time) string { return app + "/" + day.UTC().Format("20060102") }
 
-// dayWrite adds deltas to the totals of app's messages of id's day; false
-// for an app key that has no index (as appMessageWrite).
-func dayWrite(app string, id uint64, deltas []Delta) (Write, bool) {
-	if checkAppKey(app) != nil {
-		return Write{}, false
-	}
-	return Write{Kind: KindAppCount, Key: appDayKey(app, idDay(id)), Deltas: deltas, Options: WriteOptions{TTL: MessageListHorizon}}, true
+// appDay names the totals of an app's messages of one day.
+type appDay struct {
+	app string
+	day time.Time // midnight UTC
 }
 
-// AppDay implements ReportStore.
+// pendingDays sums day totals not yet written.
+type pendingDays struct {
+	mu    sync.Mutex
+	sums  map[appDay]*[3]int64 // messages, targeted, delivered
+	since time.Time            // when the oldest sum began
+}
+
+// add adds to the totals of app's messages of id's day, and reports
+// whether the sums are due to be written.
+func (p *pendingDays) add(app string, id uint64, messages, targeted, delivered int64, now time.Time) (due bool) {
+	if checkAppKey(app) != nil {
+		return false
+	}
+	k := appDay{app, idDay(id)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sums == nil {
+		p.sums, p.since = make(map[appDay]*[3]int64), now
+	}
+	sum := p.sums[k]
+	if sum == nil {
+		sum = new([3]int64)
+		p.sums[k] = sum
+	}
+	sum[0], sum[1], sum[2] = sum[0]+messages, sum[1]+targeted, sum[2]+delivered
+	return now.Sub(p.since) >= dayFlushAfter
+}
+
+// take returns the sums as writes and forgets them; putBack restores them
+// if writing them failed.
+func (p *pendingDays) take() (map[appDay]*[3]int64, []Write) {
+	p.mu.Lock()
+	sums := p.sums
+	p.sums = nil
+	p.mu.Unlock()
+	writes := make([]Write, 0, len(sums))
+	for k, sum := range sums {
+		writes = append(writes, Write{Kind: KindAppCount, Key: appDayKey(k.app, k.day), Options: WriteOptions{TTL: MessageListHorizon},
+			Deltas: []Delta{{Name: dayMessages, Delta: sum[0]}, {Name: dayTargeted, Delta: sum[1]}, {Name: dayDelivered, Delta: sum[2]}}})
+	}
+	return sums, writes
+}
+
+func (p *pendingDays) putBack(sums map[appDay]*[3]int64, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sums == nil {
+		p.sums, p.since = make(map[appDay]*[3]int64), now
+	}
+	for k, s := range sums {
+		if cur := p.sums[k]; cur != nil {
+			cur[0], cur[1], cur[2] = cur[0]+s[0], cur[1]+s[1], cur[2]+s[2]
+		} else {
+			p.sums[k] = s
+		}
+	}
+}
+
+// get returns the unwritten sums of k.
+func (p *pendingDays) get(k appDay) [3]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.sums[k]; s != nil {
+		return *s
+	}
+	return [3]int64{}
+}
+
+// addDay adds a saved message to its day totals, writing the sums if they
+// are due.
+func (s *Service) addDay(ctx context.Context, app string, id uint64, targeted int64) {
+	if s.days.add(app, id, 1, targeted, 0, s.now()) {
+		_ = s.Flush(ctx) // on failure the sums wait for the next write
+	}
+}
+
+// Flush writes the day totals summed in memory. The node calls it before
+// closing the store; AddCounters writes them too.
+func (s *Service) Flush(ctx context.Context) error {
+	sums, writes := s.days.take()
+	if len(writes) == 0 {
+		return nil
+	}
+	if err := s.store.PutMany(ctx, writes); err != nil {
+		s.days.putBack(sums, s.now())
+		return fmt.Errorf("day totals: %w", err)
+	}
+	return nil
+}
+
+// AppDay implements ReportStore: what is written, and what this Service
+// summed and has not written yet.
 func (s *Service) AppDay(ctx context.Context, app string, day time.Time) (DayTotals, error) {
 	if err := checkAppKey(app); err != nil {
 		return DayTotals{}, fmt.Errorf("day totals: %w", err)
 	}
+	pending := s.days.get(appDay{app, day.UTC().Truncate(24 * time.Hour)})
+	t := DayTotals{Messages: pending[0], Targeted: pending[1], Delivered: pending[2]}
 	c, err := s.store.Counters(ctx, KindAppCount, appDayKey(app, day))
 	if errors.Is(err, ErrNotFound) {
-		return DayTotals{}, nil
+		return t, nil
 	}
 	if err != nil {
 		return DayTotals{}, fmt.Errorf("day totals of app %s: %w", app, err)
 	}
-	return DayTotals{Messages: c[dayMessages], Targeted: c[dayTargeted], Delivered: c[dayDelivered]}, nil
+	t.Messages, t.Targeted, t.Delivered = t.Messages+c[dayMessages], t.Targeted+c[dayTargeted], t.Delivered+c[dayDelivered]
+	return t, nil
 }
 
 // AddCounters implements ReportStore. The targeted and delivered counts
-// also go to their messages' day totals: the messages' apps come from a
-// map of recently saved messages, or are read.
+// also go to their messages' day totals, and the day totals summed so far
+// are written in the same batch: the messages' apps come from a map of
+// recently saved messages, or are read.
 func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error {
 	// Group by message so each message's counters change in one atomic
 	// step; all messages' changes go to the store in one batch.
@@ -91,130 +192,123 @@ func (s *Service) AddCounters(ctx context.Context, deltas []CounterDelta) error 
 	if len(order) == 0 {
 		return nil
 	}
-	writes := make([]Write, len(order), len(order)+1)
+	if err := s.countDays(ctx, order, byMessage); err != nil {
+		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
+	}
+	sums, days := s.days.take()
+	writes := make([]Write, len(order), len(order)+len(days))
 	for i, id := range order {
 		writes[i] = Write{Kind: KindCounter, Key: messageKey(id), Deltas: byMessage[id]}
 	}
-	days, err := s.dayDeltas(ctx, order, byMessage)
-	if err != nil {
-		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
-	}
 	writes = append(writes, days...)
 	if err := s.store.PutMany(ctx, writes); err != nil {
+		s.days.putBack(sums, s.now())
 		return fmt.Errorf("add counters of %d messages: %w", len(order), err)
 	}
 	return nil
 }
 
-// dayDeltas returns the writes that add the targeted and delivered deltas
-// of messages to their day totals, one per app and day.
-func (s *Service) dayDeltas(ctx context.Context, order []uint64, byMessage map[uint64][]Delta) ([]Write, error) {
-	var counted []uint64
-	for _, id := range order {
-		for _, d := range byMessage[id] {
-			if d.Name == string(CounterTargeted) || d.Name == string(CounterDelivered) {
-				counted = append(counted, id)
-				break
-			}
-		}
+// countDays adds the targeted and delivered deltas of messages to their
+// day totals.
+func (s *Service) countDays(ctx context.Context, order []uint64, byMessage map[uint64][]Delta) error {
+	type dayDelta struct {
+		app                 string
+		id                  uint64 // one of the day's messages
+		targeted, delivered int64
 	}
-	if len(counted) == 0 {
-		return nil, nil
-	}
-	apps, err := s.appsOf(ctx, counted)
-	if err != nil {
-		return nil, err
-	}
-	type appDay struct {
-		app string
-		day time.Time
-	}
-	sums := map[appDay]*[2]int64{} // targeted, delivered
-	var keys []appDay
-	for i, id := range counted {
-		if apps[i] == "" {
-			continue // a message no longer kept: its day is past its horizon
-		}
-		k := appDay{apps[i], idDay(id)}
-		sum := sums[k]
-		if sum == nil {
-			sum = new([2]int64)
-			sums[k] = sum
-			keys = append(keys, k)
-		}
-		for _, d := range byMessage[id] {
+	var sums []dayDelta // one per app and day: a batch usually has one
+	var unknown []uint64
+	add := func(app string, id uint64, deltas []Delta) {
+		var targeted, delivered int64
+		for _, d := range deltas {
 			switch d.Name {
 			case string(CounterTargeted):
-				sum[0] += d.Delta
+				targeted += d.Delta
 			case string(CounterDelivered):
-				sum[1] += d.Delta
+				delivered += d.Delta
+			}
+		}
+		if targeted == 0 && delivered == 0 {
+			return
+		}
+		day := idDay(id)
+		for i := range sums {
+			if sums[i].app == app && idDay(sums[i].id) == day {
+				sums[i].targeted, sums[i].delivered = sums[i].targeted+targeted, sums[i].delivered+delivered
+				return
+			}
+		}
+		sums = append(sums, dayDelta{app, id, targeted, delivered})
+	}
+	for _, id := range order {
+		if app, ok := s.recent.get(id); ok {
+			add(app, id, byMessage[id])
+		} else if counts(byMessage[id]) {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		ms, err := s.Messages(ctx, unknown)
+		if err != nil {
+			return err
+		}
+		for i, m := range ms {
+			if m.AppKey != "" { // else a message no longer kept: its day is past its horizon
+				s.recent.put(unknown[i], m.AppKey)
+				add(m.AppKey, unknown[i], byMessage[unknown[i]])
 			}
 		}
 	}
-	writes := make([]Write, 0, len(keys))
-	for _, k := range keys {
-		sum := sums[k]
-		writes = append(writes, Write{Kind: KindAppCount, Key: appDayKey(k.app, k.day),
-			Deltas: []Delta{{Name: dayTargeted, Delta: sum[0]}, {Name: dayDelivered, Delta: sum[1]}}, Options: WriteOptions{TTL: MessageListHorizon}})
+	now := s.now()
+	for _, d := range sums {
+		s.days.add(d.app, d.id, 0, d.targeted, d.delivered, now)
 	}
-	return writes, nil
+	return nil
 }
 
-// appsOf returns the app of each message of ids ("" for one not kept):
-// from the messages saved recently through s, else read.
-func (s *Service) appsOf(ctx context.Context, ids []uint64) ([]string, error) {
-	out := make([]string, len(ids))
-	var missing []uint64
-	var at []int
-	for i, id := range ids {
-		if app, ok := s.recent.get(id); ok {
-			out[i] = app
-		} else {
-			missing = append(missing, id)
-			at = append(at, i)
+// counts reports whether deltas change a count of the day totals.
+func counts(deltas []Delta) bool {
+	for _, d := range deltas {
+		if d.Name == string(CounterTargeted) || d.Name == string(CounterDelivered) {
+			return true
 		}
 	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	ms, err := s.Messages(ctx, missing)
-	if err != nil {
-		return nil, err
-	}
-	for j, m := range ms {
-		out[at[j]] = m.AppKey
-		if m.AppKey != "" {
-			s.recent.put(missing[j], m.AppKey)
-		}
-	}
-	return out, nil
+	return false
 }
 
 // recentApps remembers the apps of recently saved or counted messages, so
-// that counting their deliveries reads no message. It is bounded: when
-// full, it starts again empty.
+// that counting their deliveries reads no message: a direct-mapped table
+// by message id, where a newer message takes the slot of an older one.
 type recentApps struct {
-	mu sync.Mutex
-	m  map[uint64]string
+	mu    sync.Mutex
+	slots *[recentSlots]recentApp // allocated on first use
 }
 
-// maxRecentApps bounds recentApps: a few seconds of pushes at the highest
+type recentApp struct {
+	id  uint64
+	app string
+}
+
+// recentSlots sizes recentApps: a few seconds of pushes at the highest
 // rates, where deliveries follow their saves closely.
-const maxRecentApps = 1 << 16
+const recentSlots = 1 << 16
 
 func (r *recentApps) get(id uint64) (string, bool) {
 	r.mu.Lock()
-	app, ok := r.m[id]
-	r.mu.Unlock()
-	return app, ok
+	defer r.mu.Unlock()
+	if r.slots == nil {
+		return "", false
+	}
+	e := r.slots[id%recentSlots]
+	return e.app, e.id == id && e.app != ""
 }
 
 func (r *recentApps) put(id uint64, app string) {
 	r.mu.Lock()
-	if r.m == nil || len(r.m) >= maxRecentApps {
-		r.m = make(map[uint64]string, 1024)
+	if r.slots == nil {
+		r.slots = new([recentSlots]recentApp)
 	}
-	r.m[id] = app
+	r.slots[id%recentSlots] = recentApp{id, app}
 	r.mu.Unlock()
 }
 

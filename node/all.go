@@ -66,6 +66,7 @@ type AllNode struct {
 
 	log     *slog.Logger
 	store   dataservice.Store
+	data    *dataservice.Service
 	cache   *cache.Tiered
 	system  *actor.ActorSystem
 	writer  *actors.Writer
@@ -180,7 +181,8 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 	if n.cache, err = cache.New(cfg.Cache); err != nil {
 		return nil, err
 	}
-	return dataservice.New(dataservice.NewCachedStore(n.store, n.cache, 0, nil)), nil
+	n.data = dataservice.New(dataservice.NewCachedStore(n.store, n.cache, 0, nil))
+	return n.data, nil
 }
 
 // stats are the figures of the components, for the admin runtime report.
@@ -226,6 +228,9 @@ func (n *AllNode) Close(ctx context.Context) error {
 	}
 	if n.writer != nil {
 		n.writer.Close()
+	}
+	if n.data != nil {
+		errs = append(errs, n.data.Flush(ctx)) // the day totals summed in memory
 	}
 	if n.cache != nil {
 		errs = append(errs, n.cache.Close())

@@ -35,6 +35,7 @@ type DataserviceConfig struct {
 // DataserviceNode is a running `herald dataservice`.
 type DataserviceNode struct {
 	store  dataservice.Store
+	data   *dataservice.Service
 	source *dataservice.Source
 	http   *http.Server
 	ln     net.Listener
@@ -64,7 +65,8 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 		return nil, err
 	}
 	n.source = dataservice.NewSource(n.store, cfg.Invalidation)
-	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, dataservice.New(n.source), n.source)
+	n.data = dataservice.New(n.source)
+	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, n.data, n.source)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +94,9 @@ func (n *DataserviceNode) Close(ctx context.Context) error {
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.data != nil {
+		errs = append(errs, n.data.Flush(ctx)) // the day totals summed in memory
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
