@@ -26,7 +26,7 @@ const (
 type Service struct {
 	store  Store
 	now    func() time.Time
-	recent recentApps   // the apps of recent messages, for their day totals
+	recent recentApps  // the apps of recent messages, for their day totals
 	days   pendingDays // day totals not yet written (reports_service.go)
 }
 
