@@ -15,6 +15,18 @@
 //   - the writer actor batches dense writes: session records, inbox removals
 //     (ACKs) and delivery receipts (per-message counters).
 //
+// In a gateway:
+//   - the router (router.go; the design card's "dispatcher actor") hands a
+//     page of devices to the connectors their sessions name, fans a
+//     broadcast out to every connector, and withdraws canceled messages;
+//   - a task actor per push task (task.go) walks its audience page by page,
+//     stores each page's inbox copies and checkpoints before sending it;
+//   - a writer counts what the gateway learns of deliveries (offline,
+//     withdrawn).
+//
+// `herald all` runs all of them in one actor system, with one writer.
+// docs/design.md ("Actors", "Routes") follows a push through them.
+//
 // Concurrency contract: Receive never blocks. Store calls and other blocking
 // work run on a bounded worker pool (internal/workpool) and come back to the
 // actor as messages; when the pool is full, the actor sheds the work with a
