@@ -84,6 +84,18 @@ func (r *recorder) next(t testing.TB) *Conn {
 	}
 }
 
+// watched waits until l watches c, and returns it: OnOpen runs before, so
+// a test that pauses or fills c right after it would race the loop.
+func watched(t testing.TB, l *Loop, c *Conn) *Conn {
+	t.Helper()
+	eventually(t, "the connection watched", func() bool {
+		l.mu.Lock() // the loop adds c to its poller under l.mu, once the table holds it
+		defer l.mu.Unlock()
+		return int(c.fd) < len(l.table) && l.table[c.fd] == c
+	})
+	return c
+}
+
 // eventually polls cond until it holds or a deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -217,7 +229,7 @@ func TestLargeWritesArriveWholeAndInOrder(t *testing.T) {
 	r := newRecorder()
 	l := start(t, r.config(Config{Pollers: 1, MaxWriteBuffer: 16 << 20}))
 	nc := dial(t, l, 4096)
-	c := r.next(t)
+	c := watched(t, l, r.next(t))
 
 	want := pattern(8 << 20)
 	buffered := false
@@ -264,7 +276,7 @@ func TestWriteBufferOverflowCloses(t *testing.T) {
 	r := newRecorder()
 	l := start(t, r.config(Config{Pollers: 1, MaxWriteBuffer: 64 << 10}))
 	nc := dial(t, l, 4096)
-	c := r.next(t)
+	c := watched(t, l, r.next(t))
 
 	chunk := make([]byte, 16<<10)
 	var (
@@ -312,7 +324,7 @@ func TestLingerEnds(t *testing.T) {
 	r := newRecorder()
 	l := start(t, r.config(Config{Pollers: 1, MaxWriteBuffer: 64 << 10, Linger: 50 * time.Millisecond}))
 	dial(t, l, 4096)
-	overflowed := r.next(t)
+	overflowed := watched(t, l, r.next(t))
 	chunk := make([]byte, 16<<10)
 	for err := error(nil); err == nil; {
 		_, err = overflowed.Write(chunk)
@@ -324,7 +336,7 @@ func TestLingerEnds(t *testing.T) {
 	}
 
 	dial(t, l, 4096)
-	c := r.next(t)
+	c := watched(t, l, r.next(t))
 	for err := error(nil); err == nil; {
 		_, err = c.Write(chunk)
 	}
@@ -344,7 +356,7 @@ func TestPausedConnectionIsNotPolledForInput(t *testing.T) {
 	r := newRecorder()
 	l := start(t, r.config(Config{Pollers: 1}))
 	nc := dial(t, l, 0)
-	c := r.next(t)
+	c := watched(t, l, r.next(t))
 	c.PauseReading()
 	c.PauseReading()
 	c.mu.Lock()
