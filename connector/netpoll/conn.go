@@ -158,7 +158,7 @@ func (c *Conn) events() uint32 {
 // wait too: TCP's flow control slows the peer down. A peer's close is
 // noticed only after ResumeReading, but a reset ends the connection at
 // once. Pausing a paused or closed connection does nothing; it costs one
-// epoll_ctl and no memory.
+// epoll_ctl and no memory. Like Write, it is for after OnOpen returned.
 func (c *Conn) PauseReading() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
