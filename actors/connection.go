@@ -15,10 +15,15 @@ import (
 )
 
 // Socket is the connector's side of one device connection, as a connection
-// actor uses it. Write and Close must not block for long; Write may be called
-// after the socket closed and then fails.
+// actor uses it. Write, CloseWith and Close must not block for long; Write
+// may be called after the socket closed and then fails.
 type Socket interface {
+	// Write sends b, or fails: with ErrSocketFull (wrapped) if the device
+	// does not read fast enough, after which only CloseWith sends.
 	Write(b []byte) (int, error)
+	// CloseWith sends last (an ERROR or a refusal), even after Write
+	// failed with ErrSocketFull, then closes.
+	CloseWith(last []byte) error
 	Close() error
 	// Ready tells the event loop the handshake is done: from now on the
 	// idle timeout applies instead of the handshake deadline.
@@ -27,6 +32,11 @@ type Socket interface {
 	// on unprocessed records per connection.
 	Processed()
 }
+
+// ErrSocketFull is what Socket.Write returns (wrapped) when the device did
+// not read what was sent to it and its output outgrew the socket's bound:
+// the connection then ends with ERROR too_slow.
+var ErrSocketFull = errors.New("actors: the device does not read its output fast enough")
 
 // connectionInit gives a new connection actor its socket (see
 // Env.SpawnConnection).
@@ -138,8 +148,7 @@ func (c *connection) handshaking(ctx actor.Context) {
 		if !errors.As(err, &perr) {
 			perr = &protocol.Error{Code: protocol.CodeHandshakeFailed, Message: err.Error()}
 		}
-		c.write(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, perr)))
-		c.close()
+		c.closeWith(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, perr)))
 		return
 	}
 	c.sess = sess
@@ -431,22 +440,44 @@ func (c *connection) unexpectedBeforeWelcome(in *Inbound) {
 }
 
 // fail sends an ERROR frame (or, before the handshake completed, a
-// refusal), then closes.
+// refusal), then closes: even to a device that reads too slowly, whose
+// pushes outgrew the socket's bound, the ERROR goes out after them.
 func (c *connection) fail(e *protocol.Error) {
 	if c.closed {
 		return
 	}
-	if c.sess != nil {
-		c.writeFrame(func(b []byte) []byte { return protocol.AppendError(b, c.nextSeq(), e) })
-	} else {
-		c.write(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, e)))
+	if c.sess == nil {
+		c.closeWith(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, e)))
+		return
 	}
-	c.close()
+	buf := getBuffer()
+	defer putBuffer(buf)
+	b := append(*buf, 0, 0)
+	b = c.sealTail(protocol.AppendError(b, c.nextSeq(), e), 0)
+	*buf = b
+	if len(b) == 0 {
+		return // the session is spent; sealTail closed
+	}
+	c.closeWith(b)
 }
 
+// write sends b; a device that does not read fast enough is told so
+// (ERROR too_slow), other failures close.
 func (c *connection) write(b []byte) {
 	if _, err := c.sock.Write(b); err != nil {
+		if errors.Is(err, ErrSocketFull) {
+			c.fail(&protocol.Error{Code: protocol.CodeTooSlow, Message: "the device did not read what was sent to it"})
+			return
+		}
 		c.close()
+	}
+}
+
+// closeWith sends last and closes.
+func (c *connection) closeWith(last []byte) {
+	if !c.closed {
+		c.closed = true
+		_ = c.sock.CloseWith(last)
 	}
 }
 

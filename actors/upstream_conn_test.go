@@ -47,7 +47,11 @@ func (s *fakeSocket) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (s *fakeSocket) Close() error        { s.once.Do(func() { close(s.closed) }); return nil }
+func (s *fakeSocket) Close() error { s.once.Do(func() { close(s.closed) }); return nil }
+func (s *fakeSocket) CloseWith(last []byte) error {
+	_, _ = s.Write(last)
+	return s.Close()
+}
 func (s *fakeSocket) Ready(time.Duration) {}
 func (s *fakeSocket) Processed()          {}
 func (s *fakeSocket) isClosed() bool {

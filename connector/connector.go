@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +44,26 @@ type Config struct {
 	// MaxWriteBuffer is how much unsent output a connection may pile up
 	// before it is closed as too slow. Zero means 256 KiB.
 	MaxWriteBuffer int
+	// Linger is how long a connection the connector closes may keep
+	// sending what it holds (say, pushes a slow device has not read yet,
+	// then an ERROR): after it, what is left is dropped. Zero means 5s.
+	Linger time.Duration
 	// MaxUnprocessed is how many received records may wait for their
-	// connection actor before the connection is cut off as flooding. Zero
-	// means 64.
+	// connection actor before the connector stops reading the connection,
+	// until the actor has handled them all: flow control, through which
+	// TCP slows a fast sender down. Zero means 64.
 	MaxUnprocessed int
+	// FloodLimit is how many received records may wait for their
+	// connection actor before the connection is cut off as flooding
+	// (ERROR flooding). One read may bring more records than
+	// MaxUnprocessed; a conforming device never has this many on the way.
+	// Zero means 1024 (and at least MaxUnprocessed).
+	FloodLimit int
+	// FloodTimeout is how long flow control may hold back a connection's
+	// reading without a break (its actor does not catch up with what the
+	// device sent) before the connection is cut off as flooding. The
+	// sweeper checks once a second. Zero means 10s.
+	FloodTimeout time.Duration
 	// TrimAfter is how long connections must stop opening and closing,
 	// after a burst of them, before the connector returns the memory the
 	// burst freed to the operating system (see trimmer). Zero means 10s;
@@ -83,8 +100,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxWriteBuffer <= 0 {
 		c.MaxWriteBuffer = 256 << 10
 	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Second
+	}
 	if c.MaxUnprocessed <= 0 {
 		c.MaxUnprocessed = 64
+	}
+	if c.FloodLimit <= 0 {
+		c.FloodLimit = 1024
+	}
+	c.FloodLimit = max(c.FloodLimit, c.MaxUnprocessed)
+	if c.FloodTimeout <= 0 {
+		c.FloodTimeout = 10 * time.Second
 	}
 	if c.TrimAfter == 0 {
 		c.TrimAfter = 10 * time.Second
@@ -157,8 +184,9 @@ func (c *Connector) Start() error {
 	}
 	c.loop, err = netpoll.Start(ln, netpoll.Config{
 		Pollers:        c.cfg.Pollers,
-		ReadBufferSize: 32 << 10,
+		ReadBufferSize: readBufferSize,
 		MaxWriteBuffer: c.cfg.MaxWriteBuffer,
+		Linger:         c.cfg.Linger,
 		OnOpen:         c.onOpen,
 		OnData:         c.onData,
 		OnClose:        c.onClose,
@@ -245,6 +273,18 @@ func (c *Connector) onOpen(nc *netpoll.Conn) {
 	c.trim.changed()
 }
 
+// readBufferSize is the size of the event loop's reads: the most one
+// onData call gets.
+const readBufferSize = 32 << 10
+
+// floodRetryAfter is how long a device cut off as flooding is asked to
+// wait before it connects again.
+const floodRetryAfter = 30 * time.Second
+
+// onData splits what a connection received into records for its actor.
+// It stops reading the connection (socket.hold) while MaxUnprocessed
+// records wait for the actor, and cuts off a device with more than
+// FloodLimit waiting. Runs on the connection's poller.
 func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
 	sc, ok := nc.Value().(*socket)
 	if !ok || sc.broken {
@@ -256,25 +296,29 @@ func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
 		sc.partial = append(sc.partial, data...)
 		buf = sc.partial
 	}
+	if !sc.greeted && c.refuseRecord1(sc, buf) {
+		return
+	}
 	root := c.env.System.Root
 	for {
 		body, rest, err := protocol.SplitRecord(buf, c.cfg.Settings.MaxRecord)
 		if err != nil {
-			sc.broken, sc.partial = true, nil
 			code := protocol.CodeMalformedFrame
 			if errors.Is(err, protocol.ErrRecordTooLarge) {
 				code = protocol.CodeFrameTooLarge
 			}
-			root.Send(sc.pid, &actors.Kick{Err: &protocol.Error{Code: code, Message: err.Error()}})
+			c.kick(sc, &protocol.Error{Code: code, Message: err.Error()})
 			return
 		}
 		if body == nil {
 			break
 		}
-		if int(sc.unprocessed.Add(1)) > c.cfg.MaxUnprocessed {
-			sc.broken, sc.partial = true, nil
-			c.cfg.Log.Warn("device connection flooding; closed", "remote", nc.RemoteAddr())
-			_ = nc.Close()
+		sc.greeted = true
+		if int(sc.unprocessed.Add(1)) > c.cfg.FloodLimit {
+			c.cfg.Log.Warn("device connection flooding; closing", "remote", nc.RemoteAddr(), "records", c.cfg.FloodLimit)
+			nc.PauseReading() // for good: the count never drops to zero again
+			c.kick(sc, &protocol.Error{Code: protocol.CodeFlooding,
+				Message: "more than " + strconv.Itoa(c.cfg.FloodLimit) + " frames sent ahead of the server", RetryAfter: floodRetryAfter})
 			return
 		}
 		root.Send(sc.pid, &actors.Inbound{Record: append([]byte(nil), body...)})
@@ -288,6 +332,38 @@ func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
 	default:
 		sc.partial = append(sc.partial[:0], buf...) // buf aliases partial; copy is safe forwards
 	}
+	if int(sc.unprocessed.Load()) >= c.cfg.MaxUnprocessed {
+		sc.hold()
+	}
+}
+
+// refuseRecord1 refuses, as soon as its length and version byte arrived, a
+// first record that cannot be record 1 of the handshake (exactly
+// protocol.Record1Len bytes), with the code the handshake would refuse it
+// with once read whole: a half-open connection so never holds more than
+// record 1's bytes. It reports whether it refused. Lengths that no record
+// may have are left to SplitRecord.
+func (c *Connector) refuseRecord1(sc *socket, buf []byte) bool {
+	if len(buf) < protocol.RecordHeaderLen+1 {
+		return false
+	}
+	n := int(buf[0])<<8 | int(buf[1])
+	if n == protocol.Record1Len || n == 0 || n > c.cfg.Settings.MaxRecord {
+		return false
+	}
+	e := &protocol.Error{Code: protocol.CodeHandshakeFailed, Message: "record 1 must be " + strconv.Itoa(protocol.Record1Len) + " bytes"}
+	if buf[protocol.RecordHeaderLen] != protocol.Version {
+		e = &protocol.Error{Code: protocol.CodeUnsupportedVersion, Message: "unsupported protocol version; this server speaks version " + strconv.Itoa(protocol.Version)}
+	}
+	c.kick(sc, e)
+	return true
+}
+
+// kick has the connection's actor send e and close; input that follows is
+// ignored. Runs on the connection's poller.
+func (c *Connector) kick(sc *socket, e *protocol.Error) {
+	sc.broken, sc.partial = true, nil
+	c.env.System.Root.Send(sc.pid, &actors.Kick{Err: e})
 }
 
 func (c *Connector) onClose(nc *netpoll.Conn, err error) {
@@ -299,14 +375,14 @@ func (c *Connector) onClose(nc *netpoll.Conn, err error) {
 	c.trim.changed()
 }
 
-// sweep advances the coarse clock and enforces handshake and idle
-// deadlines, once a second, for every connection, and trims memory after a
-// burst of connections.
+// sweep advances the coarse clock and enforces handshake, idle and flood
+// deadlines, once a second, for every connection, and trims memory after
+// a burst of connections.
 func (c *Connector) sweep() {
 	defer close(c.sweepDone)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	root := c.env.System.Root
+	floodSweeps := uint32(min((c.cfg.FloodTimeout+time.Second-1)/time.Second, time.Duration(floodSweepsMask>>floodSweepsShift)))
 	for {
 		select {
 		case <-c.stop:
@@ -316,20 +392,51 @@ func (c *Connector) sweep() {
 		now := c.clock.Add(1)
 		c.env.Withdrawn.Prune(time.Now())
 		c.trim.tick(now, c.connections())
-		c.eachSocket(func(sc *socket) {
-			if sc.expired.Load() {
-				return
-			}
-			d := int64(sc.deadline.Load())
-			late := d != 0 && now > d
-			if idle := int64(sc.idle.Load()); d == 0 && idle > 0 && now-int64(sc.lastSeen.Load()) > idle {
-				late = true
-			}
-			if late {
-				sc.expired.Store(true)
-				root.Send(sc.pid, &actors.DeadlinePassed{})
-			}
-		})
+		c.eachSocket(func(sc *socket) { c.sweepSocket(sc, now, floodSweeps) })
+	}
+}
+
+// sweepSocket sends DeadlinePassed to a connection past its handshake
+// deadline or silent past its idle timeout, and ERROR flooding to one
+// whose reading was held back, without a break, at floodSweeps sweeps in
+// a row. A held connection is not idle: its device sent what waits
+// unread.
+func (c *Connector) sweepSocket(sc *socket, now int64, floodSweeps uint32) {
+	f := sc.flags.And(^resumed)
+	if f&expired != 0 {
+		return
+	}
+	d := int64(sc.deadline.Load())
+	late := d != 0 && now > d
+	if idle := int64(sc.idle.Load()); d == 0 && idle > 0 && f&held == 0 && now-int64(sc.lastSeen.Load()) > idle {
+		late = true
+	}
+	if late {
+		sc.flags.Or(expired)
+		c.env.System.Root.Send(sc.pid, &actors.DeadlinePassed{})
+		return
+	}
+	sweeps := (f & floodSweepsMask) >> floodSweepsShift
+	switch {
+	case f&held != 0 && f&resumed == 0:
+		sweeps++
+	case sweeps == 0:
+		return
+	default:
+		sweeps = 0
+	}
+	if sweeps >= floodSweeps {
+		sc.flags.Or(expired)
+		c.cfg.Log.Warn("device connection held back for too long; closing", "remote", sc.nc.RemoteAddr(), "seconds", sweeps)
+		c.env.System.Root.Send(sc.pid, &actors.Kick{Err: &protocol.Error{Code: protocol.CodeFlooding,
+			Message: "frames sent faster than the server handles them for " + strconv.Itoa(int(sweeps)) + "s", RetryAfter: floodRetryAfter}})
+		return
+	}
+	for { // the sweeper alone writes these bits; others may change flags
+		old := sc.flags.Load()
+		if sc.flags.CompareAndSwap(old, old&^floodSweepsMask|sweeps<<floodSweepsShift) {
+			return
+		}
 	}
 }
 

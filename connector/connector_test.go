@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,9 +37,25 @@ type rawDevice struct {
 	seq  uint32
 }
 
-func dialRaw(t *testing.T, h *nodetest.Herald) *rawDevice {
+// withReceiveBuffer shrinks a raw device's receive buffer to n bytes, so
+// that what the server sends backs up quickly when it does not read.
+func withReceiveBuffer(n int) func(*net.Dialer) {
+	return func(d *net.Dialer) {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
+			})
+		}
+	}
+}
+
+func dialRaw(t *testing.T, h *nodetest.Herald, opts ...func(*net.Dialer)) *rawDevice {
 	t.Helper()
-	nc, err := net.Dial("tcp", h.Node.DeviceAddr().String())
+	var dialer net.Dialer
+	for _, o := range opts {
+		o(&dialer)
+	}
+	nc, err := dialer.Dial("tcp", h.Node.DeviceAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +220,14 @@ func TestViolationsCloseTheConnectionWithACode(t *testing.T) {
 			d.writeRaw(protocol.AppendRecord(nil, rec1))
 			d.expectRefusal(protocol.CodeHandshakeFailed)
 		}},
+		{"record 1 announced longer than it is, refused before its body", func(t *testing.T, d *rawDevice, _ sdk.Credentials) {
+			d.writeRaw([]byte{0x10, 0x00, protocol.Version})
+			d.expectRefusal(protocol.CodeHandshakeFailed)
+		}},
+		{"record 1 of another version announced longer than it is", func(t *testing.T, d *rawDevice, _ sdk.Credentials) {
+			d.writeRaw([]byte{0x00, 0x60, 2})
+			d.expectRefusal(protocol.CodeUnsupportedVersion)
+		}},
 		{"oversized record header", func(t *testing.T, d *rawDevice, _ sdk.Credentials) {
 			d.writeRaw([]byte{0xff, 0xff, 1, 2, 3})
 			d.expectRefusal(protocol.CodeFrameTooLarge)
@@ -285,8 +310,24 @@ func TestViolationsCloseTheConnectionWithACode(t *testing.T) {
 		{"silent after connecting", func(t *testing.T, d *rawDevice, _ sdk.Credentials) {
 			d.expectRefusal(protocol.CodeHandshakeTimeout)
 		}},
+		{"half of record 1, then silent", func(t *testing.T, d *rawDevice, _ sdk.Credentials) {
+			in, _ := protocol.NewInitiator(key, nil)
+			rec1, _ := in.AppendRecord1(nil)
+			d.writeRaw(protocol.AppendRecord(nil, rec1)[:25])
+			d.expectRefusal(protocol.CodeHandshakeTimeout)
+		}},
 		{"silent after the handshake", func(t *testing.T, d *rawDevice, _ sdk.Credentials) {
 			d.handshake(key)
+			d.expectError(protocol.CodeHandshakeTimeout)
+		}},
+		{"half of HELLO, then silent", func(t *testing.T, d *rawDevice, cr sdk.Credentials) {
+			d.handshake(key)
+			secret, _ := base64.RawURLEncoding.DecodeString(cr.DeviceSecret)
+			rec, _ := d.sess.SealRecord(nil, protocol.AppendHello(nil, d.nextSeq(), &protocol.Hello{
+				RegistrationID: []byte(cr.RegistrationID),
+				Proof:          protocol.ClientProof(secret, d.sess.ChannelBinding()),
+			}))
+			d.writeRaw(rec[:len(rec)/2])
 			d.expectError(protocol.CodeHandshakeTimeout)
 		}},
 		{"silent past the heartbeat", func(t *testing.T, d *rawDevice, cr sdk.Credentials) {
@@ -314,7 +355,7 @@ func TestViolationsCloseTheConnectionWithACode(t *testing.T) {
 				burst = append(burst, rec...)
 			}
 			_, _ = d.nc.Write(burst) // the server may cut us off mid-write
-			d.expectClosed()
+			d.expectError(protocol.CodeFlooding)
 		}},
 	}
 	for _, tc := range tests {

@@ -37,7 +37,7 @@ func malformed(reason string) error {
 // Code is a protocol error code, carried by ERROR frames and handshake
 // refusals. Its range tells the client what to do:
 //
-//	1000–1999  protocol or timing     reconnect with backoff
+//	1000–1999  protocol or timing     reconnect with backoff (at least retry_after)
 //	2000–2999  credentials            do not reconnect; re-register
 //	3000–3999  server condition       reconnect after retry_after, next address first
 //	4000–4999  session superseded     do not reconnect
@@ -68,6 +68,15 @@ const (
 	// MaxUpstreamsInFlight of its upstreams on this connection were
 	// still unacknowledged. A conforming client never triggers it.
 	CodeTooManyUpstreams Code = 1008
+	// CodeFlooding: the client sent frames faster than the server handles
+	// them, past what flow control absorbs: more than the server's bound
+	// of frames waiting to be handled, or it kept the server's reading
+	// held back for too long (docs/protocol.md, 4.1). Sent with a
+	// retry_after; a conforming client never triggers it.
+	CodeFlooding Code = 1009
+	// CodeTooSlow: the client did not read what the server sent, and the
+	// server's output for it outgrew its bound (256 KiB by default).
+	CodeTooSlow Code = 1010
 )
 
 // Credential errors: do not reconnect; re-register the device.
@@ -104,6 +113,8 @@ var codeNames = map[Code]string{
 	CodeHandshakeTimeout:   "handshake_timeout",
 	CodeIdleTimeout:        "idle_timeout",
 	CodeTooManyUpstreams:   "too_many_upstreams",
+	CodeFlooding:           "flooding",
+	CodeTooSlow:            "too_slow",
 	CodeAuthFailed:         "auth_failed",
 	CodeDeviceDisabled:     "device_disabled",
 	CodeServerBusy:         "server_busy",
@@ -142,9 +153,9 @@ type Error struct {
 	Code Code
 	// Message is a human-readable explanation for logs, never parsed.
 	Message string
-	// RetryAfter is how long the client should wait before reconnecting,
-	// for 3000–3999 codes. It travels in whole seconds, rounded up. Zero
-	// means the client's own backoff.
+	// RetryAfter is how long the client should wait at least before
+	// reconnecting (3000–3999 codes, and 1009 flooding). It travels in
+	// whole seconds, rounded up. Zero means the client's own backoff.
 	RetryAfter time.Duration
 }
 

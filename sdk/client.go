@@ -426,16 +426,17 @@ func (c *Client) run(first chan<- error) {
 			}
 		}
 		var perr *protocol.Error
+		told := errors.As(err, &perr) // the server said why, in an ERROR or a refusal
 		switch {
 		case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrReplaced):
 			stop(err)
 			return
-		case errors.As(err, &perr) && perr.Code == protocol.CodeHandshakeFailed:
+		case told && perr.Code == protocol.CodeHandshakeFailed:
 			addrs = nil // the server key may have changed: ask dispatch again
 			backoff = c.sleep(backoff)
 			continue
-		case errors.As(err, &perr) && perr.RetryAfter > 0:
-			c.wait(perr.RetryAfter)
+		case told && perr.RetryAfter > 0:
+			c.wait(perr.RetryAfter) // at least that long, whatever the code
 		}
 		if conn == nil {
 			failed = append(failed, addr)
@@ -443,6 +444,14 @@ func (c *Client) run(first chan<- error) {
 				addrs = nil
 				backoff = c.sleep(backoff)
 			}
+			continue
+		}
+		if told && perr.Code >= 1000 && perr.Code <= 1999 {
+			// The server cut the connection off for what this client did
+			// (flooding, reading too slowly, a violation, a timeout): back
+			// off, growing, so that a client that keeps doing it does not
+			// keep the server busy (docs/protocol.md, 8.3).
+			backoff = c.sleep(backoff)
 			continue
 		}
 		// The connection was up and dropped: retry it after a short,

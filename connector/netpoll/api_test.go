@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -159,5 +160,108 @@ func TestAPICloseAndShutdown(t *testing.T) {
 	if nc, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
 		nc.Close()
 		t.Error("the listener still accepts after Shutdown")
+	}
+}
+
+// A paused connection is not read: its peer's writes back up until they
+// block (TCP's flow control), and after ResumeReading every byte arrives,
+// in order. CloseWith's last message reaches the peer before the close.
+func TestAPIPauseReading(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		received []byte
+		paused   atomic.Bool
+	)
+	opened := make(chan *Conn, 1)
+	l, err := Start(ln, Config{
+		OnOpen: func(c *Conn) { opened <- c },
+		OnData: func(c *Conn, b []byte) {
+			mu.Lock()
+			received = append(received, b...)
+			mu.Unlock()
+			if paused.CompareAndSwap(false, true) {
+				c.PauseReading() // after the first data
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.Shutdown(ctx)
+	})
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := <-opened
+	if _, err := nc.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first data", func() bool { return paused.Load() })
+
+	// The server reads nothing more: the client's writes fill the
+	// sockets' buffers and then block.
+	want := []byte("first")
+	chunk := make([]byte, 64<<10)
+	_ = nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	for i := 0; ; i++ {
+		if i == 10000 {
+			t.Fatal("640 MB written to a paused connection: it is still read")
+		}
+		chunk[0] = byte(i)
+		n, err := nc.Write(chunk)
+		want = append(want, chunk[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	mu.Lock()
+	got := len(received)
+	mu.Unlock()
+	if got > len("first")+len(chunk) {
+		// At most the read under way when it paused.
+		t.Fatalf("%d bytes read while paused", got-len("first"))
+	}
+	c.ResumeReading()
+	waitFor(t, "everything written", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(received) >= len(want)
+	})
+	mu.Lock()
+	if !bytes.Equal(received, want) {
+		t.Errorf("received %d bytes, not the %d written in order", len(received), len(want))
+	}
+	mu.Unlock()
+
+	if err := c.CloseWith([]byte("goodbye")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	last, err := io.ReadAll(nc)
+	if string(last) != "goodbye" {
+		t.Fatalf("the peer read %q (%v), want the last message", last, err)
+	}
+	if err := c.CloseWith([]byte("again")); !errors.Is(err, ErrClosed) {
+		t.Errorf("CloseWith after CloseWith: %v, want ErrClosed", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

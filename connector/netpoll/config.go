@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"time"
 )
 
 // Errors of the loop, wrapped in what Write returns and what OnClose gets.
@@ -13,7 +14,8 @@ var (
 	// net.ErrClosed, so errors.Is(err, net.ErrClosed) holds too.
 	ErrClosed = fmt.Errorf("netpoll: %w", net.ErrClosed)
 	// ErrWriteBufferFull says a connection's unsent output would have
-	// exceeded Config.MaxWriteBuffer; the connection is closed.
+	// exceeded Config.MaxWriteBuffer: its peer does not read fast
+	// enough. The connection closes.
 	ErrWriteBufferFull = errors.New("netpoll: write buffer full")
 )
 
@@ -26,9 +28,14 @@ type Config struct {
 	// one OnData call receives. Zero means 32 KiB.
 	ReadBufferSize int
 	// MaxWriteBuffer is how much unsent output a connection may hold;
-	// a Write that would exceed it closes the connection. Zero means
-	// 256 KiB.
+	// a Write that would exceed it fails with ErrWriteBufferFull and the
+	// connection closes (Conn.Write). Zero means 256 KiB.
 	MaxWriteBuffer int
+	// Linger bounds how long a closing connection keeps sending the
+	// output it kept (see Conn.Close); then it closes whatever the peer
+	// did not take. Zero means 5s. (The standard library's loop writes
+	// synchronously: it has nothing to linger for.)
+	Linger time.Duration
 	// OnOpen is called for each accepted connection, on the accepting
 	// goroutine; the loop watches the connection once it returns, so it
 	// should not Write yet. Nil means nothing.
@@ -51,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWriteBuffer <= 0 {
 		c.MaxWriteBuffer = 256 << 10
+	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Second
 	}
 	if c.OnOpen == nil {
 		c.OnOpen = func(*Conn) {}

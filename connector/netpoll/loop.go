@@ -30,6 +30,13 @@ type Loop struct {
 
 	open atomic.Int64 // registered connections whose OnClose has not returned
 
+	// lingerMu guards lingering: the connections closing once their
+	// output is sent, with the time (UnixNano) at which they close
+	// anyway. reap walks it; it is empty unless peers read slowly.
+	lingerMu  sync.Mutex
+	lingering map[*Conn]int64
+	reapDone  chan struct{} // closed by shutdown: reap returns
+
 	stopAccept   chan struct{} // closed by Shutdown
 	acceptDone   chan struct{}
 	pollersDone  sync.WaitGroup
@@ -57,6 +64,8 @@ func Start(ln net.Listener, cfg Config) (*Loop, error) {
 		table:      make([]*Conn, initialTableSize()),
 		stopAccept: make(chan struct{}),
 		acceptDone: make(chan struct{}),
+		lingering:  make(map[*Conn]int64),
+		reapDone:   make(chan struct{}),
 	}
 	for i := 0; i < cfg.Pollers; i++ {
 		p, err := newPoller(l)
@@ -74,6 +83,7 @@ func Start(ln net.Listener, cfg Config) (*Loop, error) {
 		go p.run()
 	}
 	go l.accept()
+	go l.reap()
 	return l, nil
 }
 
@@ -173,20 +183,73 @@ func (l *Loop) shutdown(ctx context.Context) error {
 	for l.Len() > 0 && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	// The pollers close whatever is left and release their descriptors.
+	// The pollers close whatever is left, lingering or not, and release
+	// their descriptors.
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
 	for _, p := range l.pollers {
 		p.wake()
 	}
+	close(l.reapDone)
 	done := make(chan struct{})
 	go func() { l.pollersDone.Wait(); close(done) }()
+	if ctx.Err() != nil {
+		// Out of time already; the pollers still finish in a moment.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+	}
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("netpoll: shutdown: %w", ctx.Err())
+	}
+}
+
+// linger adds c to the connections closing once their output is sent.
+func (l *Loop) linger(c *Conn) {
+	deadline := time.Now().Add(l.cfg.Linger).UnixNano()
+	l.lingerMu.Lock()
+	l.lingering[c] = deadline
+	l.lingerMu.Unlock()
+}
+
+// unlinger removes a closed connection from the linger list.
+func (l *Loop) unlinger(c *Conn) {
+	l.lingerMu.Lock()
+	delete(l.lingering, c)
+	l.lingerMu.Unlock()
+}
+
+// reap closes the lingering connections whose linger ran out, dropping
+// the output their peers did not take, until Shutdown. Runs in its own
+// goroutine: one per loop, not a timer per connection.
+func (l *Loop) reap() {
+	tick := time.NewTicker(min(max(l.cfg.Linger/4, 10*time.Millisecond), time.Second))
+	defer tick.Stop()
+	var late []*Conn
+	for {
+		select {
+		case <-l.reapDone:
+			return
+		case now := <-tick.C:
+			late = late[:0]
+			l.lingerMu.Lock()
+			for c, deadline := range l.lingering {
+				if now.UnixNano() >= deadline {
+					late = append(late, c)
+				}
+			}
+			l.lingerMu.Unlock()
+			for _, c := range late {
+				c.mu.Lock()
+				c.abort(nil) // keeps the reason it closes for
+				c.mu.Unlock()
+			}
+			clear(late)
+		}
 	}
 }
 

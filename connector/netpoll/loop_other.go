@@ -22,6 +22,12 @@ import (
 // closed as too slow, as the Linux loop does when MaxWriteBuffer fills.
 const writeTimeout = 10 * time.Second
 
+// closeDrain is how long a connection closed by this side still reads
+// (and drops) its peer's input: closing with unread input resets the
+// connection, which can destroy the last output before the peer read it.
+// Writes are synchronous here, so there is no output left to linger for.
+const closeDrain = 100 * time.Millisecond
+
 // Loop serves the connections accepted on one listener.
 type Loop struct {
 	cfg Config
@@ -45,7 +51,13 @@ type Conn struct {
 	value  any
 	wmu    sync.Mutex // serializes writes
 	closed atomic.Bool
+	final  atomic.Bool           // Close or CloseWith was called
 	err    atomic.Pointer[error] // why it was closed by this side
+
+	// rmu guards paused and resumed; serve waits on resumed while paused.
+	rmu     sync.Mutex
+	paused  bool
+	resumed chan struct{} // closed by ResumeReading or close
 }
 
 // Start serves ln until Shutdown. The loop owns ln from now on.
@@ -103,6 +115,7 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 		for l.Len() > 0 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
+		l.Each(func(c *Conn) { c.abort() })
 		err = nil
 		if ctx.Err() != nil {
 			err = fmt.Errorf("netpoll: shutdown: %w", ctx.Err())
@@ -147,11 +160,13 @@ func (l *Loop) accept() {
 	}
 }
 
-// serve reads c until it closes, then reports the close.
+// serve reads c until it closes, then reports the close. Once this side
+// closed it, input is read and dropped for closeDrain.
 func (l *Loop) serve(c *Conn) {
 	buf := make([]byte, l.cfg.ReadBufferSize)
 	var err error
 	for {
+		c.waitResumed()
 		n, rerr := c.nc.Read(buf)
 		if n > 0 && !c.closed.Load() {
 			l.cfg.OnData(c, buf[:n])
@@ -194,7 +209,9 @@ func (c *Conn) Fd() int { return -1 }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Write sends b. It fails with ErrClosed after Close, and closes the
-// connection if the peer does not take b within writeTimeout.
+// connection, failing with ErrWriteBufferFull, if the peer does not take
+// b within writeTimeout; a CloseWith after that sends nothing, as b may
+// have been sent in part.
 func (c *Conn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -211,18 +228,79 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// Close closes the connection; OnClose follows. Closing a closed
-// connection does nothing.
+// PauseReading stops reading the connection until ResumeReading: no
+// OnData starts after it returns, except for data already read when it
+// was called (none if it is called from OnData).
+func (c *Conn) PauseReading() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if !c.paused && !c.closed.Load() { // closeWith resumes after it sets closed
+		c.paused = true
+		c.resumed = make(chan struct{})
+	}
+}
+
+// ResumeReading undoes PauseReading.
+func (c *Conn) ResumeReading() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.paused {
+		c.paused = false
+		close(c.resumed)
+	}
+}
+
+// waitResumed waits while reading is paused and the connection open.
+func (c *Conn) waitResumed() {
+	c.rmu.Lock()
+	paused, resumed := c.paused, c.resumed
+	c.rmu.Unlock()
+	if paused {
+		<-resumed
+	}
+}
+
+// Close closes the connection; OnClose follows within closeDrain.
+// Closing a closed connection does nothing.
 func (c *Conn) Close() error {
+	c.final.Store(true)
 	c.closeWith(nil)
 	return nil
 }
 
-func (c *Conn) closeWith(err error) {
-	if c.closed.CompareAndSwap(false, true) {
-		if err != nil {
-			c.err.Store(&err)
-		}
-		_ = c.nc.Close() // wakes serve, which reports the close
+// CloseWith sends last, then closes as Close does. It fails with
+// ErrClosed after Close, CloseWith or a failed Write.
+func (c *Conn) CloseWith(last []byte) error {
+	if !c.final.CompareAndSwap(false, true) {
+		return ErrClosed
 	}
+	if _, err := c.Write(last); err != nil {
+		return err
+	}
+	c.closeWith(nil)
+	return nil
+}
+
+// closeWith closes c with reason err: the peer gets end of file after the
+// output written, and serve drops its input for closeDrain.
+func (c *Conn) closeWith(err error) {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	if err != nil {
+		c.err.Store(&err)
+	}
+	c.ResumeReading() // serve must see the close
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok || err != nil || tc.CloseWrite() != nil {
+		_ = c.nc.Close() // wakes serve, which reports the close
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(closeDrain))
+}
+
+// abort closes c at once, without lingering.
+func (c *Conn) abort() {
+	c.closeWith(nil)
+	_ = c.nc.Close()
 }

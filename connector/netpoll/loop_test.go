@@ -84,6 +84,18 @@ func (r *recorder) next(t testing.TB) *Conn {
 	}
 }
 
+// watched waits until l watches c, and returns it: OnOpen runs before, so
+// a test that pauses or fills c right after it would race the loop.
+func watched(t testing.TB, l *Loop, c *Conn) *Conn {
+	t.Helper()
+	eventually(t, "the connection watched", func() bool {
+		l.mu.Lock() // the loop adds c to its poller under l.mu, once the table holds it
+		defer l.mu.Unlock()
+		return int(c.fd) < len(l.table) && l.table[c.fd] == c
+	})
+	return c
+}
+
 // eventually polls cond until it holds or a deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -217,7 +229,7 @@ func TestLargeWritesArriveWholeAndInOrder(t *testing.T) {
 	r := newRecorder()
 	l := start(t, r.config(Config{Pollers: 1, MaxWriteBuffer: 16 << 20}))
 	nc := dial(t, l, 4096)
-	c := r.next(t)
+	c := watched(t, l, r.next(t))
 
 	want := pattern(8 << 20)
 	buffered := false
@@ -256,16 +268,27 @@ func firstDifference(a, b []byte) int {
 	return -1
 }
 
+// A peer that does not read fast enough overflows the write buffer: the
+// output accepted, the Write that overflowed included, and a last message
+// (CloseWith, past the bound) still reach the peer, whole and in order,
+// then the connection closes with ErrWriteBufferFull.
 func TestWriteBufferOverflowCloses(t *testing.T) {
 	r := newRecorder()
 	l := start(t, r.config(Config{Pollers: 1, MaxWriteBuffer: 64 << 10}))
 	nc := dial(t, l, 4096)
-	c := r.next(t)
+	c := watched(t, l, r.next(t))
 
 	chunk := make([]byte, 16<<10)
-	var err error
+	var (
+		want []byte
+		err  error
+	)
 	for i := 0; i < 10000 && err == nil; i++ {
-		_, err = c.Write(chunk)
+		chunk[0] = byte(i)
+		var n int
+		if n, err = c.Write(chunk); n == len(chunk) {
+			want = append(want, chunk...) // the Write that overflows is sent too
+		}
 	}
 	if !errors.Is(err, ErrWriteBufferFull) {
 		t.Fatalf("Write error %v, want ErrWriteBufferFull", err)
@@ -273,13 +296,87 @@ func TestWriteBufferOverflowCloses(t *testing.T) {
 	if _, err := c.Write(chunk); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after overflow: %v, want net.ErrClosed", err)
 	}
+	last := bytes.Repeat([]byte("bye"), 1000)
+	if err := c.CloseWith(last); err != nil {
+		t.Fatalf("CloseWith after overflow: %v", err)
+	}
+	want = append(want, last...)
+	if err := c.CloseWith(last); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a second CloseWith: %v, want ErrClosed", err)
+	}
+	got, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	if len(got) != len(want) || firstDifference(got, want) >= 0 {
+		t.Fatalf("the peer read %d bytes, want the %d accepted", len(got), len(want))
+	}
 	eventually(t, "OnClose", func() bool { return len(r.closeErrs(c)) > 0 })
 	if errs := r.closeErrs(c); !errors.Is(errs[0], ErrWriteBufferFull) {
 		t.Fatalf("OnClose got %v, want ErrWriteBufferFull", errs[0])
 	}
-	if _, err := io.Copy(io.Discard, nc); err != nil && !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("client read: %v", err)
+	r.check(t)
+}
+
+// A peer that reads nothing holds a closing connection for the linger at
+// most.
+func TestLingerEnds(t *testing.T) {
+	r := newRecorder()
+	l := start(t, r.config(Config{Pollers: 1, MaxWriteBuffer: 64 << 10, Linger: 50 * time.Millisecond}))
+	dial(t, l, 4096)
+	overflowed := watched(t, l, r.next(t))
+	chunk := make([]byte, 16<<10)
+	for err := error(nil); err == nil; {
+		_, err = overflowed.Write(chunk)
 	}
+	// Nobody calls Close after the overflow: the linger ends it anyway.
+	eventually(t, "OnClose after the overflow", func() bool { return len(r.closeErrs(overflowed)) > 0 })
+	if errs := r.closeErrs(overflowed); !errors.Is(errs[0], ErrWriteBufferFull) {
+		t.Fatalf("OnClose got %v, want ErrWriteBufferFull", errs[0])
+	}
+
+	dial(t, l, 4096)
+	c := watched(t, l, r.next(t))
+	for err := error(nil); err == nil; {
+		_, err = c.Write(chunk)
+	}
+	_ = c.Close()
+	eventually(t, "OnClose after Close", func() bool { return len(r.closeErrs(c)) > 0 })
+	eventually(t, "lingering connections forgotten", func() bool {
+		l.lingerMu.Lock()
+		defer l.lingerMu.Unlock()
+		return len(l.lingering) == 0
+	})
+	r.check(t)
+}
+
+// Pausing and resuming reads changes the events epoll waits for, and a
+// reset of a paused connection still ends it.
+func TestPausedConnectionIsNotPolledForInput(t *testing.T) {
+	r := newRecorder()
+	l := start(t, r.config(Config{Pollers: 1}))
+	nc := dial(t, l, 0)
+	c := watched(t, l, r.next(t))
+	c.PauseReading()
+	c.PauseReading()
+	c.mu.Lock()
+	if ev := c.events(); ev != 0 {
+		t.Errorf("paused: events %#x, want none", ev)
+	}
+	c.mu.Unlock()
+	c.ResumeReading()
+	c.ResumeReading()
+	c.mu.Lock()
+	if ev := c.events(); ev != readEvents {
+		t.Errorf("resumed: events %#x, want %#x", ev, readEvents)
+	}
+	c.mu.Unlock()
+
+	c.PauseReading()
+	_, _ = nc.Write([]byte("unread"))
+	_ = nc.(*net.TCPConn).SetLinger(0)
+	nc.Close() // a reset
+	eventually(t, "OnClose of a paused connection", func() bool { return len(r.closeErrs(c)) > 0 })
 	r.check(t)
 }
 

@@ -8,11 +8,11 @@ import (
 	"syscall"
 )
 
-// Events a poller watches: input and hang-ups always, room for output only
-// while output is kept. Level-triggered.
+// Events a poller watches: input and hang-ups unless reading is paused or
+// the connection is closing, room for output only while output is kept
+// (Conn.events). Level-triggered.
 const (
-	readEvents  = syscall.EPOLLIN | syscall.EPOLLRDHUP
-	writeEvents = readEvents | syscall.EPOLLOUT
+	readEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP
 	// maxReads bounds the reads for one readiness event, so that one busy
 	// connection does not starve the others of its poller.
 	maxReads = 4
@@ -72,12 +72,9 @@ func (p *poller) add(fd int) error {
 	return nil
 }
 
-// watch arms (out) or disarms room-for-output events on fd.
-func (p *poller) watch(fd int, out bool) error {
-	ev := syscall.EpollEvent{Events: readEvents, Fd: int32(fd)}
-	if out {
-		ev.Events = writeEvents
-	}
+// watch sets the events the poller waits for on fd (Conn.events).
+func (p *poller) watch(fd int, events uint32) error {
+	ev := syscall.EpollEvent{Events: events, Fd: int32(fd)}
 	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
 }
 
@@ -144,7 +141,7 @@ func (p *poller) handle(c *Conn, events uint32) {
 		c.mu.Unlock()
 		return
 	}
-	if c.state&closing != 0 {
+	if c.state&shut != 0 {
 		c.mu.Unlock()
 		p.finish(c, nil)
 		return
@@ -157,15 +154,30 @@ func (p *poller) handle(c *Conn, events uint32) {
 		}
 	}
 	if len(c.out) == 0 && c.state&armed != 0 {
-		if err := p.watch(int(c.fd), false); err != nil {
+		c.state &^= armed
+		if err := p.watch(int(c.fd), c.events()); err != nil {
 			c.mu.Unlock()
 			p.finish(c, fmt.Errorf("netpoll: epoll_ctl: %w", err))
 			return
 		}
-		c.state &^= armed
+	}
+	hungUp := events&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	if c.state&(closing|paused) != 0 {
+		// Closing: done once Close (or CloseWith) was called and the
+		// output is sent. Paused: not reading. Either way a dead socket
+		// ends the connection.
+		done := c.state&final != 0 && len(c.out) == 0
+		c.mu.Unlock()
+		switch {
+		case done:
+			p.finish(c, nil)
+		case hungUp:
+			p.finish(c, io.ErrUnexpectedEOF)
+		}
+		return
 	}
 	c.mu.Unlock()
-	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) == 0 {
+	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP) == 0 && !hungUp {
 		return
 	}
 	// Reading needs no lock: only this goroutine closes the descriptor.
@@ -175,7 +187,7 @@ func (p *poller) handle(c *Conn, events uint32) {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			if events&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+			if hungUp {
 				p.finish(c, io.ErrUnexpectedEOF) // hung up yet nothing to read: do not spin
 			}
 			return
@@ -187,7 +199,7 @@ func (p *poller) handle(c *Conn, events uint32) {
 			return
 		}
 		p.loop.cfg.OnData(c, p.buf[:n])
-		if n < len(p.buf) || c.isClosing() {
+		if n < len(p.buf) || c.stopsReading() {
 			return
 		}
 	}
@@ -205,6 +217,7 @@ func (p *poller) finish(c *Conn, err error) {
 	if c.state&closing != 0 {
 		err = c.err
 	}
+	wasLingering := c.state&lingering != 0
 	c.state = closed
 	c.out, c.err = nil, nil
 	fd := int(c.fd)
@@ -218,6 +231,9 @@ func (p *poller) finish(c *Conn, err error) {
 	}
 	_ = syscall.Close(fd)
 	c.mu.Unlock()
+	if wasLingering {
+		p.loop.unlinger(c)
+	}
 	p.loop.unregister(c)
 	p.loop.cfg.OnClose(c, err)
 	p.loop.open.Add(-1)
