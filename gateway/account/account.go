@@ -39,6 +39,9 @@ type Config struct {
 	// Log receives what goes wrong in the background. Nil means
 	// slog.Default().
 	Log *slog.Logger
+	// Now reads the clock that ages failures and sessions. Nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -62,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	return c
 }
@@ -92,7 +98,7 @@ type Accounts struct {
 // New returns the accounts kept in store.
 func New(cfg Config, store Store) *Accounts {
 	cfg = cfg.withDefaults()
-	a := &Accounts{cfg: cfg, store: store, hasher: newHasher(cfg.Hashes), now: time.Now, seed: maphash.MakeSeed()}
+	a := &Accounts{cfg: cfg, store: store, hasher: newHasher(cfg.Hashes), now: cfg.Now, seed: maphash.MakeSeed()}
 	a.dummy = sync.OnceValues(func() (string, error) {
 		pw, _, err := newToken()
 		if err != nil {
