@@ -172,6 +172,7 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 	if n.store, err = storespec.Open(spec, storespec.Defaults{
 		LevelDBBlockCacheBytes:  storespec.AllBlockCacheBytes,
 		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+		Log:                     cfg.Log,
 	}); err != nil {
 		return nil, err
 	}

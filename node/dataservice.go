@@ -61,6 +61,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.store, err = storespec.Open(cfg.Store, storespec.Defaults{
 		LevelDBBlockCacheBytes:  storespec.DataserviceBlockCacheBytes,
 		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+		Log:                     cfg.Log,
 	}); err != nil {
 		return nil, err
 	}
