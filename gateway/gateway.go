@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/gateway/schedule"
 	"github.com/heraldpush/herald/gateway/webhook"
+	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/internal/workpool"
@@ -127,6 +128,10 @@ type Deps struct {
 	System *actor.ActorSystem
 	// Stats, if not nil, adds figures to the admin runtime report.
 	Stats func() any
+	// Health answers GET /readyz with the process's checks of readiness
+	// (its store, its dataservice, its connectors). Nil means a Checker
+	// without checks: ready while the gateway serves.
+	Health *health.Checker
 }
 
 // Gateway serves the REST API.
@@ -148,6 +153,7 @@ type Gateway struct {
 	schedules *schedule.Service
 	webhooks  *webhook.Delivery
 	stats     func() any
+	health    *health.Checker
 	accounts  *account.Accounts
 	auth      *api.Authenticator
 	handler   http.Handler
@@ -160,9 +166,12 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, limits: push.Limits{MaxPayload: cfg.MaxPayload, MaxRecipients: cfg.MaxRecipients, DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL},
 		log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
-		system: deps.System, stats: deps.Stats,
+		system: deps.System, stats: deps.Stats, health: deps.Health,
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: workpool.New(warmRequests, 0),
 		mailboxes: actors.NewMailboxPoolForOne()}
+	if g.health == nil {
+		g.health = health.New(health.Config{})
+	}
 	if cfg.Accounts.Log == nil {
 		cfg.Accounts.Log = cfg.Log
 	}
@@ -182,6 +191,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	const viewer, marketer, owner = dataservice.RoleViewer, dataservice.RoleMarketer, dataservice.RoleOwner
 	g.routes = []api.Route{
 		route("GET", "/healthz", api.AuthNone, g.healthz),
+		route("GET", "/readyz", api.AuthNone, g.readyz),
 		route("GET", "/v1/openapi.json", api.AuthNone, g.openAPI),
 		route("POST", "/v1/apps", api.AuthAdmin, g.createApp),
 		route("POST", "/v1/devices", api.AuthNone, g.registerDevice),
@@ -290,6 +300,13 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
 	api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers whether this process can do its work: the checks of
+// Deps.Health, 503 with the failing ones otherwise.
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	g.health.ServeHTTP(w, r)
 	return nil
 }
 

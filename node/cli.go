@@ -67,7 +67,7 @@ Usage:
   herald connector [flags]     hold device connections (needs dataservice)
   herald gateway [flags]       serve the REST API (needs dataservice and connectors)
   herald portal [flags]        serve the marketers' web portal (needs a gateway)
-  herald healthcheck URL       exit 0 if URL answers 200 (container health checks)
+  herald healthcheck URL       exit 0 if URL answers 200, such as http://127.0.0.1:8080/readyz (container health checks)
   herald version               print the version
   herald help                  print this help
 
@@ -467,7 +467,8 @@ func runPortal(args []string, stdout, stderr io.Writer) int {
 	return serveUntilSignal(ctx, stop, n, stdout, stderr)
 }
 
-// runHealthcheck GETs a health endpoint: containers without curl use it.
+// runHealthcheck GETs a health endpoint (/healthz or /readyz): containers
+// without curl use it. It exits 0 on 200 and 1 otherwise, saying why.
 func runHealthcheck(args []string, stderr io.Writer) int {
 	if len(args) != 1 {
 		fmt.Fprintln(stderr, "usage: herald healthcheck URL")
@@ -479,9 +480,10 @@ func runHealthcheck(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "herald healthcheck:", err)
 		return 1
 	}
-	res.Body.Close()
+	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		fmt.Fprintln(stderr, "herald healthcheck:", res.Status)
+		body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		fmt.Fprintf(stderr, "herald healthcheck: %s: %s\n", res.Status, strings.TrimSpace(string(body)))
 		return 1
 	}
 	return 0
