@@ -59,6 +59,14 @@ type Config struct {
 	// (after an outage of every gateway); later ones are skipped and
 	// counted missed. Zero means one hour.
 	ScheduleGrace time.Duration
+	// MaxSchedules is the most schedules an app may have: creating one
+	// more fails with 409 too_many_schedules. Zero means
+	// DefaultMaxSchedules; negative means no limit.
+	MaxSchedules int
+	// MaxSegments is the most segments an app may have: creating one more
+	// fails with 409 too_many_segments. Zero means DefaultMaxSegments;
+	// negative means no limit.
+	MaxSegments int
 	// JPush configures the JPush-compatible /v3 face: each app's calls per
 	// minute to each part of it. Zero fields take JPush's free-tier
 	// figures; MaxBody is the gateway's.
@@ -73,6 +81,12 @@ type Config struct {
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
+
+// Defaults of the limits per app (Config.MaxSchedules, MaxSegments).
+const (
+	DefaultMaxSchedules = 1000
+	DefaultMaxSegments  = 1000
+)
 
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config { return Config{}.withDefaults() }
@@ -104,6 +118,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ScheduleGrace <= 0 {
 		c.ScheduleGrace = time.Hour
+	}
+	if c.MaxSchedules == 0 {
+		c.MaxSchedules = DefaultMaxSchedules
+	}
+	if c.MaxSegments == 0 {
+		c.MaxSegments = DefaultMaxSegments
 	}
 	if c.MaxTTL <= 0 {
 		c.MaxTTL = 10 * 24 * time.Hour
@@ -185,7 +205,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.owner = lease.NewOwner(node)
 	g.tasks = newTaskContainer(g)
-	g.schedules = schedule.New(schedule.Config{Scan: cfg.ScheduleScan, Grace: cfg.ScheduleGrace, Lease: cfg.TaskLease},
+	g.schedules = schedule.New(schedule.Config{Scan: cfg.ScheduleScan, Grace: cfg.ScheduleGrace, Lease: cfg.TaskLease, MaxPerApp: cfg.MaxSchedules},
 		schedule.Deps{Data: deps.Data, Limits: g.limits, Sender: firingSender{g}, IDs: deps.IDs, Owner: g.owner, Log: cfg.Log})
 	g.webhooks = webhook.New(cfg.Webhooks, deps.Data, g.owner, cfg.Log)
 	const viewer, marketer, owner = dataservice.RoleViewer, dataservice.RoleMarketer, dataservice.RoleOwner
