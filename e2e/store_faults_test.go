@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/internal/tmpfstest"
 	"github.com/heraldpush/herald/node/nodetest"
 )
 
@@ -24,22 +25,6 @@ import (
 // the test's own, which needs root (CI runs as root); without it these
 // tests skip and say so. dataservice/leveldb tests the store's recovery
 // with injected faults on every machine.
-
-// mountTmpfs mounts a tmpfs of size (mount's -o size=) on a new
-// directory, unmounted when t ends, or skips t.
-func mountTmpfs(t *testing.T, options string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root and mount(8)): %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // fill writes a file into dir until the file system refuses more.
 func fill(t *testing.T, dir string) string {
@@ -89,7 +74,7 @@ func restCall(method, url, auth string, body any) (int, string) {
 // restart. Before, every push and registration kept getting 503 until
 // Herald restarted, and /healthz said ok all along.
 func TestFullDiskThatFreesUp(t *testing.T) {
-	dir := mountTmpfs(t, "size=64m")
+	dir := tmpfstest.Mount(t, "size=64m")
 	data := filepath.Join(dir, "data")
 	p := startHerald(t, data, "127.0.0.1:0", "127.0.0.1:0")
 	app := p.h.CreateApp()
@@ -161,7 +146,7 @@ func TestFullDiskThatFreesUp(t *testing.T) {
 // A data directory on a read-only file system: herald does not start,
 // and says why.
 func TestReadOnlyDataDirectory(t *testing.T) {
-	dir := mountTmpfs(t, "size=8m,ro")
+	dir := tmpfstest.Mount(t, "size=8m,ro")
 	cmd := exec.Command(heraldBin, "all", "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--device", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	out, err := cmd.CombinedOutput()

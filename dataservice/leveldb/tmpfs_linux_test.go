@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/tmpfstest"
 )
 
 // The store on a real file system that fills up or is read-only: a tmpfs
@@ -20,30 +20,6 @@ import (
 // TestReadOnlyDuringRun's, injected too: Linux refuses to remount a file
 // system read-only while files on it are open for writing, as the store's
 // are (it does so itself after I/O errors).
-
-// mountTmpfs mounts a tmpfs of size (mount's -o size=) on a new directory,
-// unmounted when t ends, or skips t if it cannot.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root and mount(8)): %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// remount changes the options of the tmpfs at dir.
-func remount(t *testing.T, dir, options string) {
-	t.Helper()
-	if out, err := exec.Command("mount", "-o", "remount,"+options, dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount %s %s: %v: %s", dir, options, err, out)
-	}
-}
 
 // fillStore writes records until the store refuses one, and returns the
 // keys it acknowledged and the refusal.
@@ -81,7 +57,7 @@ func checkFilled(t *testing.T, s *Store, ok *acked) {
 // every acknowledged write is there, also after a restart. Before, every
 // write kept failing until the process restarted.
 func TestTmpfsFullThenGrown(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
+	dir := tmpfstest.Mount(t, "size=8m")
 	// Herald's write buffer (storespec.WriteBufferBytes): the journal
 	// fills the disk before the memory table is ever written out, and
 	// LevelDB keeps the journal's error.
@@ -95,7 +71,7 @@ func TestTmpfsFullThenGrown(t *testing.T) {
 		t.Fatalf("only %d writes before the tmpfs filled", len(ok.keys))
 	}
 	checkFilled(t, s, ok) // reads go on
-	remount(t, dir, "size=64m")
+	tmpfstest.Remount(t, dir, "size=64m")
 	start := time.Now()
 	waitFor(t, 15*time.Second, "writes working again after the tmpfs grew", func() bool {
 		_, err := s.Put(t.Context(), dataservice.KindDevice, "after", []byte("v-after"), dataservice.WriteOptions{})
@@ -110,8 +86,19 @@ func TestTmpfsFullThenGrown(t *testing.T) {
 }
 
 // Space freed by deleting another file brings the store back too.
+//
+// Its small write buffer makes LevelDB write its memory table out on the
+// full disk, and that compaction fail. goleveldb then sends the failure
+// to a writer that stopped waiting and closed the channel
+// (syndtr/goleveldb#356 and #422, open): the runtime's panic is recovered
+// by goleveldb, but the race detector reports the send and fails the test
+// about one run in six. So the test skips under -race, and make test runs
+// it once more without.
 func TestTmpfsFullThenFreed(t *testing.T) {
-	dir := mountTmpfs(t, "16m")
+	if raceDetector {
+		t.Skip("goleveldb's failing memory-table compaction races with its writer (syndtr/goleveldb#356); make test runs this test without -race")
+	}
+	dir := tmpfstest.Mount(t, "size=16m")
 	ballast := filepath.Join(dir, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 10<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -136,14 +123,14 @@ func TestTmpfsFullThenFreed(t *testing.T) {
 
 // A data directory that is read-only at start: Open fails and says so.
 func TestTmpfsReadOnlyAtStart(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
+	dir := tmpfstest.Mount(t, "size=8m")
 	store := filepath.Join(dir, "store")
 	s := openStore(t, Config{Dir: store})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	remount(t, dir, "ro")
-	t.Cleanup(func() { remount(t, dir, "rw") })
+	tmpfstest.Remount(t, dir, "ro")
+	t.Cleanup(func() { tmpfstest.Remount(t, dir, "rw") })
 	s, err := Open(Config{Dir: store})
 	if err == nil {
 		s.Close()
