@@ -14,11 +14,14 @@ run:
 # Everything: vet, formatting, unit, conformance, fuzz seed corpora, and the
 # end-to-end tests that build and run the herald binary, under the race
 # detector; then the connector once more on the standard library's network
-# loop, the one non-Linux systems get (lint checks herald builds for macOS).
+# loop, the one non-Linux systems get (lint checks herald builds for macOS),
+# and the store on a full tmpfs without the race detector (goleveldb's own
+# race when a compaction fails on a full disk).
 test: lint
 	$(GO) test -race -timeout 20m ./...
 	cd bench && $(GO) test -race -timeout 20m ./...
 	$(GO) test -race -tags netpoll_std ./connector/...
+	$(GO) test -count=1 -run '^TestTmpfs' ./dataservice/leveldb/ # without -race: see TestTmpfsFullThenFreed
 
 test-e2e:
 	$(GO) test -race -count=1 -v ./e2e

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -224,7 +225,11 @@ type (
 		deltas []dataservice.CounterDelta
 		err    error
 	}
-	flushAll struct{ done chan error }
+	// flushAll asks for everything pending to be written. done gets the
+	// outcome once nothing is pending; failed, the latest failure of a
+	// write meanwhile (it is retried), so that a Flush whose context ends
+	// can say what was not written.
+	flushAll struct{ done, failed chan error }
 )
 
 // NewWriter starts a writer over data.
@@ -356,16 +361,30 @@ func (w *Writer) AddReceipt(r dataservice.Receipt, count dataservice.Counter, no
 }
 
 // Flush writes everything handed to the writer before the call, and waits.
+// A write that fails meanwhile (the store is unavailable, its disk full)
+// is retried every flushRetry until it succeeds or ctx ends: at shutdown
+// the store may be recovering, and what the writer holds is lost with
+// the process. If ctx ends first, the error wraps ctx's and the latest
+// write failure, and says what was not written.
 func (w *Writer) Flush(ctx context.Context) error {
-	done := make(chan error, 1)
-	w.root.Send(w.pid, &flushAll{done: done})
+	done, failed := make(chan error, 1), make(chan error, 1)
+	w.root.Send(w.pid, &flushAll{done: done, failed: failed})
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case err := <-failed:
+			return fmt.Errorf("actors: writer: flush: %w: %w", ctx.Err(), err)
+		default:
+			return fmt.Errorf("actors: writer: flush: %w", ctx.Err())
+		}
 	}
 }
+
+// flushRetry is how soon a failed write of counters or receipts is
+// retried while a Flush waits (else after a second).
+const flushRetry = 200 * time.Millisecond
 
 type pendingSession struct {
 	s       dataservice.Session
@@ -393,7 +412,7 @@ type writer struct {
 	dropped           int  // receipts dropped since the last warning
 	scheduled         bool // a flushTick is on its way
 	receiptsScheduled bool // a receiptsTick is on its way
-	waiting           []chan error
+	waiting           []*flushAll
 }
 
 func (w *writer) Receive(ctx actor.Context) {
@@ -469,11 +488,11 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *upstreamsDone:
 		w.upstreamsDone(ctx, m)
 	case *flushAll:
-		w.waiting = append(w.waiting, m.done)
+		w.waiting = append(w.waiting, m)
 		w.flushCounters(ctx)
 		w.flushReceipts(ctx)
 	}
-	w.release(nil)
+	w.release()
 }
 
 // flushSessions writes the pending sessions unless a flush is in flight.
@@ -623,7 +642,9 @@ func (w *writer) countersDone(ctx actor.Context, m *countersDone) {
 		for _, d := range m.deltas {
 			w.counters[counterKey{d.MessageID, d.Counter}] += d.N
 		}
-		w.release(m.err) // a waiting Flush learns of the failure
+		if w.flushFailed(ctx, m.err, &flushTick{}) {
+			return // a waiting Flush learns of the failure, and waits for the retry
+		}
 		w.schedule(ctx, time.Second)
 		return
 	}
@@ -669,8 +690,9 @@ func (w *writer) receiptsDone(ctx actor.Context, m *receiptsDone) {
 			m.batch[i].retried = true
 		}
 		w.receipts = append(m.batch, w.receipts...)
-		w.release(m.err)
-		w.scheduleReceipts(ctx, max(w.cfg.ReceiptInterval, time.Second))
+		if !w.flushFailed(ctx, m.err, &receiptsTick{}) {
+			w.scheduleReceipts(ctx, max(w.cfg.ReceiptInterval, time.Second))
+		}
 		return
 	}
 	counted := false
@@ -712,18 +734,44 @@ func (w *writer) scheduleReceipts(ctx actor.Context, after time.Duration) {
 	time.AfterFunc(after, func() { root.Send(self, &receiptsTick{}) })
 }
 
+// flushFailed tells waiting Flush callers that a write failed, and what
+// is not written yet, and sends tick after flushRetry to retry it,
+// whatever tick is pending already. It reports false, doing nothing, when
+// no Flush waits.
+func (w *writer) flushFailed(ctx actor.Context, err error, tick any) bool {
+	if len(w.waiting) == 0 {
+		return false
+	}
+	increments := int64(0)
+	for _, n := range w.counters {
+		increments += max(n, -n)
+	}
+	err = fmt.Errorf("%d delivery counters (%d increments) and %d per-device receipts not written yet: %w",
+		len(w.counters), increments, len(w.receipts), err)
+	for _, f := range w.waiting {
+		select {
+		case <-f.failed: // replaced by the latest
+		default:
+		}
+		f.failed <- err
+	}
+	self, root := ctx.Self(), w.root
+	time.AfterFunc(flushRetry, func() { root.Send(self, tick) })
+	return true
+}
+
 // release answers Flush callers once nothing is pending or flowing.
-func (w *writer) release(err error) {
+func (w *writer) release() {
 	if len(w.waiting) == 0 {
 		return
 	}
-	if err == nil && (w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
+	if w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
 		w.removalsFlowing || len(w.removals) > 0 || w.cursorsFlowing || len(w.cursors) > 0 ||
-		w.receiptsFlowing || len(w.receipts) > 0 || !w.upstreamsIdle()) {
+		w.receiptsFlowing || len(w.receipts) > 0 || !w.upstreamsIdle() {
 		return
 	}
-	for _, c := range w.waiting {
-		c <- err
+	for _, f := range w.waiting {
+		f.done <- nil
 	}
 	w.waiting = nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -455,8 +456,10 @@ func TestWriterRetriesReceiptsAfterAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.AddReceipt(dataservice.Receipt{MessageID: m.ID, RegistrationID: "d1", Event: dataservice.ReceiptSent}, dataservice.CounterSent, false)
-	if err := w.Flush(ctx); !errors.Is(err, dataservice.ErrUnavailable) {
-		t.Fatalf("Flush with the store failing: %v, want ErrUnavailable", err)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := w.Flush(short); !errors.Is(err, dataservice.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with the store failing: %v, want the deadline and ErrUnavailable", err)
 	}
 	data.fail.Store(false)
 	if err := w.Flush(ctx); err != nil {
@@ -467,6 +470,80 @@ func TestWriterRetriesReceiptsAfterAFailure(t *testing.T) {
 	}
 	if got, _ := data.MessageReceipts(ctx, m.ID, []string{"d1"}); got[0].SentAt.IsZero() {
 		t.Fatalf("the sent receipt was not written: %+v", got[0])
+	}
+}
+
+// failingCounters fails AddCounters while fail is set.
+type failingCounters struct {
+	dataservice.Client
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *failingCounters) AddCounters(ctx context.Context, d []dataservice.CounterDelta) error {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return fmt.Errorf("test: the disk is full: %w", dataservice.ErrUnavailable)
+	}
+	return f.Client.AddCounters(ctx, d)
+}
+
+// At shutdown, Flush keeps retrying counters the store refused until they
+// are written or its context ends, and then says what was not written. A
+// store recovering from a full disk meanwhile loses none of them; before,
+// Flush gave up at the first failure and the process stopped with its
+// counters in memory (the issue saw 381 dropped on SIGTERM).
+func TestWriterFlushRetriesUntilTheStoreRecovers(t *testing.T) {
+	store, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	data := &failingCounters{Client: dataservice.New(store)}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	t.Cleanup(system.Shutdown)
+	w := actors.NewWriter(system, actors.WriterConfig{Interval: time.Hour}, data, quiet)
+	t.Cleanup(w.Close)
+	ctx := context.Background()
+	gen, _ := ids.NewGenerator(1)
+	const messages = 381
+	var msgs []uint64
+	for range messages {
+		m := &dataservice.Message{ID: gen.Next(), AppKey: "app", Content: "x", TTL: time.Hour, Created: time.Now()}
+		if err := data.SaveMessage(ctx, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m.ID)
+	}
+	data.fail.Store(true)
+	for _, id := range msgs {
+		w.Add(id, dataservice.CounterDelivered, 1)
+	}
+
+	// The store stays down past a Flush's deadline: it says what waits.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err = w.Flush(short)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, dataservice.ErrUnavailable) ||
+		!strings.Contains(err.Error(), "381 delivery counters (381 increments)") {
+		t.Fatalf("Flush while the store fails = %v; want the deadline, the store's error and what is not written", err)
+	}
+
+	// It comes back while the next Flush waits (the shutdown's).
+	time.AfterFunc(300*time.Millisecond, func() { data.fail.Store(false) })
+	long, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Flush(long); err != nil {
+		t.Fatalf("Flush while the store recovers: %v", err)
+	}
+	for _, id := range msgs {
+		if r, err := data.Report(ctx, id); err != nil || r.Delivered != 1 {
+			t.Fatalf("message %d: delivered %d, %v; want 1", id, r.Delivered, err)
+		}
+	}
+	if n := data.calls.Load(); n < 3 {
+		t.Fatalf("%d writes of counters; want the failed ones retried", n)
 	}
 }
 

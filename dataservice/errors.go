@@ -15,6 +15,9 @@ var (
 	ErrInvalid            = errors.New("dataservice: invalid argument")
 	ErrClosed             = errors.New("dataservice: store closed")
 	ErrUnavailable        = errors.New("dataservice: unavailable")
+	// ErrLimit refuses to create what an app has the most of it may
+	// have (its schedules, its segments: quota.go).
+	ErrLimit = errors.New("dataservice: limit per app reached")
 )
 
 // WriteErrors is the error of a PutMany in which some writes failed their

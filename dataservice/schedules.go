@@ -28,7 +28,8 @@ type ScheduleStore interface {
 	// Created and Updated set to the service's clock (the values passed
 	// are ignored), and returns it as stored, with its Generation. A
 	// schedule with Next is listed by DueSchedules once Next.At has
-	// come. ErrExists if the app has a schedule with that id.
+	// come. ErrExists if the app has a schedule with that id, ErrLimit
+	// if it has s.AppLimit schedules already (quota.go).
 	CreateSchedule(ctx context.Context, s Schedule) (Schedule, error)
 	// Schedule returns a schedule of app with its Generation, or
 	// ErrNotFound.
@@ -113,6 +114,10 @@ type Schedule struct {
 	// Generation is the store generation the schedule was read at, for
 	// UpdateSchedule.
 	Generation uint32 `json:"-"`
+	// AppLimit, read by CreateSchedule only and not stored, is the most
+	// schedules AppKey may have: creating one more fails with ErrLimit.
+	// Zero means no limit.
+	AppLimit int `json:"app_limit,omitempty"`
 }
 
 // ScheduleFiring is one firing of a schedule: one push, sent at At. Times

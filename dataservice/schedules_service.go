@@ -117,16 +117,21 @@ func (s *Service) CreateSchedule(ctx context.Context, sc Schedule) (Schedule, er
 	if err != nil {
 		return Schedule{}, err
 	}
+	if err := s.takeSlot(ctx, scheduleQuota, sc.AppKey, sc.AppLimit); err != nil {
+		return Schedule{}, fmt.Errorf("create schedule %s: %w", sc.ID, err)
+	}
 	if due := dueKey(sc); due != "" {
 		if err := s.putDue(ctx, due); err != nil {
+			s.freeSlot(ctx, scheduleQuota, sc.AppKey)
 			return Schedule{}, fmt.Errorf("create schedule %s of app %s: %w", sc.ID, sc.AppKey, err)
 		}
 	}
 	gen, err := s.store.Put(ctx, KindSchedule, scheduleKey(sc.AppKey, sc.ID), v, WriteOptions{CreateOnly: true})
 	if err != nil {
+		s.freeSlot(ctx, scheduleQuota, sc.AppKey)
 		return Schedule{}, fmt.Errorf("create schedule %s of app %s: %w", sc.ID, sc.AppKey, err)
 	}
-	sc.Generation = gen
+	sc.Generation, sc.AppLimit = gen, 0
 	return sc, nil
 }
 
@@ -237,6 +242,10 @@ func (s *Service) DeleteSchedule(ctx context.Context, app, id string) (bool, err
 	if err := checkScheduleKey(app, id); err != nil {
 		return false, fmt.Errorf("delete schedule %q: %w", id, err)
 	}
+	// Counted before, so that the count is right after.
+	if err := s.ensureUsage(ctx, scheduleQuota, app); err != nil {
+		return false, fmt.Errorf("delete schedule %s of app %s: %w", id, app, err)
+	}
 	old, err := s.readSchedule(ctx, app, id)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
@@ -247,6 +256,9 @@ func (s *Service) DeleteSchedule(ctx context.Context, app, id string) (bool, err
 	existed, err := s.store.Delete(ctx, KindSchedule, scheduleKey(app, id), 0)
 	if err != nil {
 		return false, fmt.Errorf("delete schedule %s of app %s: %w", id, app, err)
+	}
+	if existed {
+		s.freeSlot(ctx, scheduleQuota, app)
 	}
 	if due := dueKey(old); existed && due != "" {
 		_, _ = s.store.Delete(ctx, KindScheduleDue, due, 0)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -203,11 +204,59 @@ func TestScheduleRecordKeepsSpecVerbatim(t *testing.T) {
 // Other methods panic (the embedded interface is nil).
 type memStore struct {
 	Store
-	mu      sync.Mutex
-	records map[string]Record // kind + "\x00" + key
+	mu       sync.Mutex
+	records  map[string]Record           // kind + "\x00" + key
+	counters map[string]map[string]int64 // kind + "\x00" + key → counter records
 }
 
-func newMemStore() *memStore { return &memStore{records: map[string]Record{}} }
+func newMemStore() *memStore {
+	return &memStore{records: map[string]Record{}, counters: map[string]map[string]int64{}}
+}
+
+// Counters, Incr and PutMany of counter writes: what the counts of limits
+// per app use (quota.go).
+func (s *memStore) Counters(_ context.Context, kind Kind, key string) (map[string]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.counters[memKey(kind, key)]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return maps.Clone(c), nil
+}
+
+func (s *memStore) Incr(_ context.Context, kind Kind, key string, deltas []Delta, _ time.Duration) ([]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := memKey(kind, key)
+	if s.counters[k] == nil {
+		s.counters[k] = map[string]int64{}
+	}
+	out := make([]int64, len(deltas))
+	for i, d := range deltas {
+		s.counters[k][d.Name] += d.Delta
+		out[i] = s.counters[k][d.Name]
+	}
+	return out, nil
+}
+
+func (s *memStore) PutMany(ctx context.Context, writes []Write) error {
+	for _, w := range writes {
+		if len(w.Deltas) == 0 {
+			panic("memStore: PutMany of a record write")
+		}
+		s.mu.Lock()
+		_, exists := s.counters[memKey(w.Kind, w.Key)]
+		s.mu.Unlock()
+		if w.Options.CreateOnly && exists {
+			return ErrExists
+		}
+		if _, err := s.Incr(ctx, w.Kind, w.Key, w.Deltas, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func memKey(kind Kind, key string) string { return string(kind) + "\x00" + key }
 

@@ -25,7 +25,8 @@ type SegmentStore interface {
 	// CreateSegment stores a new segment of s.AppKey under s.ID, with
 	// Tags and Platforms sorted and without duplicates, and Created and
 	// Updated set to the service's clock (the values passed are ignored).
-	// ErrExists if the app has a segment with that id.
+	// ErrExists if the app has a segment with that id, ErrLimit if it has
+	// s.AppLimit segments already (quota.go).
 	CreateSegment(ctx context.Context, s Segment) error
 	// Segment returns a segment of app, or ErrNotFound.
 	Segment(ctx context.Context, app, id string) (Segment, error)
@@ -73,6 +74,10 @@ type Segment struct {
 	// created and when it was last written.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	// AppLimit, read by CreateSegment only and not stored, is the most
+	// segments AppKey may have: creating one more fails with ErrLimit.
+	// Zero means no limit.
+	AppLimit int `json:"app_limit,omitempty"`
 }
 
 // Limits of segments.

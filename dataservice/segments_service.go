@@ -59,7 +59,11 @@ func (s *Service) CreateSegment(ctx context.Context, seg Segment) error {
 	if err != nil {
 		return err
 	}
+	if err := s.takeSlot(ctx, segmentQuota, seg.AppKey, seg.AppLimit); err != nil {
+		return fmt.Errorf("create segment %s: %w", seg.ID, err)
+	}
 	if _, err := s.store.Put(ctx, KindSegment, segmentKey(seg.AppKey, seg.ID), v, WriteOptions{CreateOnly: true}); err != nil {
+		s.freeSlot(ctx, segmentQuota, seg.AppKey)
 		return fmt.Errorf("create segment %s of app %s: %w", seg.ID, seg.AppKey, err)
 	}
 	return nil
@@ -159,9 +163,16 @@ func (s *Service) DeleteSegment(ctx context.Context, app, id string) (bool, erro
 	if err := checkSegmentKey(app, id); err != nil {
 		return false, fmt.Errorf("delete segment %q: %w", id, err)
 	}
+	// Counted before, so that the count is right after.
+	if err := s.ensureUsage(ctx, segmentQuota, app); err != nil {
+		return false, fmt.Errorf("delete segment %s of app %s: %w", id, app, err)
+	}
 	existed, err := s.store.Delete(ctx, KindSegment, segmentKey(app, id), 0)
 	if err != nil {
 		return false, fmt.Errorf("delete segment %s of app %s: %w", id, app, err)
+	}
+	if existed {
+		s.freeSlot(ctx, segmentQuota, app)
 	}
 	return existed, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/gateway/schedule"
 	"github.com/heraldpush/herald/gateway/webhook"
+	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/internal/runtimestats"
 	"github.com/heraldpush/herald/internal/workpool"
@@ -58,6 +59,14 @@ type Config struct {
 	// (after an outage of every gateway); later ones are skipped and
 	// counted missed. Zero means one hour.
 	ScheduleGrace time.Duration
+	// MaxSchedules is the most schedules an app may have: creating one
+	// more fails with 409 too_many_schedules. Zero means
+	// DefaultMaxSchedules; negative means no limit.
+	MaxSchedules int
+	// MaxSegments is the most segments an app may have: creating one more
+	// fails with 409 too_many_segments. Zero means DefaultMaxSegments;
+	// negative means no limit.
+	MaxSegments int
 	// JPush configures the JPush-compatible /v3 face: each app's calls per
 	// minute to each part of it. Zero fields take JPush's free-tier
 	// figures; MaxBody is the gateway's.
@@ -72,6 +81,12 @@ type Config struct {
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
+
+// Defaults of the limits per app (Config.MaxSchedules, MaxSegments).
+const (
+	DefaultMaxSchedules = 1000
+	DefaultMaxSegments  = 1000
+)
 
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config { return Config{}.withDefaults() }
@@ -104,6 +119,12 @@ func (c Config) withDefaults() Config {
 	if c.ScheduleGrace <= 0 {
 		c.ScheduleGrace = time.Hour
 	}
+	if c.MaxSchedules == 0 {
+		c.MaxSchedules = DefaultMaxSchedules
+	}
+	if c.MaxSegments == 0 {
+		c.MaxSegments = DefaultMaxSegments
+	}
 	if c.MaxTTL <= 0 {
 		c.MaxTTL = 10 * 24 * time.Hour
 	}
@@ -127,6 +148,10 @@ type Deps struct {
 	System *actor.ActorSystem
 	// Stats, if not nil, adds figures to the admin runtime report.
 	Stats func() any
+	// Health answers GET /readyz with the process's checks of readiness
+	// (its store, its dataservice, its connectors). Nil means a Checker
+	// without checks: ready while the gateway serves.
+	Health *health.Checker
 }
 
 // Gateway serves the REST API.
@@ -148,6 +173,7 @@ type Gateway struct {
 	schedules *schedule.Service
 	webhooks  *webhook.Delivery
 	stats     func() any
+	health    *health.Checker
 	accounts  *account.Accounts
 	auth      *api.Authenticator
 	handler   http.Handler
@@ -160,9 +186,12 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{cfg: cfg, limits: push.Limits{MaxPayload: cfg.MaxPayload, MaxRecipients: cfg.MaxRecipients, DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL},
 		log: cfg.Log, data: deps.Data, cluster: deps.Cluster, receipts: deps.Receipts, ids: deps.IDs,
-		system: deps.System, stats: deps.Stats,
+		system: deps.System, stats: deps.Stats, health: deps.Health,
 		workers: workpool.New(cfg.TaskWorkers, 4*cfg.TaskWorkers), warm: workpool.New(warmRequests, 0),
 		mailboxes: actors.NewMailboxPoolForOne()}
+	if g.health == nil {
+		g.health = health.New(health.Config{})
+	}
 	if cfg.Accounts.Log == nil {
 		cfg.Accounts.Log = cfg.Log
 	}
@@ -176,12 +205,13 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.owner = lease.NewOwner(node)
 	g.tasks = newTaskContainer(g)
-	g.schedules = schedule.New(schedule.Config{Scan: cfg.ScheduleScan, Grace: cfg.ScheduleGrace, Lease: cfg.TaskLease},
+	g.schedules = schedule.New(schedule.Config{Scan: cfg.ScheduleScan, Grace: cfg.ScheduleGrace, Lease: cfg.TaskLease, MaxPerApp: cfg.MaxSchedules},
 		schedule.Deps{Data: deps.Data, Limits: g.limits, Sender: firingSender{g}, IDs: deps.IDs, Owner: g.owner, Log: cfg.Log})
 	g.webhooks = webhook.New(cfg.Webhooks, deps.Data, g.owner, cfg.Log)
 	const viewer, marketer, owner = dataservice.RoleViewer, dataservice.RoleMarketer, dataservice.RoleOwner
 	g.routes = []api.Route{
 		route("GET", "/healthz", api.AuthNone, g.healthz),
+		route("GET", "/readyz", api.AuthNone, g.readyz),
 		route("GET", "/v1/openapi.json", api.AuthNone, g.openAPI),
 		route("POST", "/v1/apps", api.AuthAdmin, g.createApp),
 		route("POST", "/v1/devices", api.AuthNone, g.registerDevice),
@@ -290,6 +320,13 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
 	api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers whether this process can do its work: the checks of
+// Deps.Health, 503 with the failing ones otherwise.
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	g.health.ServeHTTP(w, r)
 	return nil
 }
 

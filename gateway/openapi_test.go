@@ -813,6 +813,7 @@ func TestOpenAPIMatchesTheHandlers(t *testing.T) {
 	admin := bearer(adminToken)
 
 	c.call(t, exchange{op: "GET /healthz", path: "/healthz", status: 200})
+	c.call(t, exchange{op: "GET /readyz", path: "/readyz", status: 200})
 	c.call(t, exchange{op: "GET /v1/openapi.json", path: "/v1/openapi.json", status: 200})
 	c.call(t, exchange{op: "GET /v1/admin/runtime", path: "/v1/admin/runtime", auth: admin, status: 200})
 	c.call(t, exchange{op: "GET /v1/admin/runtime", path: "/v1/admin/runtime", auth: bearer("wrong"), status: 401})

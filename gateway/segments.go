@@ -140,6 +140,7 @@ func (g *Gateway) createSegment(w http.ResponseWriter, r *http.Request, app *dat
 	if err != nil {
 		return err
 	}
+	s.AppLimit = max(0, g.cfg.MaxSegments)
 	ctx := r.Context()
 	for range segmentIDAttempts {
 		if s.ID, err = newSegmentID(); err != nil {
@@ -148,6 +149,9 @@ func (g *Gateway) createSegment(w http.ResponseWriter, r *http.Request, app *dat
 		if err = g.data.CreateSegment(ctx, s); !errors.Is(err, dataservice.ErrExists) {
 			break
 		}
+	}
+	if errors.Is(err, dataservice.ErrLimit) {
+		return api.Errorf(http.StatusConflict, "too_many_segments", "this app has %d segments, the most it may have; delete one (DELETE /v1/segments/{segment_id}) before creating another", g.cfg.MaxSegments)
 	}
 	if err != nil {
 		return err

@@ -56,6 +56,9 @@ func (g *Gateway) putWebhook(w http.ResponseWriter, r *http.Request, app *datase
 	if err := dataservice.CheckWebhookURL(*req.URL); err != nil {
 		return webhookURLError(*req.URL)
 	}
+	if ue := (*webhook.URLError)(nil); errors.As(webhook.CheckURL(*req.URL), &ue) {
+		return api.Errorf(http.StatusBadRequest, "invalid_field", "url: %s", ue.Reason)
+	}
 	if host, private := webhook.PrivateHost(*req.URL); private && !g.cfg.Webhooks.PrivateDestinations {
 		return api.Errorf(http.StatusBadRequest, "invalid_field",
 			"url points to %s, which is not a public address: this gateway posts webhooks only to public addresses (its operator can allow others with --webhook-private-networks)", host)

@@ -169,7 +169,7 @@ func TestWebhookPrivateDestinations(t *testing.T) {
 		"http://127.0.0.1:8080/h", "http://localhost/h", "https://LocalHost./h", "http://api.localhost/h",
 		"http://[::1]/h", "http://[::ffff:127.0.0.1]/h", "http://10.0.0.7/h", "http://172.20.1.1/h",
 		"http://192.168.1.1/h", "http://169.254.169.254/latest/meta-data", "http://[fe80::1%25eth0]/h",
-		"http://[fd00::1]/h", "http://0.0.0.0/h", "http://100.64.0.1/h",
+		"http://[fd00::1]/h", "http://0.0.0.0/h", "http://100.64.0.1/h", "http://[2002:7f00:1::1]/h",
 	}
 	t.Run("refused by default", func(t *testing.T) {
 		e := newEnv(t, gateway.Config{})
@@ -189,6 +189,29 @@ func TestWebhookPrivateDestinations(t *testing.T) {
 			}
 		}
 	})
+}
+
+// URLs that net/url parses but that resolvers read as loopback or "this
+// host" (the issue's forms), and ports out of range, are refused at PUT,
+// even where private destinations are allowed: what they name is
+// ambiguous.
+func TestWebhookAmbiguousURLs(t *testing.T) {
+	for _, cfg := range []gateway.Config{{}, {Webhooks: webhook.Config{PrivateDestinations: true}}} {
+		e := newEnv(t, cfg)
+		a := e.createApp(t)
+		for _, tc := range []struct{ url, hint string }{
+			{"http://0/", "four decimal numbers"},
+			{"http://2130706433/", "four decimal numbers"},
+			{"http://0177.0.0.1/", "four decimal numbers"},
+			{"http://127.1/", "four decimal numbers"},
+			{"http://0x7f.1/h", "four decimal numbers"},
+			{"https://example.com:99999/", "1 to 65535"},
+		} {
+			e.webhookCall(t, a, "PUT", map[string]any{"url": tc.url}).wantError(t, http.StatusBadRequest, "invalid_field", tc.hint)
+		}
+		e.webhookCall(t, a, "GET", nil).wantError(t, http.StatusNotFound, "no_webhook", "PUT /v1/webhook")
+		e.putWebhookOK(t, a, map[string]any{"url": "https://example.com:8443/h"})
+	}
 }
 
 // FuzzWebhookBody sends PUT /v1/webhook any body: the answer is the

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/portal"
 	"github.com/heraldpush/herald/protocol"
@@ -74,6 +75,7 @@ type AllNode struct {
 	gw      *gateway.Gateway
 	http    *http.Server
 	httpLn  net.Listener
+	health  *health.Checker
 	dataDir string
 }
 
@@ -94,7 +96,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	n := &AllNode{log: cfg.Log, dataDir: cfg.DataDir}
+	n := &AllNode{log: cfg.Log, dataDir: cfg.DataDir, health: newChecker()}
 	defer func() {
 		if err != nil {
 			n.Close(context.Background())
@@ -105,6 +107,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.health.Add("store", storeReady(n.store))
 	ctx := context.Background()
 
 	key, err := loadNoiseKey(ctx, data)
@@ -138,7 +141,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	gcfg.Log = cfg.Log
 	n.gw = gateway.New(gcfg, gateway.Deps{
 		Data: data, Cluster: &cluster.Local{Conn: n.conn, ServerKey: key.Public}, Receipts: n.writer,
-		IDs: gen, System: n.system, Stats: n.stats,
+		IDs: gen, System: n.system, Stats: n.stats, Health: n.health,
 	})
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP, err)
@@ -172,6 +175,7 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 	if n.store, err = storespec.Open(spec, storespec.Defaults{
 		LevelDBBlockCacheBytes:  storespec.AllBlockCacheBytes,
 		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+		Log:                     cfg.Log,
 	}); err != nil {
 		return nil, err
 	}
@@ -210,6 +214,7 @@ func (n *AllNode) DataDir() string { return n.dataDir }
 // requests, drain devices (their state is saved), write pending delivery
 // counters, then close the store.
 func (n *AllNode) Close(ctx context.Context) error {
+	n.health.Drain()
 	var errs []error
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
@@ -230,7 +235,7 @@ func (n *AllNode) Close(ctx context.Context) error {
 		n.writer.Close()
 	}
 	if n.data != nil {
-		errs = append(errs, n.data.Flush(ctx)) // the day totals summed in memory
+		errs = append(errs, flushUntil(ctx, n.data.Flush)) // the day totals summed in memory
 	}
 	if n.cache != nil {
 		errs = append(errs, n.cache.Close())

@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/storespec"
+	"github.com/heraldpush/herald/gateway"
 )
 
 // Main runs the herald command with args (without the program name) and
@@ -67,7 +68,7 @@ Usage:
   herald connector [flags]     hold device connections (needs dataservice)
   herald gateway [flags]       serve the REST API (needs dataservice and connectors)
   herald portal [flags]        serve the marketers' web portal (needs a gateway)
-  herald healthcheck URL       exit 0 if URL answers 200 (container health checks)
+  herald healthcheck URL       exit 0 if URL answers 200, such as http://127.0.0.1:8080/readyz (container health checks)
   herald version               print the version
   herald help                  print this help
 
@@ -170,6 +171,12 @@ func (f *flags) prefixes(name, usage string) *[]netip.Prefix {
 	return out
 }
 
+// Usages of the limits per app.
+const (
+	maxSchedulesUsage = "the most schedules an app may have; creating one more answers 409 too_many_schedules (negative: no limit)"
+	maxSegmentsUsage  = "the most segments an app may have; creating one more answers 409 too_many_segments (negative: no limit)"
+)
+
 // webhookPrivateUsage describes --webhook-private-networks.
 const webhookPrivateUsage = "let apps' webhooks be loopback, private or link-local addresses (default: public addresses only)"
 
@@ -265,6 +272,8 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	node := f.int("node", 0, "number of this process in message ids, 0..1023")
 	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
+	maxSchedules := f.int("max-schedules", gateway.DefaultMaxSchedules, maxSchedulesUsage)
+	maxSegments := f.int("max-segments", gateway.DefaultMaxSegments, maxSegmentsUsage)
 	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
@@ -284,6 +293,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	cfg.Connector.Settings.Heartbeat = *heartbeat
 	cfg.Connector.Settings.Grace = *grace
 	cfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
+	cfg.Gateway.MaxSchedules, cfg.Gateway.MaxSegments = *maxSchedules, *maxSegments
 	cfg.Gateway.Accounts.TrustedProxies = *trustedProxies
 
 	ctx, stop := untilSignal()
@@ -413,6 +423,8 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own (it is claimed in the dataservice: a gateway does not start on a node another one holds)")
 	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
+	maxSchedules := f.int("max-schedules", gateway.DefaultMaxSchedules, maxSchedulesUsage)
+	maxSegments := f.int("max-segments", gateway.DefaultMaxSegments, maxSegmentsUsage)
 	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
@@ -431,6 +443,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		Log:          log,
 	}
 	gcfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
+	gcfg.Gateway.MaxSchedules, gcfg.Gateway.MaxSegments = *maxSchedules, *maxSegments
 	gcfg.Gateway.Accounts.TrustedProxies = *trustedProxies
 	n, err := StartGateway(gcfg)
 	if err != nil {
@@ -467,7 +480,8 @@ func runPortal(args []string, stdout, stderr io.Writer) int {
 	return serveUntilSignal(ctx, stop, n, stdout, stderr)
 }
 
-// runHealthcheck GETs a health endpoint: containers without curl use it.
+// runHealthcheck GETs a health endpoint (/healthz or /readyz): containers
+// without curl use it. It exits 0 on 200 and 1 otherwise, saying why.
 func runHealthcheck(args []string, stderr io.Writer) int {
 	if len(args) != 1 {
 		fmt.Fprintln(stderr, "usage: herald healthcheck URL")
@@ -479,9 +493,10 @@ func runHealthcheck(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "herald healthcheck:", err)
 		return 1
 	}
-	res.Body.Close()
+	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		fmt.Fprintln(stderr, "herald healthcheck:", res.Status)
+		body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		fmt.Fprintf(stderr, "herald healthcheck: %s: %s\n", res.Status, strings.TrimSpace(string(body)))
 		return 1
 	}
 	return 0

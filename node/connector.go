@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -19,6 +20,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/heraldpush/herald/internal/health"
 )
 
 // ConnectorConfig configures `herald connector`.
@@ -59,19 +61,23 @@ const ConnectorCacheBytes = 1 << 20
 
 // ConnectorNode is a running `herald connector`.
 type ConnectorNode struct {
-	cfg      ConnectorConfig
-	log      *slog.Logger
-	data     *remote.Client
-	system   *actor.ActorSystem
-	writer   *actors.Writer
-	conn     *connector.Connector
-	http     *http.Server
-	ln       net.Listener
-	info     dataservice.ConnectorInfo
-	stop     chan struct{}
-	announce chan struct{} // closed when the announce loop has ended
-	closed   sync.Once
-	closeErr error
+	cfg    ConnectorConfig
+	log    *slog.Logger
+	data   *remote.Client
+	system *actor.ActorSystem
+	writer *actors.Writer
+	conn   *connector.Connector
+	http   *http.Server
+	ln     net.Listener
+	info   dataservice.ConnectorInfo
+	health *health.Checker
+	// announceErr is why the latest announcement failed; nil after one
+	// that succeeded.
+	announceErr atomic.Pointer[error]
+	stop        chan struct{}
+	announce    chan struct{} // closed when the announce loop has ended
+	closed      sync.Once
+	closeErr    error
 }
 
 // StartConnector starts a connector that serves devices, takes deliveries
@@ -96,7 +102,7 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 		return nil, errors.New("connector: dataservice URLs and a cluster token (HERALD_CLUSTER_TOKEN) are required")
 	}
 	cfg.Log = cfg.Log.With("connector", cfg.ID)
-	n := &ConnectorNode{cfg: cfg, log: cfg.Log, stop: make(chan struct{})}
+	n := &ConnectorNode{cfg: cfg, log: cfg.Log, stop: make(chan struct{}), health: newChecker()}
 	defer func() {
 		if err != nil {
 			n.Close(context.Background())
@@ -125,7 +131,14 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("connector: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), cfg.ClusterToken, "connector", cfg.ID,
+	n.health.Add("dataservice", n.data.Ready)
+	n.health.Add("registry", func(context.Context) error {
+		if err := n.announceErr.Load(); err != nil {
+			return fmt.Errorf("the connector cannot announce itself; gateways drop it once its entry expires: %w", *err)
+		}
+		return nil
+	})
+	n.http = h2c.NewServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), n.health, cfg.ClusterToken, "connector", cfg.ID,
 		func() any { return map[string]any{"connector": n.conn.Stats()} }))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -179,6 +192,9 @@ func (n *ConnectorNode) announceLoop() {
 		cancel()
 		if err == nil {
 			alive = start.Add(3 * n.cfg.Announce)
+			n.announceErr.Store(nil)
+		} else {
+			n.announceErr.Store(&err)
 		}
 		switch {
 		case err != nil && !failing:
@@ -212,6 +228,7 @@ func (n *ConnectorNode) Close(ctx context.Context) error {
 }
 
 func (n *ConnectorNode) close(ctx context.Context) error {
+	n.health.Drain()
 	var errs []error
 	if n.announce != nil {
 		close(n.stop)

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/heraldpush/herald/internal/health"
 )
 
 // DataserviceConfig configures `herald dataservice`.
@@ -39,6 +40,7 @@ type DataserviceNode struct {
 	source *dataservice.Source
 	http   *http.Server
 	ln     net.Listener
+	health *health.Checker
 }
 
 // StartDataservice opens the store and serves it.
@@ -52,7 +54,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if cfg.Token == "" {
 		return nil, errors.New("dataservice: a cluster token is required (HERALD_CLUSTER_TOKEN)")
 	}
-	n := &DataserviceNode{}
+	n := &DataserviceNode{health: newChecker()}
 	defer func() {
 		if err != nil {
 			n.Close(context.Background())
@@ -61,9 +63,11 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.store, err = storespec.Open(cfg.Store, storespec.Defaults{
 		LevelDBBlockCacheBytes:  storespec.DataserviceBlockCacheBytes,
 		LevelDBWriteBufferBytes: storespec.WriteBufferBytes,
+		Log:                     cfg.Log,
 	}); err != nil {
 		return nil, err
 	}
+	n.health.Add("store", storeReady(n.store))
 	n.source = dataservice.NewSource(n.store, cfg.Invalidation)
 	n.data = dataservice.New(n.source)
 	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, n.data, n.source)
@@ -73,7 +77,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(withOperations(srv.Handler(), cfg.Token, "dataservice", "", nil))
+	n.http = h2c.NewServer(withOperations(srv.Handler(), n.health, cfg.Token, "dataservice", "", nil))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("dataservice http server stopped", "err", err)
@@ -88,6 +92,7 @@ func (n *DataserviceNode) Addr() net.Addr { return n.ln.Addr() }
 // Close stops serving (calls in progress finish; caching processes are told
 // to go elsewhere) and closes the store.
 func (n *DataserviceNode) Close(ctx context.Context) error {
+	n.health.Drain()
 	var errs []error
 	if n.source != nil {
 		n.source.EndSubscriptions() // invalidation streams never end by themselves
@@ -96,7 +101,7 @@ func (n *DataserviceNode) Close(ctx context.Context) error {
 		errs = append(errs, n.http.Shutdown(ctx))
 	}
 	if n.data != nil {
-		errs = append(errs, n.data.Flush(ctx)) // the day totals summed in memory
+		errs = append(errs, flushUntil(ctx, n.data.Flush)) // the day totals summed in memory
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())

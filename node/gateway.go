@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/gateway/cluster"
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -63,6 +64,7 @@ type GatewayNode struct {
 	http    *http.Server
 	ln      net.Listener
 	claim   *nodeClaim
+	health  *health.Checker
 
 	closed   sync.Once
 	closeErr error
@@ -80,7 +82,7 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 	if len(cfg.Dataservice) == 0 || cfg.ClusterToken == "" {
 		return nil, errors.New("gateway: dataservice URLs and a cluster token (HERALD_CLUSTER_TOKEN) are required")
 	}
-	n := &GatewayNode{}
+	n := &GatewayNode{health: newChecker()}
 	defer func() {
 		if err != nil {
 			n.Close(context.Background())
@@ -124,7 +126,15 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 	gcfg := cfg.Gateway
 	gcfg.AdminTokenHash = adminHash
 	gcfg.Log = cfg.Log
-	n.gw = gateway.New(gcfg, gateway.Deps{Data: n.data, Cluster: n.cluster, Receipts: n.writer, IDs: gen, System: n.system, Stats: n.stats})
+	n.health.Add("dataservice", n.data.Ready)
+	n.health.Add("connectors", func(context.Context) error {
+		if len(n.cluster.Members()) == 0 {
+			return errNoConnector
+		}
+		return nil
+	})
+	n.gw = gateway.New(gcfg, gateway.Deps{Data: n.data, Cluster: n.cluster, Receipts: n.writer, IDs: gen, System: n.system, Stats: n.stats,
+		Health: n.health})
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", cfg.HTTP, err)
 	}
@@ -158,6 +168,7 @@ func (n *GatewayNode) Close(ctx context.Context) error {
 }
 
 func (n *GatewayNode) close(ctx context.Context) error {
+	n.health.Drain()
 	var errs []error
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

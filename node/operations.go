@@ -8,6 +8,7 @@ import (
 	"net/http/pprof"
 	"strings"
 
+	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/runtimestats"
 )
 
@@ -25,12 +26,13 @@ type processFigures struct {
 	Components any                `json:"components,omitempty"`
 }
 
-// withOperations serves, next to h and to callers with the cluster token,
-// what operators read from a connector or dataservice, which have no admin
-// API: net/http/pprof under /debug/pprof/, and the process's runtime
-// figures (runtimestats, plus what components returns, if not nil) at GET
+// withOperations serves, next to h, what operators read from a connector
+// or dataservice, which have no admin API: to anyone, GET /healthz and
+// GET /readyz from checks; to callers with the cluster token,
+// net/http/pprof under /debug/pprof/, and the process's runtime figures
+// (runtimestats, plus what components returns, if not nil) at GET
 // /internal/v1/runtime. Other paths go to h.
-func withOperations(h http.Handler, clusterToken, role, id string, components func() any) http.Handler {
+func withOperations(h http.Handler, checks *health.Checker, clusterToken, role, id string, components func() any) http.Handler {
 	want := sha256.Sum256([]byte(clusterToken))
 	ops := http.NewServeMux()
 	ops.HandleFunc("/debug/pprof/", pprof.Index)
@@ -53,6 +55,10 @@ func withOperations(h http.Handler, clusterToken, role, id string, components fu
 		_ = json.NewEncoder(w).Encode(f)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == health.AlivePath || r.URL.Path == health.ReadyPath {
+			checks.ServeHTTP(w, r)
+			return
+		}
 		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath {
 			h.ServeHTTP(w, r)
 			return

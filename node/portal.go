@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/portal"
 )
 
@@ -31,8 +32,9 @@ type PortalConfig struct {
 
 // PortalNode is a running `herald portal`.
 type PortalNode struct {
-	http *http.Server
-	ln   net.Listener
+	http   *http.Server
+	ln     net.Listener
+	health *health.Checker
 }
 
 // StartPortal serves the portal in a process of its own, calling the
@@ -63,15 +65,14 @@ func StartPortal(cfg PortalConfig) (*PortalNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &PortalNode{}
+	n := &PortalNode{health: newChecker()}
+	n.health.Add("gateway", gatewayReady(cfg.Gateway, pcfg.Transport))
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("portal: listen on %s: %w", cfg.HTTP, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.Handle(health.AlivePath, n.health)
+	mux.Handle(health.ReadyPath, n.health)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/portal/", http.StatusFound)
 	})
@@ -90,6 +91,7 @@ func (n *PortalNode) HTTPAddr() net.Addr { return n.ln.Addr() }
 
 // Close stops serving: open event streams end, requests under way finish.
 func (n *PortalNode) Close(ctx context.Context) error {
+	n.health.Drain()
 	if n.http == nil {
 		return nil
 	}

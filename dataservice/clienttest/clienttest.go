@@ -23,7 +23,7 @@ func Run(t *testing.T, newClient func(t testing.TB) dataservice.Client) {
 	for _, concern := range [][]test{
 		appTests, deviceTests, sessionTests, messageTests, broadcastTests,
 		reportTests, taskTests, scheduleTests, segmentTests, upstreamTests,
-		webhookTests, clusterTests, portalTests,
+		webhookTests, clusterTests, portalTests, limitTests,
 	} {
 		for _, tc := range concern {
 			t.Run(tc.name, func(t *testing.T) { tc.fn(t, newClient(t)) })

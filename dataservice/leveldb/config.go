@@ -1,6 +1,9 @@
 package leveldb
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Config configures a Store. The zero value of every field except Dir
 // selects the default of DefaultConfig.
@@ -36,6 +39,20 @@ type Config struct {
 	// Expired records are invisible at once regardless. Zero means 1s;
 	// negative disables the sweeper.
 	SweepInterval time.Duration
+
+	// RecoveryBackoff is the longest pause between two attempts to make
+	// the store write again after its writes failed (a full disk, a
+	// read-only file system); the first comes after 100ms and each
+	// failed attempt doubles the pause. Zero means 5s.
+	RecoveryBackoff time.Duration
+
+	// Log receives what happens to the store: writes starting to fail,
+	// and working again. Nil means slog.Default().
+	Log *slog.Logger
+
+	// files reaches the directory; nil means the operating system's.
+	// Tests inject faults through it.
+	files files
 }
 
 // Defaults of Config.
@@ -43,6 +60,7 @@ const (
 	DefaultBlockCacheBytes  = 4 << 20
 	DefaultWriteBufferBytes = 2 << 20
 	DefaultSweepInterval    = time.Second
+	DefaultRecoveryBackoff  = 5 * time.Second
 )
 
 // DefaultConfig returns the configuration used for zero fields. Dir is empty
@@ -52,6 +70,7 @@ func DefaultConfig() Config {
 		BlockCacheBytes:  DefaultBlockCacheBytes,
 		WriteBufferBytes: DefaultWriteBufferBytes,
 		SweepInterval:    DefaultSweepInterval,
+		RecoveryBackoff:  DefaultRecoveryBackoff,
 	}
 }
 
@@ -65,6 +84,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.RecoveryBackoff <= 0 {
+		cfg.RecoveryBackoff = DefaultRecoveryBackoff
 	}
 	return cfg
 }

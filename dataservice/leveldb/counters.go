@@ -61,9 +61,10 @@ func appendCounter(dst []byte, e *counterEntry) []byte {
 // order they are first named.
 func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, deltas []dataservice.Delta, ttl time.Duration) ([]int64, error) {
 	const op = "incr"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, true); err != nil {
 		return nil, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckIncr(kind, key, deltas, ttl); err != nil {
 		return nil, invalid(op, kind, err)
 	}
@@ -82,8 +83,8 @@ func (s *Store) Incr(ctx context.Context, kind dataservice.Kind, key string, del
 	if _, err := planIncr(sc, raw, deltas, dataservice.WriteOptions{TTL: ttl}, now(), out); err != nil {
 		return nil, fmt.Errorf("dataservice/leveldb: incr %s %q: %w", kind, key, err)
 	}
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return nil, dbError(op, err)
+	if err := s.write(op, sc); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -153,9 +154,10 @@ func planIncr(sc *scratch, raw []byte, deltas []dataservice.Delta, opts dataserv
 // Counters implements dataservice.Store.
 func (s *Store) Counters(ctx context.Context, kind dataservice.Kind, key string) (map[string]int64, error) {
 	const op = "counters"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, false); err != nil {
 		return nil, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckKey(kind, key); err != nil {
 		return nil, invalid(op, kind, err)
 	}

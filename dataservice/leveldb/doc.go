@@ -46,4 +46,15 @@
 // a crash of the machine or the kernel may lose the last writes. Sync true
 // fsyncs the journal on every write, which survives machine crashes and costs
 // most of the write throughput.
+//
+// # Failures
+//
+// A full disk or a file system turned read-only makes LevelDB keep the
+// error of its journal and fail every later write. The Store then fails
+// writes at once with dataservice.ErrUnavailable saying why (Health and
+// Stats say it too, and it is logged once), serves reads from the open
+// database, and reopens the database by itself once the directory takes
+// writes again and has room to replay the journal (recovery.go): every
+// write that returned nil before the failure is kept. Open fails, naming
+// the cause, on a directory that is read-only or full at start.
 package leveldb

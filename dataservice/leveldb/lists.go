@@ -37,9 +37,10 @@ func itemBytes(items [][]byte) int {
 // ListAppend implements dataservice.Store.
 func (s *Store) ListAppend(ctx context.Context, kind dataservice.Kind, key string, items [][]byte, opts dataservice.ListOptions) (int, error) {
 	const op = "list append"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, true); err != nil {
 		return 0, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckListAppend(kind, key, items, opts); err != nil {
 		return 0, invalid(op, kind, err)
 	}
@@ -89,8 +90,8 @@ func (s *Store) ListAppend(ctx context.Context, kind dataservice.Kind, key strin
 	}
 	sc.batch.Put(sc.key, sc.value)
 	planExpiry(sc, old, h)
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return 0, dbError(op, err)
+	if err := s.write(op, sc); err != nil {
+		return 0, err
 	}
 	return len(all), nil
 }
@@ -98,9 +99,10 @@ func (s *Store) ListAppend(ctx context.Context, kind dataservice.Kind, key strin
 // ListRange implements dataservice.Store.
 func (s *Store) ListRange(ctx context.Context, kind dataservice.Kind, key string, start, count int) ([][]byte, error) {
 	const op = "list range"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, false); err != nil {
 		return nil, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckListRange(kind, key, count); err != nil {
 		return nil, invalid(op, kind, err)
 	}

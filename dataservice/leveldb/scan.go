@@ -28,16 +28,12 @@ type scanned struct {
 // skipped.
 func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after string, limit int) ([]dataservice.Record, error) {
 	const op = "scan"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, false); err != nil {
 		return nil, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckScan(kind, prefix, after, limit); err != nil {
 		return nil, invalid(op, kind, err)
-	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if err := s.begin(ctx, op); err != nil { // Close may have won the race
-		return nil, err
 	}
 
 	sc := s.getScratch()

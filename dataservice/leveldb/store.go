@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,17 +22,36 @@ var _ dataservice.Store = (*Store)(nil)
 
 // Store is a dataservice.Store kept in a local LevelDB directory. Create it
 // with Open; it is safe for concurrent use.
+//
+// A Store heals itself after its disk filled or became read-only: LevelDB
+// keeps the first write error of its journal and fails every later write
+// with it, so the Store then stops writing (writes fail at once with
+// dataservice.ErrUnavailable saying why, reads go on), and its recovery
+// loop reopens the database once the directory takes writes again
+// (recovery.go). Reopening replays the journal, so every write that
+// returned nil before the failure is still there.
 type Store struct {
-	db    *goleveldb.DB
+	cfg   Config
+	log   *slog.Logger
+	files files
 	wo    *opt.WriteOptions
 	locks stripes // serialize read-modify-write operations per record
 
 	closed atomic.Bool
-	// closeMu is held shared while an iterator is open (Scan) and
-	// exclusively by Close: LevelDB must not be closed under an iterator.
-	closeMu     sync.RWMutex
-	stop        chan struct{} // closed by Close to stop the sweeper
-	sweeperDone chan struct{} // closed by the sweeper when it returns
+	// gate is held shared by every operation while it uses db, and
+	// exclusively by Close and by the recovery loop when it swaps db:
+	// LevelDB must not be closed under an operation or an iterator.
+	gate sync.RWMutex
+	// db is the database, and stor its storage (closed with it); nil
+	// while the recovery loop could open neither. Guarded by gate.
+	db   *goleveldb.DB
+	stor storage.Storage
+
+	health health // whether writes work; see recovery.go
+
+	stop         chan struct{} // closed by Close to stop the sweeper and the recovery loop
+	sweeperDone  chan struct{} // closed by the sweeper when it returns
+	recoveryDone chan struct{} // closed by the recovery loop when it returns
 
 	scratch sync.Pool // of *scratch
 }
@@ -78,7 +98,9 @@ func (s *Store) putScratch(sc *scratch) {
 
 // Open opens, or creates, the database in cfg.Dir. It fails with an error
 // wrapping dataservice.ErrUnavailable if another Store, in this process or
-// another, has the directory open.
+// another, has the directory open, or if the directory cannot be written
+// (a read-only file system, a full disk, missing permissions: the error
+// says which).
 func Open(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	switch {
@@ -87,9 +109,52 @@ func Open(cfg Config) (*Store, error) {
 	case cfg.BlockCacheBytes < 0 || cfg.WriteBufferBytes < 0:
 		return nil, fmt.Errorf("dataservice/leveldb: open %s: %w: negative cache or buffer size", cfg.Dir, dataservice.ErrInvalid)
 	}
-	db, err := goleveldb.OpenFile(cfg.Dir, &opt.Options{
-		BlockCacheCapacity: cfg.BlockCacheBytes,
-		WriteBuffer:        cfg.WriteBufferBytes,
+	s := &Store{
+		cfg:          cfg,
+		log:          cfg.Log,
+		files:        cfg.files,
+		wo:           &opt.WriteOptions{Sync: cfg.Sync},
+		stop:         make(chan struct{}),
+		sweeperDone:  make(chan struct{}),
+		recoveryDone: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.files == nil {
+		s.files = osFiles{}
+	}
+	s.health.init()
+	db, stor, err := s.openDB(false)
+	if err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, storage.ErrLocked) {
+			return nil, fmt.Errorf("dataservice/leveldb: open %s: directory is in use by another Store in this or another process: %w: %w",
+				cfg.Dir, dataservice.ErrUnavailable, err)
+		}
+		if why := cause(err); why != "" {
+			return nil, fmt.Errorf("dataservice/leveldb: open %s: %s: %w: %w", cfg.Dir, why, dataservice.ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("dataservice/leveldb: open %s: %w: %w", cfg.Dir, dataservice.ErrUnavailable, err)
+	}
+	s.db, s.stor = db, stor
+	if cfg.SweepInterval > 0 {
+		go s.sweepLoop(cfg.SweepInterval)
+	} else {
+		close(s.sweeperDone)
+	}
+	go s.recoveryLoop()
+	return s, nil
+}
+
+// openDB opens the database in the configured directory, read-only or not.
+func (s *Store) openDB(readOnly bool) (*goleveldb.DB, storage.Storage, error) {
+	stor, err := s.files.open(s.cfg.Dir, readOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := goleveldb.Open(stor, &opt.Options{
+		BlockCacheCapacity: s.cfg.BlockCacheBytes,
+		WriteBuffer:        s.cfg.WriteBufferBytes,
 		// Puts and Incrs read the record they replace, most often a miss;
 		// 10 bits per key answer a miss without touching disk 99% of the
 		// time, for about 1.2 bytes per key of table index in memory.
@@ -98,51 +163,84 @@ func Open(cfg Config) (*Store, error) {
 		// compress poorly; Snappy on every flush and compaction cost CPU
 		// for little disk.
 		Compression: opt.NoCompression,
+		ReadOnly:    readOnly,
 	})
 	if err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, storage.ErrLocked) {
-			return nil, fmt.Errorf("dataservice/leveldb: open %s: directory is in use by another Store in this or another process: %w: %w",
-				cfg.Dir, dataservice.ErrUnavailable, err)
-		}
-		return nil, fmt.Errorf("dataservice/leveldb: open %s: %w: %w", cfg.Dir, dataservice.ErrUnavailable, err)
+		_ = stor.Close()
+		return nil, nil, err
 	}
-	s := &Store{
-		db:          db,
-		wo:          &opt.WriteOptions{Sync: cfg.Sync},
-		stop:        make(chan struct{}),
-		sweeperDone: make(chan struct{}),
-	}
-	if cfg.SweepInterval > 0 {
-		go s.sweepLoop(cfg.SweepInterval)
-	} else {
-		close(s.sweeperDone)
-	}
-	return s, nil
+	return db, stor, nil
 }
 
-// Close stops the sweeper, waits for running scans and closes the database.
-// Calls after the first fail with dataservice.ErrClosed.
+// closeDB closes the database and its storage. The caller holds the gate
+// exclusively.
+func (s *Store) closeDB() error {
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	if cerr := s.stor.Close(); err == nil {
+		err = cerr
+	}
+	s.db, s.stor = nil, nil
+	return err
+}
+
+// Close stops the sweeper and the recovery loop, waits for running
+// operations and closes the database. Calls after the first fail with
+// dataservice.ErrClosed.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return fmt.Errorf("dataservice/leveldb: close: %w", dataservice.ErrClosed)
 	}
 	close(s.stop)
 	<-s.sweeperDone
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if err := s.db.Close(); err != nil {
+	<-s.recoveryDone
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	if err := s.closeDB(); err != nil && !errors.Is(err, goleveldb.ErrClosed) {
 		return fmt.Errorf("dataservice/leveldb: close: %w: %w", dataservice.ErrUnavailable, err)
 	}
 	return nil
 }
 
-// begin checks that an operation may start.
-func (s *Store) begin(ctx context.Context, op string) error {
+// begin checks that an operation may start and takes the gate shared;
+// the caller releases it with s.gate.RUnlock once done with s.db. A write
+// fails at once while writes fail (see recovery.go), and every operation
+// while no database is open.
+func (s *Store) begin(ctx context.Context, op string, write bool) error {
 	if s.closed.Load() {
 		return fmt.Errorf("dataservice/leveldb: %s: %w", op, dataservice.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dataservice/leveldb: %s: %w", op, err)
+	}
+	if write {
+		if err := s.health.failing(); err != nil {
+			return fmt.Errorf("dataservice/leveldb: %s: %w", op, err)
+		}
+	}
+	s.gate.RLock()
+	switch {
+	case s.closed.Load(): // Close won the race
+		s.gate.RUnlock()
+		return fmt.Errorf("dataservice/leveldb: %s: %w", op, dataservice.ErrClosed)
+	case s.db == nil:
+		s.gate.RUnlock()
+		return fmt.Errorf("dataservice/leveldb: %s: %w", op, s.health.unavailable())
+	}
+	return nil
+}
+
+// write commits sc.batch. A failure of LevelDB's own (not the Store
+// closing) makes writes fail until the recovery loop has reopened the
+// database. The caller holds the gate shared.
+func (s *Store) write(op string, sc *scratch) error {
+	if err := s.db.Write(&sc.batch, s.wo); err != nil {
+		if errors.Is(err, goleveldb.ErrClosed) {
+			return fmt.Errorf("dataservice/leveldb: %s: %w", op, dataservice.ErrClosed)
+		}
+		return fmt.Errorf("dataservice/leveldb: %s: %w", op, s.writeFailed(err))
 	}
 	return nil
 }
@@ -201,9 +299,10 @@ func toRecord(key string, h header, payload []byte, at int64) (dataservice.Recor
 // Get implements dataservice.Store.
 func (s *Store) Get(ctx context.Context, kind dataservice.Kind, key string) (dataservice.Record, error) {
 	const op = "get"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, false); err != nil {
 		return dataservice.Record{}, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckKey(kind, key); err != nil {
 		return dataservice.Record{}, invalid(op, kind, err)
 	}
@@ -237,9 +336,10 @@ func (s *Store) get(k []byte, key string) (dataservice.Record, bool, error) {
 // GetMany implements dataservice.Store.
 func (s *Store) GetMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
 	const op = "get many"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, false); err != nil {
 		return nil, err
 	}
+	defer s.gate.RUnlock()
 	for _, key := range keys {
 		if err := dataservice.CheckKey(kind, key); err != nil {
 			return nil, invalid(op, kind, err)
@@ -299,9 +399,10 @@ func planExpiry(sc *scratch, old, h header) {
 // Put implements dataservice.Store.
 func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, value []byte, opts dataservice.WriteOptions) (uint32, error) {
 	const op = "put"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, true); err != nil {
 		return 0, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckWrite(kind, key, value, opts); err != nil {
 		return 0, invalid(op, kind, err)
 	}
@@ -323,8 +424,8 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 	if err != nil {
 		return 0, fmt.Errorf("dataservice/leveldb: put %s %q: %w", kind, key, err)
 	}
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return 0, dbError(op, err)
+	if err := s.write(op, sc); err != nil {
+		return 0, err
 	}
 	return h.generation, nil
 }
@@ -334,9 +435,10 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 // sees the earlier one) and commits all that succeed in one batch.
 func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	const op = "put many"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, true); err != nil {
 		return err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckWrites(writes); err != nil {
 		return fmt.Errorf("dataservice/leveldb: put many: %w", err)
 	}
@@ -410,8 +512,8 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 		}
 		sc.headers = append(sc.headers, h)
 	}
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return dbError(op, err)
+	if err := s.write(op, sc); err != nil {
+		return err
 	}
 	if failed != nil {
 		return failed
@@ -461,9 +563,10 @@ func (s *Store) planDelete(sc *scratch, kind dataservice.Kind, key string, gener
 // Delete implements dataservice.Store.
 func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, generation uint32) (bool, error) {
 	const op = "delete"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, true); err != nil {
 		return false, err
 	}
+	defer s.gate.RUnlock()
 	if err := dataservice.CheckKey(kind, key); err != nil {
 		return false, invalid(op, kind, err)
 	}
@@ -479,8 +582,8 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 	case err != nil:
 		return false, dbError(op, err)
 	}
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return false, dbError(op, err)
+	if err := s.write(op, sc); err != nil {
+		return false, err
 	}
 	return existed, nil
 }
@@ -489,9 +592,10 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 // true at most once.
 func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
 	const op = "delete many"
-	if err := s.begin(ctx, op); err != nil {
+	if err := s.begin(ctx, op, true); err != nil {
 		return nil, err
 	}
+	defer s.gate.RUnlock()
 	for _, key := range keys {
 		if err := dataservice.CheckKey(kind, key); err != nil {
 			return nil, invalid(op, kind, err)
@@ -526,8 +630,8 @@ func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []st
 		}
 		out[i] = existed
 	}
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
-		return nil, dbError(op, err)
+	if err := s.write(op, sc); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

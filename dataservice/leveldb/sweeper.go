@@ -50,6 +50,13 @@ func (s *Store) sweep(at int64) (int, error) {
 			return deleted, nil
 		default:
 		}
+		// The gate is held for one chunk at a time, so that the recovery
+		// loop is not held up for the whole sweep.
+		s.gate.RLock()
+		if s.db == nil || !s.health.ok() {
+			s.gate.RUnlock()
+			return deleted, nil // nothing to sweep with; the next tick tries again
+		}
 		// Collect a chunk of index keys, then release the iterator before
 		// taking locks.
 		it := s.db.NewIterator(&util.Range{Start: start, Limit: end}, nil)
@@ -62,11 +69,9 @@ func (s *Store) sweep(at int64) (int, error) {
 		err := it.Error()
 		it.Release()
 		sc.value = keys
-		if err != nil {
+		if err != nil || len(sc.offsets) == 0 {
+			s.gate.RUnlock()
 			return deleted, err
-		}
-		if len(sc.offsets) == 0 {
-			return deleted, nil
 		}
 
 		var set stripeSet
@@ -78,6 +83,7 @@ func (s *Store) sweep(at int64) (int, error) {
 		s.locks.lock(&set)
 		n, err := s.sweepChunk(sc)
 		s.locks.unlock(&set)
+		s.gate.RUnlock()
 		deleted += n
 		if err != nil {
 			return deleted, err
@@ -101,7 +107,8 @@ func sweepKey(sc *scratch, i int) []byte {
 }
 
 // sweepChunk deletes the index entries collected in sc and the records they
-// still describe, in one batch. The caller holds their stripes.
+// still describe, in one batch. The caller holds their stripes and the
+// gate.
 func (s *Store) sweepChunk(sc *scratch) (int, error) {
 	sc.batch.Reset()
 	deleted := 0
@@ -121,7 +128,7 @@ func (s *Store) sweepChunk(sc *scratch) (int, error) {
 			deleted++
 		}
 	}
-	if err := s.db.Write(&sc.batch, s.wo); err != nil {
+	if err := s.write("sweep", sc); err != nil {
 		return 0, err
 	}
 	return deleted, nil

@@ -129,3 +129,36 @@ func (c *caller) close() {
 		ci.CloseIdleConnections()
 	}
 }
+
+// readyPath is where a dataservice process says whether it is ready
+// (its store takes writes); the process serves it without a token.
+const readyPath = "/readyz"
+
+// ready asks every instance whether it is ready and returns nil if one
+// is, otherwise what each answered.
+func (c *caller) ready(ctx context.Context) error {
+	errs := make([]error, len(c.instances))
+	for i, in := range c.instances {
+		if errs[i] = c.readyOne(ctx, in); errs[i] == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("remote: no dataservice instance is ready: %w", errors.Join(errs...))
+}
+
+func (c *caller) readyOne(ctx context.Context, in *instance) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.url+readyPath, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.url, err)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s unreachable: %w", in.url, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s not ready: HTTP %d: %s", in.url, res.StatusCode, bytes.TrimSpace(body))
+	}
+	return nil
+}

@@ -77,6 +77,11 @@ func (c *Client) Follower() *CacheFollower { return c.follower }
 // Cache returns the client's cache.
 func (c *Client) Cache() cache.Cache { return c.cache }
 
+// Ready reports whether a dataservice instance is ready (GET /readyz:
+// its store takes writes): nil if one is, otherwise what each answered.
+// For the readiness checks of the processes using the client.
+func (c *Client) Ready(ctx context.Context) error { return c.c.ready(ctx) }
+
 // Close stops the client and releases its connections.
 func (c *Client) Close() error {
 	c.follower.Close()

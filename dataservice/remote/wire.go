@@ -158,6 +158,7 @@ var errorCodes = []struct {
 	{dataservice.ErrLastOwner, "last_owner", http.StatusBadRequest},
 	{dataservice.ErrMembersFull, "members_full", http.StatusBadRequest},
 	{dataservice.ErrInvalid, "invalid", http.StatusBadRequest},
+	{dataservice.ErrLimit, "limit", http.StatusConflict},
 	{dataservice.ErrClosed, "closed", http.StatusServiceUnavailable},
 	{dataservice.ErrUnavailable, "unavailable", http.StatusServiceUnavailable},
 }

@@ -2,6 +2,7 @@ package storespec
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -28,6 +29,9 @@ type Defaults struct {
 	// LevelDBWriteBufferBytes is LevelDB's write buffer without
 	// write-buffer-mb. Zero means leveldb.DefaultWriteBufferBytes.
 	LevelDBWriteBufferBytes int
+	// Log receives the store's own logs (a LevelDB store's writes failing
+	// and recovering). Nil means slog.Default().
+	Log *slog.Logger
 }
 
 // WriteBufferBytes is the write buffer of `herald all` and `herald
@@ -97,6 +101,7 @@ func (p parsed) leveldbConfig(d Defaults) leveldb.Config {
 	if !p.writeBufferSet && d.LevelDBWriteBufferBytes > 0 {
 		cfg.WriteBufferBytes = d.LevelDBWriteBufferBytes
 	}
+	cfg.Log = d.Log
 	return cfg
 }
 

@@ -219,6 +219,7 @@ var kindOfCode = map[string]kind{
 	"invalid_request":           kindInvalid,
 	"too_many_registration_ids": kindInvalid,
 	"too_many_tags":             kindInvalid,
+	"too_many_schedules":        kindInvalid,
 	"unknown_segment":           kindInvalid,
 	"unknown_registration_id":   kindNotFound,
 	"alias_full":                kindAliasFull,
@@ -253,7 +254,7 @@ func toJPushError(err error) (je *v3Error, unexpected bool) {
 		kind = kindAuthMissing
 	}
 	je = &v3Error{kind: kind, message: ae.Message, challenge: ae.Challenge}
-	if kind == kindUnavailable || kind == kindInternal {
+	if kind == kindUnavailable || kind == kindInternal || ae.Status == http.StatusConflict {
 		je.status = ae.Status // keep 409, 499 and 504 apart from 503
 	}
 	return je, unexpected

@@ -206,8 +206,27 @@ func (f *Face) createSchedule(w http.ResponseWriter, r *http.Request, app *datas
 	return nil
 }
 
+// listPage is how many schedules listSchedules reads from the store at a
+// time: with the page's schedules, all it holds of them at once.
+const listPage = 50
+
+// listed is what listSchedules keeps of each valid schedule it reads, to
+// order them by creation without holding them.
+type listed struct {
+	created time.Time
+	id      string
+}
+
 // listSchedules is GET /v3/schedules?page=N: the app's schedules that
 // fire again (JPush's "valid" ones), oldest first, 50 a page.
+//
+// Schedule ids are random, so creation order is not the store's: the
+// store is read listPage schedules at a time, keeping of each valid one
+// its creation time and id only (tens of bytes, where a schedule with its
+// push and past firings can weigh kilobytes), then the page's schedules
+// are read again, one by one. Memory stays bounded by listPage schedules
+// and the app's count of schedules (--max-schedules) times tens of bytes,
+// however many requests run at once.
 func (f *Face) listSchedules(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	pageNo := 1
 	if s := r.URL.Query().Get("page"); s != "" {
@@ -219,26 +238,20 @@ func (f *Face) listSchedules(w http.ResponseWriter, r *http.Request, app *datase
 	}
 	ctx := r.Context()
 	now := time.Now()
-	var valid []dataservice.Schedule
+	var valid []listed
 	after := ""
 	for {
-		ss, next, err := f.schedules.List(ctx, app, after, dataservice.MaxPage-1) // it reads one more
+		ss, next, err := f.schedules.List(ctx, app, after, listPage)
 		if err != nil {
 			return err
 		}
 		for _, s := range ss {
-			if s.Enabled && s.Next != nil {
-				valid = append(valid, s)
-				continue
+			ok, err := fires(s, now)
+			if err != nil {
+				return err
 			}
-			if !s.Enabled {
-				def, err := schedule.ReadDef(s)
-				if err != nil {
-					return err
-				}
-				if _, ok := def.Trigger.First(now); ok {
-					valid = append(valid, s)
-				}
+			if ok {
+				valid = append(valid, listed{s.Created, s.ID})
 			}
 		}
 		if next == nil {
@@ -246,16 +259,23 @@ func (f *Face) listSchedules(w http.ResponseWriter, r *http.Request, app *datase
 		}
 		after = *next
 	}
-	slices.SortStableFunc(valid, func(a, b dataservice.Schedule) int { return a.Created.Compare(b.Created) })
+	slices.SortStableFunc(valid, func(a, b listed) int { return a.created.Compare(b.created) })
 	out := struct {
 		TotalCount int            `json:"total_count"`
 		TotalPages int            `json:"total_pages"`
 		Page       int            `json:"page"`
 		Schedules  []scheduleView `json:"schedules"`
 	}{TotalCount: len(valid), TotalPages: (len(valid) + schedulePage - 1) / schedulePage, Page: pageNo, Schedules: []scheduleView{}}
-	from := (pageNo - 1) * schedulePage
-	for i := from; i < len(valid) && i < from+schedulePage; i++ {
-		v, err := viewJPushSchedule(valid[i])
+	from := min(len(valid), (pageNo-1)*schedulePage)
+	for _, l := range valid[from:min(len(valid), from+schedulePage)] {
+		s, err := f.schedules.Get(ctx, app, l.id)
+		if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			continue // deleted since
+		}
+		if err != nil {
+			return err
+		}
+		v, err := viewJPushSchedule(s)
 		if err != nil {
 			return err
 		}
@@ -263,6 +283,21 @@ func (f *Face) listSchedules(w http.ResponseWriter, r *http.Request, app *datase
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// fires reports whether a schedule fires again (JPush's "valid"): an
+// enabled one with a next firing, or a disabled one whose trigger has
+// firings to come, were it enabled.
+func fires(s dataservice.Schedule, now time.Time) (bool, error) {
+	if s.Enabled {
+		return s.Next != nil, nil
+	}
+	def, err := schedule.ReadDef(s)
+	if err != nil {
+		return false, err
+	}
+	_, ok := def.Trigger.First(now)
+	return ok, nil
 }
 
 // getSchedule is GET /v3/schedules/{schedule_id}.

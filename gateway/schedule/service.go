@@ -48,6 +48,9 @@ type Config struct {
 	// Lease is how long a claimed firing stays this gateway's without
 	// being sent; another gateway takes it over after. Zero means 30s.
 	Lease time.Duration
+	// MaxPerApp is the most schedules an app may have: Create fails with
+	// 409 too_many_schedules beyond. Zero or less means no limit.
+	MaxPerApp int
 }
 
 func (c Config) withDefaults() Config {
@@ -242,12 +245,15 @@ func (sc *Service) Create(ctx context.Context, app *dataservice.App, def Def) (d
 	if err != nil {
 		return dataservice.Schedule{}, err
 	}
-	s := dataservice.Schedule{AppKey: app.Key, Name: def.Name, Enabled: def.Enabled, Spec: spec, Next: first}
+	s := dataservice.Schedule{AppKey: app.Key, Name: def.Name, Enabled: def.Enabled, Spec: spec, Next: first, AppLimit: max(0, sc.cfg.MaxPerApp)}
 	for range scheduleIDAttempts {
 		s.ID = newScheduleID()
 		var created dataservice.Schedule
 		if created, err = sc.data.CreateSchedule(ctx, s); err == nil {
 			return created, nil
+		}
+		if errors.Is(err, dataservice.ErrLimit) {
+			return dataservice.Schedule{}, api.Errorf(http.StatusConflict, "too_many_schedules", "this app has %d schedules, the most it may have; delete one before creating another", sc.cfg.MaxPerApp)
 		}
 		if !errors.Is(err, dataservice.ErrExists) {
 			break

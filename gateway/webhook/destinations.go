@@ -6,9 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Webhook URLs are chosen by apps, not by the operator: left alone, an app
@@ -43,7 +46,9 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("::/96"),           // unspecified, loopback, IPv4-compatible
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use IPv4/IPv6 translation
 	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("2001::/32"),       // Teredo: an IPv4 address, obfuscated, in its last 32 bits
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4: an IPv4 address in bits 16 to 48
 	netip.MustParsePrefix("fc00::/7"),        // unique local
 	netip.MustParsePrefix("fe80::/10"),       // link-local
 	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
@@ -111,4 +116,72 @@ func PrivateHost(raw string) (string, bool) {
 		return "", false
 	}
 	return host, !publicAddress(ip)
+}
+
+// URLError is why CheckURL refused a webhook URL, in words for the app.
+type URLError struct {
+	URL    string // as the app sent it
+	Reason string // what is wrong with it and how to write it
+}
+
+func (e *URLError) Error() string {
+	return "webhook: URL " + strconv.Quote(e.URL) + " refused: " + e.Reason
+}
+
+// CheckURL refuses webhook URLs that net/url parses but that name their
+// destination ambiguously, whatever PrivateDestinations says: a port
+// outside 1 to 65535, and a host that resolvers (inet_aton, browsers'
+// URL parsers) read as an IPv4 address although it is not four decimal
+// numbers — "0", "2130706433", "0177.0.0.1", "127.1", "0x7f.1" all reach
+// 127.0.0.1 or 0.0.0.0 through them, and PrivateHost would see names. As
+// the WHATWG URL standard, a host whose last label is a number is an IPv4
+// address or nothing. Hosts with digits or dots other than ASCII ones
+// (fullwidth, ideographic), which IDNA maps to ASCII ones, are refused
+// too. The URL has passed dataservice.CheckWebhookURL.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &URLError{raw, "it does not parse"}
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return &URLError{raw, fmt.Sprintf("port %s is not a port (1 to 65535)", p)}
+		}
+	}
+	host := u.Hostname()
+	if strings.HasPrefix(u.Host, "[") { // an IPv6 literal: netip reads it as everyone does
+		if _, err := netip.ParseAddr(host); err != nil {
+			return &URLError{raw, fmt.Sprintf("host [%s] is not an IPv6 address", host)}
+		}
+		return nil
+	}
+	for _, r := range host {
+		if r >= utf8.RuneSelf && (unicode.IsDigit(r) || r == '\uff0e' || r == '\u3002' || r == '\uff61') {
+			return &URLError{raw, fmt.Sprintf("host %q has a digit or a dot that is not ASCII; write it in ASCII", host)}
+		}
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if !numericLabel(labels[len(labels)-1]) {
+		return nil // a name
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(host, ".")); err == nil && ip.Is4() {
+		return nil
+	}
+	return &URLError{raw, fmt.Sprintf("host %q reads as an IPv4 address in a form other than four decimal numbers (one number, fewer parts, octal or hexadecimal); write the address as four decimal numbers without leading zeros, such as 203.0.113.7, or use a name", host)}
+}
+
+// numericLabel reports whether a host's label is a number as IPv4 parsers
+// read one: decimal digits, or 0x (or 0X) and hexadecimal digits.
+func numericLabel(label string) bool {
+	digits, base := label, "0123456789"
+	if len(label) >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X') {
+		digits, base = label[2:], "0123456789abcdefABCDEF"
+		if digits == "" {
+			return true // "0x" is 0
+		}
+	}
+	return digits != "" && strings.Trim(digits, base) == ""
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,10 @@ func TestPublicAddress(t *testing.T) {
 		{"64:ff9b::808:808", true},
 		{"64:ff9b::a00:1", false},
 		{"64:ff9b::a9fe:a9fe", false},
+		{"2002:7f00:1::1", false},                       // 6to4 of 127.0.0.1
+		{"2002:808:808::1", false},                      // 6to4, even of a public address: the whole range
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, // Teredo
+		{"2001:4860:4860::8888", true},
 	} {
 		if got := publicAddress(netip.MustParseAddr(tc.ip)); got != tc.public {
 			t.Errorf("publicAddress(%s) = %v, want %v", tc.ip, got, tc.public)
@@ -106,5 +111,58 @@ func TestWebhookTransportRefusesPrivateAddresses(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("status %d, want 204", resp.StatusCode)
+	}
+}
+
+// The forms that net/url parses but resolvers read as loopback
+// or "this host", and ports out of range, are refused whatever the
+// operator allows; names and dotted-decimal addresses pass (PrivateHost
+// judges the latter).
+func TestCheckURL(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		ok   bool
+		hint string
+	}{
+		{"http://0/", false, "IPv4"},
+		{"http://2130706433/", false, "IPv4"},
+		{"http://0177.0.0.1/", false, "IPv4"},
+		{"http://127.1/", false, "IPv4"},
+		{"http://0x7f.0.0.1/", false, "IPv4"},
+		{"http://0x7f000001/h", false, "IPv4"},
+		{"http://127.0.0.01/", false, "IPv4"},
+		{"http://1.2.3.4.5/", false, "IPv4"},
+		{"http://example.0x1/", false, "IPv4"},
+		{"http://0x/", false, "IPv4"},
+		{"http://127.0.1./", false, "IPv4"},
+		{"http://\uff11\uff12\uff17.0.0.1/", false, "ASCII"},
+		{"http://127\u30020\u30020\u30021/", false, "ASCII"},
+		{"https://example.com:99999/", false, "port 99999"},
+		{"https://example.com:0/", false, "port 0"},
+		{"https://example.com:65536/", false, "port 65536"},
+		{"https://example.com/", true, ""},
+		{"https://example.com:65535/h", true, ""},
+		{"https://example.com:/h", true, ""},
+		{"https://api.example.com./h", true, ""},
+		{"https://1e100.net/", true, ""},
+		{"https://123.example.com/", true, ""},
+		{"https://cafe/", true, ""},
+		{"https://8.8.8.8/h", true, ""},
+		{"https://8.8.8.8./h", true, ""},
+		{"http://127.0.0.1:8080/h", true, ""}, // four decimal numbers: PrivateHost's to judge
+		{"http://[::1]/h", true, ""},
+		{"http://[2002:7f00:1::1]/h", true, ""},
+		{"http://bücher.example/", true, ""},
+	} {
+		err := CheckURL(tc.url)
+		var ue *URLError
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("CheckURL(%q) = %v, want nil", tc.url, err)
+		case !tc.ok && !errors.As(err, &ue):
+			t.Errorf("CheckURL(%q) = %v, want a *URLError", tc.url, err)
+		case !tc.ok && !strings.Contains(ue.Reason, tc.hint):
+			t.Errorf("CheckURL(%q) says %q, want it to name %q", tc.url, ue.Reason, tc.hint)
+		}
 	}
 }
