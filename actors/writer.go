@@ -244,7 +244,7 @@ type (
 		res dataservice.SettleResult
 		err error
 	}
-	settleRetry struct{}
+	settleRetry   struct{}
 	cursorAdvance struct {
 		a    CursorAdvance
 		done func(error) // told the outcome

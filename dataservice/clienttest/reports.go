@@ -43,8 +43,8 @@ func settle(t *testing.T, c dataservice.Client) {
 		return dataservice.SettleEnd{Copy: dataservice.InboxCopy{RegistrationID: rid, MessageID: m.ID}, Counter: dataservice.CounterDelivered}
 	}
 	st := dataservice.Settlement{Writer: "w1", Run: "r1", Seq: 1,
-		Sends: []dataservice.SettleSend{{Count: true, Receipt: dataservice.Receipt{MessageID: m.ID, RegistrationID: "s1", Event: dataservice.ReceiptSent}}},
-		Ends:  []dataservice.SettleEnd{end("s1"), end("s1")},
+		Sends:  []dataservice.SettleSend{{Count: true, Receipt: dataservice.Receipt{MessageID: m.ID, RegistrationID: "s1", Event: dataservice.ReceiptSent}}},
+		Ends:   []dataservice.SettleEnd{end("s1"), end("s1")},
 		Deltas: []dataservice.CounterDelta{{MessageID: m.ID, Counter: dataservice.CounterStoredOffline, N: 1}}}
 	res, err := c.Settle(ctx, st)
 	if err != nil || len(res.Ended) != 2 || res.Ended[0] == res.Ended[1] {
