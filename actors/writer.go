@@ -37,12 +37,15 @@ import (
 //     of their record; a send is counted once per device, whoever sent
 //     it, and a click once it is found genuine.
 //   - Broadcast cursor advances (AdvanceCursors, one per ACK of a
-//     broadcast) of all devices are applied together (see cursors.go).
+//     broadcast) of all devices go with the next settlement too: each
+//     cursor moves by compare-and-set and what the move newly covers is
+//     counted in the same step (see cursors.go).
 //   - Upstream messages of all connections (QueueUpstream, see
 //     upstream.go) are written with one EnqueueUpstream, and each
 //     connection is told which of its messages are durable.
 //
-// Sessions, removals, ends and upstream messages flush as soon as the
+// Sessions, removals, settlements with ends or cursor advances, and
+// upstream messages flush as soon as the
 // previous flush of their kind is done ("passive feedback"): no added
 // latency when idle, large batches under load. Callers of PutSessions,
 // RemoveInbox and EndInbox wait for their flush; at most MaxPending of
@@ -236,8 +239,9 @@ type (
 		at time.Time // when it reached the writer
 	}
 	settleBatch struct {
-		st   dataservice.Settlement
-		ends []*endRequest
+		st      dataservice.Settlement
+		ends    []*endRequest
+		cursors []*cursorAdvance
 	}
 	settled struct {
 		b   *settleBatch
@@ -252,7 +256,6 @@ type (
 	flushTick    struct{}
 	sessionsDone struct{}
 	removalsDone struct{}
-	cursorsDone  struct{}
 	flushAll     struct{ done chan error }
 )
 
@@ -437,8 +440,7 @@ type writer struct {
 	sessionsFlowing bool
 	removals        []*inboxRemoval
 	removalsFlowing bool
-	cursors         []*cursorAdvance
-	cursorsFlowing  bool
+	cursors         []*cursorAdvance // broadcast cursor advances, for the next settlement
 	ups             upstreamLane
 
 	// What the next settlements commit.
@@ -488,10 +490,7 @@ func (w *writer) Receive(ctx actor.Context) {
 		w.flushRemovals(ctx)
 	case *cursorAdvance:
 		w.cursors = append(w.cursors, m)
-		w.flushCursors(ctx)
-	case *cursorsDone:
-		w.cursorsFlowing = false
-		w.flushCursors(ctx)
+		w.flushSettle(ctx, false)
 	case *endRequest:
 		w.ends = append(w.ends, m)
 		w.flushSettle(ctx, false)
@@ -597,67 +596,6 @@ func (w *writer) flushRemovals(ctx actor.Context) {
 	}()
 }
 
-// flushCursors applies the pending cursor advances unless a flush is in
-// flight. Advances of one device in one batch are merged.
-func (w *writer) flushCursors(ctx actor.Context) {
-	if w.cursorsFlowing || len(w.cursors) == 0 {
-		return
-	}
-	batch := w.cursors
-	w.cursors = nil
-	w.cursorsFlowing = true
-	self, root, data := ctx.Self(), w.root, w.data
-	receipts := selfReceipts{root: root, pid: self}
-	go func() {
-		byRID := make(map[string]int)
-		var merged []CursorAdvance
-		for _, c := range batch {
-			i, ok := byRID[c.a.RID]
-			if !ok {
-				byRID[c.a.RID] = len(merged)
-				merged = append(merged, c.a)
-				continue
-			}
-			m := &merged[i]
-			m.Sent = append(m.Sent, c.a.Sent...)
-			m.Acked = max(m.Acked, c.a.Acked)
-			m.Delivered = append(m.Delivered, c.a.Delivered...)
-			m.Failed = append(m.Failed, c.a.Failed...)
-		}
-		err := advanceCursors(context.Background(), data, receipts, merged)
-		if err == nil {
-			// Per device, what the device did; the cursors counted it.
-			for _, a := range merged {
-				for _, list := range []struct {
-					ids []uint64
-					ev  dataservice.ReceiptEvent
-				}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
-					for _, id := range list.ids {
-						root.Send(self, &deviceReceipt{r: dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: list.ev, At: time.Now()}})
-					}
-				}
-			}
-		}
-		if err != nil {
-			w.log.Warn("recording broadcast deliveries failed; the devices retry", "devices", len(merged), "err", err)
-		}
-		for _, c := range batch {
-			c.done(err)
-		}
-		root.Send(self, &cursorsDone{})
-	}()
-}
-
-// selfReceipts counts receipts into the writer actor itself.
-type selfReceipts struct {
-	root *actor.RootContext
-	pid  *actor.PID
-}
-
-func (r selfReceipts) Add(id uint64, c dataservice.Counter, n int64) {
-	r.root.Send(r.pid, &receipt{key: counterKey{id, c}, n: n})
-}
-
 // maxPrev bounds the messages a run remembers the last step of; past it
 // the writer starts a new run.
 const maxPrev = 1 << 16
@@ -705,6 +643,22 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	}
 	clear(w.sends[len(kept):])
 	w.sends = kept
+	n = min(len(w.cursors), limit)
+	b.cursors = slices.Clone(w.cursors[:n])
+	w.cursors = slices.Delete(w.cursors, 0, n)
+	for _, c := range b.cursors {
+		a := c.a
+		st.Cursors = append(st.Cursors, dataservice.SettleCursor{RID: a.RID, Sent: a.Sent, Acked: a.Acked, Delivered: a.Delivered, Failed: a.Failed})
+		// Per device, what the device did.
+		for _, l := range []struct {
+			ids []uint64
+			ev  dataservice.ReceiptEvent
+		}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
+			for _, id := range l.ids {
+				st.Receipts = append(st.Receipts, dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: l.ev, At: now})
+			}
+		}
+	}
 	k := min(len(w.others), limit)
 	st.Receipts = slices.Clone(w.others[:k])
 	w.others = slices.Delete(w.others, 0, k)
@@ -715,7 +669,7 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 		st.Deltas = append(st.Deltas, dataservice.CounterDelta{MessageID: key.id, Counter: key.c, N: d})
 		delete(w.deltas, key)
 	}
-	if len(st.Ends)+len(st.Sends)+len(st.Receipts)+len(st.Deltas) == 0 {
+	if len(st.Ends)+len(st.Sends)+len(st.Receipts)+len(st.Deltas)+len(st.Cursors) == 0 {
 		if len(w.sends) > 0 {
 			w.schedule(ctx, young)
 		}
@@ -723,7 +677,7 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	}
 	w.seq++
 	st.Writer, st.Run, st.Seq = w.cfg.Name, w.run, w.seq
-	for _, id := range settlementMessages(st) {
+	for _, id := range dataservice.SettlementMessages(st) {
 		if p, ok := w.prev[id]; ok {
 			if st.Prev == nil {
 				st.Prev = make(map[uint64]uint64)
@@ -732,31 +686,6 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 		}
 	}
 	w.settle(ctx, b)
-}
-
-// settlementMessages lists the messages st counts something of.
-func settlementMessages(st *dataservice.Settlement) []uint64 {
-	var out []uint64
-	seen := make(map[uint64]bool)
-	add := func(id uint64) {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	for _, e := range st.Ends {
-		add(e.Copy.MessageID)
-	}
-	for _, s := range st.Sends {
-		add(s.Receipt.MessageID)
-	}
-	for _, r := range st.Receipts {
-		add(r.MessageID)
-	}
-	for _, d := range st.Deltas {
-		add(d.MessageID)
-	}
-	return out
 }
 
 // settle sends b to the store.
@@ -779,7 +708,10 @@ func (w *writer) settledBatch(ctx actor.Context, m *settled) {
 		for _, r := range b.ends {
 			r.reply <- removalResult{err: m.err}
 		}
-		b.ends = nil
+		for _, c := range b.cursors {
+			c.done(m.err) // the device retries; a move made twice counts once
+		}
+		b.ends, b.cursors = nil, nil
 		b.st.Replay = true
 		w.release(m.err)
 		self, root := ctx.Self(), w.root
@@ -791,8 +723,11 @@ func (w *writer) settledBatch(ctx actor.Context, m *settled) {
 		r.reply <- removalResult{existed: m.res.Ended[off : off+len(r.ends)]}
 		off += len(r.ends)
 	}
+	for _, c := range b.cursors {
+		c.done(nil)
+	}
 	w.settling = nil
-	for _, id := range settlementMessages(&b.st) {
+	for _, id := range m.res.Marked {
 		w.prev[id] = b.st.Seq
 	}
 	if len(w.prev) > maxPrev {
@@ -803,7 +738,7 @@ func (w *writer) settledBatch(ctx actor.Context, m *settled) {
 		w.seq = 0
 		w.prev = make(map[uint64]uint64)
 	}
-	if len(w.ends) > 0 || len(w.waiting) > 0 || len(w.deltas)+len(w.others)+len(w.sends) >= w.cfg.MaxBatch {
+	if len(w.ends) > 0 || len(w.cursors) > 0 || len(w.waiting) > 0 || len(w.deltas)+len(w.others)+len(w.sends) >= w.cfg.MaxBatch {
 		w.flushSettle(ctx, len(w.waiting) > 0)
 	} else if len(w.deltas)+len(w.others)+len(w.sends) > 0 {
 		w.schedule(ctx, w.cfg.Interval)
@@ -817,7 +752,7 @@ func (w *writer) release(err error) {
 	}
 	if err == nil && (w.settling != nil || len(w.ends) > 0 || len(w.sends) > 0 || len(w.others) > 0 || len(w.deltas) > 0 ||
 		w.sessionsFlowing || len(w.sessions) > 0 || w.removalsFlowing || len(w.removals) > 0 ||
-		w.cursorsFlowing || len(w.cursors) > 0 || !w.upstreamsIdle()) {
+		len(w.cursors) > 0 || !w.upstreamsIdle()) {
 		return
 	}
 	for _, c := range w.waiting {

@@ -52,8 +52,8 @@ type Settlement struct {
 	// Replay says an earlier Settle of this step may have been applied in
 	// part: counters already marked are then not added again.
 	Replay bool `json:"replay,omitempty"`
-	// Prev is, per message, the Seq of this run's last step that counted
-	// something of it (0: none); it makes the mark's increment.
+	// Prev is, per message, the Seq of this run's last step that marked
+	// it (SettleResult.Marked; 0: none); it makes the mark's increment.
 	Prev map[uint64]uint64 `json:"prev,omitempty"`
 
 	// Ends are inbox copies a device acknowledged (Counter delivered) or
@@ -69,8 +69,11 @@ type Settlement struct {
 	// cursors), recorded as RecordReceipts does; a click it reports new
 	// is counted clicked.
 	Receipts []Receipt `json:"receipts,omitempty"`
-	// Deltas are counts made elsewhere (stored offline, expired, and those
-	// of broadcast cursors), added as they are.
+	// Cursors are broadcasts devices were sent and acknowledged: their
+	// cursors move, and what a move newly covers is counted.
+	Cursors []SettleCursor `json:"cursors,omitempty"`
+	// Deltas are counts made elsewhere (stored offline, expired,
+	// withdrawn), added as they are.
 	Deltas []CounterDelta `json:"deltas,omitempty"`
 }
 
@@ -96,6 +99,10 @@ type SettleSend struct {
 type SettleResult struct {
 	// Ended is, per end, whether this settlement ended the copy.
 	Ended []bool `json:"ended"`
+	// Marked are the messages whose counter records carry this
+	// settlement's mark: the next step of the run gives them this Seq
+	// as their Prev.
+	Marked []uint64 `json:"marked"`
 }
 
 // markPrefix starts the names of the counters that mark the steps counted
@@ -144,6 +151,11 @@ func CheckSettlement(s *Settlement) error {
 			return fmt.Errorf("settlement send: %w", err)
 		}
 	}
+	for _, c := range s.Cursors {
+		if err := CheckReceipt(&Receipt{MessageID: 1, RegistrationID: c.RID, Event: ReceiptSent}); err != nil {
+			return fmt.Errorf("settlement cursor: %w", err)
+		}
+	}
 	for i := range s.Receipts {
 		r := &s.Receipts[i]
 		if r.Event == ReceiptSent {
@@ -163,4 +175,36 @@ func containsSep(s string) bool {
 		}
 	}
 	return false
+}
+
+// SettlementMessages lists the messages st names, each once.
+func SettlementMessages(st *Settlement) []uint64 {
+	var out []uint64
+	seen := make(map[uint64]bool)
+	add := func(id uint64) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, e := range st.Ends {
+		add(e.Copy.MessageID)
+	}
+	for _, s := range st.Sends {
+		add(s.Receipt.MessageID)
+	}
+	for _, r := range st.Receipts {
+		add(r.MessageID)
+	}
+	for _, c := range st.Cursors {
+		for _, l := range [][]uint64{c.Sent, c.Delivered, c.Failed} {
+			for _, id := range l {
+				add(id)
+			}
+		}
+	}
+	for _, d := range st.Deltas {
+		add(d.MessageID)
+	}
+	return out
 }

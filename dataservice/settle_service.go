@@ -184,6 +184,10 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		}
 	}
 
+	if err := s.settleCursors(ctx, &st, mark, counts); err != nil {
+		return SettleResult{}, fmt.Errorf("settle %s: %w", jkey, err)
+	}
+
 	// Attempts and clicks.
 	if len(st.Receipts) > 0 {
 		recorded, err := s.RecordReceipts(ctx, st.Receipts)
@@ -197,7 +201,7 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		}
 	}
 
-	if err := s.settleCounters(ctx, &st, counts); err != nil {
+	if res.Marked, err = s.settleCounters(ctx, &st, counts); err != nil {
 		return SettleResult{}, fmt.Errorf("settle %s: %w", jkey, err)
 	}
 
@@ -375,7 +379,7 @@ func atOr(t, now time.Time) time.Time {
 // settleCounters adds counts and st's deltas with the run's mark on each
 // message's counter record. With Replay, messages whose mark shows this
 // step are skipped.
-func (s *Service) settleCounters(ctx context.Context, st *Settlement, counts map[counterKey]int64) error {
+func (s *Service) settleCounters(ctx context.Context, st *Settlement, counts map[counterKey]int64) ([]uint64, error) {
 	deltas := make([]CounterDelta, 0, len(counts)+len(st.Deltas))
 	touched := make(map[uint64]bool)
 	var order []uint64
@@ -398,7 +402,7 @@ func (s *Service) settleCounters(ctx context.Context, st *Settlement, counts map
 		}
 	}
 	if len(order) == 0 {
-		return nil
+		return []uint64{}, nil
 	}
 	markName := MarkCounter(st.Writer, st.Run)
 	skip := make(map[uint64]bool)
@@ -406,7 +410,7 @@ func (s *Service) settleCounters(ctx context.Context, st *Settlement, counts map
 		for _, id := range order {
 			c, err := s.store.Counters(ctx, KindCounter, messageKey(id))
 			if err != nil && !errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("counters of message %d: %w", id, err)
+				return nil, fmt.Errorf("counters of message %d: %w", id, err)
 			}
 			if uint64(c[string(markName)]) >= st.Seq {
 				skip[id] = true // counted before the crash
@@ -424,7 +428,10 @@ func (s *Service) settleCounters(ctx context.Context, st *Settlement, counts map
 			out = append(out, CounterDelta{MessageID: id, Counter: markName, N: int64(st.Seq - min(st.Prev[id], st.Seq-1))})
 		}
 	}
-	return s.AddCounters(ctx, out)
+	if err := s.AddCounters(ctx, out); err != nil {
+		return nil, err
+	}
+	return order, nil
 }
 
 // RecoverSettlements implements SettleStore.

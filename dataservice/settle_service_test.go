@@ -214,3 +214,65 @@ func TestSettleSendThenEnd(t *testing.T) {
 	}
 	checkSettled(t, svc, m, rids)
 }
+
+// TestSettleCursorsCrashAnywhere kills the writer of a broadcast's cursor
+// advances after each of its writes in turn; meanwhile another writer
+// moves the same devices' cursors past a newer broadcast; then the dead
+// run is recovered. Each device counts sent and delivered once for each
+// broadcast.
+func TestSettleCursorsCrashAnywhere(t *testing.T) {
+	rids := []string{"d1", "d2", "d3"}
+	for _, applied := range []bool{false, true} {
+		for k := int64(0); k < 6; k++ {
+			t.Run(fmt.Sprintf("applied=%v/after=%d", applied, k), func(t *testing.T) {
+				ctx := context.Background()
+				base := openStore(t)
+				svc := dataservice.New(base)
+				bcast := func() *dataservice.Message {
+					m := &dataservice.Message{ID: 1<<40 + nextID.Add(1), AppKey: "app", Title: "b", TTL: time.Hour, Broadcast: true,
+						Created: time.UnixMilli(time.Now().UnixMilli())}
+					if err := svc.SaveBroadcast(ctx, m, 3); err != nil {
+						t.Fatal(err)
+					}
+					return m
+				}
+				m1, m2 := bcast(), bcast()
+				advance := func(writer string, m *dataservice.Message) dataservice.Settlement {
+					st := dataservice.Settlement{Writer: writer, Run: "r", Seq: 1}
+					for _, rid := range rids {
+						st.Cursors = append(st.Cursors, dataservice.SettleCursor{RID: rid, Sent: []uint64{m.ID}, Acked: m.ID, Delivered: []uint64{m.ID}})
+					}
+					return st
+				}
+				dying := &dyingStore{Store: base, applied: applied}
+				dying.left.Store(k)
+				_, err := dataservice.New(dying).Settle(ctx, advance("c1", m1))
+				if err != nil && !errors.Is(err, dataservice.ErrUnavailable) {
+					t.Fatal(err)
+				}
+				// The devices moved on: another connector's writer covers
+				// both broadcasts (its actors caught up on m1 too).
+				other := advance("c2", m2)
+				for i := range other.Cursors {
+					c := &other.Cursors[i]
+					c.Sent, c.Delivered = []uint64{m1.ID, m2.ID}, []uint64{m1.ID, m2.ID}
+				}
+				if _, err := svc.Settle(ctx, other); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := svc.RecoverSettlements(ctx, "c1", "restarted"); err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range []*dataservice.Message{m1, m2} {
+					r, err := svc.Report(ctx, m.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r.Sent != 3 || r.Delivered != 3 {
+						t.Fatalf("report of broadcast %d: %+v; want sent = delivered = 3", m.ID, r)
+					}
+				}
+			})
+		}
+	}
+}
