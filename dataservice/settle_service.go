@@ -99,7 +99,9 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 	if len(body) > MaxValueLen {
 		return SettleResult{}, fmt.Errorf("settle: %w: %d bytes journaled; at most %d (settle smaller batches)", ErrInvalid, len(body), MaxValueLen)
 	}
-	if _, err := s.store.Put(ctx, KindSettlement, jkey, body, WriteOptions{TTL: settlementTTL}); err != nil {
+	// A step's first call writes a key never written (Fresh skips the
+	// read); a replay may find it.
+	if _, err := s.store.Put(ctx, KindSettlement, jkey, body, WriteOptions{TTL: settlementTTL, Fresh: !st.Replay}); err != nil {
 		return SettleResult{}, fmt.Errorf("settle %s: journal: %w", jkey, err)
 	}
 	mark := settleMark{run: runHash(st.Writer, st.Run), seq: st.Seq}
@@ -137,7 +139,7 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 	}
 
 	counts := make(map[counterKey]int64)
-	for range casAttempts {
+	for round := range casAttempts {
 		var todo []*settlePlan
 		for _, pl := range order {
 			if !pl.done {
@@ -147,7 +149,10 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		if len(todo) == 0 {
 			break
 		}
-		if err := s.readSettlePlans(ctx, todo); err != nil {
+		// A send's record is new but for a redelivery: the first round
+		// of a first call creates it without reading it (a miss costs
+		// LevelDB a walk of its levels), and reads it only if it exists.
+		if err := s.readSettlePlans(ctx, todo, round == 0 && !st.Replay); err != nil {
 			return SettleResult{}, err
 		}
 		var writes []Write
@@ -229,25 +234,34 @@ type counterKey struct {
 // readSettlePlans reads the delivery records of plans, the inbox copies of
 // their ends, and the retention of those that create a record without
 // being given one.
-func (s *Service) readSettlePlans(ctx context.Context, plans []*settlePlan) error {
-	keys := make([]string, len(plans))
+func (s *Service) readSettlePlans(ctx context.Context, plans []*settlePlan, guessSends bool) error {
+	var keys []string
+	var read []*settlePlan
 	var inbox []string
 	var withEnd []*settlePlan
-	for i, pl := range plans {
-		keys[i] = deliveryKey(pl.id, pl.rid)
+	for _, pl := range plans {
+		if guessSends && pl.send >= 0 {
+			pl.rec, pl.old = Record{}, delivery{} // created; read if it exists
+		} else {
+			keys = append(keys, deliveryKey(pl.id, pl.rid))
+			read = append(read, pl)
+		}
 		if pl.end >= 0 {
 			inbox = append(inbox, inboxKey(pl.rid, pl.id))
 			withEnd = append(withEnd, pl)
 		}
 	}
-	recs, err := s.store.GetMany(ctx, KindReceipt, keys)
-	if err != nil {
-		return fmt.Errorf("settle: delivery records: %w", err)
-	}
-	for i, pl := range plans {
-		pl.rec = recs[i]
-		if pl.old, err = decodeDelivery(recs[i]); err != nil {
-			return err
+	var err error
+	if len(keys) > 0 {
+		recs, err := s.store.GetMany(ctx, KindReceipt, keys)
+		if err != nil {
+			return fmt.Errorf("settle: delivery records: %w", err)
+		}
+		for i, pl := range read {
+			pl.rec = recs[i]
+			if pl.old, err = decodeDelivery(recs[i]); err != nil {
+				return err
+			}
 		}
 	}
 	if len(inbox) > 0 {

@@ -54,7 +54,7 @@ func (s *dyingStore) DeleteMany(ctx context.Context, k dataservice.Kind, keys []
 	return ok, err
 }
 
-func openStore(t *testing.T) dataservice.Store {
+func openStore(t testing.TB) dataservice.Store {
 	s, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
