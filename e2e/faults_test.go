@@ -112,25 +112,11 @@ func runUnicasts(t *testing.T, gateway string, app nodetest.App, rids []string, 
 	for range 8 {
 		wg.Go(func() {
 			for j := range jobs {
-				body, _ := json.Marshal(map[string]any{
+				id, ok := postPush(hc, gateway, auth, map[string]any{
 					"audience": map[string]any{"registration_id": []string{rids[j.dev]}},
 					"message":  map[string]any{"title": "fault", "content": fmt.Sprint("unicast ", j.n)},
 				})
-				req, _ := http.NewRequest(http.MethodPost, gateway+"/v1/push", bytes.NewReader(body))
-				req.Header.Set("Authorization", auth)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := hc.Do(req)
-				if err != nil {
-					run.failed.Add(1)
-					continue
-				}
-				var out struct {
-					MsgID string `json:"msg_id"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&out)
-				resp.Body.Close()
-				id, perr := strconv.ParseUint(out.MsgID, 10, 64)
-				if err != nil || resp.StatusCode != http.StatusOK || perr != nil {
+				if !ok {
 					run.failed.Add(1)
 					continue
 				}
@@ -151,6 +137,26 @@ func runUnicasts(t *testing.T, gateway string, app nodetest.App, rids []string, 
 	close(jobs)
 	wg.Wait()
 	return run
+}
+
+// postPush sends a push and returns its id, or false if it was not
+// accepted (the component is down).
+func postPush(hc *http.Client, gateway, auth string, push map[string]any) (uint64, bool) {
+	body, _ := json.Marshal(push)
+	req, _ := http.NewRequest(http.MethodPost, gateway+"/v1/push", bytes.NewReader(body))
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	var out struct {
+		MsgID string `json:"msg_id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	id, perr := strconv.ParseUint(out.MsgID, 10, 64)
+	return id, err == nil && perr == nil && resp.StatusCode == http.StatusOK
 }
 
 // check waits until every accepted message reached its device, checks
@@ -257,4 +263,106 @@ func TestKillHeraldAllMidUnicastsKeepsReportsExact(t *testing.T) {
 		<-p.exited
 	}, func() { again = startHerald(t, dir, p.http, p.device) }))
 	run.check(t, again.h, app, f)
+}
+
+// runBroadcasts sends broadcasts 250ms apart, calling at before each, and
+// returns the ids accepted.
+func runBroadcasts(t *testing.T, gateway string, app nodetest.App, n int, at func(sent int)) []uint64 {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	var ids []uint64
+	for k := range n {
+		at(k)
+		if id, ok := postPush(hc, gateway, nodetest.Basic(app), map[string]any{"audience": "all", "message": message(fmt.Sprint("broadcast ", k))}); ok {
+			ids = append(ids, id)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return ids
+}
+
+// checkBroadcasts waits until every device got every accepted broadcast,
+// checks each app saw each once, then that every report comes to what
+// the devices acknowledged within 5 seconds.
+func checkBroadcasts(t *testing.T, h *nodetest.Herald, app nodetest.App, f *testFleet, ids []uint64) {
+	t.Helper()
+	if len(ids) < 2 {
+		t.Fatalf("%d broadcasts accepted", len(ids))
+	}
+	missing := func() (n int) {
+		for _, id := range ids {
+			n += faultDevices - f.count(id)
+		}
+		return n
+	}
+	nodetest.Eventually(t, 90*time.Second, func() bool { return missing() == 0 }, func() string {
+		return fmt.Sprintf("%d deliveries of %d broadcasts to %d devices never happened (lost); fleet errors %v", missing(), len(ids), faultDevices, f.errors())
+	})
+	for _, id := range ids {
+		for dev := range faultDevices {
+			if got := f.has(dev, id); got != 1 {
+				t.Errorf("device %d's app got broadcast %d %d times, want once", dev, id, got)
+			}
+		}
+	}
+	wrong := func() []string {
+		var out []string
+		for _, id := range ids {
+			r := h.Report(app, strconv.FormatUint(id, 10))
+			if r.Sent != faultDevices || r.Delivered != faultDevices || r.Failed != 0 {
+				out = append(out, fmt.Sprintf("%d: %+v", id, r))
+			}
+		}
+		return out
+	}
+	nodetest.Eventually(t, 5*time.Second, func() bool { return len(wrong()) == 0 }, func() string {
+		return fmt.Sprintf("reports differ from what the %d devices acknowledged: %v", faultDevices, wrong())
+	})
+	t.Logf("%d broadcasts accepted to %d devices; reports exact", len(ids), faultDevices)
+}
+
+const faultBroadcasts = 8
+
+func TestKillAConnectorMidBroadcastsKeepsReportsExact(t *testing.T) {
+	c := startFaultCluster(t, 2)
+	app := c.h.CreateApp()
+	f := startLocalFleet(t, c.gateway, app, faultDevices)
+	f.connect(0, faultDevices)
+	p := c.connectors[0]
+	ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { p.kill(t) }, func() { p.start(t) }))
+	checkBroadcasts(t, c.h, app, f, ids)
+}
+
+func TestKillHeraldAllMidBroadcastsKeepsReportsExact(t *testing.T) {
+	dir := t.TempDir()
+	p := startHerald(t, dir, "127.0.0.1:0", "127.0.0.1:0")
+	app := p.h.CreateApp()
+	gateway := "http://" + p.http
+	f := startLocalFleet(t, gateway, app, faultDevices)
+	f.connect(0, faultDevices)
+	var again *process
+	ids := runBroadcasts(t, gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}, func() { again = startHerald(t, dir, p.http, p.device) }))
+	checkBroadcasts(t, again.h, app, f, ids)
+}
+
+func TestKillTheGatewayMidBroadcastsKeepsReportsExact(t *testing.T) {
+	c := startFaultCluster(t, 2)
+	app := c.h.CreateApp()
+	f := startLocalFleet(t, c.gateway, app, faultDevices)
+	f.connect(0, faultDevices)
+	ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { c.gw.kill(t) }, func() { c.gw.start(t) }))
+	checkBroadcasts(t, c.h, app, f, ids)
+}
+
+func TestKillTheDataserviceMidBroadcastsKeepsReportsExact(t *testing.T) {
+	c := startFaultCluster(t, 2)
+	app := c.h.CreateApp()
+	f := startLocalFleet(t, c.gateway, app, faultDevices)
+	f.connect(0, faultDevices)
+	ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { c.ds.kill(t) }, func() { c.ds.start(t) }))
+	checkBroadcasts(t, c.h, app, f, ids)
 }
