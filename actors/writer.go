@@ -627,6 +627,23 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 		ended[e.Copy] = true
 	}
 	now := time.Now()
+	n = min(len(w.cursors), limit)
+	b.cursors = slices.Clone(w.cursors[:n])
+	w.cursors = slices.Delete(w.cursors, 0, n)
+	for _, c := range b.cursors {
+		a := c.a
+		st.Cursors = append(st.Cursors, dataservice.SettleCursor{RID: a.RID, Sent: a.Sent, Acked: a.Acked, Delivered: a.Delivered, Failed: a.Failed})
+		// Per device, what the device did.
+		for _, l := range []struct {
+			ids []uint64
+			ev  dataservice.ReceiptEvent
+		}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
+			for _, id := range l.ids {
+				st.Receipts = append(st.Receipts, dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: l.ev, At: now})
+				ended[dataservice.InboxCopy{RegistrationID: a.RID, MessageID: id}] = true
+			}
+		}
+	}
 	young := time.Duration(0)
 	kept := w.sends[:0]
 	for _, p := range w.sends {
@@ -643,22 +660,6 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	}
 	clear(w.sends[len(kept):])
 	w.sends = kept
-	n = min(len(w.cursors), limit)
-	b.cursors = slices.Clone(w.cursors[:n])
-	w.cursors = slices.Delete(w.cursors, 0, n)
-	for _, c := range b.cursors {
-		a := c.a
-		st.Cursors = append(st.Cursors, dataservice.SettleCursor{RID: a.RID, Sent: a.Sent, Acked: a.Acked, Delivered: a.Delivered, Failed: a.Failed})
-		// Per device, what the device did.
-		for _, l := range []struct {
-			ids []uint64
-			ev  dataservice.ReceiptEvent
-		}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
-			for _, id := range l.ids {
-				st.Receipts = append(st.Receipts, dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: l.ev, At: now})
-			}
-		}
-	}
 	k := min(len(w.others), limit)
 	st.Receipts = slices.Clone(w.others[:k])
 	w.others = slices.Delete(w.others, 0, k)

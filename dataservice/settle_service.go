@@ -68,6 +68,10 @@ func settlementKey(writer, run string, seq uint64) string {
 type settlePlan struct {
 	pair
 	send, end int // indexes in Sends and Ends; -1 for none
+	// rend is the index in Receipts of a broadcast's end (delivered or
+	// failed, counted by its cursor) written with the send in one write;
+	// -1 for none.
+	rend      int
 	rec       Record
 	old       delivery
 	copyHere  bool // the inbox copy exists
@@ -114,7 +118,7 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		p := pair{id, rid}
 		pl := plans[p]
 		if pl == nil {
-			pl = &settlePlan{pair: p, send: -1, end: -1}
+			pl = &settlePlan{pair: p, send: -1, end: -1, rend: -1}
 			plans[p] = pl
 			order = append(order, pl)
 		}
@@ -138,6 +142,22 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		}
 	}
 
+	// A broadcast's end whose send is in this settlement goes with it.
+	folded := make([]bool, len(st.Receipts))
+	for i := range st.Receipts {
+		r := &st.Receipts[i]
+		if r.Event != ReceiptDelivered && r.Event != ReceiptFailed {
+			continue
+		}
+		if pl := plans[pair{r.MessageID, r.RegistrationID}]; pl != nil && pl.send >= 0 && pl.end < 0 &&
+			(pl.rend < 0 || (r.Event == ReceiptDelivered && st.Receipts[pl.rend].Event != ReceiptDelivered)) {
+			if pl.rend >= 0 {
+				folded[pl.rend] = false
+			}
+			pl.rend, folded[i] = i, true
+		}
+	}
+
 	counts := make(map[counterKey]int64)
 	for round := range casAttempts {
 		var todo []*settlePlan
@@ -158,7 +178,7 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		var writes []Write
 		var wrote []*settlePlan
 		for _, pl := range todo {
-			w, ok := s.settleWrite(&st, pl, mark, now, counts, &res)
+			w, ok := s.settleWrite(&st, pl, mark, now, counts, &res, folded)
 			if ok {
 				writes, wrote = append(writes, w), append(wrote, pl)
 			}
@@ -193,15 +213,21 @@ func (s *Service) Settle(ctx context.Context, st Settlement) (SettleResult, erro
 		return SettleResult{}, fmt.Errorf("settle %s: %w", jkey, err)
 	}
 
-	// Attempts and clicks.
-	if len(st.Receipts) > 0 {
-		recorded, err := s.RecordReceipts(ctx, st.Receipts)
+	// Attempts, clicks, and the ends of broadcasts not written above.
+	var others []Receipt
+	for i, r := range st.Receipts {
+		if !folded[i] {
+			others = append(others, r)
+		}
+	}
+	if len(others) > 0 {
+		recorded, err := s.RecordReceipts(ctx, others)
 		if err != nil {
 			return SettleResult{}, fmt.Errorf("settle %s: %w", jkey, err)
 		}
 		for i, ok := range recorded {
-			if ok && st.Receipts[i].Event == ReceiptClicked {
-				counts[counterKey{st.Receipts[i].MessageID, CounterClicked}]++
+			if ok && others[i].Event == ReceiptClicked {
+				counts[counterKey{others[i].MessageID, CounterClicked}]++
 			}
 		}
 	}
@@ -307,7 +333,7 @@ func (s *Service) readSettlePlans(ctx context.Context, plans []*settlePlan, gues
 
 // settleWrite decides what st does to pl's delivery record: the write to
 // make, or none (ok false; pl is then done, and what it counts counted).
-func (s *Service) settleWrite(st *Settlement, pl *settlePlan, mark settleMark, now time.Time, counts map[counterKey]int64, res *SettleResult) (Write, bool) {
+func (s *Service) settleWrite(st *Settlement, pl *settlePlan, mark settleMark, now time.Time, counts map[counterKey]int64, res *SettleResult, folded []bool) (Write, bool) {
 	old := &pl.old
 	if old.exists && old.mark.run == mark.run && old.mark.seq == mark.seq {
 		// Written by this very settlement before (a replay).
@@ -330,6 +356,9 @@ func (s *Service) settleWrite(st *Settlement, pl *settlePlan, mark settleMark, n
 	ttl := min(retain.Sub(now), MaxTTL)
 	if (!create && m.counted&countedEnd == 0) || ttl <= 0 {
 		pl.done = true // nothing new: a send recorded before, an end another made
+		if pl.rend >= 0 && ttl > 0 {
+			folded[pl.rend] = false // recorded as RecordReceipts does
+		}
 		return Write{}, false
 	}
 	if pl.end >= 0 && !pl.copyHere && create {
@@ -354,6 +383,10 @@ func (s *Service) settleWrite(st *Settlement, pl *settlePlan, mark settleMark, n
 	}
 	if m.counted&countedEnd != 0 {
 		state, ended = endState(receiptOfCounter(st.Ends[pl.end].Counter)), atOr(st.Ends[pl.end].At, now)
+	}
+	if pl.rend >= 0 && state == deliverySent {
+		r := &st.Receipts[pl.rend]
+		state, ended = endState(r.Event), atOr(r.At, now)
 	}
 	opts := WriteOptions{TTL: ttl}
 	if create {
