@@ -71,12 +71,12 @@ type settlePlan struct {
 	// rend is the index in Receipts of a broadcast's end (delivered or
 	// failed, counted by its cursor) written with the send in one write;
 	// -1 for none.
-	rend      int
-	rec       Record
-	old       delivery
-	copyHere  bool // the inbox copy exists
-	retain    time.Time
-	done      bool
+	rend     int
+	rec      Record
+	old      delivery
+	copyHere bool // the inbox copy exists
+	retain   time.Time
+	done     bool
 }
 
 // Settle implements SettleStore. In order: the journal record; the
