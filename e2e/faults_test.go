@@ -222,34 +222,6 @@ func killAt(total int, stop, start func()) func(int) {
 	}
 }
 
-func TestKillAConnectorMidUnicastsKeepsReportsExact(t *testing.T) {
-	c := startFaultCluster(t, 2)
-	app := c.h.CreateApp()
-	f := startLocalFleet(t, c.gateway, app, faultDevices)
-	f.connect(0, faultDevices)
-	p := c.connectors[0]
-	run := runUnicasts(t, c.gateway, app, f.rids, faultRounds, killAt(faultDevices*faultRounds, func() { p.kill(t) }, func() { p.start(t) }))
-	run.check(t, c.h, app, f)
-}
-
-func TestKillTheGatewayMidUnicastsKeepsReportsExact(t *testing.T) {
-	c := startFaultCluster(t, 2)
-	app := c.h.CreateApp()
-	f := startLocalFleet(t, c.gateway, app, faultDevices)
-	f.connect(0, faultDevices)
-	run := runUnicasts(t, c.gateway, app, f.rids, faultRounds, killAt(faultDevices*faultRounds, func() { c.gw.kill(t) }, func() { c.gw.start(t) }))
-	run.check(t, c.h, app, f)
-}
-
-func TestKillTheDataserviceMidUnicastsKeepsReportsExact(t *testing.T) {
-	c := startFaultCluster(t, 2)
-	app := c.h.CreateApp()
-	f := startLocalFleet(t, c.gateway, app, faultDevices)
-	f.connect(0, faultDevices)
-	run := runUnicasts(t, c.gateway, app, f.rids, faultRounds, killAt(faultDevices*faultRounds, func() { c.ds.kill(t) }, func() { c.ds.start(t) }))
-	run.check(t, c.h, app, f)
-}
-
 func TestKillHeraldAllMidUnicastsKeepsReportsExact(t *testing.T) {
 	dir := t.TempDir()
 	p := startHerald(t, dir, "127.0.0.1:0", "127.0.0.1:0")
@@ -324,16 +296,6 @@ func checkBroadcasts(t *testing.T, h *nodetest.Herald, app nodetest.App, f *test
 
 const faultBroadcasts = 8
 
-func TestKillAConnectorMidBroadcastsKeepsReportsExact(t *testing.T) {
-	c := startFaultCluster(t, 2)
-	app := c.h.CreateApp()
-	f := startLocalFleet(t, c.gateway, app, faultDevices)
-	f.connect(0, faultDevices)
-	p := c.connectors[0]
-	ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { p.kill(t) }, func() { p.start(t) }))
-	checkBroadcasts(t, c.h, app, f, ids)
-}
-
 func TestKillHeraldAllMidBroadcastsKeepsReportsExact(t *testing.T) {
 	dir := t.TempDir()
 	p := startHerald(t, dir, "127.0.0.1:0", "127.0.0.1:0")
@@ -349,20 +311,44 @@ func TestKillHeraldAllMidBroadcastsKeepsReportsExact(t *testing.T) {
 	checkBroadcasts(t, again.h, app, f, ids)
 }
 
-func TestKillTheGatewayMidBroadcastsKeepsReportsExact(t *testing.T) {
-	c := startFaultCluster(t, 2)
-	app := c.h.CreateApp()
-	f := startLocalFleet(t, c.gateway, app, faultDevices)
-	f.connect(0, faultDevices)
-	ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { c.gw.kill(t) }, func() { c.gw.start(t) }))
-	checkBroadcasts(t, c.h, app, f, ids)
+// clusterVictims are the components of a cluster the fault tests kill.
+var clusterVictims = []struct {
+	name string
+	pick func(*faultCluster) *restartable
+}{
+	{"connector", func(c *faultCluster) *restartable { return c.connectors[0] }},
+	{"gateway", func(c *faultCluster) *restartable { return c.gw }},
+	{"dataservice", func(c *faultCluster) *restartable { return c.ds }},
 }
 
-func TestKillTheDataserviceMidBroadcastsKeepsReportsExact(t *testing.T) {
-	c := startFaultCluster(t, 2)
-	app := c.h.CreateApp()
-	f := startLocalFleet(t, c.gateway, app, faultDevices)
-	f.connect(0, faultDevices)
-	ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { c.ds.kill(t) }, func() { c.ds.start(t) }))
-	checkBroadcasts(t, c.h, app, f, ids)
+// TestKillAClusterComponentMidUnicastsKeepsReportsExact kills a connector,
+// the gateway or the dataservice in the middle of unicasts.
+func TestKillAClusterComponentMidUnicastsKeepsReportsExact(t *testing.T) {
+	for _, v := range clusterVictims {
+		t.Run(v.name, func(t *testing.T) {
+			c := startFaultCluster(t, 2)
+			app := c.h.CreateApp()
+			f := startLocalFleet(t, c.gateway, app, faultDevices)
+			f.connect(0, faultDevices)
+			p := v.pick(c)
+			run := runUnicasts(t, c.gateway, app, f.rids, faultRounds, killAt(faultDevices*faultRounds, func() { p.kill(t) }, func() { p.start(t) }))
+			run.check(t, c.h, app, f)
+		})
+	}
+}
+
+// TestKillAClusterComponentMidBroadcastsKeepsReportsExact kills a
+// connector, the gateway or the dataservice in the middle of broadcasts.
+func TestKillAClusterComponentMidBroadcastsKeepsReportsExact(t *testing.T) {
+	for _, v := range clusterVictims {
+		t.Run(v.name, func(t *testing.T) {
+			c := startFaultCluster(t, 2)
+			app := c.h.CreateApp()
+			f := startLocalFleet(t, c.gateway, app, faultDevices)
+			f.connect(0, faultDevices)
+			p := v.pick(c)
+			ids := runBroadcasts(t, c.gateway, app, faultBroadcasts, killAt(faultBroadcasts*3/2, func() { p.kill(t) }, func() { p.start(t) }))
+			checkBroadcasts(t, c.h, app, f, ids)
+		})
+	}
 }
