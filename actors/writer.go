@@ -600,6 +600,10 @@ func (w *writer) flushRemovals(ctx actor.Context) {
 // the writer starts a new run.
 const maxPrev = 1 << 16
 
+// maxSettleItems bounds the ends, sends, receipts, cursor advances and
+// counts of one settlement.
+const maxSettleItems = 2048
+
 // flushSettle commits what is pending in one settlement, unless one is in
 // flight: the ends of up to MaxBatch copies, the sends acknowledged in it
 // or older than ReceiptInterval (all with all), other receipts and
@@ -612,7 +616,9 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	if w.settling != nil {
 		return
 	}
-	limit := w.cfg.MaxBatch
+	// Everything of one settlement is journaled in one record of at most
+	// dataservice.MaxValueLen: maxSettleItems of ~250 bytes fit.
+	limit := min(w.cfg.MaxBatch, maxSettleItems)
 	b := &settleBatch{}
 	st := &b.st
 	n := 0
@@ -627,7 +633,9 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 		ended[e.Copy] = true
 	}
 	now := time.Now()
-	n = min(len(w.cursors), limit)
+	room := limit - len(st.Ends) // what the rest may take
+	n = min(len(w.cursors), max(room, 0)/2) // an advance and its receipt
+	room -= 2 * n
 	b.cursors = slices.Clone(w.cursors[:n])
 	w.cursors = slices.Delete(w.cursors, 0, n)
 	for _, c := range b.cursors {
@@ -649,8 +657,9 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	for _, p := range w.sends {
 		age := now.Sub(p.at)
 		c := dataservice.InboxCopy{RegistrationID: p.s.Receipt.RegistrationID, MessageID: p.s.Receipt.MessageID}
-		if len(st.Sends) < limit && (all || ended[c] || age >= w.cfg.ReceiptInterval) {
+		if room > 0 && (all || ended[c] || age >= w.cfg.ReceiptInterval) {
 			st.Sends = append(st.Sends, p.s)
+			room--
 			continue
 		}
 		if age < w.cfg.ReceiptInterval {
@@ -660,13 +669,15 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	}
 	clear(w.sends[len(kept):])
 	w.sends = kept
-	k := min(len(w.others), limit)
+	k := min(len(w.others), max(room, 0))
+	room -= k
 	st.Receipts = slices.Clone(w.others[:k])
 	w.others = slices.Delete(w.others, 0, k)
 	for key, d := range w.deltas {
-		if len(st.Deltas) >= limit {
+		if room <= 0 {
 			break
 		}
+		room--
 		st.Deltas = append(st.Deltas, dataservice.CounterDelta{MessageID: key.id, Counter: key.c, N: d})
 		delete(w.deltas, key)
 	}
@@ -701,6 +712,20 @@ func (w *writer) settle(ctx actor.Context, b *settleBatch) {
 
 func (w *writer) settledBatch(ctx actor.Context, m *settled) {
 	b := m.b
+	if errors.Is(m.err, dataservice.ErrInvalid) {
+		// A retry would fail the same way: the writer's bug. Dropped, so
+		// that the writer goes on; its counts are lost.
+		w.log.Error("settlement refused; dropped", "seq", b.st.Seq, "err", m.err)
+		for _, r := range b.ends {
+			r.reply <- removalResult{err: m.err}
+		}
+		for _, c := range b.cursors {
+			c.done(m.err)
+		}
+		w.settling = nil
+		w.release(m.err)
+		return
+	}
 	if m.err != nil {
 		// Retried, as a replay, until it is applied: the steps of a run
 		// apply in order. Its callers learn of the failure now: their
