@@ -14,7 +14,9 @@ import (
 // acknowledged or ended (Acked). Device actors report what they did as
 // CursorAdvances; the writer moves the cursors forward by compare-and-set
 // and counts sent, delivered and failed only for what a move newly
-// covers. Two device actors of one device (a device that moved to another
+// covers, in one settlement (dataservice.SettleStore), so that a crash
+// between the move and its count loses nothing; DirectCursors does the
+// same without the journal. Two device actors of one device (a device that moved to another
 // connector before its old actor stopped) therefore never count one
 // broadcast twice.
 

@@ -69,6 +69,19 @@ func (d *device) removeStored(ctx actor.Context, ids []uint64, c dataservice.Cou
 		for i, id := range ids {
 			copies[i] = dataservice.InboxCopy{RegistrationID: rid, MessageID: id}
 		}
+		if ie, ok := receipts.(InboxEnds); ok {
+			// Removed, recorded and counted in one durable step.
+			ends := make([]dataservice.SettleEnd, len(ids))
+			at := time.Now()
+			for i, cp := range copies {
+				ends[i] = dataservice.SettleEnd{Copy: cp, Counter: c, At: at}
+			}
+			existed, err := ie.EndInbox(context.Background(), ends)
+			if c == dataservice.CounterDelivered {
+				root.Send(self, &acksRemoved{ids: ids, existed: existed, err: err})
+			}
+			return
+		}
 		existed, err := data.RemoveInbox(context.Background(), copies)
 		if err == nil {
 			for i, ok := range existed {

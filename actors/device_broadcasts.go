@@ -137,6 +137,13 @@ func (d *device) advanceCursor(ctx actor.Context) {
 	if len(adv.Sent) == 0 && adv.Acked == 0 {
 		return
 	}
+	if adv.Acked == 0 && d.conn != nil && d.broadcastInflight() {
+		// Sends only, while their ACKs are on their way: they go with the
+		// ACKs, one cursor write per device and broadcast instead of two.
+		// Were the actor to stop first, the next one sends them again and
+		// counts them then.
+		return
+	}
 	bc.sent, bc.delivered, bc.failed = nil, keepDelivered, keepFailed
 	bc.advancing = true
 	self, root, cursors := ctx.Self(), d.env.System.Root, d.env.Cursors
@@ -170,4 +177,14 @@ func (d *device) cursorsAdvanced(ctx actor.Context, m *cursorsAdvanced) {
 		return
 	}
 	d.advanceCursor(ctx)
+}
+
+// broadcastInflight reports whether a broadcast awaits the device's ACK.
+func (d *device) broadcastInflight() bool {
+	for _, e := range d.b.inflight {
+		if e.out.Broadcast && e.out.AckRequested {
+			return true
+		}
+	}
+	return false
 }

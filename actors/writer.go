@@ -2,10 +2,13 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -19,35 +22,42 @@ import (
 //
 //   - Session writes (one per connection, one per refresh) are merged per
 //     device (the latest wins) and written with one PutSessions.
-//   - Inbox removals (one per ACK) of all devices are written with one
-//     RemoveInbox.
-//   - Delivery receipts (Add, several per push) are summed per message and
-//     counter and written with one AddCounters every Interval.
+//   - Inbox removals of other callers (RemoveInbox: withdrawals) of all
+//     devices are written with one RemoveInbox.
+//   - What devices did with messages — copies acknowledged or failed
+//     (EndInbox), first sends and other per-device receipts (AddReceipt),
+//     and counts made elsewhere (Add) — is committed in settlements
+//     (dataservice.SettleStore): one durable, journaled and idempotent
+//     step each, numbered in this run of the writer, one at a time. An
+//     acknowledged copy is removed, its delivery recorded and counted in
+//     the same step, so that a crash of any component loses or doubles
+//     no count: a settlement that failed is retried, one the writer did
+//     not finish (it was killed) is replayed when a writer of the same
+//     name starts (RecoverSettlements). Sends wait up to ReceiptInterval
+//     for their acknowledgement, so that most deliveries cost one write
+//     of their record; a send is counted once per device, whoever sent
+//     it, and a click once it is found genuine.
 //   - Broadcast cursor advances (AdvanceCursors, one per ACK of a
-//     broadcast) of all devices are applied together (see cursors.go).
-//   - Per-device receipts (AddReceipt: sent, delivered, failed, clicked) are
-//     written with one RecordReceipts every ReceiptInterval, long enough
-//     that most sends meet their acknowledgement in the same batch (one
-//     store write for both, see dataservice.ReportStore). Whether they are new
-//     makes the counts exact when a device gets a message twice, through
-//     two device actors: a send is counted at once and taken back if its
-//     device had been sent the message before; a click is counted once
-//     RecordReceipts accepts it.
+//     broadcast) of all devices go with the next settlement too: each
+//     cursor moves by compare-and-set and what the move newly covers is
+//     counted in the same step (see cursors.go).
 //   - Upstream messages of all connections (QueueUpstream, see
 //     upstream.go) are written with one EnqueueUpstream, and each
 //     connection is told which of its messages are durable.
 //
-// Sessions, removals and upstream messages flush as soon as the previous
-// flush of their kind is done ("passive feedback"): no added latency when
-// idle, large batches under load. Callers of PutSessions and RemoveInbox
-// wait for their flush; at most MaxPending of them wait at once, and
-// further callers block until one is answered (or their context ends) —
-// the backpressure that reaches device actors as a full worker pool. Add,
-// AddReceipt and QueueUpstream never block: counters are coalesced in a
-// map whose size is bounded by the messages in flight, per-device receipts
-// queue up to MaxReceipts (beyond it they are dropped, with a warning:
-// their counts are lost), upstream messages up to MaxUpstreamBytes (beyond
-// it they are refused, and their devices send them again later).
+// Sessions, removals, settlements with ends or cursor advances, and
+// upstream messages flush as soon as the
+// previous flush of their kind is done ("passive feedback"): no added
+// latency when idle, large batches under load. Callers of PutSessions,
+// RemoveInbox and EndInbox wait for their flush; at most MaxPending of
+// them wait at once, and further callers block until one is answered (or
+// their context ends) — the backpressure that reaches device actors as a
+// full worker pool. Add, AddReceipt and QueueUpstream never block:
+// counters are coalesced in a map whose size is bounded by the messages
+// in flight, per-device receipts queue up to MaxReceipts (beyond it they
+// are dropped, with a warning: their counts are lost), upstream messages
+// up to MaxUpstreamBytes (beyond it they are refused, and their devices
+// send them again later).
 //
 // Every other Store method passes through unchanged.
 type Writer struct {
@@ -62,8 +72,18 @@ var (
 	_ Store          = (*Writer)(nil)
 	_ Receipts       = (*Writer)(nil)
 	_ DeviceReceipts = (*Writer)(nil)
+	_ InboxEnds      = (*Writer)(nil)
 	_ Cursors        = (*Writer)(nil)
 )
+
+// InboxEnds end inbox copies — acknowledged (CounterDelivered) or failed
+// (CounterFailed) — and count and record each that the call ended, in one
+// durable step (see dataservice.SettleStore). The Writer is one.
+type InboxEnds interface {
+	// EndInbox reports, per end, whether this call ended its copy. On an
+	// error the step may still be applied later (its retry).
+	EndInbox(ctx context.Context, ends []dataservice.SettleEnd) ([]bool, error)
+}
 
 // WriterStore is what a Writer writes its batches to (sessions, inbox
 // removals, broadcast cursors, counters and per-device receipts) and
@@ -73,6 +93,7 @@ var (
 type WriterStore interface {
 	Store
 	dataservice.ReportStore
+	dataservice.SettleStore
 }
 
 // DeviceReceipts are Receipts that also record what happened to a message
@@ -81,11 +102,10 @@ type WriterStore interface {
 type DeviceReceipts interface {
 	Receipts
 	// AddReceipt records r, and counts it in count (if not empty) if r
-	// is the first of its event for its message and device
-	// (RecordReceipts reports it new). With now, count is added to at
-	// once, so that it shows before anything that follows from r, and
-	// taken back if r turns out not to be new; otherwise it is added
-	// once r turns out new.
+	// is the first of its event for its message and device. With now,
+	// the count is wanted soon, before anything that follows from r; the
+	// Writer counts a send in the same step as its record, and before
+	// its acknowledgement, whatever now says.
 	AddReceipt(r dataservice.Receipt, count dataservice.Counter, now bool)
 }
 
@@ -129,7 +149,8 @@ func retainOf(out *Outgoing) time.Time {
 
 // recordRemoved counts c once for message id on rid, whose inbox copy a
 // removal found (and so ended), and records it on the device: delivered
-// or failed.
+// or failed. Only for Receipts that are not InboxEnds (those count in the
+// removal).
 func recordRemoved(r Receipts, rid string, id uint64, c dataservice.Counter) {
 	r.Add(id, c, 1)
 	dr, ok := r.(DeviceReceipts)
@@ -150,17 +171,22 @@ func recordRemoved(r Receipts, rid string, id uint64, c dataservice.Counter) {
 
 // WriterConfig configures a Writer. Zero fields take the defaults.
 type WriterConfig struct {
-	// Interval is the longest a receipt waits before it is written. Zero
+	// Name names the writer across restarts, in the journal of its
+	// settlements (a connector's id): a writer started under a name
+	// replays what earlier runs under it left unfinished. 1 to 48 bytes
+	// without '/'; empty means a name of its own, which nothing replays.
+	Name string
+	// Interval is the longest a count waits before it is written. Zero
 	// means 50ms.
 	Interval time.Duration
-	// MaxBatch flushes receipts early once this many distinct counters
-	// are pending. Zero means 4096.
+	// MaxBatch bounds one settlement (its ends, sends, receipts and
+	// counts), and flushes early once that many wait. Zero means 2048.
 	MaxBatch int
 	// MaxPending bounds the callers waiting for a flush. Zero means 16384.
 	MaxPending int
-	// ReceiptInterval is the longest a per-device receipt waits before it
-	// is written (and a click or a send found twice is counted). Zero
-	// means 250ms.
+	// ReceiptInterval is the longest a send waits for its
+	// acknowledgement before it is written (and counted). Zero means
+	// 250ms.
 	ReceiptInterval time.Duration
 	// MaxReceipts bounds the per-device receipts waiting to be written;
 	// more are dropped. Zero means 262144.
@@ -202,29 +228,35 @@ type (
 		c  dataservice.Counter
 	}
 	deviceReceipt struct {
-		r       dataservice.Receipt
-		count   dataservice.Counter
-		counted bool // count was added already; take it back if r is not new
-		retried bool // a RecordReceipts of r failed: it may have recorded it
+		r     dataservice.Receipt
+		count dataservice.Counter
 	}
-	receiptsDone struct {
-		batch    []deviceReceipt
-		recorded []bool
-		err      error
+	endRequest struct {
+		ends  []dataservice.SettleEnd
+		reply chan removalResult
 	}
+	pendingSend struct {
+		s  dataservice.SettleSend
+		at time.Time // when it reached the writer
+	}
+	settleBatch struct {
+		st      dataservice.Settlement
+		ends    []*endRequest
+		cursors []*cursorAdvance
+	}
+	settled struct {
+		b   *settleBatch
+		res dataservice.SettleResult
+		err error
+	}
+	settleRetry   struct{}
 	cursorAdvance struct {
 		a    CursorAdvance
 		done func(error) // told the outcome
 	}
 	flushTick    struct{}
-	receiptsTick struct{}
 	sessionsDone struct{}
 	removalsDone struct{}
-	cursorsDone  struct{}
-	countersDone struct {
-		deltas []dataservice.CounterDelta
-		err    error
-	}
 	// flushAll asks for everything pending to be written. done gets the
 	// outcome once nothing is pending; failed, the latest failure of a
 	// write meanwhile (it is retried), so that a Flush whose context ends
@@ -238,7 +270,7 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data WriterStore, lo
 		cfg.Interval = 50 * time.Millisecond
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 4096
+		cfg.MaxBatch = 2048
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 16384
@@ -258,10 +290,19 @@ func NewWriter(system *actor.ActorSystem, cfg WriterConfig, data WriterStore, lo
 	// On a worker of its own: protoactor would start a goroutine, and
 	// grow its stack, for nearly every receipt.
 	mailboxes := NewMailboxPoolForOne()
+	runBase := newRunName()
+	recover := cfg.Name != ""
+	if !recover {
+		cfg.Name = "w" + runBase // nothing to replay
+	}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &writer{cfg: cfg, data: data, log: log, root: system.Root,
-			sessions: make(map[time.Duration]map[string]*pendingSession), counters: make(map[counterKey]int64)}
+			sessions: make(map[time.Duration]map[string]*pendingSession), deltas: make(map[counterKey]int64),
+			runBase: runBase, run: runBase + ".0", prev: make(map[uint64]uint64)}
 	}, onPool(mailboxes)))
+	if recover {
+		go recoverSettlements(data, cfg.Name, runBase, log)
+	}
 	return &Writer{Store: data, pid: pid, root: system.Root, slots: make(chan struct{}, cfg.MaxPending), mailboxes: mailboxes}
 }
 
@@ -350,6 +391,22 @@ func (w *Writer) AdvanceCursor(a CursorAdvance, done func(error)) {
 	w.root.Send(w.pid, &cursorAdvance{a: a, done: done})
 }
 
+// EndInbox implements InboxEnds through the next settlement.
+func (w *Writer) EndInbox(ctx context.Context, ends []dataservice.SettleEnd) ([]bool, error) {
+	if err := w.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-w.slots }()
+	reply := make(chan removalResult, 1)
+	w.root.Send(w.pid, &endRequest{ends: ends, reply: reply})
+	select {
+	case res := <-reply:
+		return res.existed, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Add implements Receipts. It never blocks.
 func (w *Writer) Add(id uint64, counter dataservice.Counter, n int64) {
 	w.root.Send(w.pid, &receipt{key: counterKey{id, counter}, n: n})
@@ -357,15 +414,10 @@ func (w *Writer) Add(id uint64, counter dataservice.Counter, n int64) {
 
 // AddReceipt implements DeviceReceipts. It never blocks.
 func (w *Writer) AddReceipt(r dataservice.Receipt, count dataservice.Counter, now bool) {
-	w.root.Send(w.pid, &deviceReceipt{r: r, count: count, counted: now && count != ""})
+	w.root.Send(w.pid, &deviceReceipt{r: r, count: count})
 }
 
 // Flush writes everything handed to the writer before the call, and waits.
-// A write that fails meanwhile (the store is unavailable, its disk full)
-// is retried every flushRetry until it succeeds or ctx ends: at shutdown
-// the store may be recovering, and what the writer holds is lost with
-// the process. If ctx ends first, the error wraps ctx's and the latest
-// write failure, and says what was not written.
 func (w *Writer) Flush(ctx context.Context) error {
 	done, failed := make(chan error, 1), make(chan error, 1)
 	w.root.Send(w.pid, &flushAll{done: done, failed: failed})
@@ -382,8 +434,8 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 }
 
-// flushRetry is how soon a failed write of counters or receipts is
-// retried while a Flush waits (else after a second).
+// flushRetry is how soon a failed settlement is retried while a Flush
+// waits (else after a second).
 const flushRetry = 200 * time.Millisecond
 
 type pendingSession struct {
@@ -398,21 +450,31 @@ type writer struct {
 	log  *slog.Logger
 	root *actor.RootContext
 
-	sessions          map[time.Duration]map[string]*pendingSession // by TTL, then device
-	sessionsFlowing   bool
-	removals          []*inboxRemoval
-	removalsFlowing   bool
-	cursors           []*cursorAdvance
-	cursorsFlowing    bool
-	counters          map[counterKey]int64
-	countersFlowing   bool
-	receipts          []deviceReceipt
-	receiptsFlowing   bool
-	ups               upstreamLane
-	dropped           int  // receipts dropped since the last warning
-	scheduled         bool // a flushTick is on its way
-	receiptsScheduled bool // a receiptsTick is on its way
-	waiting           []*flushAll
+	sessions        map[time.Duration]map[string]*pendingSession // by TTL, then device
+	sessionsFlowing bool
+	removals        []*inboxRemoval
+	removalsFlowing bool
+	cursors         []*cursorAdvance // broadcast cursor advances, for the next settlement
+	ups             upstreamLane
+
+	// What the next settlements commit.
+	ends   []*endRequest
+	sends  []pendingSend
+	others []dataservice.Receipt
+	deltas map[counterKey]int64
+	// settling is the settlement in flight (or failed and waiting for its
+	// retry); one at a time, so that each run's steps apply in order.
+	settling *settleBatch
+	// runBase names this process's writer; run is the current run
+	// (runBase.N), seq its last step, prev the step that last counted
+	// each message in this run (a new run starts when prev grows large).
+	runBase, run string
+	runs         int
+	seq          uint64
+	prev         map[uint64]uint64
+	dropped      int  // receipts dropped since the last warning
+	scheduled    bool // a flushTick is on its way
+	waiting      []*flushAll
 }
 
 func (w *writer) Receive(ctx actor.Context) {
@@ -442,57 +504,49 @@ func (w *writer) Receive(ctx actor.Context) {
 		w.flushRemovals(ctx)
 	case *cursorAdvance:
 		w.cursors = append(w.cursors, m)
-		w.flushCursors(ctx)
-	case *cursorsDone:
-		w.cursorsFlowing = false
-		w.flushCursors(ctx)
+		w.flushSettle(ctx, false)
+	case *endRequest:
+		w.ends = append(w.ends, m)
+		w.flushSettle(ctx, false)
 	case *receipt:
-		w.counters[m.key] += m.n
-		if len(w.counters) >= w.cfg.MaxBatch {
-			w.flushCounters(ctx)
-		} else {
-			w.schedule(ctx, w.cfg.Interval)
-		}
+		w.deltas[m.key] += m.n
+		w.pending(ctx)
 	case *deviceReceipt:
-		if m.counted {
-			// Counted at once, with the next flush of counters.
-			w.counters[counterKey{m.r.MessageID, m.count}]++
-			if len(w.counters) >= w.cfg.MaxBatch {
-				w.flushCounters(ctx)
-			} else {
-				w.schedule(ctx, w.cfg.Interval)
-			}
-		}
-		if len(w.receipts) >= w.cfg.MaxReceipts {
-			w.dropped++ // a count made at once stays
+		if len(w.sends)+len(w.others) >= w.cfg.MaxReceipts {
+			w.dropped++
 			break
 		}
-		w.receipts = append(w.receipts, *m)
-		if len(w.receipts) >= w.cfg.MaxBatch {
-			w.flushReceipts(ctx)
+		if m.r.Event == dataservice.ReceiptSent {
+			w.sends = append(w.sends, pendingSend{s: dataservice.SettleSend{Receipt: m.r, Count: m.count == dataservice.CounterSent}, at: time.Now()})
 		} else {
-			w.scheduleReceipts(ctx, w.cfg.ReceiptInterval)
+			w.others = append(w.others, m.r)
 		}
-	case *receiptsDone:
-		w.receiptsDone(ctx, m)
-	case *receiptsTick:
-		w.receiptsScheduled = false
-		w.flushReceipts(ctx)
+		w.pending(ctx)
+	case *settled:
+		w.settledBatch(ctx, m)
+	case *settleRetry:
+		w.settle(ctx, w.settling)
 	case *flushTick:
 		w.scheduled = false
-		w.flushCounters(ctx)
-	case *countersDone:
-		w.countersDone(ctx, m)
+		w.flushSettle(ctx, false)
 	case *upstreamWrite:
 		w.queueUpstream(ctx, m)
 	case *upstreamsDone:
 		w.upstreamsDone(ctx, m)
 	case *flushAll:
 		w.waiting = append(w.waiting, m)
-		w.flushCounters(ctx)
-		w.flushReceipts(ctx)
+		w.flushSettle(ctx, true)
 	}
-	w.release()
+	w.release(nil)
+}
+
+// pending settles at once when a batch is full, else within Interval.
+func (w *writer) pending(ctx actor.Context) {
+	if len(w.deltas)+len(w.others)+len(w.sends) >= w.cfg.MaxBatch {
+		w.flushSettle(ctx, false)
+		return
+	}
+	w.schedule(ctx, w.cfg.Interval)
 }
 
 // flushSessions writes the pending sessions unless a flush is in flight.
@@ -556,198 +610,193 @@ func (w *writer) flushRemovals(ctx actor.Context) {
 	}()
 }
 
-// flushCursors applies the pending cursor advances unless a flush is in
-// flight. Advances of one device in one batch are merged.
-func (w *writer) flushCursors(ctx actor.Context) {
-	if w.cursorsFlowing || len(w.cursors) == 0 {
-		return
-	}
-	batch := w.cursors
-	w.cursors = nil
-	w.cursorsFlowing = true
-	self, root, data := ctx.Self(), w.root, w.data
-	receipts := selfReceipts{root: root, pid: self}
-	go func() {
-		byRID := make(map[string]int)
-		var merged []CursorAdvance
-		for _, c := range batch {
-			i, ok := byRID[c.a.RID]
-			if !ok {
-				byRID[c.a.RID] = len(merged)
-				merged = append(merged, c.a)
-				continue
-			}
-			m := &merged[i]
-			m.Sent = append(m.Sent, c.a.Sent...)
-			m.Acked = max(m.Acked, c.a.Acked)
-			m.Delivered = append(m.Delivered, c.a.Delivered...)
-			m.Failed = append(m.Failed, c.a.Failed...)
-		}
-		err := advanceCursors(context.Background(), data, receipts, merged)
-		if err == nil {
-			// Per device, what the device did; the cursors counted it.
-			for _, a := range merged {
-				for _, list := range []struct {
-					ids []uint64
-					ev  dataservice.ReceiptEvent
-				}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
-					for _, id := range list.ids {
-						root.Send(self, &deviceReceipt{r: dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: list.ev, At: time.Now()}})
-					}
-				}
-			}
-		}
-		if err != nil {
-			w.log.Warn("recording broadcast deliveries failed; the devices retry", "devices", len(merged), "err", err)
-		}
-		for _, c := range batch {
-			c.done(err)
-		}
-		root.Send(self, &cursorsDone{})
-	}()
-}
+// maxPrev bounds the messages a run remembers the last step of; past it
+// the writer starts a new run.
+const maxPrev = 1 << 16
 
-// selfReceipts counts receipts into the writer actor itself.
-type selfReceipts struct {
-	root *actor.RootContext
-	pid  *actor.PID
-}
+// maxSettleItems bounds the ends, sends, receipts, cursor advances and
+// counts of one settlement.
+const maxSettleItems = 2048
 
-func (r selfReceipts) Add(id uint64, c dataservice.Counter, n int64) {
-	r.root.Send(r.pid, &receipt{key: counterKey{id, c}, n: n})
-}
-
-// flushCounters writes the pending receipts unless a flush is in flight.
-func (w *writer) flushCounters(ctx actor.Context) {
-	if w.countersFlowing || len(w.counters) == 0 {
-		return
-	}
-	deltas := make([]dataservice.CounterDelta, 0, len(w.counters))
-	for k, n := range w.counters {
-		deltas = append(deltas, dataservice.CounterDelta{MessageID: k.id, Counter: k.c, N: n})
-	}
-	clear(w.counters)
-	w.countersFlowing = true
-	self, root, data := ctx.Self(), w.root, w.data
-	go func() {
-		root.Send(self, &countersDone{deltas: deltas, err: data.AddCounters(context.Background(), deltas)})
-	}()
-}
-
-func (w *writer) countersDone(ctx actor.Context, m *countersDone) {
-	w.countersFlowing = false
-	if m.err != nil {
-		// Put the increments back; they go out with a later flush.
-		w.log.Warn("writing delivery counters failed; will retry", "err", m.err)
-		for _, d := range m.deltas {
-			w.counters[counterKey{d.MessageID, d.Counter}] += d.N
-		}
-		if w.flushFailed(ctx, m.err, &flushTick{}) {
-			return // a waiting Flush learns of the failure, and waits for the retry
-		}
-		w.schedule(ctx, time.Second)
-		return
-	}
-	if len(w.waiting) > 0 || len(w.counters) >= w.cfg.MaxBatch {
-		w.flushCounters(ctx)
-	}
-}
-
-// flushReceipts writes up to MaxBatch pending per-device receipts unless
-// a flush is in flight.
-func (w *writer) flushReceipts(ctx actor.Context) {
+// flushSettle commits what is pending in one settlement, unless one is in
+// flight: the ends of up to MaxBatch copies, the sends acknowledged in it
+// or older than ReceiptInterval (all with all), other receipts and
+// counts, up to MaxBatch of each.
+func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	if w.dropped > 0 {
-		w.log.Warn("per-device receipts dropped: too many waiting to be written", "dropped", w.dropped, "waiting", len(w.receipts))
+		w.log.Warn("per-device receipts dropped: too many waiting to be written", "dropped", w.dropped, "waiting", len(w.sends)+len(w.others))
 		w.dropped = 0
 	}
-	if w.receiptsFlowing || len(w.receipts) == 0 {
+	if w.settling != nil {
 		return
 	}
-	n := min(len(w.receipts), w.cfg.MaxBatch)
-	batch := slices.Clone(w.receipts[:n])
-	w.receipts = slices.Delete(w.receipts, 0, n)
-	rs := make([]dataservice.Receipt, n)
-	for i, b := range batch {
-		rs[i] = b.r
+	// Everything of one settlement is journaled in one record of at most
+	// dataservice.MaxValueLen: maxSettleItems of ~250 bytes fit.
+	limit := min(w.cfg.MaxBatch, maxSettleItems)
+	b := &settleBatch{}
+	st := &b.st
+	n := 0
+	for n < len(w.ends) && (len(st.Ends) == 0 || len(st.Ends)+len(w.ends[n].ends) <= limit) {
+		b.ends = append(b.ends, w.ends[n])
+		st.Ends = append(st.Ends, w.ends[n].ends...)
+		n++
 	}
-	w.receiptsFlowing = true
+	w.ends = slices.Delete(w.ends, 0, n)
+	ended := make(map[dataservice.InboxCopy]bool, len(st.Ends))
+	for _, e := range st.Ends {
+		ended[e.Copy] = true
+	}
+	now := time.Now()
+	room := limit - len(st.Ends)            // what the rest may take
+	n = min(len(w.cursors), max(room, 0)/2) // an advance and its receipt
+	room -= 2 * n
+	b.cursors = slices.Clone(w.cursors[:n])
+	w.cursors = slices.Delete(w.cursors, 0, n)
+	for _, c := range b.cursors {
+		a := c.a
+		st.Cursors = append(st.Cursors, dataservice.SettleCursor{RID: a.RID, Sent: a.Sent, Acked: a.Acked, Delivered: a.Delivered, Failed: a.Failed})
+		// Per device, what the device did.
+		for _, l := range []struct {
+			ids []uint64
+			ev  dataservice.ReceiptEvent
+		}{{a.Delivered, dataservice.ReceiptDelivered}, {a.Failed, dataservice.ReceiptFailed}} {
+			for _, id := range l.ids {
+				st.Receipts = append(st.Receipts, dataservice.Receipt{MessageID: id, RegistrationID: a.RID, Event: l.ev, At: now})
+				ended[dataservice.InboxCopy{RegistrationID: a.RID, MessageID: id}] = true
+			}
+		}
+	}
+	young := time.Duration(0)
+	kept := w.sends[:0]
+	for _, p := range w.sends {
+		age := now.Sub(p.at)
+		c := dataservice.InboxCopy{RegistrationID: p.s.Receipt.RegistrationID, MessageID: p.s.Receipt.MessageID}
+		if room > 0 && (all || ended[c] || age >= w.cfg.ReceiptInterval) {
+			st.Sends = append(st.Sends, p.s)
+			room--
+			continue
+		}
+		if age < w.cfg.ReceiptInterval {
+			young = max(young, w.cfg.ReceiptInterval-age)
+		}
+		kept = append(kept, p)
+	}
+	clear(w.sends[len(kept):])
+	w.sends = kept
+	k := min(len(w.others), max(room, 0))
+	room -= k
+	st.Receipts = slices.Clone(w.others[:k])
+	w.others = slices.Delete(w.others, 0, k)
+	for key, d := range w.deltas {
+		if room <= 0 {
+			break
+		}
+		room--
+		st.Deltas = append(st.Deltas, dataservice.CounterDelta{MessageID: key.id, Counter: key.c, N: d})
+		delete(w.deltas, key)
+	}
+	if len(st.Ends)+len(st.Sends)+len(st.Receipts)+len(st.Deltas)+len(st.Cursors) == 0 {
+		if len(w.sends) > 0 {
+			w.schedule(ctx, young)
+		}
+		return
+	}
+	w.seq++
+	st.Writer, st.Run, st.Seq = w.cfg.Name, w.run, w.seq
+	for _, id := range dataservice.SettlementMessages(st) {
+		if p, ok := w.prev[id]; ok {
+			if st.Prev == nil {
+				st.Prev = make(map[uint64]uint64)
+			}
+			st.Prev[id] = p
+		}
+	}
+	w.settle(ctx, b)
+}
+
+// settle sends b to the store.
+func (w *writer) settle(ctx actor.Context, b *settleBatch) {
+	w.settling = b
 	self, root, data := ctx.Self(), w.root, w.data
 	go func() {
-		recorded, err := data.RecordReceipts(context.Background(), rs)
-		root.Send(self, &receiptsDone{batch: batch, recorded: recorded, err: err})
+		res, err := data.Settle(context.Background(), b.st)
+		root.Send(self, &settled{b: b, res: res, err: err})
 	}()
 }
 
-func (w *writer) receiptsDone(ctx actor.Context, m *receiptsDone) {
-	w.receiptsFlowing = false
-	if m.err != nil {
-		// Put them back: they go out with a later flush. Which of them the
-		// failed call recorded is unknown: a retried receipt found recorded
-		// keeps a count added already (an over-count only if it was a
-		// duplicate in the first place), and is not counted otherwise.
-		w.log.Warn("writing per-device receipts failed; will retry", "err", m.err)
-		for i := range m.batch {
-			m.batch[i].retried = true
+func (w *writer) settledBatch(ctx actor.Context, m *settled) {
+	b := m.b
+	if errors.Is(m.err, dataservice.ErrInvalid) {
+		// A retry would fail the same way: the writer's bug. Dropped, so
+		// that the writer goes on; its counts are lost.
+		w.log.Error("settlement refused; dropped", "seq", b.st.Seq, "err", m.err)
+		for _, r := range b.ends {
+			r.reply <- removalResult{err: m.err}
 		}
-		w.receipts = append(m.batch, w.receipts...)
-		if !w.flushFailed(ctx, m.err, &receiptsTick{}) {
-			w.scheduleReceipts(ctx, max(w.cfg.ReceiptInterval, time.Second))
+		for _, c := range b.cursors {
+			c.done(m.err)
 		}
+		w.settling = nil
+		w.release(m.err)
 		return
 	}
-	counted := false
-	for i, ok := range m.recorded {
-		b := &m.batch[i]
-		switch {
-		case b.count == "" || ok == b.counted:
-			continue // nothing to count, or counted already
-		case ok:
-			w.counters[counterKey{b.r.MessageID, b.count}]++
-		case !b.retried:
-			w.counters[counterKey{b.r.MessageID, b.count}]-- // another actor's receipt had it
-		default:
-			continue
+	if m.err != nil {
+		// Retried, as a replay, until it is applied: the steps of a run
+		// apply in order. Its callers learn of the failure now: their
+		// copies stay until the retry removes them.
+		w.log.Warn("settling deliveries failed; will retry", "seq", b.st.Seq, "err", m.err)
+		for _, r := range b.ends {
+			r.reply <- removalResult{err: m.err}
 		}
-		counted = true
+		for _, c := range b.cursors {
+			c.done(m.err) // the device retries; a move made twice counts once
+		}
+		b.ends, b.cursors = nil, nil
+		b.st.Replay = true
+		retry := time.Second
+		if w.flushFailed(b, m.err) {
+			retry = flushRetry // a Flush waits: at shutdown the store may be recovering
+		}
+		self, root := ctx.Self(), w.root
+		time.AfterFunc(retry, func() { root.Send(self, &settleRetry{}) })
+		return
 	}
-	if len(w.waiting) > 0 || len(w.receipts) >= w.cfg.MaxBatch {
-		w.flushReceipts(ctx)
+	off := 0
+	for _, r := range b.ends {
+		r.reply <- removalResult{existed: m.res.Ended[off : off+len(r.ends)]}
+		off += len(r.ends)
 	}
-	if len(w.receipts) > 0 {
-		w.scheduleReceipts(ctx, w.cfg.ReceiptInterval)
+	for _, c := range b.cursors {
+		c.done(nil)
 	}
-	switch {
-	case counted && len(w.waiting) > 0:
-		w.flushCounters(ctx)
-	case counted:
+	w.settling = nil
+	for _, id := range m.res.Marked {
+		w.prev[id] = b.st.Seq
+	}
+	if len(w.prev) > maxPrev {
+		// A new run: its marks start afresh, and so does the memory of
+		// the old run's (see dataservice.SettleStore).
+		w.runs++
+		w.run = w.runBase + "." + strconv.Itoa(w.runs)
+		w.seq = 0
+		w.prev = make(map[uint64]uint64)
+	}
+	if len(w.ends) > 0 || len(w.cursors) > 0 || len(w.waiting) > 0 || len(w.deltas)+len(w.others)+len(w.sends) >= w.cfg.MaxBatch {
+		w.flushSettle(ctx, len(w.waiting) > 0)
+	} else if len(w.deltas)+len(w.others)+len(w.sends) > 0 {
 		w.schedule(ctx, w.cfg.Interval)
 	}
 }
 
-// scheduleReceipts makes sure a receiptsTick arrives within after.
-func (w *writer) scheduleReceipts(ctx actor.Context, after time.Duration) {
-	if w.receiptsScheduled {
-		return
-	}
-	w.receiptsScheduled = true
-	self, root := ctx.Self(), w.root
-	time.AfterFunc(after, func() { root.Send(self, &receiptsTick{}) })
-}
-
-// flushFailed tells waiting Flush callers that a write failed, and what
-// is not written yet, and sends tick after flushRetry to retry it,
-// whatever tick is pending already. It reports false, doing nothing, when
-// no Flush waits.
-func (w *writer) flushFailed(ctx actor.Context, err error, tick any) bool {
+// flushFailed tells waiting Flush callers that the settlement b failed
+// (it is retried) and what is not written yet. It reports whether a Flush
+// waits.
+func (w *writer) flushFailed(b *settleBatch, err error) bool {
 	if len(w.waiting) == 0 {
 		return false
 	}
-	increments := int64(0)
-	for _, n := range w.counters {
-		increments += max(n, -n)
-	}
-	err = fmt.Errorf("%d delivery counters (%d increments) and %d per-device receipts not written yet: %w",
-		len(w.counters), increments, len(w.receipts), err)
+	err = fmt.Errorf("settlement %d and %d receipts, %d counts after it not written yet: %w",
+		b.st.Seq, len(w.sends)+len(w.others), len(w.deltas), err)
 	for _, f := range w.waiting {
 		select {
 		case <-f.failed: // replaced by the latest
@@ -755,23 +804,21 @@ func (w *writer) flushFailed(ctx actor.Context, err error, tick any) bool {
 		}
 		f.failed <- err
 	}
-	self, root := ctx.Self(), w.root
-	time.AfterFunc(flushRetry, func() { root.Send(self, tick) })
 	return true
 }
 
 // release answers Flush callers once nothing is pending or flowing.
-func (w *writer) release() {
+func (w *writer) release(err error) {
 	if len(w.waiting) == 0 {
 		return
 	}
-	if w.countersFlowing || len(w.counters) > 0 || w.sessionsFlowing || len(w.sessions) > 0 ||
-		w.removalsFlowing || len(w.removals) > 0 || w.cursorsFlowing || len(w.cursors) > 0 ||
-		w.receiptsFlowing || len(w.receipts) > 0 || !w.upstreamsIdle() {
+	if err == nil && (w.settling != nil || len(w.ends) > 0 || len(w.sends) > 0 || len(w.others) > 0 || len(w.deltas) > 0 ||
+		w.sessionsFlowing || len(w.sessions) > 0 || w.removalsFlowing || len(w.removals) > 0 ||
+		len(w.cursors) > 0 || !w.upstreamsIdle()) {
 		return
 	}
 	for _, f := range w.waiting {
-		f.done <- nil
+		f.done <- err
 	}
 	w.waiting = nil
 }
@@ -784,4 +831,31 @@ func (w *writer) schedule(ctx actor.Context, after time.Duration) {
 	w.scheduled = true
 	self, root := ctx.Self(), w.root
 	time.AfterFunc(after, func() { root.Send(self, &flushTick{}) })
+}
+
+// newRunName names a run of a writer: random, so that no two processes
+// share one.
+func newRunName() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recoverSettlements replays what earlier runs of the writer name left
+// unfinished, retrying while the store fails.
+func recoverSettlements(data dataservice.SettleStore, name, run string, log *slog.Logger) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		n, err := data.RecoverSettlements(context.Background(), name, run)
+		if err == nil {
+			if n > 0 {
+				log.Info("replayed unfinished settlements of an earlier run", "writer", name, "settlements", n)
+			}
+			return
+		}
+		if errors.Is(err, dataservice.ErrClosed) {
+			return
+		}
+		log.Warn("replaying unfinished settlements failed; will retry", "writer", name, "err", err)
+		time.Sleep(wait)
+	}
 }

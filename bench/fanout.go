@@ -59,7 +59,7 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 	res.P50Ms = millis(f.latency.quantile(0.50))
 	res.P99Ms = millis(f.latency.quantile(0.99))
 	res.MaxMs = millis(f.latency.maxValue())
-	var perSec, targetedPerSec, acked []float64
+	var perSec, targetedPerSec, acked, lags []float64
 	for _, rd := range res.Rounds {
 		if rd.MsgID != "" {
 			res.Lost += max(rd.Expected-rd.Delivered, 0)
@@ -73,6 +73,13 @@ func (r *run) fanout(ctx context.Context) (Result, error) {
 		if rd.AllAckedMs != nil {
 			acked = append(acked, *rd.AllAckedMs)
 		}
+		if rd.ReportLagMs != nil {
+			lags = append(lags, *rd.ReportLagMs)
+		}
+	}
+	if len(lags) == len(res.Rounds) && len(lags) > 0 {
+		most := slices.Max(lags)
+		res.ReportLagMsMax = &most
 	}
 	res.PerSec = round3(median(perSec))
 	res.TargetedPerSec = round3(median(targetedPerSec))
@@ -205,6 +212,10 @@ func (r *run) round(ctx context.Context, f *countedFleet, seq int) Round {
 	}
 	if !reckon.IsZero() {
 		rd.ReportMs = at(reckon)
+		if rd.AllAckedMs != nil {
+			lag := round3(*rd.ReportMs - *rd.AllAckedMs)
+			rd.ReportLagMs = &lag
+		}
 	}
 	return rd
 }

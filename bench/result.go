@@ -74,6 +74,9 @@ type Result struct {
 	// acknowledged by every device within the timeout.
 	AllAckedMsP50 *float64 `json:"all_acked_ms_p50,omitempty"`
 	AllAckedMsMax *float64 `json:"all_acked_ms_max,omitempty"`
+	// ReportLagMsMax is the largest ReportLagMs of the rounds, when every
+	// round's report reached its devices' count (broadcast, tagpush).
+	ReportLagMsMax *float64 `json:"report_lag_ms_max,omitempty"`
 	// ResolvePerSec is how fast the tag's members were read from the tag
 	// index through GET /v1/tags/{tag}, one page of 1000 after another as
 	// a push task reads them: devices per second, median over
@@ -195,4 +198,8 @@ type Round struct {
 	// devices delivered: the server had the ACKs and counted them (read
 	// every 10ms).
 	ReportMs *float64 `json:"report_ms,omitempty"`
+	// ReportLagMs is ReportMs less AllAckedMs: how long the report
+	// trailed the devices' last ACK (negative up to the 10ms of the
+	// report's polling).
+	ReportLagMs *float64 `json:"report_lag_ms,omitempty"`
 }

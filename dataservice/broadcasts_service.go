@@ -13,7 +13,8 @@ var _ BroadcastStore = (*Service)(nil)
 // that byte order of keys is numeric order of ids.
 //
 //	KindBroadcast       <app>/<id>   → nothing: an unexpired broadcast
-//	KindBroadcastCursor <rid>        → BroadcastCursor, compact (encodeCursor)
+//	KindBroadcastCursor <rid>        → BroadcastCursor, compact (encodeCursor; a settlement writes
+//	                                   version 2 with its last moves: settle_cursors.go)
 
 func broadcastKey(app string, id uint64) string { return app + "/" + idKey(id) }
 
@@ -127,7 +128,7 @@ func (s *Service) BroadcastCursors(ctx context.Context, rids []string) ([]Broadc
 			out[i].RegistrationID = rids[i]
 			continue
 		}
-		if out[i], err = decodeCursor(rids[i], r.Value); err != nil {
+		if out[i], _, err = decodeCursorRecord(rids[i], r.Value); err != nil {
 			return nil, err
 		}
 		out[i].Generation = r.Generation

@@ -19,6 +19,7 @@ type Client interface {
 	InboxStore
 	BroadcastStore
 	ReportStore
+	SettleStore
 	TaskStore
 	ScheduleStore
 	SegmentStore

@@ -55,6 +55,9 @@ type delivery struct {
 	sent, ended   time.Time
 	retain        time.Time // the record's expiry
 	exists, valid bool
+	// mark, if set, is the settlement that last wrote the record (see
+	// settle_service.go) and what it counted.
+	mark settleMark
 }
 
 func unixMilli(t time.Time) uint64 {
@@ -83,11 +86,15 @@ func decodeDelivery(r Record) (delivery, error) {
 		return delivery{}, nil
 	}
 	v := r.Value
-	if len(v) != 18 || v[0] != receiptRecordVersion || (v[1] != deliverySent && v[1] != deliveryDelivered && v[1] != deliveryFailed) {
+	if (len(v) != 18 && len(v) != 18+settleMarkLen) || v[0] != receiptRecordVersion || (v[1] != deliverySent && v[1] != deliveryDelivered && v[1] != deliveryFailed) {
 		return delivery{}, fmt.Errorf("dataservice: corrupt delivery record %q", r.Key)
 	}
-	return delivery{state: v[1], sent: fromUnixMilli(binary.BigEndian.Uint64(v[2:10])), ended: fromUnixMilli(binary.BigEndian.Uint64(v[10:18])),
-		retain: r.Expires, exists: true}, nil
+	d := delivery{state: v[1], sent: fromUnixMilli(binary.BigEndian.Uint64(v[2:10])), ended: fromUnixMilli(binary.BigEndian.Uint64(v[10:18])),
+		retain: r.Expires, exists: true}
+	if len(v) > 18 {
+		d.mark = decodeSettleMark(v[18:])
+	}
+	return d, nil
 }
 
 func encodeEvent(at time.Time, attempts int) []byte {

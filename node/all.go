@@ -127,7 +127,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 
 	n.system = newActorSystem(cfg.Log)
 	// Dense writes (sessions, ACKs, receipts) are batched by one writer.
-	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, data, cfg.Log)
+	n.writer = actors.NewWriter(n.system, actors.WriterConfig{Name: "all"}, data, cfg.Log)
 
 	ccfg := cfg.Connector
 	ccfg.Log = cfg.Log

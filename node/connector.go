@@ -119,7 +119,7 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 	}
 
 	n.system = newActorSystem(cfg.Log)
-	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, n.data, cfg.Log)
+	n.writer = actors.NewWriter(n.system, actors.WriterConfig{Name: writerName("connector-" + cfg.ID)}, n.data, cfg.Log)
 	ccfg := cfg.Connector
 	ccfg.Settings.ConnectorID = cfg.ID
 	ccfg.Log = cfg.Log
@@ -254,4 +254,14 @@ func (n *ConnectorNode) close(ctx context.Context) error {
 		errs = append(errs, n.data.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// writerName makes a writer's name (actors.WriterConfig.Name) of a
+// component's name: without '/', at most 48 bytes.
+func writerName(s string) string {
+	s = strings.ReplaceAll(s, "/", "_")
+	if len(s) > 48 {
+		s = strings.ToValidUTF8(s[:48], "")
+	}
+	return s
 }

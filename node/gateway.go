@@ -114,7 +114,7 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 	}
 
 	n.system = newActorSystem(cfg.Log)
-	n.writer = actors.NewWriter(n.system, actors.WriterConfig{}, n.data, cfg.Log)
+	n.writer = actors.NewWriter(n.system, actors.WriterConfig{Name: writerName(fmt.Sprint("gateway-", cfg.Node))}, n.data, cfg.Log)
 	n.cluster = cluster.NewRemote(ctx, cluster.RemoteConfig{
 		Registry:  n.data,
 		Token:     cfg.ClusterToken,

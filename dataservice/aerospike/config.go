@@ -133,6 +133,7 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindWinner,
 	dataservice.KindUpstream,
 	dataservice.KindWebhook,
+	dataservice.KindSettlement,
 	dataservice.KindUser,
 	dataservice.KindAudit,
 }

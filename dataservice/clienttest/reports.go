@@ -26,6 +26,70 @@ var reportTests = []test{
 	{"AppMessages", appMessages},
 	{"AppMessagesValidation", appMessagesValidation},
 	{"AppDay", appDay},
+	{"Settle", settle},
+	{"SettleValidation", settleValidation},
+}
+
+// settle checks SettleStore: a step counts each send and end once, a
+// replay of it nothing more, another writer's end of the same copy
+// nothing, and a journaled step of a dead run is replayed by recovery.
+func settle(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	m := message(time.Hour)
+	if err := c.SaveMessage(ctx, m, []string{"s1", "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	end := func(rid string) dataservice.SettleEnd {
+		return dataservice.SettleEnd{Copy: dataservice.InboxCopy{RegistrationID: rid, MessageID: m.ID}, Counter: dataservice.CounterDelivered}
+	}
+	st := dataservice.Settlement{Writer: "w1", Run: "r1", Seq: 1,
+		Sends:  []dataservice.SettleSend{{Count: true, Receipt: dataservice.Receipt{MessageID: m.ID, RegistrationID: "s1", Event: dataservice.ReceiptSent}}},
+		Ends:   []dataservice.SettleEnd{end("s1"), end("s1")},
+		Deltas: []dataservice.CounterDelta{{MessageID: m.ID, Counter: dataservice.CounterStoredOffline, N: 1}}}
+	res, err := c.Settle(ctx, st)
+	if err != nil || len(res.Ended) != 2 || res.Ended[0] == res.Ended[1] {
+		t.Fatalf("Settle = %+v, %v; want one of the two ends of one copy ended", res, err)
+	}
+	st.Replay = true
+	if _, err := c.Settle(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	other := dataservice.Settlement{Writer: "w2", Run: "r1", Seq: 1, Ends: []dataservice.SettleEnd{end("s1"), end("s2")}}
+	if res, err := c.Settle(ctx, other); err != nil || res.Ended[0] || !res.Ended[1] {
+		t.Fatalf("Settle by another writer = %+v, %v; want s1 not ended again, s2 ended", res, err)
+	}
+	r, err := c.Report(ctx, m.ID)
+	want := dataservice.Report{Targeted: 2, Sent: 2, StoredOffline: 1, Delivered: 2}
+	if err != nil || r != want {
+		t.Fatalf("Report() = %+v, %v; want %+v", r, err, want)
+	}
+	got, err := c.MessageReceipts(ctx, m.ID, []string{"s1", "s2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		if d.SentAt.IsZero() || d.DeliveredAt.IsZero() || d.Pending {
+			t.Fatalf("receipts of %s: %+v", d.RegistrationID, d)
+		}
+	}
+	if n, err := c.RecoverSettlements(ctx, "w1", "r2"); err != nil || n != 0 {
+		t.Fatalf("RecoverSettlements with nothing left = %d, %v", n, err)
+	}
+}
+
+func settleValidation(t *testing.T, c dataservice.Client) {
+	ctx := context.Background()
+	for name, st := range map[string]dataservice.Settlement{
+		"no writer":   {Run: "r", Seq: 1},
+		"slash":       {Writer: "a/b", Run: "r", Seq: 1},
+		"zero seq":    {Writer: "w", Run: "r"},
+		"end counter": {Writer: "w", Run: "r", Seq: 1, Ends: []dataservice.SettleEnd{{Copy: dataservice.InboxCopy{RegistrationID: "r", MessageID: 1}, Counter: dataservice.CounterSent}}},
+		"bad rid":     {Writer: "w", Run: "r", Seq: 1, Sends: []dataservice.SettleSend{{Receipt: dataservice.Receipt{MessageID: 1, RegistrationID: "\xff", Event: dataservice.ReceiptSent}}}},
+		"send event":  {Writer: "w", Run: "r", Seq: 1, Receipts: []dataservice.Receipt{{MessageID: 1, RegistrationID: "r", Event: dataservice.ReceiptSent}}},
+	} {
+		_, err := c.Settle(ctx, st)
+		wantErr(t, err, dataservice.ErrInvalid, name)
+	}
 }
 
 func counters(t *testing.T, c dataservice.Client) {

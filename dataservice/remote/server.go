@@ -57,6 +57,7 @@ func NewServer(cfg ServerConfig, store dataservice.Store, data dataservice.Clien
 	s.routeMessages()
 	s.routeBroadcasts()
 	s.routeReports()
+	s.routeSettle()
 	s.routeTasks()
 	s.routeSchedules()
 	s.routeSegments()
