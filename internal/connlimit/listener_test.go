@@ -1,0 +1,210 @@
+package connlimit
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dialFrom connects to addr from the loopback address src (Linux routes
+// all of 127.0.0.0/8 to lo).
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedSoon reports whether the server closes c within half a second.
+func closedSoon(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+func TestListenerClosesConnectionsOverACapAtOnce(t *testing.T) {
+	lim := New(Config{PerAddress: 2})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := lim.Listener(raw)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	a := dialFrom(t, "127.0.0.2", raw.Addr().String())
+	dialFrom(t, "127.0.0.2", raw.Addr().String())
+	first := <-accepted
+	<-accepted
+	over := dialFrom(t, "127.0.0.2", raw.Addr().String())
+	if !closedSoon(over) {
+		t.Fatal("a third connection from the same address was not closed")
+	}
+	other := dialFrom(t, "127.0.0.3", raw.Addr().String())
+	<-accepted
+	if closedSoon(other) {
+		t.Fatal("another address's connection was closed")
+	}
+	if s := lim.Stats(); s.Open != 3 || s.Refused != 1 {
+		t.Fatalf("stats %+v, want 3 open, 1 refused", s)
+	}
+	first.Close() // gives its count back
+	first.Close() // only once
+	again := dialFrom(t, "127.0.0.2", raw.Addr().String())
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no room after a connection closed")
+	}
+	_ = a
+	_ = again
+	if s := lim.Stats(); s.Open != 3 {
+		t.Fatalf("stats %+v, want 3 open", s)
+	}
+}
+
+// testServer serves HTTP/1.1 on a listener with lim's caps; its handlers
+// report to lim what they wait for. /slow reads its body; /work blocks
+// until release is closed.
+func testServer(t *testing.T, lim *Limiter, release chan struct{}) string {
+	t.Helper()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			req := Start(r.Context(), r.ContentLength != 0)
+			defer req.Done()
+			if r.URL.Path == "/work" {
+				req.BodyRead()
+				<-release
+			}
+			_, _ = io.Copy(io.Discard, r.Body)
+			req.BodyRead()
+			fmt.Fprintln(w, "ok")
+		}),
+		ConnState:   lim.ConnState,
+		ConnContext: lim.ConnContext,
+	}
+	go srv.Serve(lim.Listener(raw))
+	t.Cleanup(func() { srv.Close() })
+	return raw.Addr().String()
+}
+
+// get sends a request on c and reads the answer's status line.
+func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) string {
+	t.Helper()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.Status
+}
+
+func TestIdleKeepAliveConnectionMakesRoom(t *testing.T) {
+	lim := New(Config{Total: 2, MakeRoom: true})
+	release := make(chan struct{})
+	defer close(release)
+	addr := testServer(t, lim, release)
+
+	idle := dialFrom(t, "127.0.0.2", addr)
+	if s := get(t, idle, bufio.NewReader(idle), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+	busy := dialFrom(t, "127.0.0.3", addr)
+	fmt.Fprint(busy, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { s := lim.Stats(); return s.Open == 2 })
+
+	fresh := dialFrom(t, "127.0.0.4", addr)
+	if s := get(t, fresh, bufio.NewReader(fresh), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+	if !closedSoon(idle) {
+		t.Fatal("the idle keep-alive connection was not closed to make room")
+	}
+	if closedSoon(busy) {
+		t.Fatal("the connection with a request at work was closed")
+	}
+	if s := lim.Stats(); s.Evicted != 1 || s.Refused != 0 {
+		t.Fatalf("stats %+v, want 1 evicted, none refused", s)
+	}
+}
+
+func TestConnectionWaitingForItsClientMakesRoom(t *testing.T) {
+	lim := New(Config{Total: 2, MakeRoom: true, StallAge: 50 * time.Millisecond})
+	release := make(chan struct{})
+	defer close(release)
+	addr := testServer(t, lim, release)
+
+	slow := dialFrom(t, "127.0.0.2", addr)
+	fmt.Fprint(slow, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
+	busy := dialFrom(t, "127.0.0.3", addr)
+	fmt.Fprint(busy, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { s := lim.Stats(); return s.Open == 2 })
+	time.Sleep(100 * time.Millisecond) // past StallAge
+
+	fresh := dialFrom(t, "127.0.0.4", addr)
+	if s := get(t, fresh, bufio.NewReader(fresh), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+	if !closedSoon(slow) {
+		t.Fatal("the connection stalled on its body was not closed to make room")
+	}
+	if closedSoon(busy) {
+		t.Fatal("the connection with a request at work was closed")
+	}
+
+	// Now both connections work (fresh is idle only after its answer,
+	// and busy waits for release): a third is refused... unless fresh is
+	// idle, which it is: it goes instead.
+	third := dialFrom(t, "127.0.0.5", addr)
+	if s := get(t, third, bufio.NewReader(third), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+	// Two connections at work: nothing may go.
+	fmt.Fprint(third, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return lim.Stats().Evicted == 2 })
+	time.Sleep(100 * time.Millisecond)
+	refused := dialFrom(t, "127.0.0.6", addr)
+	if !closedSoon(refused) {
+		t.Fatal("a connection over the cap was served while every other one was at work")
+	}
+	if s := lim.Stats(); s.Refused != 1 {
+		t.Fatalf("stats %+v, want 1 refused", s)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
