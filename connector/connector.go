@@ -15,6 +15,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/connector/netpoll"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/connlimit"
 	"github.com/heraldpush/herald/internal/workpool"
 	"github.com/heraldpush/herald/protocol"
 )
@@ -43,6 +44,13 @@ type Config struct {
 	// MaxWriteBuffer is how much unsent output a connection may pile up
 	// before it is closed as too slow. Zero means 256 KiB.
 	MaxWriteBuffer int
+	// MaxConnections caps the device connections open at once, and
+	// MaxConnectionsPerAddress those from one client address (an IPv4
+	// address or an IPv6 /64): a connection over a cap is closed as soon
+	// as it is accepted, before its handshake, and counted. Zero or
+	// negative means no cap; herald's command line sets both from the
+	// process's open-file limit.
+	MaxConnections, MaxConnectionsPerAddress int
 	// MaxUnprocessed is how many received records may wait for their
 	// connection actor before the connection is cut off as flooding. Zero
 	// means 64.
@@ -100,7 +108,8 @@ type Connector struct {
 	cfg   Config
 	env   *actors.Env
 	loop  *netpoll.Loop // holds every socket, indexed by descriptor
-	clock atomic.Int64  // seconds since start, advanced by the sweeper
+	conns *connlimit.Limiter
+	clock atomic.Int64 // seconds since start, advanced by the sweeper
 	trim  *trimmer
 
 	addr      net.Addr
@@ -155,7 +164,9 @@ func (c *Connector) Start() error {
 	if err != nil {
 		return fmt.Errorf("connector: listen on %s: %w", c.cfg.Listen, err)
 	}
+	c.conns = connlimit.New(connlimit.Config{Name: "device", Total: c.cfg.MaxConnections, PerAddress: c.cfg.MaxConnectionsPerAddress, Log: c.cfg.Log})
 	c.loop, err = netpoll.Start(ln, netpoll.Config{
+		Conns:          c.conns,
 		Pollers:        c.cfg.Pollers,
 		ReadBufferSize: 32 << 10,
 		MaxWriteBuffer: c.cfg.MaxWriteBuffer,
@@ -193,11 +204,18 @@ func (c *Connector) Heartbeat() time.Duration { return c.cfg.Settings.Heartbeat 
 type Stats struct {
 	Connections int `json:"connections"`
 	Devices     int `json:"devices"`
+	// Listener counts the device listener's connections against its caps,
+	// and those it refused.
+	Listener connlimit.Stats `json:"listener"`
 }
 
 // Stats returns the current figures.
 func (c *Connector) Stats() Stats {
-	return Stats{Connections: c.connections(), Devices: c.env.Directory.Devices()}
+	s := Stats{Connections: c.connections(), Devices: c.env.Directory.Devices()}
+	if c.conns != nil {
+		s.Listener = c.conns.Stats()
+	}
+	return s
 }
 
 // Deliver sends m to those of rids that are online here. It does not wait

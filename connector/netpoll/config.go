@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+
+	"github.com/heraldpush/herald/internal/connlimit"
 )
 
 // Errors of the loop, wrapped in what Write returns and what OnClose gets.
@@ -29,6 +31,10 @@ type Config struct {
 	// a Write that would exceed it closes the connection. Zero means
 	// 256 KiB.
 	MaxWriteBuffer int
+	// Conns caps the connections of the loop, in total and per client
+	// address: one over a cap is closed as soon as it is accepted, before
+	// OnOpen, and counted in Conns' figures. Nil means no caps.
+	Conns *connlimit.Limiter
 	// OnOpen is called for each accepted connection, on the accepting
 	// goroutine; the loop watches the connection once it returns, so it
 	// should not Write yet. Nil means nothing.
