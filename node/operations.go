@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"strings"
 
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/runtimestats"
 )
 
@@ -29,7 +31,9 @@ type processFigures struct {
 // what operators read from a connector or dataservice, which have no admin
 // API: net/http/pprof under /debug/pprof/, and the process's runtime
 // figures (runtimestats, plus what components returns, if not nil) at GET
-// /internal/v1/runtime. Other paths go to h.
+// /internal/v1/runtime. Other paths go to h, but for those not in their
+// clean form, which get a JSON 400 (api.CheckPath) rather than a mux's
+// HTML redirect.
 func withOperations(h http.Handler, clusterToken, role, id string, components func() any) http.Handler {
 	want := sha256.Sum256([]byte(clusterToken))
 	ops := http.NewServeMux()
@@ -53,6 +57,12 @@ func withOperations(h http.Handler, clusterToken, role, id string, components fu
 		_ = json.NewEncoder(w).Encode(f)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := api.CheckPath(r.URL.Path); err != nil {
+			var ae *api.Error
+			errors.As(err, &ae)
+			operationsError(w, ae.Status, ae.Code, ae.Message)
+			return
+		}
 		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath {
 			h.ServeHTTP(w, r)
 			return
