@@ -32,7 +32,7 @@ func TestConnCapsResolve(t *testing.T) {
 	for _, tc := range []struct{ in, want ConnCaps }{
 		{ConnCaps{}, def},
 		{ConnCaps{Total: -1, PerAddress: -1}, ConnCaps{}},
-		{ConnCaps{Total: 4000}, ConnCaps{4000, 500}},       // per address follows the total
+		{ConnCaps{Total: 4000}, ConnCaps{4000, 500}}, // per address follows the total
 		{ConnCaps{Total: 4000, PerAddress: 10}, ConnCaps{4000, 10}},
 		{ConnCaps{PerAddress: -1}, ConnCaps{1024, 0}},
 	} {
