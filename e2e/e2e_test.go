@@ -80,7 +80,8 @@ var listening = regexp.MustCompile(`(?m)REST API\s+http://(\S+)\n\s+devices\s+tc
 func startHerald(t *testing.T, dataDir, httpAddr, deviceAddr string, extra ...string) *process {
 	t.Helper()
 	// Webhooks of the tests listen on loopback too.
-	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s", "--webhook-private-networks"}, extra...)
+	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s", "--webhook-private-networks",
+		"--register-limit-per-address", "off", "--register-limit-per-app", "off"}, extra...)
 	cmd := exec.Command(heraldBin, args...)
 	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	out, err := cmd.StdoutPipe()

@@ -23,6 +23,8 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/storespec"
+	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/internal/ratelimit"
 )
 
 // Main runs the herald command with args (without the program name) and
@@ -147,7 +149,7 @@ func (f *flags) bool(name string, def bool, usage string) *bool {
 }
 
 // trustedProxiesUsage describes --trusted-proxies.
-const trustedProxiesUsage = "comma-separated addresses or CIDR ranges of proxies (the portal's servers) whose X-Forwarded-For names the client of a portal login, for its per-address limit (default: none; the client is the peer)"
+const trustedProxiesUsage = "comma-separated addresses or CIDR ranges of proxies (the portal's servers, a load balancer) whose X-Forwarded-For names the client of a portal login or a device registration, for their per-address limits (default: none; the client is the peer)"
 
 // prefixes parses a comma-separated list of addresses and CIDR ranges.
 func (f *flags) prefixes(name, usage string) *[]netip.Prefix {
@@ -196,6 +198,26 @@ func (f *flags) caps(name, what, over string, def ConnCaps, note string) *ConnCa
 	out := new(ConnCaps)
 	f.later = append(f.later, func() error {
 		*out = ConnCaps{Total: *total, PerAddress: *per}
+		return nil
+	})
+	return out
+}
+
+// registrationFlags registers --register-limit-per-address and
+// --register-limit-per-app.
+func (f *flags) registrationFlags() *gateway.RegistrationLimits {
+	def := gateway.DefaultRegistrationLimits
+	addr := f.string("register-limit-per-address", def.PerAddress.String(), "device registrations (POST /v1/devices) one client address may make, as N/DURATION: N at once, then N per DURATION; off for no limit (behind a proxy, set --trusted-proxies)")
+	app := f.string("register-limit-per-app", def.PerApp.String(), "device registrations of one app's devices, as N/DURATION: N at once, then N per DURATION; off for no limit")
+	out := new(gateway.RegistrationLimits)
+	f.later = append(f.later, func() error {
+		var err error
+		if out.PerAddress, err = ratelimit.ParseRate(*addr); err != nil {
+			return fmt.Errorf("--register-limit-per-address: %w", err)
+		}
+		if out.PerApp, err = ratelimit.ParseRate(*app); err != nil {
+			return fmt.Errorf("--register-limit-per-app: %w", err)
+		}
 		return nil
 	})
 	return out
@@ -297,6 +319,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	store := f.string("store", "", "store to use instead of the embedded one in --data: leveldb:DIR or aerospike://host:port[,host:port]/namespace")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
 	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
+	registrations := f.registrationFlags()
 	httpCaps, deviceCaps, bodyTimeout := f.listenerFlags("the REST port", defaultBudgets(openFileLimit(), storeReserve, true), true, true)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
@@ -320,6 +343,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	cfg.Connector.Settings.Grace = *grace
 	cfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
 	cfg.Gateway.Accounts.TrustedProxies = *trustedProxies
+	cfg.Gateway.Registrations = *registrations
 
 	ctx, stop := untilSignal()
 	defer stop()
@@ -456,6 +480,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
 	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
+	registrations := f.registrationFlags()
 	httpCaps, _, bodyTimeout := f.listenerFlags("the REST port", defaultBudgets(openFileLimit(), plainReserve, false), false, true)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
@@ -477,6 +502,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	}
 	gcfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
 	gcfg.Gateway.Accounts.TrustedProxies = *trustedProxies
+	gcfg.Gateway.Registrations = *registrations
 	n, err := StartGateway(gcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald gateway:", err)

@@ -155,7 +155,7 @@ func (l *Limiter) admitLocked(addr netip.Addr) (*entry, scope) {
 		return nil, totalCap
 	}
 	e := l.shared
-	if key, ok := clientKey(addr); ok && !l.exempt(addr) {
+	if key, ok := ClientKey(addr); ok && !l.exempt(addr) {
 		e = l.addrs[key]
 		if e == nil {
 			e = &entry{key: key}
@@ -221,9 +221,11 @@ func (l *Limiter) exempt(addr netip.Addr) bool {
 	return false
 }
 
-// clientKey returns what a client address is counted as: the address
-// itself for IPv4, its /64 for IPv6; false if addr is not valid.
-func clientKey(addr netip.Addr) (netip.Addr, bool) {
+// ClientKey returns what a client address is counted as: the address
+// itself for IPv4, its /64 for IPv6; false if addr is not valid. The
+// rate limits of the REST API (package ratelimit's users) key clients
+// the same way.
+func ClientKey(addr netip.Addr) (netip.Addr, bool) {
 	if !addr.IsValid() {
 		return addr, false
 	}

@@ -126,7 +126,7 @@ func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 		}
 	}
 	if full == addressCap {
-		key, _ := clientKey(addr)
+		key, _ := ClientKey(addr)
 		if e := l.addrs[key]; e != nil {
 			for c := e.first; c != nil; c = c.anext {
 				consider(c)
