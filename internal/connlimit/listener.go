@@ -107,22 +107,30 @@ func (l *Limiter) admitConn(nc net.Conn) *conn {
 }
 
 // victimLocked returns the connection to close to make room under the
-// cap full: among the connections it covers, the keep-alive one idle the
-// longest, else the one that has waited the longest (and at least
-// StallAge) for its client. l.mu must be held.
+// cap full, among the connections it covers: the one that has waited the
+// longest for the bodies of its requests, else the keep-alive one idle
+// the longest, else the one that has waited the longest, and at least
+// StallAge, for a first request. Bodies go first: that is where a
+// slow-body flood waits, while a client that just connected sends its
+// request at once, and would lose its place to a flood that opens
+// connections faster than the cap turns over. l.mu must be held.
 func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 	now := l.now()
-	var idle, stalled *conn
+	var body, idle, fresh *conn
+	oldest := func(v **conn, c *conn) {
+		if *v == nil || c.since.Before((*v).since) {
+			*v = c
+		}
+	}
 	consider := func(c *conn) {
 		switch {
 		case c.state == stateIdle:
-			if idle == nil || c.since.Before(idle.since) {
-				idle = c
-			}
-		case c.stalled() && now.Sub(c.since) >= l.cfg.StallAge:
-			if stalled == nil || c.since.Before(stalled.since) {
-				stalled = c
-			}
+			oldest(&idle, c)
+		case !c.stalled():
+		case c.state != stateNew:
+			oldest(&body, c)
+		case now.Sub(c.since) >= l.cfg.StallAge:
+			oldest(&fresh, c)
 		}
 	}
 	if full == addressCap {
@@ -137,10 +145,13 @@ func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 			consider(c)
 		}
 	}
-	if idle != nil {
+	switch {
+	case body != nil:
+		return body
+	case idle != nil:
 		return idle
 	}
-	return stalled
+	return fresh
 }
 
 // stalled reports whether everything under way on c waits for its

@@ -208,3 +208,50 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Issue 16: a flood of slow bodies that opens connections faster than the
+// cap turns over took every place it freed, and a client that had just
+// connected lost its place before sending its request. A connection
+// waiting for a body goes first, then an idle one; one that just
+// connected stays, and a newcomer is refused instead.
+func TestSlowBodiesGoBeforeIdleAndFreshConnections(t *testing.T) {
+	lim := New(Config{Total: 3, MakeRoom: true, StallAge: time.Hour})
+	release := make(chan struct{})
+	defer close(release)
+	addr := testServer(t, lim, release)
+
+	idle := dialFrom(t, "127.0.0.2", addr)
+	if s := get(t, idle, bufio.NewReader(idle), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+	fresh := dialFrom(t, "127.0.0.3", addr) // sends nothing yet
+	slow := dialFrom(t, "127.0.0.4", addr)
+	fmt.Fprint(slow, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
+	waitFor(t, func() bool { return lim.Stats().Open == 3 })
+	time.Sleep(50 * time.Millisecond) // the server reads slow's headers
+
+	first := dialFrom(t, "127.0.0.5", addr)
+	if !closedSoon(slow) {
+		t.Fatal("the connection stalled on its body was not the first closed to make room")
+	}
+	if s := get(t, first, bufio.NewReader(first), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+	// idle and first are idle now: the one idle longest goes.
+	second := dialFrom(t, "127.0.0.6", addr)
+	if !closedSoon(idle) {
+		t.Fatal("the connection idle longest was not closed to make room")
+	}
+	fmt.Fprint(second, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+	fmt.Fprint(first, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return lim.Stats().Evicted == 2 })
+	time.Sleep(50 * time.Millisecond)
+	// Two at work and fresh, younger than StallAge: the newcomer is refused.
+	refused := dialFrom(t, "127.0.0.7", addr)
+	if !closedSoon(refused) {
+		t.Fatal("a newcomer took the place of a connection that had just connected")
+	}
+	if s := get(t, fresh, bufio.NewReader(fresh), "/"); !strings.HasPrefix(s, "200") {
+		t.Fatal(s)
+	}
+}
