@@ -51,7 +51,7 @@ func TestSlowBodyAndHalfOpenHandshakeFloodWhilePushesContinue(t *testing.T) {
 	defer fl.Stop()
 	nodetest.Eventually(t, 20*time.Second, func() bool {
 		s := fl.Stats()
-		return s.HalfOpenOpen >= 140 && s.Opened >= 600
+		return s.HalfOpenOpen >= 140 && s.Opened >= 570 // every slot connected once
 	}, func() string { return "the flood did not get going: " + fl.Stats().String() })
 
 	probeCtx, stopProbe := context.WithCancel(ctx)
