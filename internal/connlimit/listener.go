@@ -162,7 +162,7 @@ func (c *conn) stalled() bool {
 	case stateNew:
 		return true
 	case stateActive:
-		return c.handling > 0 && c.waiting == c.handling
+		return c.waitsForBodies()
 	}
 	return false
 }
@@ -287,15 +287,29 @@ func Start(ctx context.Context, body bool) *Request {
 	}
 	l := c.l
 	l.mu.Lock()
+	was := c.waitsForBodies()
 	c.handling++
 	if body {
 		r.waiting = true
-		if c.waiting++; c.waiting == 1 {
-			c.since = l.now()
-		}
+		c.waiting++
 	}
+	c.markStallLocked(was)
 	l.mu.Unlock()
 	return r
+}
+
+// waitsForBodies reports whether every request in a handler on c waits
+// for its body. c.l.mu must be held.
+func (c *conn) waitsForBodies() bool { return c.handling > 0 && c.waiting == c.handling }
+
+// markStallLocked starts c's wait for its client if it has just begun
+// (was is waitsForBodies before the change): on a multiplexed connection
+// requests overlap, and the wait is the time during which all of them
+// wait, not the time since one of them began to. c.l.mu must be held.
+func (c *conn) markStallLocked(was bool) {
+	if !was && c.waitsForBodies() {
+		c.since = c.l.now()
+	}
 }
 
 // BodyRead reports that the request has read its body (or given up on
@@ -320,6 +334,7 @@ func (r *Request) Done() {
 	}
 	l := r.c.l
 	l.mu.Lock()
+	was := r.c.waitsForBodies()
 	if r.waiting {
 		r.waiting = false
 		r.c.waiting--
@@ -328,5 +343,6 @@ func (r *Request) Done() {
 		r.done = true
 		r.c.handling--
 	}
+	r.c.markStallLocked(was)
 	l.mu.Unlock()
 }

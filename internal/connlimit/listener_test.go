@@ -2,6 +2,7 @@ package connlimit
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -254,4 +255,41 @@ func TestSlowBodiesGoBeforeIdleAndFreshConnections(t *testing.T) {
 	if s := get(t, fresh, bufio.NewReader(fresh), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
 	}
+}
+
+// A multiplexed (HTTP/2) connection waits for its client only while every
+// request in a handler waits for its body; the wait starts when that
+// begins, not when the first of its overlapping requests did. (It took a
+// busy push connection whose requests always overlapped for the oldest
+// slow body, and closed it to make room.)
+func TestStallOfAMultiplexedConnectionStartsWhenAllItsRequestsWait(t *testing.T) {
+	lim := New(Config{Total: 10})
+	at := time.Unix(1000, 0)
+	lim.now = func() time.Time { return at }
+	c := &conn{l: lim, state: stateActive, since: at}
+	ctx := context.WithValue(context.Background(), connKey{}, c)
+	check := func(stalled bool, since int64) {
+		t.Helper()
+		lim.mu.Lock()
+		defer lim.mu.Unlock()
+		if c.stalled() != stalled || (stalled && c.since.Unix() != since) {
+			t.Fatalf("stalled %v since %v; want %v since %d", c.stalled(), c.since.Unix(), stalled, since)
+		}
+	}
+	first := Start(ctx, true)
+	check(true, 1000)
+	at = at.Add(time.Second)
+	second := Start(ctx, true)
+	check(true, 1000) // still all waiting
+	first.BodyRead()
+	check(false, 0)
+	at = at.Add(time.Second)
+	third := Start(ctx, true)
+	check(false, 0)
+	at = at.Add(time.Second)
+	first.Done() // the others wait: from now
+	check(true, 1003)
+	second.Done()
+	third.Done()
+	check(false, 0)
 }
