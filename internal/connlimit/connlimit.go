@@ -28,13 +28,13 @@ type Config struct {
 	// tell the Limiter what their connections wait for.
 	MakeRoom bool
 	// StallAge is how long, at least, a connection must have waited for
-	// its first request before it may be closed to make room for a new
-	// one, which gives a client that just connected the time to send it.
-	// A connection waiting for a request body, or idle between requests,
-	// may be closed however short its wait: a minimum there lets a flood
-	// that opens connections faster than they reach it take every place
-	// it frees, and refuse everyone else (issue 16's fault test). Zero
-	// means 1s.
+	// its first request, or been idle between requests, before it may be
+	// closed to make room for a new one: a client that just connected, or
+	// is between two requests, has the time to send one. A connection
+	// waiting for a request body may be closed however short its wait: a
+	// minimum there lets a flood that opens connections faster than they
+	// reach it take every place it frees, and refuse everyone else (issue
+	// 16's fault test). Zero means 1s.
 	StallAge time.Duration
 	// Log receives a line about refused connections at most every 10
 	// seconds. Nil means slog.Default().

@@ -108,12 +108,14 @@ func (l *Limiter) admitConn(nc net.Conn) *conn {
 
 // victimLocked returns the connection to close to make room under the
 // cap full, among the connections it covers: the one that has waited the
-// longest for the bodies of its requests, else the keep-alive one idle
-// the longest, else the one that has waited the longest, and at least
-// StallAge, for a first request. Bodies go first: that is where a
-// slow-body flood waits, while a client that just connected sends its
-// request at once, and would lose its place to a flood that opens
-// connections faster than the cap turns over. l.mu must be held.
+// longest for the bodies of its requests; else, among those that have
+// waited at least StallAge, the one that has waited the longest for a
+// first request, else the keep-alive one idle the longest. Bodies go
+// first, at any age: that is where a slow-body flood waits, while a
+// client that just connected sends its request at once and would lose
+// its place to a flood that opens connections faster than the cap turns
+// over; a keep-alive connection idle for an instant is a busy client's,
+// whose next request may be on its way. l.mu must be held.
 func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 	now := l.now()
 	var body, idle, fresh *conn
@@ -123,13 +125,16 @@ func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 		}
 	}
 	consider := func(c *conn) {
+		old := now.Sub(c.since) >= l.cfg.StallAge
 		switch {
 		case c.state == stateIdle:
-			oldest(&idle, c)
+			if old {
+				oldest(&idle, c)
+			}
 		case !c.stalled():
 		case c.state != stateNew:
 			oldest(&body, c)
-		case now.Sub(c.since) >= l.cfg.StallAge:
+		case old:
 			oldest(&fresh, c)
 		}
 	}
@@ -148,10 +153,10 @@ func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 	switch {
 	case body != nil:
 		return body
-	case idle != nil:
-		return idle
+	case fresh != nil:
+		return fresh
 	}
-	return fresh
+	return idle
 }
 
 // stalled reports whether everything under way on c waits for its
@@ -275,11 +280,10 @@ type Request struct {
 }
 
 // Start reports that the request of ctx (a request context of a server
-// with ConnContext set) is in its handler, waiting for its body if
-// body is true. The handler calls BodyRead once it has the body, and Done
-// when it returns. On a context of no such server it returns a Request
-// that does nothing.
-func Start(ctx context.Context, body bool) *Request {
+// with ConnContext set) is in its handler. The handler calls Reading
+// around each read of the body that may block, and Done when it returns.
+// On a context of no such server it returns a Request that does nothing.
+func Start(ctx context.Context) *Request {
 	c, _ := ctx.Value(connKey{}).(*conn)
 	r := &Request{c: c}
 	if c == nil {
@@ -289,13 +293,33 @@ func Start(ctx context.Context, body bool) *Request {
 	l.mu.Lock()
 	was := c.waitsForBodies()
 	c.handling++
-	if body {
-		r.waiting = true
-		c.waiting++
-	}
 	c.markStallLocked(was)
 	l.mu.Unlock()
 	return r
+}
+
+// Reading reports that the request begins (true) or ends (false) a read
+// of its body: while it reads, it waits for its client. A handler busy
+// with anything else, before or after, is not waiting: on a connection
+// whose requests all read their bodies, the wait is the client's.
+func (r *Request) Reading(reading bool) {
+	if r.c == nil {
+		return
+	}
+	l := r.c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.done || r.waiting == reading {
+		return
+	}
+	was := r.c.waitsForBodies()
+	r.waiting = reading
+	if reading {
+		r.c.waiting++
+	} else {
+		r.c.waiting--
+	}
+	r.c.markStallLocked(was)
 }
 
 // waitsForBodies reports whether every request in a handler on c waits
@@ -310,21 +334,6 @@ func (c *conn) markStallLocked(was bool) {
 	if !was && c.waitsForBodies() {
 		c.since = c.l.now()
 	}
-}
-
-// BodyRead reports that the request has read its body (or given up on
-// it). Calling it again does nothing.
-func (r *Request) BodyRead() {
-	if r.c == nil {
-		return
-	}
-	l := r.c.l
-	l.mu.Lock()
-	if r.waiting {
-		r.waiting = false
-		r.c.waiting--
-	}
-	l.mu.Unlock()
 }
 
 // Done reports that the request's handler has returned.

@@ -94,14 +94,14 @@ func testServer(t *testing.T, lim *Limiter, release chan struct{}) string {
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			req := Start(r.Context(), r.ContentLength != 0)
+			req := Start(r.Context())
 			defer req.Done()
 			if r.URL.Path == "/work" {
-				req.BodyRead()
 				<-release
 			}
+			req.Reading(true)
 			_, _ = io.Copy(io.Discard, r.Body)
-			req.BodyRead()
+			req.Reading(false)
 			fmt.Fprintln(w, "ok")
 		}),
 		ConnState:   lim.ConnState,
@@ -127,7 +127,7 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) string {
 }
 
 func TestIdleKeepAliveConnectionMakesRoom(t *testing.T) {
-	lim := New(Config{Total: 2, MakeRoom: true})
+	lim := New(Config{Total: 2, MakeRoom: true, StallAge: 50 * time.Millisecond})
 	release := make(chan struct{})
 	defer close(release)
 	addr := testServer(t, lim, release)
@@ -139,6 +139,7 @@ func TestIdleKeepAliveConnectionMakesRoom(t *testing.T) {
 	busy := dialFrom(t, "127.0.0.3", addr)
 	fmt.Fprint(busy, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
 	waitFor(t, func() bool { s := lim.Stats(); return s.Open == 2 })
+	time.Sleep(100 * time.Millisecond) // idle past StallAge
 
 	fresh := dialFrom(t, "127.0.0.4", addr)
 	if s := get(t, fresh, bufio.NewReader(fresh), "/"); !strings.HasPrefix(s, "200") {
@@ -181,7 +182,8 @@ func TestConnectionWaitingForItsClientMakesRoom(t *testing.T) {
 
 	// Now both connections work (fresh is idle only after its answer,
 	// and busy waits for release): a third is refused... unless fresh is
-	// idle, which it is: it goes instead.
+	// idle, which it is, past StallAge: it goes instead.
+	time.Sleep(100 * time.Millisecond)
 	third := dialFrom(t, "127.0.0.5", addr)
 	if s := get(t, third, bufio.NewReader(third), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
@@ -211,12 +213,11 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // Issue 16: a flood of slow bodies that opens connections faster than the
-// cap turns over took every place it freed, and a client that had just
-// connected lost its place before sending its request. A connection
-// waiting for a body goes first, then an idle one; one that just
-// connected stays, and a newcomer is refused instead.
-func TestSlowBodiesGoBeforeIdleAndFreshConnections(t *testing.T) {
-	lim := New(Config{Total: 3, MakeRoom: true, StallAge: time.Hour})
+// cap turns over took every place it freed. A connection waiting for a
+// body goes first, at any age; an idle one only once it has been idle
+// StallAge (its client may be about to send its next request).
+func TestSlowBodiesGoBeforeIdleConnections(t *testing.T) {
+	lim := New(Config{Total: 3, MakeRoom: true, StallAge: 200 * time.Millisecond})
 	release := make(chan struct{})
 	defer close(release)
 	addr := testServer(t, lim, release)
@@ -225,7 +226,8 @@ func TestSlowBodiesGoBeforeIdleAndFreshConnections(t *testing.T) {
 	if s := get(t, idle, bufio.NewReader(idle), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
 	}
-	fresh := dialFrom(t, "127.0.0.3", addr) // sends nothing yet
+	busy := dialFrom(t, "127.0.0.3", addr)
+	fmt.Fprint(busy, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
 	slow := dialFrom(t, "127.0.0.4", addr)
 	fmt.Fprint(slow, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
 	waitFor(t, func() bool { return lim.Stats().Open == 3 })
@@ -238,30 +240,27 @@ func TestSlowBodiesGoBeforeIdleAndFreshConnections(t *testing.T) {
 	if s := get(t, first, bufio.NewReader(first), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
 	}
-	// idle and first are idle now: the one idle longest goes.
-	second := dialFrom(t, "127.0.0.6", addr)
-	if !closedSoon(idle) {
-		t.Fatal("the connection idle longest was not closed to make room")
-	}
-	fmt.Fprint(second, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
-	fmt.Fprint(first, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, func() bool { return lim.Stats().Evicted == 2 })
-	time.Sleep(50 * time.Millisecond)
-	// Two at work and fresh, younger than StallAge: the newcomer is refused.
-	refused := dialFrom(t, "127.0.0.7", addr)
-	if !closedSoon(refused) {
-		t.Fatal("a newcomer took the place of a connection that had just connected")
-	}
-	if s := get(t, fresh, bufio.NewReader(fresh), "/"); !strings.HasPrefix(s, "200") {
+	// idle has been idle past StallAge, first not yet: idle goes.
+	time.Sleep(200 * time.Millisecond)
+	if s := get(t, first, bufio.NewReader(first), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
 	}
+	second := dialFrom(t, "127.0.0.6", addr)
+	if !closedSoon(idle) {
+		t.Fatal("the connection idle past StallAge was not closed to make room")
+	}
+	if closedSoon(first) {
+		t.Fatal("a connection idle for an instant was closed")
+	}
+	fmt.Fprint(second, "GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
 }
 
 // A multiplexed (HTTP/2) connection waits for its client only while every
-// request in a handler waits for its body; the wait starts when that
-// begins, not when the first of its overlapping requests did. (It took a
-// busy push connection whose requests always overlapped for the oldest
-// slow body, and closed it to make room.)
+// request in a handler is reading its body; the wait starts when that
+// begins, not when the first of its overlapping requests did, and a
+// handler busy with anything else is not waiting. (A busy push connection
+// whose requests always overlapped was taken for the oldest slow body,
+// and closed to make room.)
 func TestStallOfAMultiplexedConnectionStartsWhenAllItsRequestsWait(t *testing.T) {
 	lim := New(Config{Total: 10})
 	at := time.Unix(1000, 0)
@@ -276,18 +275,23 @@ func TestStallOfAMultiplexedConnectionStartsWhenAllItsRequestsWait(t *testing.T)
 			t.Fatalf("stalled %v since %v; want %v since %d", c.stalled(), c.since.Unix(), stalled, since)
 		}
 	}
-	first := Start(ctx, true)
+	first := Start(ctx)
+	check(false, 0) // in its handler, not reading yet
+	first.Reading(true)
 	check(true, 1000)
 	at = at.Add(time.Second)
-	second := Start(ctx, true)
-	check(true, 1000) // still all waiting
-	first.BodyRead()
+	second := Start(ctx) // busy in its handler: the connection does not wait
+	check(false, 0)
+	second.Reading(true)
+	check(true, 1001) // all reading again, from now
+	first.Reading(false)
 	check(false, 0)
 	at = at.Add(time.Second)
-	third := Start(ctx, true)
+	third := Start(ctx)
+	third.Reading(true)
 	check(false, 0)
 	at = at.Add(time.Second)
-	first.Done() // the others wait: from now
+	first.Done() // the others read: from now
 	check(true, 1003)
 	second.Done()
 	third.Done()

@@ -103,7 +103,7 @@ func guard(h http.Handler, timeout time.Duration) http.Handler {
 			return
 		}
 		hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-		req := connlimit.Start(r.Context(), hasBody)
+		req := connlimit.Start(r.Context())
 		defer req.Done()
 		if !hasBody {
 			h.ServeHTTP(w, r)
@@ -162,14 +162,15 @@ type timedBody struct {
 
 func (b *timedBody) Read(p []byte) (int, error) {
 	b.reads.Add(1)
+	b.req.Reading(true)
 	n, err := b.ReadCloser.Read(p)
+	b.req.Reading(false)
 	b.reads.Add(-1)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = &BodyTimeoutError{Timeout: b.timeout, Err: err}
 		}
 		if b.ended.CompareAndSwap(false, true) {
-			b.req.BodyRead()
 			if err == io.EOF {
 				_ = b.rc.SetReadDeadline(time.Time{})
 			}
@@ -178,10 +179,7 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *timedBody) Close() error {
-	b.req.BodyRead()
-	return b.ReadCloser.Close()
-}
+func (b *timedBody) Close() error { return b.ReadCloser.Close() }
 
 // drain reads what the handler left of an HTTP/2 request body, up to
 // drainLimit, before the stream ends. The answer goes out first.
