@@ -182,7 +182,7 @@ func (f *flags) listenerFlags(what string, def budgets, device, proxies bool) (h
 	if proxies {
 		note = "; --trusted-proxies count toward --http-conns only"
 	}
-	httpCaps = f.caps("http", what, "an idle keep-alive connection, or the one that has waited longest for its client's request or body, is closed to make room, else the new one is closed at once",
+	httpCaps = f.caps("http", what, "the connection that has waited longest for a request body, else one that has waited over 1s for its first request or been idle over 2s, is closed to make room, else the new one is closed at once",
 		def.http, note)
 	if device {
 		deviceCaps = f.caps("device", "the device port", "a new connection is closed at once, before its handshake", def.device, "")

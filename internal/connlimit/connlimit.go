@@ -28,14 +28,18 @@ type Config struct {
 	// tell the Limiter what their connections wait for.
 	MakeRoom bool
 	// StallAge is how long, at least, a connection must have waited for
-	// its first request, or been idle between requests, before it may be
-	// closed to make room for a new one: a client that just connected, or
-	// is between two requests, has the time to send one. A connection
-	// waiting for a request body may be closed however short its wait: a
-	// minimum there lets a flood that opens connections faster than they
-	// reach it take every place it frees, and refuse everyone else (issue
-	// 16's fault test). Zero means 1s.
+	// its first request before it may be closed to make room for a new
+	// one: a client that just connected has the time to send it. A
+	// connection waiting for a request body may be closed however short
+	// its wait: a minimum there lets a flood that opens connections faster
+	// than they reach it take every place it frees, and refuse everyone
+	// else (issue 16's fault test). Zero means 1s.
 	StallAge time.Duration
+	// IdleAge is how long, at least, a keep-alive connection must have
+	// been idle between requests before it may be closed to make room: a
+	// busy client's connection, idle for a moment, may have its next
+	// request on the way, which the close would fail. Zero means 2s.
+	IdleAge time.Duration
 	// Log receives a line about refused connections at most every 10
 	// seconds. Nil means slog.Default().
 	Log *slog.Logger
@@ -93,6 +97,9 @@ type entry struct {
 func New(cfg Config) *Limiter {
 	if cfg.StallAge <= 0 {
 		cfg.StallAge = time.Second
+	}
+	if cfg.IdleAge <= 0 {
+		cfg.IdleAge = 2 * time.Second
 	}
 	l := &Limiter{cfg: cfg, log: cfg.Log, now: time.Now, addrs: map[netip.Addr]*entry{}, shared: &entry{}}
 	if l.log == nil {

@@ -9,10 +9,10 @@
 // it; refusals are counted (Stats) and logged at most once every 10
 // seconds per listener. Listeners of HTTP servers first try to make room
 // by closing the connection that has waited longest for its client to
-// send a request body (what a slow-body flood holds); else, among those
-// that have waited at least Config.StallAge (1 s), the one that has
-// waited longest for a first request, else the keep-alive connection
-// idle the longest. The device listener has no such notion and only
+// send a request body (what a slow-body flood holds); else the one that
+// has waited longest, and at least Config.StallAge (1 s), for a first
+// request; else the keep-alive connection idle the longest, and at least
+// Config.IdleAge (2 s). The device listener has no such notion and only
 // refuses.
 //
 // A client address is an IPv4 address, or the /64 prefix of an IPv6

@@ -108,9 +108,9 @@ func (l *Limiter) admitConn(nc net.Conn) *conn {
 
 // victimLocked returns the connection to close to make room under the
 // cap full, among the connections it covers: the one that has waited the
-// longest for the bodies of its requests; else, among those that have
-// waited at least StallAge, the one that has waited the longest for a
-// first request, else the keep-alive one idle the longest. Bodies go
+// longest for the bodies of its requests; else the one that has waited
+// the longest, and at least StallAge, for a first request; else the
+// keep-alive one idle the longest, and at least IdleAge. Bodies go
 // first, at any age: that is where a slow-body flood waits, while a
 // client that just connected sends its request at once and would lose
 // its place to a flood that opens connections faster than the cap turns
@@ -125,16 +125,16 @@ func (l *Limiter) victimLocked(addr netip.Addr, full scope) *conn {
 		}
 	}
 	consider := func(c *conn) {
-		old := now.Sub(c.since) >= l.cfg.StallAge
+		age := now.Sub(c.since)
 		switch {
 		case c.state == stateIdle:
-			if old {
+			if age >= l.cfg.IdleAge {
 				oldest(&idle, c)
 			}
 		case !c.stalled():
 		case c.state != stateNew:
 			oldest(&body, c)
-		case old:
+		case age >= l.cfg.StallAge:
 			oldest(&fresh, c)
 		}
 	}

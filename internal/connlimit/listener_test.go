@@ -127,7 +127,7 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) string {
 }
 
 func TestIdleKeepAliveConnectionMakesRoom(t *testing.T) {
-	lim := New(Config{Total: 2, MakeRoom: true, StallAge: 50 * time.Millisecond})
+	lim := New(Config{Total: 2, MakeRoom: true, StallAge: 50 * time.Millisecond, IdleAge: 50 * time.Millisecond})
 	release := make(chan struct{})
 	defer close(release)
 	addr := testServer(t, lim, release)
@@ -157,7 +157,7 @@ func TestIdleKeepAliveConnectionMakesRoom(t *testing.T) {
 }
 
 func TestConnectionWaitingForItsClientMakesRoom(t *testing.T) {
-	lim := New(Config{Total: 2, MakeRoom: true, StallAge: 50 * time.Millisecond})
+	lim := New(Config{Total: 2, MakeRoom: true, StallAge: 50 * time.Millisecond, IdleAge: 50 * time.Millisecond})
 	release := make(chan struct{})
 	defer close(release)
 	addr := testServer(t, lim, release)
@@ -215,9 +215,9 @@ func waitFor(t *testing.T, cond func() bool) {
 // Issue 16: a flood of slow bodies that opens connections faster than the
 // cap turns over took every place it freed. A connection waiting for a
 // body goes first, at any age; an idle one only once it has been idle
-// StallAge (its client may be about to send its next request).
+// IdleAge (its client may be about to send its next request).
 func TestSlowBodiesGoBeforeIdleConnections(t *testing.T) {
-	lim := New(Config{Total: 3, MakeRoom: true, StallAge: 200 * time.Millisecond})
+	lim := New(Config{Total: 3, MakeRoom: true, StallAge: 200 * time.Millisecond, IdleAge: 200 * time.Millisecond})
 	release := make(chan struct{})
 	defer close(release)
 	addr := testServer(t, lim, release)
@@ -240,14 +240,14 @@ func TestSlowBodiesGoBeforeIdleConnections(t *testing.T) {
 	if s := get(t, first, bufio.NewReader(first), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
 	}
-	// idle has been idle past StallAge, first not yet: idle goes.
+	// idle has been idle past IdleAge, first not yet: idle goes.
 	time.Sleep(200 * time.Millisecond)
 	if s := get(t, first, bufio.NewReader(first), "/"); !strings.HasPrefix(s, "200") {
 		t.Fatal(s)
 	}
 	second := dialFrom(t, "127.0.0.6", addr)
 	if !closedSoon(idle) {
-		t.Fatal("the connection idle past StallAge was not closed to make room")
+		t.Fatal("the connection idle past IdleAge was not closed to make room")
 	}
 	if closedSoon(first) {
 		t.Fatal("a connection idle for an instant was closed")
