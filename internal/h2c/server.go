@@ -116,6 +116,16 @@ func guard(h http.Handler, timeout time.Duration) http.Handler {
 		h.ServeHTTP(w, r)
 		if r.ProtoMajor == 2 {
 			b.drain(r)
+		} else if !b.ended.Load() {
+			// The handler answered without the whole body (a 401, a
+			// 429). net/http would wait for the rest, to discard it and
+			// keep the connection, before sending the answer, and again
+			// when closing the body: with a slow body, as long as the
+			// body timeout, holding a place no new connection may take
+			// (it is waiting for no handler). What has arrived is
+			// discarded; then the answer goes out and the connection
+			// closes.
+			_ = rc.SetReadDeadline(time.Now())
 		}
 	})
 }

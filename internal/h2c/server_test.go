@@ -281,3 +281,50 @@ func TestAnswerBeforeTheBodyIsNotFollowedByAReset(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16: a slow body to an endpoint that answers before reading it (a
+// 401 without credentials, a 429) held its connection until the body
+// timeout, waiting for no handler, so that no new connection could take
+// its place; its answer came only then. It comes at once now, and the
+// connection closes.
+func TestAnswerBeforeASlowBodyComesAtOnceAndCloses(t *testing.T) {
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "no credentials")
+	}), ServerConfig{BodyTimeout: time.Minute})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer before the body: %v", err)
+	}
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", res.StatusCode)
+	}
+	io.Copy(io.Discard, res.Body)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("the connection was kept: %v", err)
+	}
+
+	// A whole body that the handler does not read keeps the connection.
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	br2 := bufio.NewReader(c2)
+	for range 2 {
+		fmt.Fprint(c2, "POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+		_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(br2, nil)
+		if err != nil || res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("answer on a kept connection: %v", err)
+		}
+		io.Copy(io.Discard, res.Body)
+	}
+}
