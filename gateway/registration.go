@@ -88,7 +88,7 @@ func (g *Gateway) checkRegistrationApp(app *dataservice.App, secret string) erro
 
 func registrationLimited(what string, rate ratelimit.Rate, wait time.Duration) error {
 	secs := max(1, int((wait+time.Second-1)/time.Second))
-	e := api.Errorf(http.StatusTooManyRequests, "rate_limited", "too many device registrations for this %s: at most %d per %v; retry in %d seconds", what, rate.Limit, rate.Window, secs)
+	e := api.Errorf(http.StatusTooManyRequests, "rate_limited", "too many device registrations for this %s: at most %d per %s; retry in %d seconds", what, rate.Limit, rate.Per(), secs)
 	e.RetryAfter = secs
 	return e
 }

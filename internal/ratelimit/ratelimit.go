@@ -42,17 +42,20 @@ func (r Rate) String() string {
 	if r.Limit <= 0 {
 		return "off"
 	}
-	w := r.Window.String()
+	return fmt.Sprintf("%d/%s", r.Limit, r.Per())
+}
+
+// Per is r's window as String writes it: "1m" rather than "1m0s".
+func (r Rate) Per() string {
 	for _, unit := range []struct {
 		d    time.Duration
 		name string
 	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if r.Window%unit.d == 0 {
-			w = strconv.FormatInt(int64(r.Window/unit.d), 10) + unit.name
-			break
+		if r.Window > 0 && r.Window%unit.d == 0 {
+			return strconv.FormatInt(int64(r.Window/unit.d), 10) + unit.name
 		}
 	}
-	return fmt.Sprintf("%d/%s", r.Limit, w)
+	return r.Window.String()
 }
 
 // Config configures a Limiter.
