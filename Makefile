@@ -7,6 +7,7 @@ GO ?= go
 build:
 	$(GO) build -o bin/herald ./cmd/herald
 	cd bench && $(GO) build -o ../bin/herald-bench ./cmd/herald-bench
+	cd bench && $(GO) build -o ../bin/herald-flood ./cmd/herald-flood
 
 run:
 	$(GO) run ./cmd/herald

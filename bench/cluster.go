@@ -139,7 +139,8 @@ func startLocalCluster(ctx context.Context, opts *Options) (*localCluster, error
 		}
 	}
 	// The bench is the webhook of its apps (steady, churn), on loopback.
-	if err := start("gateway", "--dataservice", dsURL, "--http", addr(ports[1]), "--refresh", "200ms", "--webhook-private-networks", "--log-level", "warn"); err != nil {
+	if err := start("gateway", "--dataservice", dsURL, "--http", addr(ports[1]), "--refresh", "200ms", "--webhook-private-networks", "--log-level", "warn",
+		"--register-limit-per-address", "off", "--register-limit-per-app", "off"); err != nil {
 		c.stop()
 		return nil, err
 	}

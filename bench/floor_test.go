@@ -70,7 +70,7 @@ func BenchmarkUnicastFloor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := h2c.NewServer(http.HandlerFunc(f.push)) // the gateway's server
+	srv := h2c.NewServer(http.HandlerFunc(f.push), h2c.ServerConfig{}) // the gateway's server
 	go srv.Serve(hl)
 	defer srv.Close()
 	url := "http://" + hl.Addr().String()

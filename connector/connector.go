@@ -16,6 +16,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/connector/netpoll"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/connlimit"
 	"github.com/heraldpush/herald/internal/workpool"
 	"github.com/heraldpush/herald/protocol"
 )
@@ -48,6 +49,13 @@ type Config struct {
 	// sending what it holds (say, pushes a slow device has not read yet,
 	// then an ERROR): after it, what is left is dropped. Zero means 5s.
 	Linger time.Duration
+	// MaxConnections caps the device connections open at once, and
+	// MaxConnectionsPerAddress those from one client address (an IPv4
+	// address or an IPv6 /64): a connection over a cap is closed as soon
+	// as it is accepted, before its handshake, and counted. Zero or
+	// negative means no cap; herald's command line sets both from the
+	// process's open-file limit.
+	MaxConnections, MaxConnectionsPerAddress int
 	// MaxUnprocessed is how many received records may wait for their
 	// connection actor before the connector stops reading the connection,
 	// until the actor has handled them all: flow control, through which
@@ -127,7 +135,8 @@ type Connector struct {
 	cfg   Config
 	env   *actors.Env
 	loop  *netpoll.Loop // holds every socket, indexed by descriptor
-	clock atomic.Int64  // seconds since start, advanced by the sweeper
+	conns *connlimit.Limiter
+	clock atomic.Int64 // seconds since start, advanced by the sweeper
 	trim  *trimmer
 
 	addr      net.Addr
@@ -182,7 +191,9 @@ func (c *Connector) Start() error {
 	if err != nil {
 		return fmt.Errorf("connector: listen on %s: %w", c.cfg.Listen, err)
 	}
+	c.conns = connlimit.New(connlimit.Config{Name: "device", Total: c.cfg.MaxConnections, PerAddress: c.cfg.MaxConnectionsPerAddress, Log: c.cfg.Log})
 	c.loop, err = netpoll.Start(ln, netpoll.Config{
+		Conns:          c.conns,
 		Pollers:        c.cfg.Pollers,
 		ReadBufferSize: readBufferSize,
 		MaxWriteBuffer: c.cfg.MaxWriteBuffer,
@@ -221,11 +232,18 @@ func (c *Connector) Heartbeat() time.Duration { return c.cfg.Settings.Heartbeat 
 type Stats struct {
 	Connections int `json:"connections"`
 	Devices     int `json:"devices"`
+	// Listener counts the device listener's connections against its caps,
+	// and those it refused.
+	Listener connlimit.Stats `json:"listener"`
 }
 
 // Stats returns the current figures.
 func (c *Connector) Stats() Stats {
-	return Stats{Connections: c.connections(), Devices: c.env.Directory.Devices()}
+	s := Stats{Connections: c.connections(), Devices: c.env.Directory.Devices()}
+	if c.conns != nil {
+		s.Listener = c.conns.Stats()
+	}
+	return s
 }
 
 // Deliver sends m to those of rids that are online here. It does not wait

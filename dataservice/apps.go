@@ -19,6 +19,11 @@ type AppStore interface {
 	// Cached reads see the new secret once it returns; a gateway's own
 	// cache of apps read for authentication may lag (gateway/api).
 	SetAppSecret(ctx context.Context, key string, secretHash [32]byte) (App, error)
+	// SetAppRegistrationSecret replaces the SHA-256 of an app's
+	// registration secret (zero: the app has none, registration is open)
+	// and returns the app as stored; ErrNotFound if there is no such app.
+	// Cached reads see the change once it returns.
+	SetAppRegistrationSecret(ctx context.Context, key string, secretHash [32]byte) (App, error)
 }
 
 // App is an application that pushes through Herald.
@@ -29,4 +34,12 @@ type App struct {
 	// shown once, when the app is created, and never stored.
 	SecretHash [32]byte  `json:"secret_hash"`
 	Created    time.Time `json:"created"`
+	// RegistrationSecretHash is the SHA-256 of the secret a device must
+	// present to register (POST /v1/devices); zero when the app has none
+	// and anyone with its app key may register devices.
+	RegistrationSecretHash [32]byte `json:"registration_secret_hash,omitzero"`
 }
+
+// RegistrationClosed reports whether devices need the app's registration
+// secret to register.
+func (a *App) RegistrationClosed() bool { return a.RegistrationSecretHash != [32]byte{} }

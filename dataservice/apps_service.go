@@ -34,25 +34,35 @@ func (s *Service) App(ctx context.Context, key string) (App, error) {
 	return app, nil
 }
 
-// SetAppSecret implements AppStore: a read, then a compare-and-set of the
-// app's record, again if another write came in between.
+// SetAppSecret implements AppStore.
 func (s *Service) SetAppSecret(ctx context.Context, key string, secretHash [32]byte) (App, error) {
+	return s.updateApp(ctx, key, "set secret", func(a *App) { a.SecretHash = secretHash })
+}
+
+// SetAppRegistrationSecret implements AppStore.
+func (s *Service) SetAppRegistrationSecret(ctx context.Context, key string, secretHash [32]byte) (App, error) {
+	return s.updateApp(ctx, key, "set registration secret", func(a *App) { a.RegistrationSecretHash = secretHash })
+}
+
+// updateApp changes an app's record: a read, then a compare-and-set,
+// again if another write came in between.
+func (s *Service) updateApp(ctx context.Context, key, what string, change func(*App)) (App, error) {
 	for round := 0; ; round++ {
 		if round == casAttempts {
-			return App{}, fmt.Errorf("set secret of app %s: %w: %d concurrent changes in a row; retry", key, ErrGenerationMismatch, casAttempts)
+			return App{}, fmt.Errorf("%s of app %s: %w: %d concurrent changes in a row; retry", what, key, ErrGenerationMismatch, casAttempts)
 		}
 		if err := backoff(ctx, round); err != nil {
-			return App{}, fmt.Errorf("set secret of app %s: %w", key, err)
+			return App{}, fmt.Errorf("%s of app %s: %w", what, key, err)
 		}
 		r, err := s.store.Get(ctx, KindApp, key)
 		if err != nil {
-			return App{}, fmt.Errorf("set secret of app %s: %w", key, err)
+			return App{}, fmt.Errorf("%s of app %s: %w", what, key, err)
 		}
 		var app App
 		if err := json.Unmarshal(r.Value, &app); err != nil {
 			return App{}, fmt.Errorf("dataservice: decode app %s: %w", key, err)
 		}
-		app.SecretHash = secretHash
+		change(&app)
 		v, err := json.Marshal(app)
 		if err != nil {
 			return App{}, fmt.Errorf("dataservice: encode app: %w", err)
@@ -62,7 +72,7 @@ func (s *Service) SetAppSecret(ctx context.Context, key string, secretHash [32]b
 			continue
 		}
 		if err != nil {
-			return App{}, fmt.Errorf("set secret of app %s: %w", key, err)
+			return App{}, fmt.Errorf("%s of app %s: %w", what, key, err)
 		}
 		return app, nil
 	}

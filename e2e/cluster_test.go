@@ -36,7 +36,7 @@ func startCluster(t *testing.T, n int) *cluster {
 		c.connectors = append(c.connectors, cmd)
 	}
 	// Webhooks of the tests listen on loopback too.
-	cmd := exec.Command(heraldBin, "gateway", "--dataservice", ds, "--http", "127.0.0.1:0", "--refresh", "200ms", "--webhook-private-networks")
+	cmd := exec.Command(heraldBin, "gateway", "--dataservice", ds, "--http", "127.0.0.1:0", "--refresh", "200ms", "--webhook-private-networks", "--register-limit-per-address", "off", "--register-limit-per-app", "off")
 	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	c.gateway = "http://" + waitForLine(t, cmd, regexp.MustCompile(`REST API\s+http://(\S+)`))
 	c.h = nodetest.Attach(t, c.gateway)

@@ -79,9 +79,20 @@ var listening = regexp.MustCompile(`(?m)REST API\s+http://(\S+)\n\s+devices\s+tc
 // picks free ones), and waits until it says where it listens.
 func startHerald(t *testing.T, dataDir, httpAddr, deviceAddr string, extra ...string) *process {
 	t.Helper()
+	return startHeraldWithFiles(t, 0, dataDir, httpAddr, deviceAddr, extra...)
+}
+
+// startHeraldWithFiles is startHerald with the process's limit on open
+// files set to files (ulimit -n; 0 leaves it).
+func startHeraldWithFiles(t *testing.T, files int, dataDir, httpAddr, deviceAddr string, extra ...string) *process {
+	t.Helper()
 	// Webhooks of the tests listen on loopback too.
-	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s", "--webhook-private-networks"}, extra...)
+	args := append([]string{"all", "--data", dataDir, "--http", httpAddr, "--device", deviceAddr, "--grace", "5s", "--webhook-private-networks",
+		"--register-limit-per-address", "off", "--register-limit-per-app", "off"}, extra...)
 	cmd := exec.Command(heraldBin, args...)
+	if files > 0 {
+		cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, files), heraldBin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

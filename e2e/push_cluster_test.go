@@ -77,7 +77,7 @@ type pushCluster struct {
 func (c *pushCluster) startGateway(t *testing.T, node int) string {
 	t.Helper()
 	cmd := exec.Command(heraldBin, "gateway", "--dataservice", c.dataservice, "--http", "127.0.0.1:0", "--refresh", "200ms",
-		"--node", strconv.Itoa(node), "--log-level", "warn")
+		"--node", strconv.Itoa(node), "--log-level", "warn", "--register-limit-per-address", "off", "--register-limit-per-app", "off")
 	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken, "HERALD_ADMIN_TOKEN="+nodetest.AdminToken)
 	return "http://" + waitForLine(t, cmd, regexp.MustCompile(`REST API\s+http://(\S+)`))
 }

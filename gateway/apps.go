@@ -49,6 +49,9 @@ type registerDeviceRequest struct {
 	// TimeZone is an IANA name such as "Europe/Paris", for schedules in
 	// the device's local time.
 	TimeZone string `json:"timezone"`
+	// RegistrationSecret is the app's registration secret, needed once
+	// its owner set one (PUT /v1/app/registration-secret).
+	RegistrationSecret string `json:"registration_secret"`
 }
 
 type registerDeviceResponse struct {
@@ -59,6 +62,9 @@ type registerDeviceResponse struct {
 var appKeyShape = regexp.MustCompile(`^[0-9a-zA-Z]{24}$`)
 
 func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *dataservice.App) error {
+	if err := g.checkRegistrationAddress(r); err != nil {
+		return err
+	}
 	var req registerDeviceRequest
 	if err := api.DecodeBody(w, r, g.cfg.MaxBody, &req); err != nil {
 		return err
@@ -75,10 +81,14 @@ func (g *Gateway) registerDevice(w http.ResponseWriter, r *http.Request, _ *data
 	if err := checkTimeZone(req.TimeZone); err != nil {
 		return err
 	}
-	if _, err := g.data.App(r.Context(), req.AppKey); err != nil {
+	app, err := g.data.App(r.Context(), req.AppKey)
+	if err != nil {
 		if api.IsNotFound(err) {
 			return api.Errorf(http.StatusBadRequest, "unknown_app_key", "no app has app_key %s", req.AppKey)
 		}
+		return err
+	}
+	if err := g.checkRegistrationApp(&app, req.RegistrationSecret); err != nil {
 		return err
 	}
 	secret, text := ids.Secret(protocol.SecretLen)
@@ -162,6 +172,9 @@ type appSummaryView struct {
 	MessagesToday  int64 `json:"messages_today"`
 	TargetedToday  int64 `json:"targeted_today"`
 	DeliveredToday int64 `json:"delivered_today"`
+	// RegistrationClosed says devices need the app's registration secret
+	// to register.
+	RegistrationClosed bool `json:"registration_closed"`
 }
 
 // onlineTimeout bounds the wait for the connectors' online counts; one
@@ -171,7 +184,7 @@ const onlineTimeout = 2 * time.Second
 // appSummary answers GET /v1/app.
 func (g *Gateway) appSummary(w http.ResponseWriter, r *http.Request, app *dataservice.App) error {
 	ctx := r.Context()
-	v := appSummaryView{AppKey: app.Key, Name: app.Name, Created: app.Created.UTC()}
+	v := appSummaryView{AppKey: app.Key, Name: app.Name, Created: app.Created.UTC(), RegistrationClosed: app.RegistrationClosed()}
 	online := make(chan int64)
 	go func() { online <- g.online(ctx, app.Key) }()
 	var err error

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -101,6 +102,9 @@ func FuzzPushBody(f *testing.F) {
 			t.Fatalf("status %d, response is not JSON: %q", rec.Code, rec.Body)
 		}
 		if rec.Code == http.StatusOK {
+			if path, problem, found := api.InvalidString(body); found {
+				t.Fatalf("accepted a body whose %s %s", path, problem)
+			}
 			checkAccepted(t, e, body, rec.Body.Bytes(), before, own, limits)
 			return
 		}
@@ -360,6 +364,9 @@ func TestPushSeedCorpus(t *testing.T) {
 		"too_many_registration_ids":   "too_many_registration_ids",
 		"deep_nesting_extras":         "invalid_json",
 		"deep_nesting_body":           "invalid_json",
+		"invalid_string_utf8":         "invalid_field",
+		"invalid_string_surrogate":    "invalid_field",
+		"invalid_string_nul":          "invalid_field",
 	}
 	a := app{Key: fuzzAppKey, Secret: fuzzAppSecret}
 	checkSeeds(t, seedCase{target: "FuzzPushBody", want: want, okStatus: http.StatusOK, codes: pushErrorCodes,

@@ -78,6 +78,10 @@ type Config struct {
 	// account): session lifetime, login limits, the proxies trusted to
 	// name a login's client. Zero fields take its defaults.
 	Accounts account.Config
+	// Registrations bound how fast devices register with this gateway.
+	// Zero fields mean no limit; herald all and herald gateway apply
+	// DefaultRegistrationLimits unless told otherwise.
+	Registrations RegistrationLimits
 	// Log receives the gateway's logs. Nil means slog.Default().
 	Log *slog.Logger
 }
@@ -175,10 +179,12 @@ type Gateway struct {
 	stats     func() any
 	health    *health.Checker
 	accounts  *account.Accounts
-	auth      *api.Authenticator
-	handler   http.Handler
-	routes    []api.Route
-	jpush     *jpush.Face
+	// registrations limit POST /v1/devices; safe for concurrent use.
+	registrations registrationLimiters
+	auth          *api.Authenticator
+	handler       http.Handler
+	routes        []api.Route
+	jpush         *jpush.Face
 }
 
 // New returns a gateway; Close stops its tasks.
@@ -196,6 +202,7 @@ func New(cfg Config, deps Deps) *Gateway {
 		cfg.Accounts.Log = cfg.Log
 	}
 	g.accounts = account.New(cfg.Accounts, deps.Data)
+	g.registrations = newRegistrationLimiters(cfg.Registrations)
 	g.auth = api.NewAuthenticator(cfg.AdminTokenHash, deps.Data, g.accounts, cfg.Log)
 	g.router = actors.SpawnRouter(deps.System, actors.RouterConfig{Data: deps.Data, Routes: deps.Cluster, Receipts: deps.Receipts,
 		Mailboxes: g.mailboxes, Log: cfg.Log})
@@ -243,6 +250,8 @@ func New(cfg Config, deps Deps) *Gateway {
 		appRoute("DELETE", "/v1/messages/{msg_id}", marketer, g.cancelMessage),
 		appRoute("GET", "/v1/app", viewer, g.appSummary),
 		appRoute("POST", "/v1/app/secret", owner, g.rotateSecret),
+		appRoute("PUT", "/v1/app/registration-secret", owner, g.setRegistrationSecret),
+		appRoute("DELETE", "/v1/app/registration-secret", owner, g.deleteRegistrationSecret),
 		appRoute("GET", "/v1/app/members", owner, g.listMembers),
 		appRoute("PUT", "/v1/app/members/{email}", owner, g.putMember),
 		appRoute("DELETE", "/v1/app/members/{email}", owner, g.deleteMember),

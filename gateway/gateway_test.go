@@ -319,7 +319,7 @@ func serve(tb testing.TB, h http.Handler) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := h2c.NewServer(h)
+	srv := h2c.NewServer(h, h2c.ServerConfig{})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	tb.Cleanup(func() {

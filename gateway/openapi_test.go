@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldpush/herald/gateway"
 	"github.com/heraldpush/herald/gateway/jpush"
+	"github.com/heraldpush/herald/internal/ratelimit"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -835,6 +836,24 @@ func TestOpenAPIMatchesTheHandlers(t *testing.T) {
 	rid := devs[0].RID
 	c.call(t, exchange{op: "POST /v1/devices", path: "/v1/devices", body: map[string]any{"app_key": "000000000000000000000000"}, status: 400})
 	c.call(t, exchange{op: "POST /v1/devices", path: "/v1/devices", body: map[string]any{"app_key": a.Key, "platform": "palm"}, badRequest: true, status: 400})
+	{ // An app closed to the public, and limits.
+		var closed app
+		c.call(t, exchange{op: "POST /v1/apps", path: "/v1/apps", auth: admin, status: 201}).decode(t, &closed)
+		const rs = "/v1/app/registration-secret"
+		var set struct {
+			Secret string `json:"registration_secret"`
+		}
+		c.call(t, exchange{op: "PUT " + rs, path: rs, auth: closed.auth(), status: 200}).decode(t, &set)
+		c.call(t, exchange{op: "PUT " + rs, path: rs, status: 401})
+		c.call(t, exchange{op: "POST /v1/devices", path: "/v1/devices", body: map[string]any{"app_key": closed.Key}, status: 403})
+		c.call(t, exchange{op: "POST /v1/devices", path: "/v1/devices", body: map[string]any{"app_key": closed.Key, "registration_secret": set.Secret}, status: 201})
+		c.call(t, exchange{op: "DELETE " + rs, path: rs, auth: closed.auth(), status: 204})
+		limited := &conformance{e: newEnv(t, gateway.Config{Registrations: gateway.RegistrationLimits{PerApp: ratelimit.Rate{Limit: 1, Window: time.Hour}}}), doc: d, ops: c.ops}
+		var one app
+		limited.call(t, exchange{op: "POST /v1/apps", path: "/v1/apps", auth: admin, status: 201}).decode(t, &one)
+		limited.call(t, exchange{op: "POST /v1/devices", path: "/v1/devices", body: map[string]any{"app_key": one.Key}, status: 201})
+		limited.call(t, exchange{op: "POST /v1/devices", path: "/v1/devices", body: map[string]any{"app_key": one.Key}, status: 429})
+	}
 
 	c.call(t, exchange{op: "GET /v1/dispatch", path: "/v1/dispatch?registration_id=" + rid + "&failed=10.0.0.1:5222", status: 200})
 	c.call(t, exchange{op: "GET /v1/dispatch", path: "/v1/dispatch", status: 400})

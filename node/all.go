@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/actors"
@@ -36,6 +37,16 @@ type AllConfig struct {
 	Store string
 	// HTTP is the REST API address. Empty means 127.0.0.1:8080.
 	HTTP string
+	// HTTPConns caps the connections of the REST port (API and portal);
+	// the proxies of Gateway.Accounts.TrustedProxies count toward the
+	// total only. Zero fields take the defaults of the process's file
+	// budget (caps.go), as do the zero caps of Connector
+	// (MaxConnections, MaxConnectionsPerAddress); negative ones mean no
+	// cap.
+	HTTPConns ConnCaps
+	// BodyTimeout bounds the reading of a request body on the REST port.
+	// Zero means h2c.DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// AdminToken guards admin endpoints. Empty means: use the token stored
 	// on first start, or generate one then (see AllNode.NewAdminToken).
 	AdminToken string
@@ -73,7 +84,7 @@ type AllNode struct {
 	writer  *actors.Writer
 	conn    *connector.Connector
 	gw      *gateway.Gateway
-	http    *http.Server
+	http    *h2c.Server
 	httpLn  net.Listener
 	health  *health.Checker
 	dataDir string
@@ -129,8 +140,14 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	// Dense writes (sessions, ACKs, receipts) are batched by one writer.
 	n.writer = actors.NewWriter(n.system, actors.WriterConfig{Name: "all"}, data, cfg.Log)
 
+	limit := openFileLimit()
+	def := defaultBudgets(limit, storeReserve, true)
+	httpCaps := cfg.HTTPConns.resolve(def.http)
 	ccfg := cfg.Connector
 	ccfg.Log = cfg.Log
+	device := ConnCaps{Total: ccfg.MaxConnections, PerAddress: ccfg.MaxConnectionsPerAddress}.resolve(def.device)
+	ccfg.MaxConnections, ccfg.MaxConnectionsPerAddress = device.Total, device.PerAddress
+	warnOverLimit(cfg.Log, limit, storeReserve, httpCaps, device)
 	n.conn = connector.New(ccfg, n.system, n.writer, n.writer, key)
 	if err := n.conn.Start(); err != nil {
 		return nil, err
@@ -155,7 +172,7 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.http = h2c.NewServer(withPortal(api, pt))
+	n.http = httpServer(withPortal(api, pt), "rest", httpCaps, cfg.Gateway.Accounts.TrustedProxies, cfg.BodyTimeout, cfg.Log)
 	n.http.RegisterOnShutdown(pt.Close) // live funnels do not hold the shutdown
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -191,7 +208,7 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 
 // stats are the figures of the components, for the admin runtime report.
 func (n *AllNode) stats() any {
-	out := map[string]any{"connector": n.conn.Stats()}
+	out := map[string]any{"connector": n.conn.Stats(), "http": n.http.Conns().Stats()}
 	if s, ok := n.store.(interface{ Stats() leveldb.Stats }); ok {
 		out["store"] = s.Stats()
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/gateway"
+	"github.com/heraldpush/herald/internal/ratelimit"
 )
 
 // Main runs the herald command with args (without the program name) and
@@ -148,7 +149,7 @@ func (f *flags) bool(name string, def bool, usage string) *bool {
 }
 
 // trustedProxiesUsage describes --trusted-proxies.
-const trustedProxiesUsage = "comma-separated addresses or CIDR ranges of proxies (the portal's servers) whose X-Forwarded-For names the client of a portal login, for its per-address limit (default: none; the client is the peer)"
+const trustedProxiesUsage = "comma-separated addresses or CIDR ranges of proxies (the portal's servers, a load balancer) whose X-Forwarded-For names the client of a portal login or a device registration, for their per-address limits (default: none; the client is the peer)"
 
 // prefixes parses a comma-separated list of addresses and CIDR ranges.
 func (f *flags) prefixes(name, usage string) *[]netip.Prefix {
@@ -176,6 +177,57 @@ const (
 	maxSchedulesUsage = "the most schedules an app may have; creating one more answers 409 too_many_schedules (negative: no limit)"
 	maxSegmentsUsage  = "the most segments an app may have; creating one more answers 409 too_many_segments (negative: no limit)"
 )
+
+// listenerFlags registers the caps of the --http listener, and of the
+// --device one if device is true, and --http-body-timeout; what is the
+// --http port in usage texts; proxies tells the command has
+// --trusted-proxies. Zero values are the defaults the Start
+// functions take from the file budget (caps.go), which def shows.
+func (f *flags) listenerFlags(what string, def budgets, device, proxies bool) (httpCaps, deviceCaps *ConnCaps, bodyTimeout *time.Duration) {
+	note := ""
+	if proxies {
+		note = "; --trusted-proxies count toward --http-conns only"
+	}
+	httpCaps = f.caps("http", what, "the connection that has waited longest for a request body, else one that has waited over 1s for its first request or been idle over 2s, is closed to make room, else the new one is closed at once",
+		def.http, note)
+	if device {
+		deviceCaps = f.caps("device", "the device port", "a new connection is closed at once, before its handshake", def.device, "")
+	}
+	bodyTimeout = f.duration("http-body-timeout", 30*time.Second, "how long a request's body may take to arrive once its headers have; a slower one gets 408 and its connection is closed")
+	return httpCaps, deviceCaps, bodyTimeout
+}
+
+// caps registers --NAME-conns and --NAME-conns-per-address.
+func (f *flags) caps(name, what, over string, def ConnCaps, note string) *ConnCaps {
+	total := f.int(name+"-conns", 0, fmt.Sprintf("connections %s holds at once; over it, %s (0: %d, this process's share of its open-file limit; -1: no cap)", what, over, def.Total))
+	per := f.int(name+"-conns-per-address", 0, fmt.Sprintf("connections %s holds at once from one client address, an IPv4 address or an IPv6 /64%s (0: an eighth of --%s-conns, at least 8, so %d by default; -1: no cap)", what, note, name, def.PerAddress))
+	out := new(ConnCaps)
+	f.later = append(f.later, func() error {
+		*out = ConnCaps{Total: *total, PerAddress: *per}
+		return nil
+	})
+	return out
+}
+
+// registrationFlags registers --register-limit-per-address and
+// --register-limit-per-app.
+func (f *flags) registrationFlags() *gateway.RegistrationLimits {
+	def := gateway.DefaultRegistrationLimits
+	addr := f.string("register-limit-per-address", def.PerAddress.String(), "device registrations (POST /v1/devices) one client address may make, as N/DURATION: N at once, then N per DURATION; off for no limit (behind a proxy, set --trusted-proxies)")
+	app := f.string("register-limit-per-app", def.PerApp.String(), "device registrations of one app's devices, as N/DURATION: N at once, then N per DURATION; off for no limit")
+	out := new(gateway.RegistrationLimits)
+	f.later = append(f.later, func() error {
+		var err error
+		if out.PerAddress, err = ratelimit.ParseRate(*addr); err != nil {
+			return fmt.Errorf("--register-limit-per-address: %w", err)
+		}
+		if out.PerApp, err = ratelimit.ParseRate(*app); err != nil {
+			return fmt.Errorf("--register-limit-per-app: %w", err)
+		}
+		return nil
+	})
+	return out
+}
 
 // webhookPrivateUsage describes --webhook-private-networks.
 const webhookPrivateUsage = "let apps' webhooks be loopback, private or link-local addresses (default: public addresses only)"
@@ -275,19 +327,24 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	maxSchedules := f.int("max-schedules", gateway.DefaultMaxSchedules, maxSchedulesUsage)
 	maxSegments := f.int("max-segments", gateway.DefaultMaxSegments, maxSegmentsUsage)
 	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
+	registrations := f.registrationFlags()
+	httpCaps, deviceCaps, bodyTimeout := f.listenerFlags("the REST port", defaultBudgets(openFileLimit(), storeReserve, true), true, true)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
 		return exitCode(code)
 	}
 	cfg := AllConfig{
-		DataDir:    *dataDir,
-		Store:      *store,
-		HTTP:       *httpAddr,
-		AdminToken: os.Getenv("HERALD_ADMIN_TOKEN"),
-		Node:       *node,
-		Log:        log,
+		DataDir:     *dataDir,
+		Store:       *store,
+		HTTP:        *httpAddr,
+		HTTPConns:   *httpCaps,
+		BodyTimeout: *bodyTimeout,
+		AdminToken:  os.Getenv("HERALD_ADMIN_TOKEN"),
+		Node:        *node,
+		Log:         log,
 	}
+	cfg.Connector.MaxConnections, cfg.Connector.MaxConnectionsPerAddress = deviceCaps.Total, deviceCaps.PerAddress
 	cfg.Connector.Listen = *deviceAddr
 	cfg.Connector.Advertise = *advertise
 	cfg.Connector.Settings.Heartbeat = *heartbeat
@@ -295,6 +352,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	cfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
 	cfg.Gateway.MaxSchedules, cfg.Gateway.MaxSegments = *maxSchedules, *maxSegments
 	cfg.Gateway.Accounts.TrustedProxies = *trustedProxies
+	cfg.Gateway.Registrations = *registrations
 
 	ctx, stop := untilSignal()
 	defer stop()
@@ -334,6 +392,7 @@ func runDataservice(args []string, stdout, stderr io.Writer) int {
 	store := f.string("store", "leveldb:./herald-data/store", "leveldb:DIR or aerospike://host:port[,host:port]/namespace")
 	httpAddr := f.string("http", "127.0.0.1:8090", "address served to the other components (HTTP/2 cleartext)")
 	lease := f.duration("lease", 500*time.Millisecond, "how long caches of other processes may serve without hearing from this one")
+	httpCaps, _, bodyTimeout := f.listenerFlags("the --http address", defaultBudgets(openFileLimit(), storeReserve, false), false, false)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -344,6 +403,8 @@ func runDataservice(args []string, stdout, stderr io.Writer) int {
 	n, err := StartDataservice(DataserviceConfig{
 		Store:        *store,
 		HTTP:         *httpAddr,
+		HTTPConns:    *httpCaps,
+		BodyTimeout:  *bodyTimeout,
 		Token:        os.Getenv("HERALD_CLUSTER_TOKEN"),
 		Invalidation: dataservice.InvalidationConfig{Lease: *lease},
 		Log:          log,
@@ -367,6 +428,7 @@ func runConnector(args []string, stdout, stderr io.Writer) int {
 	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
 	grace := f.duration("grace", 30*time.Second, "how long a disconnected device keeps its state for a quick reconnect")
 	announce := f.duration("announce", 3*time.Second, "how often the connector refreshes its registry entry (which lives three times as long)")
+	httpCaps, deviceCaps, bodyTimeout := f.listenerFlags("the internal API", defaultBudgets(openFileLimit(), plainReserve, true), true, false)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -378,9 +440,12 @@ func runConnector(args []string, stdout, stderr io.Writer) int {
 		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
 		HTTP:         *httpAddr,
 		InternalURL:  *internalURL,
+		HTTPConns:    *httpCaps,
+		BodyTimeout:  *bodyTimeout,
 		Announce:     *announce,
 		Log:          log,
 	}
+	cfg.Connector.MaxConnections, cfg.Connector.MaxConnectionsPerAddress = deviceCaps.Total, deviceCaps.PerAddress
 	cfg.Connector.Listen = *deviceAddr
 	cfg.Connector.Advertise = *advertise
 	cfg.Connector.Settings.Heartbeat = *heartbeat
@@ -426,6 +491,8 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	maxSchedules := f.int("max-schedules", gateway.DefaultMaxSchedules, maxSchedulesUsage)
 	maxSegments := f.int("max-segments", gateway.DefaultMaxSegments, maxSegmentsUsage)
 	trustedProxies := f.prefixes("trusted-proxies", trustedProxiesUsage)
+	registrations := f.registrationFlags()
+	httpCaps, _, bodyTimeout := f.listenerFlags("the REST port", defaultBudgets(openFileLimit(), plainReserve, false), false, true)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -437,6 +504,8 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		Dataservice:  splitList(*dataservices),
 		ClusterToken: os.Getenv("HERALD_CLUSTER_TOKEN"),
 		HTTP:         *httpAddr,
+		HTTPConns:    *httpCaps,
+		BodyTimeout:  *bodyTimeout,
 		AdminToken:   os.Getenv("HERALD_ADMIN_TOKEN"),
 		Node:         *node,
 		Refresh:      *refresh,
@@ -445,6 +514,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	gcfg.Gateway.Webhooks.PrivateDestinations = *webhookPrivate
 	gcfg.Gateway.MaxSchedules, gcfg.Gateway.MaxSegments = *maxSchedules, *maxSegments
 	gcfg.Gateway.Accounts.TrustedProxies = *trustedProxies
+	gcfg.Gateway.Registrations = *registrations
 	n, err := StartGateway(gcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald gateway:", err)
@@ -462,6 +532,7 @@ func runPortal(args []string, stdout, stderr io.Writer) int {
 	gatewayURL := f.string("gateway", "http://127.0.0.1:8080", "base URL of the gateway's REST API (http:// is called over cleartext HTTP/2)")
 	httpAddr := f.string("http", "127.0.0.1:8081", "address the portal serves (its pages are under /portal/)")
 	secure := f.bool("secure-cookies", false, "mark cookies Secure on every answer, as behind a proxy that terminates TLS (default: when the request came over https)")
+	httpCaps, _, bodyTimeout := f.listenerFlags("the portal's address", defaultBudgets(openFileLimit(), plainReserve, false), false, false)
 	logLevel := f.string("log-level", "info", "debug, info, warn or error")
 	log, code := f.setup(args, logLevel, stderr)
 	if code != 0 {
@@ -469,7 +540,7 @@ func runPortal(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := untilSignal()
 	defer stop()
-	cfg := PortalConfig{Gateway: *gatewayURL, HTTP: *httpAddr, Log: log}
+	cfg := PortalConfig{Gateway: *gatewayURL, HTTP: *httpAddr, HTTPConns: *httpCaps, BodyTimeout: *bodyTimeout, Log: log}
 	cfg.Portal.SecureCookies = *secure
 	n, err := StartPortal(cfg)
 	if err != nil {

@@ -39,6 +39,14 @@ type ConnectorConfig struct {
 	// InternalURL is the URL gateways use to reach the internal API. Empty
 	// means http:// and the address actually listened on.
 	InternalURL string
+	// HTTPConns caps the internal API's connections. Zero fields take the
+	// defaults of the process's file budget (caps.go), as do the zero
+	// caps of Connector (MaxConnections, MaxConnectionsPerAddress);
+	// negative ones mean no cap.
+	HTTPConns ConnCaps
+	// BodyTimeout bounds the reading of a request body on the internal
+	// API. Zero means h2c.DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Connector configures the device listener (Listen defaults to
 	// 127.0.0.1:7100; Advertise is what dispatch gives devices).
 	Connector connector.Config
@@ -67,7 +75,7 @@ type ConnectorNode struct {
 	system *actor.ActorSystem
 	writer *actors.Writer
 	conn   *connector.Connector
-	http   *http.Server
+	http   *h2c.Server
 	ln     net.Listener
 	info   dataservice.ConnectorInfo
 	health *health.Checker
@@ -120,9 +128,15 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 
 	n.system = newActorSystem(cfg.Log)
 	n.writer = actors.NewWriter(n.system, actors.WriterConfig{Name: writerName("connector-" + cfg.ID)}, n.data, cfg.Log)
+	limit := openFileLimit()
+	def := defaultBudgets(limit, plainReserve, true)
+	httpCaps := cfg.HTTPConns.resolve(def.http)
 	ccfg := cfg.Connector
 	ccfg.Settings.ConnectorID = cfg.ID
 	ccfg.Log = cfg.Log
+	device := ConnCaps{Total: ccfg.MaxConnections, PerAddress: ccfg.MaxConnectionsPerAddress}.resolve(def.device)
+	ccfg.MaxConnections, ccfg.MaxConnectionsPerAddress = device.Total, device.PerAddress
+	warnOverLimit(cfg.Log, limit, plainReserve, httpCaps, device)
 	n.conn = connector.New(ccfg, n.system, n.writer, n.writer, key)
 	if err := n.conn.Start(); err != nil {
 		return nil, err
@@ -138,8 +152,9 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 		}
 		return nil
 	})
-	n.http = h2c.NewServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), n.health, cfg.ClusterToken, "connector", cfg.ID,
-		func() any { return map[string]any{"connector": n.conn.Stats()} }))
+	n.http = httpServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), n.health, cfg.ClusterToken, "connector", cfg.ID,
+		func() any { return map[string]any{"connector": n.conn.Stats(), "http": n.http.Conns().Stats()} }),
+		"internal", httpCaps, nil, cfg.BodyTimeout, cfg.Log)
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("internal http server stopped", "err", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/remote"
@@ -25,6 +26,13 @@ type DataserviceConfig struct {
 	HTTP string
 	// Token is the cluster token. Required.
 	Token string
+	// HTTPConns caps the connections of the address served. Zero fields
+	// take the defaults of the process's file budget (caps.go); negative
+	// ones mean no cap.
+	HTTPConns ConnCaps
+	// BodyTimeout bounds the reading of a request body (the invalidation
+	// streams lift it). Zero means h2c.DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Invalidation configures the invalidation stream that keeps the
 	// caches of other processes exact. Zero fields take the defaults of
 	// dataservice.InvalidationConfig.
@@ -38,7 +46,7 @@ type DataserviceNode struct {
 	store  dataservice.Store
 	data   *dataservice.Service
 	source *dataservice.Source
-	http   *http.Server
+	http   *h2c.Server
 	ln     net.Listener
 	health *health.Checker
 }
@@ -77,7 +85,12 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(withOperations(srv.Handler(), n.health, cfg.Token, "dataservice", "", nil))
+	limit := openFileLimit()
+	httpCaps := cfg.HTTPConns.resolve(defaultBudgets(limit, storeReserve, false).http)
+	warnOverLimit(cfg.Log, limit, storeReserve, httpCaps)
+	n.http = httpServer(withOperations(srv.Handler(), n.health, cfg.Token, "dataservice", "",
+		func() any { return map[string]any{"http": n.http.Conns().Stats()} }),
+		"internal", httpCaps, nil, cfg.BodyTimeout, cfg.Log)
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("dataservice http server stopped", "err", err)

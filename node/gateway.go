@@ -29,6 +29,14 @@ type GatewayConfig struct {
 	ClusterToken string
 	// HTTP is the REST API address. Empty means 127.0.0.1:8080.
 	HTTP string
+	// HTTPConns caps the REST port's connections; the proxies of
+	// Gateway.Accounts.TrustedProxies count toward the total only. Zero
+	// fields take the defaults of the process's file budget (caps.go);
+	// negative ones mean no cap.
+	HTTPConns ConnCaps
+	// BodyTimeout bounds the reading of a request body. Zero means
+	// h2c.DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// AdminToken guards admin endpoints. Empty means: use the token stored
 	// on first start of the cluster, or generate one then.
 	AdminToken string
@@ -61,7 +69,7 @@ type GatewayNode struct {
 	writer  *actors.Writer
 	cluster *cluster.Remote
 	gw      *gateway.Gateway
-	http    *http.Server
+	http    *h2c.Server
 	ln      net.Listener
 	claim   *nodeClaim
 	health  *health.Checker
@@ -138,7 +146,10 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(n.gw.Handler())
+	limit := openFileLimit()
+	httpCaps := cfg.HTTPConns.resolve(defaultBudgets(limit, plainReserve, false).http)
+	warnOverLimit(cfg.Log, limit, plainReserve, httpCaps)
+	n.http = httpServer(n.gw.Handler(), "rest", httpCaps, cfg.Gateway.Accounts.TrustedProxies, cfg.BodyTimeout, cfg.Log)
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)
@@ -149,7 +160,7 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 
 // stats are the figures of the components, for the admin runtime report.
 func (n *GatewayNode) stats() any {
-	return map[string]any{"connectors": n.cluster.Members(), "cache": n.data.Cache().Stats(),
+	return map[string]any{"connectors": n.cluster.Members(), "cache": n.data.Cache().Stats(), "http": n.http.Conns().Stats(),
 		"node": map[string]any{"number": n.claim.node, "owner": n.claim.owner}}
 }
 

@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"strings"
 
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/runtimestats"
 )
@@ -31,7 +33,9 @@ type processFigures struct {
 // GET /readyz from checks; to callers with the cluster token,
 // net/http/pprof under /debug/pprof/, and the process's runtime figures
 // (runtimestats, plus what components returns, if not nil) at GET
-// /internal/v1/runtime. Other paths go to h.
+// /internal/v1/runtime. Other paths go to h, but for those not in their
+// clean form, which get a JSON 400 (api.CheckPath) rather than a mux's
+// HTML redirect.
 func withOperations(h http.Handler, checks *health.Checker, clusterToken, role, id string, components func() any) http.Handler {
 	want := sha256.Sum256([]byte(clusterToken))
 	ops := http.NewServeMux()
@@ -55,6 +59,12 @@ func withOperations(h http.Handler, checks *health.Checker, clusterToken, role, 
 		_ = json.NewEncoder(w).Encode(f)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := api.CheckPath(r.URL.Path); err != nil {
+			var ae *api.Error
+			errors.As(err, &ae)
+			operationsError(w, ae.Status, ae.Code, ae.Message)
+			return
+		}
 		if r.URL.Path == health.AlivePath || r.URL.Path == health.ReadyPath {
 			checks.ServeHTTP(w, r)
 			return

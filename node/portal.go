@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/portal"
@@ -22,6 +24,13 @@ type PortalConfig struct {
 	Gateway string
 	// HTTP is the address the portal serves. Empty means 127.0.0.1:8081.
 	HTTP string
+	// HTTPConns caps the connections of the address served. Zero fields
+	// take the defaults of the process's file budget (caps.go); negative
+	// ones mean no cap.
+	HTTPConns ConnCaps
+	// BodyTimeout bounds the reading of a request body. Zero means
+	// h2c.DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Portal configures the portal; its Gateway and Transport are set by
 	// StartPortal (cleartext HTTP/2 to an http gateway, TLS to an https
 	// one).
@@ -32,7 +41,7 @@ type PortalConfig struct {
 
 // PortalNode is a running `herald portal`.
 type PortalNode struct {
-	http   *http.Server
+	http   *h2c.Server
 	ln     net.Listener
 	health *health.Checker
 }
@@ -76,7 +85,10 @@ func StartPortal(cfg PortalConfig) (*PortalNode, error) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/portal/", http.StatusFound)
 	})
-	n.http = h2c.NewServer(withPortal(mux, p))
+	limit := openFileLimit()
+	httpCaps := cfg.HTTPConns.resolve(defaultBudgets(limit, plainReserve, false).http)
+	warnOverLimit(cfg.Log, limit, plainReserve, httpCaps)
+	n.http = httpServer(withPortal(mux, p), "portal", httpCaps, nil, cfg.BodyTimeout, cfg.Log)
 	n.http.RegisterOnShutdown(p.Close) // live funnels do not hold the shutdown
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -100,9 +112,17 @@ func (n *PortalNode) Close(ctx context.Context) error {
 
 // withPortal serves the portal's paths (/portal/…) with p and every
 // other path with h: the portal shares the REST port of `herald all`.
-// The gateway itself knows nothing of the portal.
+// The gateway itself knows nothing of the portal. A path not in its clean
+// form gets a JSON 400 (api.CheckPath): "/portal/../v1/apps" must not
+// reach the portal's mux, which would redirect it in HTML.
 func withPortal(h, p http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := api.CheckPath(r.URL.Path); err != nil {
+			var ae *api.Error
+			errors.As(err, &ae)
+			operationsError(w, ae.Status, ae.Code, ae.Message)
+			return
+		}
 		switch path := r.URL.Path; {
 		case strings.HasPrefix(path, "/portal/"):
 			p.ServeHTTP(w, r)

@@ -442,3 +442,21 @@ func TestClicksWhileDisconnectedAreSentOnReconnect(t *testing.T) {
 		return n == 1
 	}, func() string { return fmt.Sprintf("clicked %d after reconnecting, stats %+v", n, c.Stats()) })
 }
+
+func TestRegisterWithARegistrationSecret(t *testing.T) {
+	h := nodetest.Start(t)
+	app := h.CreateApp()
+	var set struct {
+		Secret string `json:"registration_secret"`
+	}
+	h.Do(http.MethodPut, "/v1/app/registration-secret", nodetest.Basic(app), nil, http.StatusOK, &set)
+	_, err := sdk.Register(context.Background(), h.URL, app.Key, nil)
+	var ae *sdk.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden || ae.Code != "invalid_registration_secret" {
+		t.Fatalf("Register without the registration secret: %v", err)
+	}
+	cr, err := sdk.Register(context.Background(), h.URL, app.Key, &sdk.RegisterOptions{RegistrationSecret: set.Secret})
+	if err != nil || cr.RegistrationID == "" {
+		t.Fatalf("Register with the registration secret: %+v, %v", cr, err)
+	}
+}

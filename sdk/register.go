@@ -33,6 +33,12 @@ type RegisterOptions struct {
 	// for pushes scheduled in each device's local time. Empty means
 	// unknown.
 	TimeZone string
+	// RegistrationSecret is the app's registration secret, for an app
+	// whose owner closed registration to the public (PUT
+	// /v1/app/registration-secret); the gateway refuses registration
+	// without it (APIError code invalid_registration_secret). Empty for
+	// an app without one.
+	RegistrationSecret string
 	// HTTPClient makes the request. Nil means a client with a 10s timeout.
 	HTTPClient *http.Client
 }
@@ -58,6 +64,9 @@ func Register(ctx context.Context, gateway, appKey string, opts *RegisterOptions
 	req := map[string]string{"app_key": appKey, "platform": o.Platform}
 	if o.TimeZone != "" {
 		req["timezone"] = o.TimeZone
+	}
+	if o.RegistrationSecret != "" {
+		req["registration_secret"] = o.RegistrationSecret
 	}
 	body, _ := json.Marshal(req)
 	var resp struct {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/internal/connlimit"
 )
 
 // These tests use only the package's API, so they run against both
@@ -263,5 +265,77 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestAPICapsRefuseConnectionsBeforeOnOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := connlimit.New(connlimit.Config{Total: 3, PerAddress: 2})
+	opened := make(chan *Conn, 8)
+	l, err := Start(ln, Config{
+		Conns:  lim,
+		OnOpen: func(c *Conn) { opened <- c },
+		OnData: func(c *Conn, b []byte) { _, _ = c.Write(b) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.Shutdown(ctx)
+	})
+	dial := func(src string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		nc, err := d.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return nc
+	}
+	// open reports whether nc is served (it echoes) rather than closed.
+	open := func(nc net.Conn) bool {
+		_ = nc.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := nc.Write([]byte("x")); err != nil {
+			return false
+		}
+		_, err := io.ReadFull(nc, make([]byte, 1))
+		return err == nil
+	}
+	a1, a2 := dial("127.0.0.2"), dial("127.0.0.2")
+	if !open(a1) || !open(a2) {
+		t.Fatal("connections within the caps were not served")
+	}
+	if open(dial("127.0.0.2")) {
+		t.Fatal("a third connection from one address was served; its cap is 2")
+	}
+	b1 := dial("127.0.0.3")
+	if !open(b1) {
+		t.Fatal("another address's connection was not served")
+	}
+	if open(dial("127.0.0.4")) {
+		t.Fatal("a fourth connection was served; the total cap is 3")
+	}
+	if got := len(opened); got != 3 {
+		t.Fatalf("OnOpen ran %d times, want 3: refused connections must not reach it", got)
+	}
+	a1.Close() // its count comes back once the loop has closed it
+	deadline := time.Now().Add(5 * time.Second)
+	for lim.Stats().Open != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v after a close", lim.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !open(dial("127.0.0.2")) {
+		t.Fatal("no room after a connection closed")
+	}
+	if s := lim.Stats(); s.Refused != 2 || s.Open != 3 {
+		t.Fatalf("stats %+v, want 3 open and 2 refused", s)
 	}
 }

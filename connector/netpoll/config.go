@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime"
 	"time"
+
+	"github.com/heraldpush/herald/internal/connlimit"
 )
 
 // Errors of the loop, wrapped in what Write returns and what OnClose gets.
@@ -36,6 +38,10 @@ type Config struct {
 	// did not take. Zero means 5s. (The standard library's loop writes
 	// synchronously: it has nothing to linger for.)
 	Linger time.Duration
+	// Conns caps the connections of the loop, in total and per client
+	// address: one over a cap is closed as soon as it is accepted, before
+	// OnOpen, and counted in Conns' figures. Nil means no caps.
+	Conns *connlimit.Limiter
 	// OnOpen is called for each accepted connection, on the accepting
 	// goroutine; the loop watches the connection once it returns, so it
 	// should not Write yet. Nil means nothing.

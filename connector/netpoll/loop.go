@@ -6,11 +6,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"github.com/heraldpush/herald/internal/connlimit"
 )
 
 // Loop serves the connections accepted on one listener.
@@ -21,11 +25,14 @@ type Loop struct {
 	rc      syscall.RawConn // of accepts
 	pollers []*poller
 
-	// mu guards the table and stopped. The table holds every registered
+	// mu guards the tables and stopped. The table holds every registered
 	// connection in the slot of its file descriptor: 8 bytes per
-	// descriptor and no map entry per connection.
+	// descriptor and no map entry per connection. tickets holds, in the
+	// same slot, the connection's count in cfg.Conns (8 more bytes per
+	// descriptor, kept out of Conn so that it stays small).
 	mu      sync.RWMutex
 	table   []*Conn
+	tickets []connlimit.Ticket
 	stopped bool // no more registrations; the pollers are stopping
 
 	open atomic.Int64 // registered connections whose OnClose has not returned
@@ -62,6 +69,7 @@ func Start(ln net.Listener, cfg Config) (*Loop, error) {
 		accepts:    accepts,
 		rc:         rc,
 		table:      make([]*Conn, initialTableSize()),
+		tickets:    make([]connlimit.Ticket, initialTableSize()),
 		stopAccept: make(chan struct{}),
 		acceptDone: make(chan struct{}),
 		lingering:  make(map[*Conn]int64),
@@ -261,10 +269,11 @@ func (l *Loop) accept() {
 		nfd     int
 		aerr    error
 		backoff time.Duration
+		peer    syscall.RawSockaddrAny // the address of the latest connection
 	)
 	// One closure for the whole loop: accepting does not allocate.
 	try := func(fd uintptr) bool {
-		nfd, aerr = accept4(int(fd))
+		nfd, aerr = accept4(int(fd), &peer)
 		return aerr != syscall.EAGAIN // false: wait until readable
 	}
 	for {
@@ -274,7 +283,15 @@ func (l *Loop) accept() {
 		switch aerr {
 		case nil:
 			backoff = 0
-			l.open1(nfd)
+			var t connlimit.Ticket
+			if l.cfg.Conns != nil {
+				var ok bool
+				if t, ok = l.cfg.Conns.Admit(peerAddr(&peer)); !ok {
+					_ = syscall.Close(nfd) // over a cap: closed before anything is read
+					continue
+				}
+			}
+			l.open1(nfd, t)
 		case syscall.EINTR, syscall.ECONNABORTED, syscall.EPROTO:
 			// The connection went away before it was accepted: next.
 		default:
@@ -292,11 +309,12 @@ func (l *Loop) accept() {
 	}
 }
 
-// accept4 accepts a connection without asking for its address, as a
-// non-blocking, close-on-exec descriptor.
-func accept4(fd int) (int, error) {
+// accept4 accepts a connection as a non-blocking, close-on-exec
+// descriptor, and writes its peer's address to peer.
+func accept4(fd int, peer *syscall.RawSockaddrAny) (int, error) {
 	for {
-		r, _, e := syscall.Syscall6(syscall.SYS_ACCEPT4, uintptr(fd), 0, 0,
+		size := uint32(syscall.SizeofSockaddrAny)
+		r, _, e := syscall.Syscall6(syscall.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(peer)), uintptr(unsafe.Pointer(&size)),
 			syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
 		if e == syscall.EINTR {
 			continue
@@ -308,9 +326,21 @@ func accept4(fd int) (int, error) {
 	}
 }
 
-// open1 sets up an accepted descriptor: OnOpen, then registration in the
-// table and with its poller.
-func (l *Loop) open1(fd int) {
+// peerAddr returns the IP address of an accepted connection's peer, or the
+// invalid Addr for a Unix socket.
+func peerAddr(sa *syscall.RawSockaddrAny) netip.Addr {
+	switch sa.Addr.Family {
+	case syscall.AF_INET:
+		return netip.AddrFrom4((*syscall.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
+	case syscall.AF_INET6:
+		return netip.AddrFrom16((*syscall.RawSockaddrInet6)(unsafe.Pointer(sa)).Addr)
+	}
+	return netip.Addr{}
+}
+
+// open1 sets up an accepted descriptor, admitted with t: OnOpen, then
+// registration in the tables and with its poller.
+func (l *Loop) open1(fd int, t connlimit.Ticket) {
 	// Writes of small frames must not wait for acknowledgements, as the
 	// standard library arranges for its TCP connections. Not a TCP socket
 	// (a Unix listener): nothing to set.
@@ -321,6 +351,7 @@ func (l *Loop) open1(fd int) {
 	if l.stopped {
 		l.mu.Unlock()
 		_ = syscall.Close(fd)
+		l.release(t)
 		l.cfg.OnClose(c, ErrClosed)
 		return
 	}
@@ -328,13 +359,20 @@ func (l *Loop) open1(fd int) {
 		grown := make([]*Conn, max(fd+1, 2*len(l.table)))
 		copy(grown, l.table)
 		l.table = grown
+		tickets := make([]connlimit.Ticket, len(grown))
+		copy(tickets, l.tickets)
+		l.tickets = tickets
 	}
-	l.table[fd] = c
+	// A connection still in the slot closed its descriptor (which the
+	// kernel gave to this one) and is about to unregister: it is gone.
+	l.release(l.tickets[fd])
+	l.table[fd], l.tickets[fd] = c, t
 	l.open.Add(1)
 	// Registered under the table's lock: the pollers cannot have stopped.
 	err := c.p.add(fd)
 	if err != nil {
-		l.table[fd] = nil
+		l.table[fd], l.tickets[fd] = nil, connlimit.Ticket{}
+		l.release(t)
 	}
 	l.mu.Unlock()
 	if err != nil {
@@ -357,11 +395,20 @@ func (l *Loop) lookup(fd int32) *Conn {
 	return nil
 }
 
-// unregister removes c from the table, if it is still there.
+// unregister removes c from the tables, if it is still there, and gives
+// its count back.
 func (l *Loop) unregister(c *Conn) {
 	l.mu.Lock()
 	if int(c.fd) < len(l.table) && l.table[c.fd] == c {
-		l.table[c.fd] = nil
+		l.release(l.tickets[c.fd])
+		l.table[c.fd], l.tickets[c.fd] = nil, connlimit.Ticket{}
 	}
 	l.mu.Unlock()
+}
+
+// release gives back a connection's count in cfg.Conns.
+func (l *Loop) release(t connlimit.Ticket) {
+	if l.cfg.Conns != nil {
+		l.cfg.Conns.Release(t)
+	}
 }

@@ -62,6 +62,9 @@ type Conn struct {
 
 // Start serves ln until Shutdown. The loop owns ln from now on.
 func Start(ln net.Listener, cfg Config) (*Loop, error) {
+	if cfg.Conns != nil {
+		ln = cfg.Conns.Listener(ln) // closing a connection gives its count back
+	}
 	l := &Loop{
 		cfg:        cfg.withDefaults(),
 		ln:         ln,

@@ -37,4 +37,25 @@ func apps(t *testing.T, c dataservice.Client) {
 	}
 	_, err = c.SetAppSecret(ctx, "000000000000000000000000", [32]byte{1})
 	wantErr(t, err, dataservice.ErrNotFound, "the secret of an unknown app")
+
+	// A registration secret, then none: read at once, the master secret
+	// kept.
+	if app.RegistrationClosed() {
+		t.Fatal("a new app's registration is closed")
+	}
+	set, err = c.SetAppRegistrationSecret(ctx, app.Key, [32]byte{7})
+	if err != nil || set.RegistrationSecretHash != [32]byte{7} || set.SecretHash != [32]byte{9, 9} || !set.RegistrationClosed() {
+		t.Fatalf("SetAppRegistrationSecret = %+v, %v", set, err)
+	}
+	if got, err := c.App(ctx, app.Key); err != nil || got.RegistrationSecretHash != [32]byte{7} || got.SecretHash != [32]byte{9, 9} {
+		t.Fatalf("App() after SetAppRegistrationSecret = %+v, %v", got, err)
+	}
+	if _, err := c.SetAppRegistrationSecret(ctx, app.Key, [32]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.App(ctx, app.Key); err != nil || got.RegistrationClosed() {
+		t.Fatalf("App() after clearing the registration secret = %+v, %v", got, err)
+	}
+	_, err = c.SetAppRegistrationSecret(ctx, "000000000000000000000000", [32]byte{1})
+	wantErr(t, err, dataservice.ErrNotFound, "the registration secret of an unknown app")
 }

@@ -27,6 +27,9 @@ func (s *Server) routeApps() {
 	handle(s, domainPath+"set_app_secret", func(ctx context.Context, q *appSecretReq) (dataservice.App, error) {
 		return d.SetAppSecret(ctx, q.Key, q.SecretHash)
 	})
+	handle(s, domainPath+"set_app_registration_secret", func(ctx context.Context, q *appSecretReq) (dataservice.App, error) {
+		return d.SetAppRegistrationSecret(ctx, q.Key, q.SecretHash)
+	})
 }
 
 // CreateApp implements dataservice.AppStore.
@@ -42,10 +45,21 @@ func (c *Client) App(ctx context.Context, key string) (dataservice.App, error) {
 // SetAppSecret implements dataservice.AppStore. The write invalidates the
 // app in every cache, this client's among them, before it returns.
 func (c *Client) SetAppSecret(ctx context.Context, key string, secretHash [32]byte) (dataservice.App, error) {
-	if err := checkUTF8("set_app_secret", []string{key}); err != nil {
+	return c.setAppHash(ctx, "set_app_secret", key, secretHash)
+}
+
+// SetAppRegistrationSecret implements dataservice.AppStore. The write
+// invalidates the app in every cache, this client's among them, before
+// it returns.
+func (c *Client) SetAppRegistrationSecret(ctx context.Context, key string, secretHash [32]byte) (dataservice.App, error) {
+	return c.setAppHash(ctx, "set_app_registration_secret", key, secretHash)
+}
+
+func (c *Client) setAppHash(ctx context.Context, op, key string, secretHash [32]byte) (dataservice.App, error) {
+	if err := checkUTF8(op, []string{key}); err != nil {
 		return dataservice.App{}, err
 	}
 	var app dataservice.App
-	err := c.write(ctx, "set_app_secret", appSecretReq{Key: key, SecretHash: secretHash}, &app)
+	err := c.write(ctx, op, appSecretReq{Key: key, SecretHash: secretHash}, &app)
 	return app, err
 }

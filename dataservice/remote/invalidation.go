@@ -151,6 +151,9 @@ func (s *Server) streamInvalidations(w http.ResponseWriter, r *http.Request) {
 	sub := s.source.Subscribe()
 	defer sub.Close()
 	rc := http.NewResponseController(w)
+	// The request body carries acknowledgements for as long as the stream
+	// lasts: lift the deadline servers put on reading bodies (h2c).
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	cfg := s.source.Config()

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/heraldpush/herald/dataservice"
@@ -43,4 +46,30 @@ func BenchmarkBasicAppRoute(b *testing.B) {
 			mux.ServeHTTP(w, r)
 		}
 	})
+}
+
+// BenchmarkDecodeBody is the decoding of a unicast push's body, as
+// POST /v1/push reads it.
+func BenchmarkDecodeBody(b *testing.B) {
+	body := []byte(`{"audience":{"registration_id":["fd93dd8a027467e86f21"]},"message":{"title":"Orders","content":"Your order shipped: ` +
+		strings.Repeat("é and more text ", 20) + `","extras":{"order":42,"tags":["a","b"]}},"options":{"time_to_live":86400}}`)
+	type push struct {
+		Audience json.RawMessage `json:"audience"`
+		Message  struct {
+			Title   string                     `json:"title"`
+			Content string                     `json:"content"`
+			Extras  map[string]json.RawMessage `json:"extras"`
+		} `json:"message"`
+		Options json.RawMessage `json:"options"`
+	}
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/v1/push", bytes.NewReader(body))
+		var p push
+		if err := DecodeBody(w, r, 64<<10, &p); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/heraldpush/herald/internal/h2c"
 )
 
 // WriteJSON writes v as the JSON body of an answer with status.
@@ -40,21 +44,39 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 // DecodeBody reads a JSON request body into v strictly: at most limit
-// bytes, unknown fields rejected, exactly one JSON value.
+// bytes, unknown fields rejected, exactly one JSON value, and every
+// string valid UTF-8 without NUL characters (InvalidString).
 func DecodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		return BodyError(err, limit)
+	}
+	body := buf.Bytes()
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return BodyError(err, limit)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return BodyError(err, limit)
-		}
 		return Errorf(http.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON object")
 	}
+	if path, problem, found := InvalidString(body); found {
+		return Errorf(http.StatusBadRequest, "invalid_field", "%s %s; strings must be valid UTF-8 without NUL characters", path, problem)
+	}
 	return nil
+}
+
+// bodyBuffers holds the buffers request bodies are read into; decoding
+// copies what it keeps.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return // a rare large body: do not keep its buffer
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
 }
 
 // DecodeOptionalBody is DecodeBody for requests whose body may be absent
@@ -78,6 +100,7 @@ var errEmptyBody = Errorf(http.StatusBadRequest, "invalid_json", "the body is em
 func BodyError(err error, limit int64) error {
 	var (
 		mbe *http.MaxBytesError
+		bte *h2c.BodyTimeoutError
 		se  *json.SyntaxError
 		te  *json.UnmarshalTypeError
 		ae  *Error
@@ -87,6 +110,9 @@ func BodyError(err error, limit int64) error {
 		return ae // a field's own decoder said what is wrong
 	case errors.As(err, &mbe):
 		return Errorf(http.StatusRequestEntityTooLarge, "request_too_large", "the body is over %d bytes", limit)
+	case errors.As(err, &bte):
+		return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout",
+			Message: fmt.Sprintf("the body did not arrive within %v of the request's headers; send it at once", bte.Timeout)}
 	case errors.Is(err, io.EOF):
 		return errEmptyBody
 	case errors.Is(err, io.ErrUnexpectedEOF):

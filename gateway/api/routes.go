@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -130,7 +131,33 @@ func NewMux(routes []Route, auth *Authenticator, writeError ErrorWriter) http.Ha
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect a path with "." or ".." segments or
+		// doubled slashes to its clean form, in HTML.
+		if err := CheckPath(r.URL.Path); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// CheckPath refuses a path that is not in its clean form: one with "."
+// or ".." segments or empty ones (doubled slashes). The API's paths are
+// all clean; http.ServeMux would redirect such a path to its clean form,
+// answering in HTML.
+func CheckPath(p string) error {
+	clean := "/"
+	if p != "" {
+		clean = path.Clean(p)
+		if p[len(p)-1] == '/' && clean != "/" {
+			clean += "/"
+		}
+	}
+	if clean == p {
+		return nil
+	}
+	return Errorf(http.StatusBadRequest, "invalid_path", "the path %q has \".\" or \"..\" segments or doubled slashes; send it in its clean form, %q", Truncate(p, 200), Truncate(clean, 200))
 }
 
 // served is a route as the mux serves it.

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/gateway/push"
+	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/ids"
 )
 
@@ -106,18 +107,30 @@ type pushResponse struct {
 	MsgID  string `json:"msg_id"`
 }
 
-// readJPushBody reads a request body of at most limit bytes.
+// readJPushBody reads a request body of at most limit bytes whose
+// strings are valid UTF-8 without NUL characters (api.InvalidString).
 func readJPushBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var (
+			mbe *http.MaxBytesError
+			bte *h2c.BodyTimeoutError
+		)
+		switch {
+		case errors.As(err, &mbe):
 			return nil, errorf(kindTooBig, "the body is over %d bytes", limit)
+		case errors.As(err, &bte):
+			e := errorf(kindInvalid, "the body did not arrive within %v of the request's headers; send it at once", bte.Timeout)
+			e.status = http.StatusRequestTimeout
+			return nil, e
 		}
 		return nil, errorf(kindInvalid, "the body could not be read: %v", err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, errorf(kindMissing, "the body is empty; send a JSON object")
+	}
+	if path, problem, found := api.InvalidString(b); found {
+		return nil, errorf(kindInvalid, "%s %s; strings must be valid UTF-8 without NUL characters", path, problem)
 	}
 	return b, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"net/http"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -15,21 +14,6 @@ import (
 // and queue the rest themselves: Go's HTTP/2 client can stall when calls
 // wait for streams (golang/go#70809).
 const MaxStreams = 1000
-
-// NewServer returns a server for HTTP/1.1 and cleartext HTTP/2 on the same
-// port, with timeouts that bound slow clients.
-func NewServer(h http.Handler) *http.Server {
-	s := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		Protocols:         new(http.Protocols),
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: MaxStreams},
-	}
-	s.Protocols.SetHTTP1(true)
-	s.Protocols.SetUnencryptedHTTP2(true)
-	return s
-}
 
 // NewTransport returns the transport of calls between components:
 // cleartext HTTP/2 with prior knowledge, one multiplexed connection per

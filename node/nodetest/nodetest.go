@@ -39,6 +39,10 @@ func Start(tb testing.TB, opts ...Option) *Herald {
 	}
 	cfg.Connector.Listen = "127.0.0.1:0"
 	cfg.Gateway.Webhooks.PrivateDestinations = true // tests' webhooks listen on loopback
+	// Every client of a test is on 127.0.0.1: no caps per address (the
+	// totals stay), as for a deployment behind one proxy.
+	cfg.HTTPConns.PerAddress = -1
+	cfg.Connector.MaxConnectionsPerAddress = -1
 	for _, o := range opts {
 		o(&cfg)
 	}
