@@ -83,7 +83,8 @@ func startFaultCluster(t *testing.T, connectors int) *faultCluster {
 		p.start(t)
 		c.connectors = append(c.connectors, p)
 	}
-	c.gw = &restartable{args: []string{"gateway", "--dataservice", ds, "--http", freeAddr(t), "--refresh", "200ms", "--node", "7", "--log-level", "warn"},
+	c.gw = &restartable{args: []string{"gateway", "--dataservice", ds, "--http", freeAddr(t), "--refresh", "200ms", "--node", "7", "--log-level", "warn",
+		"--register-limit-per-address", "off", "--register-limit-per-app", "off"},
 		env: append(env, "HERALD_ADMIN_TOKEN="+nodetest.AdminToken), re: regexp.MustCompile(`REST API\s+http://(\S+)`)}
 	c.gateway = "http://" + c.gw.start(t)
 	c.h = nodetest.Attach(t, c.gateway)
