@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/metrics"
 	"github.com/heraldpush/herald/internal/workpool"
 )
 
@@ -493,7 +494,9 @@ func (w *writer) flushSessions(ctx actor.Context) {
 				ss = append(ss, p.s)
 				ps = append(ps, p)
 			}
+			start := metrics.Now()
 			gens, err := data.PutSessions(context.Background(), ss, ttl)
+			flushSessions.done(len(ss), start, err)
 			for i, p := range ps {
 				res := sessionResult{err: err}
 				if err == nil {
@@ -523,7 +526,9 @@ func (w *writer) flushRemovals(ctx actor.Context) {
 		for _, r := range batch {
 			copies = append(copies, r.copies...)
 		}
+		start := metrics.Now()
 		existed, err := data.RemoveInbox(context.Background(), copies)
+		flushRemovals.done(len(copies), start, err)
 		off := 0
 		for _, r := range batch {
 			res := removalResult{err: err}
@@ -564,7 +569,9 @@ func (w *writer) flushCursors(ctx actor.Context) {
 			m.Delivered = append(m.Delivered, c.a.Delivered...)
 			m.Failed = append(m.Failed, c.a.Failed...)
 		}
+		start := metrics.Now()
 		err := advanceCursors(context.Background(), data, receipts, merged)
+		flushCursors.done(len(merged), start, err)
 		if err == nil {
 			// Per device, what the device did; the cursors counted it.
 			for _, a := range merged {
@@ -611,7 +618,10 @@ func (w *writer) flushCounters(ctx actor.Context) {
 	w.countersFlowing = true
 	self, root, data := ctx.Self(), w.root, w.data
 	go func() {
-		root.Send(self, &countersDone{deltas: deltas, err: data.AddCounters(context.Background(), deltas)})
+		start := metrics.Now()
+		err := data.AddCounters(context.Background(), deltas)
+		flushCounters.done(len(deltas), start, err)
+		root.Send(self, &countersDone{deltas: deltas, err: err})
 	}()
 }
 
@@ -637,6 +647,7 @@ func (w *writer) countersDone(ctx actor.Context, m *countersDone) {
 func (w *writer) flushReceipts(ctx actor.Context) {
 	if w.dropped > 0 {
 		w.log.Warn("per-device receipts dropped: too many waiting to be written", "dropped", w.dropped, "waiting", len(w.receipts))
+		receiptsDropped.Add(w.dropped)
 		w.dropped = 0
 	}
 	if w.receiptsFlowing || len(w.receipts) == 0 {
@@ -652,7 +663,9 @@ func (w *writer) flushReceipts(ctx actor.Context) {
 	w.receiptsFlowing = true
 	self, root, data := ctx.Self(), w.root, w.data
 	go func() {
+		start := metrics.Now()
 		recorded, err := data.RecordReceipts(context.Background(), rs)
+		flushReceipts.done(len(rs), start, err)
 		root.Send(self, &receiptsDone{batch: batch, recorded: recorded, err: err})
 	}()
 }

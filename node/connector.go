@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ConnectorConfig configures `herald connector`.
@@ -125,8 +126,12 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("connector: listen on %s: %w", cfg.HTTP, err)
 	}
+	mh, err := newMetrics([][]prometheus.Collector{connectorSets}, append(connectorMetrics(n.conn), cacheMetrics(n.data.Cache())...)...)
+	if err != nil {
+		return nil, err
+	}
 	n.http = h2c.NewServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), cfg.ClusterToken, "connector", cfg.ID,
-		func() any { return map[string]any{"connector": n.conn.Stats()} }))
+		func() any { return map[string]any{"connector": n.conn.Stats()} }, mh))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("internal http server stopped", "err", err)

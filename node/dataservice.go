@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/internal/h2c"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DataserviceConfig configures `herald dataservice`.
@@ -64,7 +65,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	n.source = dataservice.NewSource(n.store, cfg.Invalidation)
+	n.source = dataservice.NewSource(dataservice.InstrumentStore(n.store), cfg.Invalidation)
 	n.data = dataservice.New(n.source)
 	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, n.data, n.source)
 	if err != nil {
@@ -73,7 +74,11 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
 	}
-	n.http = h2c.NewServer(withOperations(srv.Handler(), cfg.Token, "dataservice", "", nil))
+	mh, err := newMetrics([][]prometheus.Collector{dataserviceSets}, levelDBMetrics(n.store)...)
+	if err != nil {
+		return nil, err
+	}
+	n.http = h2c.NewServer(withOperations(srv.Handler(), cfg.Token, "dataservice", "", nil, mh))
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("dataservice http server stopped", "err", err)

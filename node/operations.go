@@ -2,7 +2,6 @@ package node
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
@@ -27,12 +26,14 @@ type processFigures struct {
 
 // withOperations serves, next to h and to callers with the cluster token,
 // what operators read from a connector or dataservice, which have no admin
-// API: net/http/pprof under /debug/pprof/, and the process's runtime
-// figures (runtimestats, plus what components returns, if not nil) at GET
-// /internal/v1/runtime. Other paths go to h.
-func withOperations(h http.Handler, clusterToken, role, id string, components func() any) http.Handler {
+// API: net/http/pprof under /debug/pprof/, the process's runtime figures
+// (runtimestats, plus what components returns, if not nil) at GET
+// /internal/v1/runtime, and its Prometheus metrics (metricsHandler) at
+// /metrics. Other paths go to h.
+func withOperations(h http.Handler, clusterToken, role, id string, components func() any, metricsHandler http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(clusterToken))
 	ops := http.NewServeMux()
+	ops.Handle(metricsPath, metricsHandler)
 	ops.HandleFunc("/debug/pprof/", pprof.Index)
 	ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -53,13 +54,11 @@ func withOperations(h http.Handler, clusterToken, role, id string, components fu
 		_ = json.NewEncoder(w).Encode(f)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath {
+		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath && r.URL.Path != metricsPath {
 			h.ServeHTTP(w, r)
 			return
 		}
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token))
-		if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !bearerMatches(r, want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald cluster"`)
 			operationsError(w, http.StatusUnauthorized, "unauthorized", r.URL.Path+" needs Authorization: Bearer <cluster token>")
 			return

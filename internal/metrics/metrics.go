@@ -64,10 +64,14 @@ func Now() time.Time {
 	return time.Time{}
 }
 
-// Buckets of latency histograms, in seconds: 100 µs to 10 s.
+// Buckets of histograms, in seconds for durations.
 var (
-	// LatencyBuckets suit calls within a process or a data centre.
+	// LatencyBuckets suit calls within a process or a data centre: 100 µs
+	// to 10 s.
 	LatencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// HTTPBuckets suit REST requests, of which there are many routes: 1 ms
+	// to 10 s in 11 buckets.
+	HTTPBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 10}
 	// DeliveryBuckets suit a message's way from acceptance to a device's
 	// ACK, which includes the network to the device: 1 ms to 60 s.
 	DeliveryBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
