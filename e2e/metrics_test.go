@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,29 +16,6 @@ import (
 )
 
 var metricsLine = regexp.MustCompile(`metrics\s+http://(\S+)/metrics`)
-
-// scrape GETs url with the bearer token (none if empty) and returns the
-// status and body.
-func scrape(t *testing.T, url, token string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
 
 // A herald all binary that served pushes to connected devices exposes
 // every hop's metrics at /metrics on the REST port (admin token) and on
@@ -69,17 +45,17 @@ func TestHeraldAllServesMetricsOfEveryHop(t *testing.T) {
 	p.h.WaitReport(app, last, func(r nodetest.Report) bool { return r.Delivered == devices })
 
 	rest := "http://" + p.http + "/metrics"
-	if status, body := scrape(t, rest, ""); status != http.StatusUnauthorized || !strings.Contains(string(body), `"unauthorized"`) {
+	if status, body := nodetest.Scrape(t, rest, ""); status != http.StatusUnauthorized || !strings.Contains(string(body), `"unauthorized"`) {
 		t.Fatalf("GET /metrics without the admin token: %d %.200s, want a JSON 401", status, body)
 	}
-	if status, _ := scrape(t, rest, "wrong"); status != http.StatusUnauthorized {
+	if status, _ := nodetest.Scrape(t, rest, "wrong"); status != http.StatusUnauthorized {
 		t.Fatalf("GET /metrics with a wrong token: %d, want 401", status)
 	}
-	status, body := scrape(t, rest, nodetest.AdminToken)
+	status, body := nodetest.Scrape(t, rest, nodetest.AdminToken)
 	if status != http.StatusOK {
 		t.Fatalf("GET /metrics with the admin token: %d %.300s", status, body)
 	}
-	if status, separate := scrape(t, "http://"+metricsAddr+"/metrics", ""); status != http.StatusOK || !strings.Contains(string(separate), "herald_push_accepted_total") {
+	if status, separate := nodetest.Scrape(t, "http://"+metricsAddr+"/metrics", ""); status != http.StatusOK || !strings.Contains(string(separate), "herald_push_accepted_total") {
 		t.Fatalf("GET /metrics on the --metrics listener: %d %.300s", status, separate)
 	}
 

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,28 +9,6 @@ import (
 	"github.com/heraldpush/herald/node"
 	"github.com/heraldpush/herald/node/nodetest"
 )
-
-// scrape GETs url with the bearer token (none if empty).
-func scrape(t *testing.T, url, token string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
 
 // Each process of the distributed form serves the metrics of the
 // components it runs, to its token, in a format promtool accepts.
@@ -57,16 +34,16 @@ func TestClusterProcessesServeTheirMetrics(t *testing.T) {
 			[]string{"herald_http_requests_total", "herald_connector_frames_total"}},
 	} {
 		t.Run(proc.role, func(t *testing.T) {
-			if status, _ := scrape(t, proc.url, ""); status != http.StatusUnauthorized {
+			if status, _ := nodetest.Scrape(t, proc.url, ""); status != http.StatusUnauthorized {
 				t.Fatalf("without a token: %d, want 401", status)
 			}
-			if status, _ := scrape(t, proc.url, "wrong"); status != http.StatusUnauthorized {
+			if status, _ := nodetest.Scrape(t, proc.url, "wrong"); status != http.StatusUnauthorized {
 				t.Fatalf("with a wrong token: %d, want 401", status)
 			}
 			var body []byte
 			nodetest.Eventually(t, 5*time.Second, func() bool {
 				var status int
-				status, body = scrape(t, proc.url, proc.token)
+				status, body = nodetest.Scrape(t, proc.url, proc.token)
 				return status == http.StatusOK && nodetest.MetricNames(body)[proc.has[0]]
 			}, func() string { return "no metrics: " + string(body[:min(len(body), 300)]) })
 			names := nodetest.MetricNames(body)
@@ -92,17 +69,17 @@ func TestClusterProcessesServeTheirMetrics(t *testing.T) {
 // and without a token on a separate metrics address when given one.
 func TestAllServesMetricsToTheAdminOrOnItsOwnAddress(t *testing.T) {
 	h := nodetest.Start(t, func(cfg *node.AllConfig) { cfg.Metrics = "127.0.0.1:0" })
-	if status, body := scrape(t, h.URL+"/metrics", ""); status != http.StatusUnauthorized || !strings.Contains(string(body), `"unauthorized"`) {
+	if status, body := nodetest.Scrape(t, h.URL+"/metrics", ""); status != http.StatusUnauthorized || !strings.Contains(string(body), `"unauthorized"`) {
 		t.Fatalf("REST /metrics without a token: %d %s", status, body)
 	}
-	if status, body := scrape(t, h.URL+"/metrics", nodetest.AdminToken); status != http.StatusOK || !strings.Contains(string(body), "herald_http_requests_total") {
+	if status, body := nodetest.Scrape(t, h.URL+"/metrics", nodetest.AdminToken); status != http.StatusOK || !strings.Contains(string(body), "herald_http_requests_total") {
 		t.Fatalf("REST /metrics with the admin token: %d %.300s", status, body)
 	}
 	separate := "http://" + h.Node.MetricsAddr().String()
-	if status, body := scrape(t, separate+"/metrics", ""); status != http.StatusOK || !strings.Contains(string(body), "herald_store_operations_total") {
+	if status, body := nodetest.Scrape(t, separate+"/metrics", ""); status != http.StatusOK || !strings.Contains(string(body), "herald_store_operations_total") {
 		t.Fatalf("/metrics on the metrics address: %d %.300s", status, body)
 	}
-	if status, _ := scrape(t, separate+"/v1/apps", nodetest.AdminToken); status != http.StatusNotFound {
+	if status, _ := nodetest.Scrape(t, separate+"/v1/apps", nodetest.AdminToken); status != http.StatusNotFound {
 		t.Fatalf("the metrics address serves the REST API: %d, want 404", status)
 	}
 }

@@ -2,6 +2,8 @@ package nodetest
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -61,4 +63,27 @@ func MetricNames(exposition []byte) map[string]bool {
 		}
 	}
 	return out
+}
+
+// Scrape GETs url with the bearer token (none if empty) and returns the
+// status and body.
+func Scrape(t testing.TB, url, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
 }
