@@ -109,7 +109,7 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 // Add adds a collector of the caller's own (a GaugeFunc, say).
 func (s *Set) Add(c prometheus.Collector) { s.collectors = append(s.collectors, c) }
 
-// name returns the full metric name of subsystem and name.
+// opts returns the options of the metric subsystem_name with help.
 func opts(subsystem, name, help string) prometheus.Opts {
 	return prometheus.Opts{Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help}
 }
