@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/metrics"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -69,6 +70,7 @@ type pendingAuth struct {
 	proof     [32]byte
 	signature [32]byte // server signature for WELCOME
 	heartbeat time.Duration
+	started   time.Time // HELLO's arrival, for the handshake's duration (metrics.Now)
 }
 
 // authResult is the outcome of the device lookup of HELLO.
@@ -149,6 +151,7 @@ func (c *connection) handshaking(ctx actor.Context) {
 			perr = &protocol.Error{Code: protocol.CodeHandshakeFailed, Message: err.Error()}
 		}
 		c.closeWith(protocol.AppendRecord(nil, protocol.AppendRefusal(nil, perr)))
+		handshakeFailures.Inc()
 		return
 	}
 	c.sess = sess
@@ -177,6 +180,7 @@ func (c *connection) awaitingHello(ctx actor.Context) {
 	}
 	p := &pendingAuth{rid: string(hello.RegistrationID), heartbeat: c.env.Settings.negotiate(hello.Heartbeat)}
 	p.proof = hello.Proof
+	p.started = metrics.Now()
 	c.pending = p
 
 	self, system, data, rid := ctx.Self(), c.env.System, c.env.Data, p.rid
@@ -186,6 +190,7 @@ func (c *connection) awaitingHello(ctx actor.Context) {
 	})
 	if err != nil {
 		c.fail(&protocol.Error{Code: protocol.CodeServerBusy, Message: "connector busy", RetryAfter: 2 * time.Second})
+		handshakeFailures.Inc()
 		return
 	}
 	c.phase = authenticating
@@ -201,11 +206,13 @@ func (c *connection) authenticating(ctx actor.Context) {
 		if m.err != nil && !errors.Is(m.err, dataservice.ErrNotFound) {
 			c.env.Log.Warn("device lookup failed", "rid", c.pending.rid, "err", m.err)
 			c.fail(&protocol.Error{Code: protocol.CodeInternalError, Message: "device lookup failed", RetryAfter: 5 * time.Second})
+			handshakeFailures.Inc()
 			return
 		}
 		binding := c.sess.ChannelBinding()
 		if m.err != nil || !protocol.VerifyClientProof(m.device.StoredKey, binding, c.pending.proof) {
 			c.fail(&protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"})
+			handshakeFailures.Inc()
 			return
 		}
 		c.pending.signature = protocol.ServerSignature(m.device.ServerKey, binding)
@@ -236,6 +243,7 @@ func (c *connection) attaching(ctx actor.Context) {
 		})
 		c.sock.Ready(c.env.Settings.IdleTimeout(p.heartbeat))
 		c.phase = ready
+		handshakeSeconds.Since(p.started)
 	}
 }
 
@@ -384,14 +392,17 @@ func (c *connection) push(pushes []*Outgoing) {
 	}
 	*buf = b
 	c.write(b)
+	framesOut[protocol.TypePush].Add(len(pushes))
+	messagesSent.Add(len(pushes))
 }
 
 // writeFrame writes one frame, encoded by appendFrame, as one record.
 func (c *connection) writeFrame(appendFrame func([]byte) []byte) {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	b := append(*buf, 0, 0)
-	b = c.sealTail(appendFrame(b), 0)
+	b := appendFrame(append(*buf, 0, 0))
+	framesOut[b[2]].Inc() // the frame's type, after the record length
+	b = c.sealTail(b, 0)
 	*buf = b
 	c.write(b)
 }
@@ -426,6 +437,7 @@ func (c *connection) open(record []byte) (protocol.Header, []byte, bool) {
 		c.fail(&protocol.Error{Code: protocol.CodeMalformedFrame, Message: err.Error()})
 		return h, nil, false
 	}
+	framesIn[h.Type].Inc()
 	return h, body, true
 }
 
@@ -467,6 +479,7 @@ func (c *connection) write(b []byte) {
 	if _, err := c.sock.Write(b); err != nil {
 		if errors.Is(err, ErrSocketFull) {
 			c.fail(&protocol.Error{Code: protocol.CodeTooSlow, Message: "the device did not read what was sent to it"})
+			tooSlow.Inc()
 			return
 		}
 		c.close()

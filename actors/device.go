@@ -522,6 +522,7 @@ func (d *device) pump(ctx actor.Context) {
 		taken := 0
 		for _, e := range b.queue {
 			if len(b.inflight) >= s.Window {
+				windowFull.Inc()
 				break
 			}
 			taken++

@@ -17,6 +17,7 @@ func (d *device) ack(ctx actor.Context, acked []uint64) {
 		if !slices.Contains(acked, e.out.ID) {
 			return false
 		}
+		acknowledged(e.out.ID)
 		// Its own delivery may still come. For a broadcast caught up on,
 		// only if it was stored just now: the fanout of an older one was
 		// over long ago.

@@ -174,6 +174,7 @@ var ErrRouterBusy = errors.New("actors: router busy")
 
 func (r *router) enqueue(ctx actor.Context, req any, p dataservice.Priority) {
 	if len(r.queue) >= r.cfg.MaxQueue {
+		routerBusy.Inc()
 		if m, ok := req.(*Route); ok {
 			// Turned away: like devices of a failed connector, they wait
 			// in the inbox (or, online-only, are lost).
@@ -238,10 +239,13 @@ func (r *router) run(req any) any {
 	defer cancel()
 	switch m := req.(type) {
 	case *Route:
+		routerRoute.Inc()
 		return r.route(ctx, m)
 	case *Fanout:
+		routerFanout.Inc()
 		return r.fanout(ctx, m)
 	case *Withdraw:
+		routerWithdraw.Inc()
 		var errs []error
 		for _, c := range r.cfg.Routes.Connectors() {
 			errs = append(errs, c.Withdraw(ctx, m.ID, m.Expires))

@@ -162,6 +162,8 @@ func SpawnTask(system *actor.ActorSystem, cfg TaskConfig) *actor.PID {
 func (t *taskActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		tasksStarted.Inc()
+		tasksRunning.Add(1)
 		t.start(ctx)
 	case *taskTick:
 		if t.task.Rate > 0 {
@@ -214,10 +216,12 @@ func (t *taskActor) Receive(ctx actor.Context) {
 			return
 		}
 	case *taskFinished:
+		countTaskEnd(m.task.State)
 		t.task = m.task
 		t.stop(ctx)
 		return
 	case *actor.Stopped:
+		tasksRunning.Add(-1)
 		if t.stopTick != nil {
 			close(t.stopTick)
 		}
@@ -351,6 +355,8 @@ func (t *taskActor) committed(ctx actor.Context, m *pageCommitted) {
 	}
 	t.task = m.task
 	t.exhausted = m.done
+	taskPages.Inc()
+	taskDevices.Add(len(m.rids))
 	if len(m.rids) == 0 {
 		t.inflight--
 		return

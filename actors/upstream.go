@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/internal/metrics"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -135,9 +136,11 @@ func (w *writer) flushUpstreams(ctx actor.Context) {
 			msgs[i] = u.m
 		}
 		err := errors.ErrUnsupported
+		start := metrics.Now()
 		if q, ok := data.(dataservice.UpstreamQueue); ok {
 			err = q.EnqueueUpstream(context.Background(), msgs)
 		}
+		flushUpstreams.done(len(msgs), start, err)
 		if err != nil {
 			log.Warn("queueing upstream messages failed; their devices will send them again", "messages", len(msgs), "err", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/metrics"
 	"github.com/heraldpush/herald/internal/workpool"
 )
 
@@ -566,7 +567,9 @@ func (w *writer) flushSessions(ctx actor.Context) {
 				ss = append(ss, p.s)
 				ps = append(ps, p)
 			}
+			start := metrics.Now()
 			gens, err := data.PutSessions(context.Background(), ss, ttl)
+			flushSessions.done(len(ss), start, err)
 			for i, p := range ps {
 				res := sessionResult{err: err}
 				if err == nil {
@@ -596,7 +599,9 @@ func (w *writer) flushRemovals(ctx actor.Context) {
 		for _, r := range batch {
 			copies = append(copies, r.copies...)
 		}
+		start := metrics.Now()
 		existed, err := data.RemoveInbox(context.Background(), copies)
+		flushRemovals.done(len(copies), start, err)
 		off := 0
 		for _, r := range batch {
 			res := removalResult{err: err}
@@ -625,6 +630,7 @@ const maxSettleItems = 2048
 func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	if w.dropped > 0 {
 		w.log.Warn("per-device receipts dropped: too many waiting to be written", "dropped", w.dropped, "waiting", len(w.sends)+len(w.others))
+		receiptsDropped.Add(w.dropped)
 		w.dropped = 0
 	}
 	if w.settling != nil {
@@ -719,7 +725,9 @@ func (w *writer) settle(ctx actor.Context, b *settleBatch) {
 	w.settling = b
 	self, root, data := ctx.Self(), w.root, w.data
 	go func() {
+		start := metrics.Now()
 		res, err := data.Settle(context.Background(), b.st)
+		flushSettlements.done(len(b.st.Ends)+len(b.st.Sends)+len(b.st.Receipts)+len(b.st.Cursors)+len(b.st.Deltas), start, err)
 		root.Send(self, &settled{b: b, res: res, err: err})
 	}()
 }

@@ -288,6 +288,7 @@ func (c *Connector) onOpen(nc *netpoll.Conn) {
 	sc.deadline.Store(int32(now + int64((c.cfg.HandshakeTimeout+time.Second-1)/time.Second)))
 	sc.pid = c.env.SpawnConnection(sc)
 	nc.SetValue(sc)
+	connectionsOpened.Inc()
 	c.trim.changed()
 }
 
@@ -326,6 +327,7 @@ func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
 				code = protocol.CodeFrameTooLarge
 			}
 			c.kick(sc, &protocol.Error{Code: code, Message: err.Error()})
+			cutMalformed.Inc()
 			return
 		}
 		if body == nil {
@@ -337,6 +339,7 @@ func (c *Connector) onData(nc *netpoll.Conn, data []byte) {
 			nc.PauseReading() // for good: the count never drops to zero again
 			c.kick(sc, &protocol.Error{Code: protocol.CodeFlooding,
 				Message: "more than " + strconv.Itoa(c.cfg.FloodLimit) + " frames sent ahead of the server", RetryAfter: floodRetryAfter})
+			cutFlooding.Inc()
 			return
 		}
 		root.Send(sc.pid, &actors.Inbound{Record: append([]byte(nil), body...)})
@@ -374,6 +377,7 @@ func (c *Connector) refuseRecord1(sc *socket, buf []byte) bool {
 		e = &protocol.Error{Code: protocol.CodeUnsupportedVersion, Message: "unsupported protocol version; this server speaks version " + strconv.Itoa(protocol.Version)}
 	}
 	c.kick(sc, e)
+	cutMalformed.Inc()
 	return true
 }
 
@@ -432,6 +436,7 @@ func (c *Connector) sweepSocket(sc *socket, now int64, floodSweeps uint32) {
 	if late {
 		sc.flags.Or(expired)
 		c.env.System.Root.Send(sc.pid, &actors.DeadlinePassed{})
+		cutTimeout.Inc()
 		return
 	}
 	sweeps := (f & floodSweepsMask) >> floodSweepsShift
@@ -446,6 +451,7 @@ func (c *Connector) sweepSocket(sc *socket, now int64, floodSweeps uint32) {
 	if sweeps >= floodSweeps {
 		sc.flags.Or(expired)
 		c.cfg.Log.Warn("device connection held back for too long; closing", "remote", sc.nc.RemoteAddr(), "seconds", sweeps)
+		cutFlooding.Inc()
 		c.env.System.Root.Send(sc.pid, &actors.Kick{Err: &protocol.Error{Code: protocol.CodeFlooding,
 			Message: "frames sent faster than the server handles them for " + strconv.Itoa(int(sweeps)) + "s", RetryAfter: floodRetryAfter}})
 		return

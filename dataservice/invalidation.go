@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/heraldpush/herald/internal/metrics"
 )
 
 // The invalidation stream keeps the caches of other processes correct. A
@@ -237,6 +239,7 @@ func (s *Source) await(ctx context.Context, subs []*Subscription, seq uint64) er
 			case <-changed:
 			case <-deadline.C:
 				sub.Close() // too slow: cut it off, then wait its lease out
+				followersCut.Inc()
 			case <-ctx.Done():
 				deadline.Stop()
 				return fmt.Errorf("dataservice: waiting for caches to drop a written key: %w", ctx.Err())
@@ -253,10 +256,14 @@ func (s *Source) invalidate(ctx context.Context, inv []Invalidation) error {
 		return nil
 	}
 	subs, seq := s.publish(inv)
+	invalidationsPublished.Add(len(inv))
 	if len(subs) == 0 {
 		return nil
 	}
-	return s.await(ctx, subs, seq)
+	start := metrics.Now()
+	err := s.await(ctx, subs, seq)
+	invalidationSeconds.Since(start)
+	return err
 }
 
 // Put implements Store. An unconditional Put of a cached kind first tries

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/gateway/audience"
 	"github.com/heraldpush/herald/gateway/push"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/metrics"
 )
 
 type pushResponse struct {
@@ -100,7 +101,8 @@ func (g *Gateway) estimateAudience(w http.ResponseWriter, r *http.Request, app *
 // devices (the call waits until the connectors took it), in a task for
 // everything else. It returns the message id; a push whose cid was used
 // within 24 h returns that push's id and sends nothing.
-func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *push.Plan) (uint64, error) {
+func (g *Gateway) submit(ctx context.Context, app *dataservice.App, plan *push.Plan) (_ uint64, err error) {
+	defer func(start time.Time) { countPush(plan, start, err) }(metrics.Now())
 	if plan.Inline() {
 		rids, err := push.Listed(ctx, g.data, app, plan.Audience)
 		if err != nil {

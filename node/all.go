@@ -26,6 +26,7 @@ import (
 	"github.com/heraldpush/herald/internal/ids"
 	"github.com/heraldpush/herald/portal"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // AllConfig configures `herald all`.
@@ -50,6 +51,10 @@ type AllConfig struct {
 	// AdminToken guards admin endpoints. Empty means: use the token stored
 	// on first start, or generate one then (see AllNode.NewAdminToken).
 	AdminToken string
+	// Metrics, if not empty, is an address where /metrics is served
+	// without a token (beside /metrics on the REST port, which needs the
+	// admin token). Bind it where only Prometheus reaches it.
+	Metrics string
 	// Node numbers this process in message ids (0..1023).
 	Node int
 	// Connector configures the device listener (its Listen defaults to
@@ -88,6 +93,9 @@ type AllNode struct {
 	httpLn  net.Listener
 	health  *health.Checker
 	dataDir string
+
+	metrics   *h2c.Server // the --metrics listener, if any
+	metricsLn net.Listener
 }
 
 // Config names of cluster-wide settings in the store.
@@ -172,7 +180,15 @@ func StartAll(cfg AllConfig) (_ *AllNode, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.http = httpServer(withPortal(api, pt), "rest", httpCaps, cfg.Gateway.Accounts.TrustedProxies, cfg.BodyTimeout, cfg.Log)
+	own := append(append(cacheMetrics(n.cache), connectorMetrics(n.conn)...), levelDBMetrics(n.store)...)
+	mh, err := newMetrics([][]prometheus.Collector{dataserviceSets, connectorSets, gatewaySets}, own...)
+	if err != nil {
+		return nil, err
+	}
+	n.http = httpServer(withMetrics(withPortal(api, pt), mh, adminHash, "admin"), "rest", httpCaps, cfg.Gateway.Accounts.TrustedProxies, cfg.BodyTimeout, cfg.Log)
+	if n.metrics, n.metricsLn, err = metricsListener(cfg.Metrics, mh, cfg.Log); err != nil {
+		return nil, err
+	}
 	n.http.RegisterOnShutdown(pt.Close) // live funnels do not hold the shutdown
 	go func() {
 		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -202,7 +218,7 @@ func (n *AllNode) openData(cfg AllConfig) (dataservice.Client, error) {
 	if n.cache, err = cache.New(cfg.Cache); err != nil {
 		return nil, err
 	}
-	n.data = dataservice.New(dataservice.NewCachedStore(n.store, n.cache, 0, nil))
+	n.data = dataservice.New(dataservice.NewCachedStore(dataservice.InstrumentStore(n.store), n.cache, 0, nil))
 	return n.data, nil
 }
 
@@ -221,6 +237,10 @@ func (n *AllNode) stats() any {
 // HTTPAddr returns the REST API address.
 func (n *AllNode) HTTPAddr() net.Addr { return n.httpLn.Addr() }
 
+// MetricsAddr returns the address of the separate metrics listener, or
+// nil without one.
+func (n *AllNode) MetricsAddr() net.Addr { return addrOf(n.metricsLn) }
+
 // DeviceAddr returns the device listener address.
 func (n *AllNode) DeviceAddr() net.Addr { return n.conn.Addr() }
 
@@ -235,6 +255,9 @@ func (n *AllNode) Close(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.metrics != nil {
+		errs = append(errs, n.metrics.Shutdown(ctx))
 	}
 	if n.gw != nil {
 		n.gw.Close()

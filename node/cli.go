@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -317,6 +318,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("all", stderr)
 	dataDir := f.string("data", "./herald-data", "directory of the embedded store")
 	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
+	metricsAddr := f.string("metrics", "", metricsUsage)
 	deviceAddr := f.string("device", "127.0.0.1:7100", "device TCP address")
 	advertise := f.string("device-advertise", "", "device address given to devices by dispatch (default: the listening address)")
 	heartbeat := f.duration("heartbeat", 180*time.Second, "heartbeat granted to devices that ask for none")
@@ -340,6 +342,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		HTTP:        *httpAddr,
 		HTTPConns:   *httpCaps,
 		BodyTimeout: *bodyTimeout,
+		Metrics:     *metricsAddr,
 		AdminToken:  os.Getenv("HERALD_ADMIN_TOKEN"),
 		Node:        *node,
 		Log:         log,
@@ -367,10 +370,20 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "herald %s running\n  REST API    http://%s\n  devices     tcp://%s\n  portal      http://%s/portal/\n  data        %s\n",
 		Version(), n.HTTPAddr(), n.DeviceAddr(), n.HTTPAddr(), data)
+	printMetricsAddr(stdout, n.MetricsAddr())
 	if n.NewAdminToken != "" {
 		printAdminToken(stdout, n.NewAdminToken)
 	}
 	return serveUntilSignal(ctx, stop, n, stdout, stderr)
+}
+
+// metricsUsage is the help of --metrics.
+const metricsUsage = "address serving Prometheus metrics at /metrics without a token (default: none; /metrics on the REST port needs the admin token). Bind it where only Prometheus reaches it"
+
+func printMetricsAddr(w io.Writer, addr net.Addr) {
+	if addr != nil {
+		fmt.Fprintf(w, "  metrics     http://%s/metrics\n", addr)
+	}
 }
 
 func printAdminToken(w io.Writer, token string) {
@@ -485,6 +498,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("gateway", stderr)
 	dataservices := f.string("dataservice", "http://127.0.0.1:8090", "comma-separated URLs of dataservice instances")
 	httpAddr := f.string("http", "127.0.0.1:8080", "REST API address")
+	metricsAddr := f.string("metrics", "", metricsUsage)
 	node := f.int("node", 0, "number of this gateway in message ids, 0..1023; each gateway of a cluster needs its own (it is claimed in the dataservice: a gateway does not start on a node another one holds)")
 	refresh := f.duration("refresh", time.Second, "how often the connector registry is read")
 	webhookPrivate := f.bool("webhook-private-networks", false, webhookPrivateUsage)
@@ -506,6 +520,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		HTTP:         *httpAddr,
 		HTTPConns:    *httpCaps,
 		BodyTimeout:  *bodyTimeout,
+		Metrics:      *metricsAddr,
 		AdminToken:   os.Getenv("HERALD_ADMIN_TOKEN"),
 		Node:         *node,
 		Refresh:      *refresh,
@@ -521,6 +536,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "herald %s gateway running\n  REST API    http://%s\n  dataservice %s\n", Version(), n.HTTPAddr(), *dataservices)
+	printMetricsAddr(stdout, n.MetricsAddr())
 	if n.NewAdminToken != "" {
 		printAdminToken(stdout, n.NewAdminToken)
 	}

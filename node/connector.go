@@ -21,6 +21,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/remote"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/health"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ConnectorConfig configures `herald connector`.
@@ -152,8 +153,12 @@ func StartConnector(cfg ConnectorConfig) (_ *ConnectorNode, err error) {
 		}
 		return nil
 	})
+	mh, err := newMetrics([][]prometheus.Collector{connectorSets}, append(connectorMetrics(n.conn), cacheMetrics(n.data.Cache())...)...)
+	if err != nil {
+		return nil, err
+	}
 	n.http = httpServer(withOperations(n.conn.InternalHandler(cfg.ClusterToken), n.health, cfg.ClusterToken, "connector", cfg.ID,
-		func() any { return map[string]any{"connector": n.conn.Stats(), "http": n.http.Conns().Stats()} }),
+		func() any { return map[string]any{"connector": n.conn.Stats(), "http": n.http.Conns().Stats()} }, mh),
 		"internal", httpCaps, nil, cfg.BodyTimeout, cfg.Log)
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/dataservice/storespec"
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/health"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DataserviceConfig configures `herald dataservice`.
@@ -76,7 +77,7 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 		return nil, err
 	}
 	n.health.Add("store", storeReady(n.store))
-	n.source = dataservice.NewSource(n.store, cfg.Invalidation)
+	n.source = dataservice.NewSource(dataservice.InstrumentStore(n.store), cfg.Invalidation)
 	n.data = dataservice.New(n.source)
 	srv, err := remote.NewServer(remote.ServerConfig{Token: cfg.Token, Log: cfg.Log}, n.source, n.data, n.source)
 	if err != nil {
@@ -85,11 +86,15 @@ func StartDataservice(cfg DataserviceConfig) (_ *DataserviceNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("dataservice: listen on %s: %w", cfg.HTTP, err)
 	}
+	mh, err := newMetrics([][]prometheus.Collector{dataserviceSets}, levelDBMetrics(n.store)...)
+	if err != nil {
+		return nil, err
+	}
 	limit := openFileLimit()
 	httpCaps := cfg.HTTPConns.resolve(defaultBudgets(limit, storeReserve, false).http)
 	warnOverLimit(cfg.Log, limit, storeReserve, httpCaps)
 	n.http = httpServer(withOperations(srv.Handler(), n.health, cfg.Token, "dataservice", "",
-		func() any { return map[string]any{"http": n.http.Conns().Stats()} }),
+		func() any { return map[string]any{"http": n.http.Conns().Stats()} }, mh),
 		"internal", httpCaps, nil, cfg.BodyTimeout, cfg.Log)
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/internal/h2c"
 	"github.com/heraldpush/herald/internal/health"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // GatewayConfig configures `herald gateway`.
@@ -50,6 +51,10 @@ type GatewayConfig struct {
 	NodeClaimTTL time.Duration
 	// Gateway configures the REST API.
 	Gateway gateway.Config
+	// Metrics, if not empty, is an address where /metrics is served
+	// without a token (beside /metrics on the REST port, which needs the
+	// admin token). Bind it where only Prometheus reaches it.
+	Metrics string
 	// Refresh is how often the connector registry is read. Zero means 1s.
 	Refresh time.Duration
 	// Cache configures the cache of records read. Zero fields take
@@ -73,6 +78,9 @@ type GatewayNode struct {
 	ln      net.Listener
 	claim   *nodeClaim
 	health  *health.Checker
+
+	metrics   *h2c.Server // the --metrics listener, if any
+	metricsLn net.Listener
 
 	closed   sync.Once
 	closeErr error
@@ -146,10 +154,17 @@ func StartGateway(cfg GatewayConfig) (_ *GatewayNode, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", cfg.HTTP, err)
 	}
+	mh, err := newMetrics([][]prometheus.Collector{gatewaySets}, cacheMetrics(n.data.Cache())...)
+	if err != nil {
+		return nil, err
+	}
 	limit := openFileLimit()
 	httpCaps := cfg.HTTPConns.resolve(defaultBudgets(limit, plainReserve, false).http)
 	warnOverLimit(cfg.Log, limit, plainReserve, httpCaps)
-	n.http = httpServer(n.gw.Handler(), "rest", httpCaps, cfg.Gateway.Accounts.TrustedProxies, cfg.BodyTimeout, cfg.Log)
+	n.http = httpServer(withMetrics(n.gw.Handler(), mh, adminHash, "admin"), "rest", httpCaps, cfg.Gateway.Accounts.TrustedProxies, cfg.BodyTimeout, cfg.Log)
+	if n.metrics, n.metricsLn, err = metricsListener(cfg.Metrics, mh, cfg.Log); err != nil {
+		return nil, err
+	}
 	go func() {
 		if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Log.Error("http server stopped", "err", err)
@@ -167,6 +182,10 @@ func (n *GatewayNode) stats() any {
 // HTTPAddr returns the REST API address.
 func (n *GatewayNode) HTTPAddr() net.Addr { return n.ln.Addr() }
 
+// MetricsAddr returns the address of the separate metrics listener, or
+// nil without one.
+func (n *GatewayNode) MetricsAddr() net.Addr { return addrOf(n.metricsLn) }
+
 // Failed gets an error if the gateway must stop: another gateway took its
 // node number while it could not renew its claim.
 func (n *GatewayNode) Failed() <-chan error { return n.claim.Failed() }
@@ -183,6 +202,9 @@ func (n *GatewayNode) close(ctx context.Context) error {
 	var errs []error
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	if n.metrics != nil {
+		errs = append(errs, n.metrics.Shutdown(ctx))
 	}
 	if n.gw != nil {
 		n.gw.Close()

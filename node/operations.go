@@ -2,7 +2,6 @@ package node
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -31,14 +30,15 @@ type processFigures struct {
 // withOperations serves, next to h, what operators read from a connector
 // or dataservice, which have no admin API: to anyone, GET /healthz and
 // GET /readyz from checks; to callers with the cluster token,
-// net/http/pprof under /debug/pprof/, and the process's runtime figures
+// net/http/pprof under /debug/pprof/, the process's runtime figures
 // (runtimestats, plus what components returns, if not nil) at GET
-// /internal/v1/runtime. Other paths go to h, but for those not in their
-// clean form, which get a JSON 400 (api.CheckPath) rather than a mux's
-// HTML redirect.
-func withOperations(h http.Handler, checks *health.Checker, clusterToken, role, id string, components func() any) http.Handler {
+// /internal/v1/runtime, and its Prometheus metrics (metricsHandler) at
+// /metrics. Other paths go to h, but for those not in their clean form,
+// which get a JSON 400 (api.CheckPath) rather than a mux's HTML redirect.
+func withOperations(h http.Handler, checks *health.Checker, clusterToken, role, id string, components func() any, metricsHandler http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(clusterToken))
 	ops := http.NewServeMux()
+	ops.Handle(metricsPath, metricsHandler)
 	ops.HandleFunc("/debug/pprof/", pprof.Index)
 	ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -69,13 +69,11 @@ func withOperations(h http.Handler, checks *health.Checker, clusterToken, role, 
 			checks.ServeHTTP(w, r)
 			return
 		}
-		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath {
+		if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") && r.URL.Path != runtimePath && r.URL.Path != metricsPath {
 			h.ServeHTTP(w, r)
 			return
 		}
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token))
-		if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if !bearerMatches(r, want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald cluster"`)
 			operationsError(w, http.StatusUnauthorized, "unauthorized", r.URL.Path+" needs Authorization: Bearer <cluster token>")
 			return

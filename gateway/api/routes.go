@@ -112,24 +112,29 @@ func NewMux(routes []Route, auth *Authenticator, writeError ErrorWriter) http.Ha
 		routes := byPattern[pattern]
 		rows := make([]*served, len(routes))
 		for i := range routes {
-			rows[i] = &served{Route: routes[i], auth: auth, writeError: writeError, wildcards: wildcards(pattern)}
+			rows[i] = &served{Route: routes[i], auth: auth, writeError: writeError, wildcards: wildcards(pattern),
+				metrics: newRouteMetrics(routes[i].Method + " " + pattern)}
 		}
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			var allowed []string
 			for _, s := range rows {
 				// HEAD is GET without the body (net/http drops it).
 				if s.Method == r.Method || (r.Method == http.MethodHead && s.Method == http.MethodGet) {
-					s.serve(w, r)
+					s.metrics.serve(w, r, s.serve)
 					return
 				}
 				allowed = append(allowed, s.Method)
 			}
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeError(w, r, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			unmatched.serve(w, r, func(w http.ResponseWriter, r *http.Request) {
+				writeError(w, r, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			})
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+		unmatched.serve(w, r, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
+		})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux would redirect a path with "." or ".." segments or
@@ -166,6 +171,7 @@ type served struct {
 	auth       *Authenticator
 	writeError ErrorWriter
 	wildcards  []string // the names of the pattern's wildcards, for audit targets
+	metrics    *routeMetrics
 }
 
 func (s *served) serve(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/gateway/api"
 	"github.com/heraldpush/herald/gateway/lease"
 	"github.com/heraldpush/herald/internal/ids"
+	"github.com/heraldpush/herald/internal/metrics"
 )
 
 // Delivery delivers the upstream messages of devices to their apps'
@@ -391,6 +392,11 @@ func (c *Delivery) run(ctx context.Context, d *drain) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
+	defer func() {
+		if failures > 0 {
+			failing.Add(-1)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -409,9 +415,12 @@ func (c *Delivery) run(ctx context.Context, d *drain) {
 			// The store failed, not the webhook: try again soon, without
 			// backing off the webhook.
 			log.Warn("reading or clearing the upstream queue failed; will retry", "err", err)
+			storeFailures.Inc()
 			timer.Reset(c.cfg.MinBackoff)
 		case err != nil:
-			failures++
+			if failures++; failures == 1 {
+				failing.Add(1)
+			}
 			wait := c.backoff(failures)
 			log.Warn("delivering upstream messages to the webhook failed; will retry", "attempt", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
 			// Enqueues do not cut the wait short; a new URL or secret
@@ -425,10 +434,10 @@ func (c *Delivery) run(ctx context.Context, d *drain) {
 			}
 			timer.Reset(0)
 		case n > 0:
-			failures = 0
+			failures = recovered(failures)
 			timer.Reset(0) // more may wait: read on at once
 		default:
-			failures = 0
+			failures = recovered(failures)
 			timer.Reset(c.cfg.Poll)
 		}
 	}
@@ -474,6 +483,7 @@ func (c *Delivery) deliverHead(ctx context.Context, d *drain) (int, error) {
 	if err := c.post(ctx, hook, msgs); err != nil {
 		return 0, &webhookError{err}
 	}
+	countDelivered(msgs)
 	keys := make([]string, len(msgs))
 	for i, m := range msgs {
 		keys[i] = m.Key
@@ -536,14 +546,19 @@ func (c *Delivery) post(ctx context.Context, hook *dataservice.Webhook, msgs []d
 	req.Header.Set("User-Agent", "Herald-Webhook/1")
 	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
 	req.Header.Set(SignatureHeader, Sign(hook.Secret, ts, body))
+	start := metrics.Now()
 	resp, err := c.client.Do(req)
 	if err != nil {
+		postsFailed.Inc()
 		return fmt.Errorf("webhook %s: %w", hook.URL, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxWebhookAnswer)) // lets the connection be reused
 	resp.Body.Close()
+	postSeconds.Since(start)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		postsRejected.Inc()
 		return fmt.Errorf("webhook %s answered %s", hook.URL, resp.Status)
 	}
+	postsDelivered.Inc()
 	return nil
 }

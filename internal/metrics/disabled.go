@@ -1,0 +1,7 @@
+//go:build nometrics
+
+package metrics
+
+// Enabled reports whether observations are recorded: false in a build
+// with the tag nometrics.
+const Enabled = false
