@@ -12,6 +12,7 @@ import (
 	as "github.com/aerospike/aerospike-client-go/v7"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/clienttest"
 	"github.com/heraldpush/herald/dataservice/storetest"
 )
 
@@ -82,6 +83,18 @@ func TestConformance(t *testing.T) {
 	testConfig(t) // skip at once rather than in every subtest
 	truncateOldRecords(t)
 	storetest.Run(t, newTestStore)
+}
+
+// TestServiceConformance runs the dataservice client suite (every Herald
+// operation: apps, devices, sessions, messages, broadcasts, reports…) over
+// an Aerospike store, as `herald all --store aerospike://…` serves it.
+func TestServiceConformance(t *testing.T) {
+	testConfig(t)
+	clienttest.Run(t, func(t testing.TB) dataservice.Client {
+		s := newTestStore(t)
+		t.Cleanup(func() { s.Close() })
+		return dataservice.New(s)
+	})
 }
 
 func BenchmarkStore(b *testing.B) {

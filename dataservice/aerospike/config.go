@@ -91,12 +91,34 @@ type Config struct {
 	// the wait for the server to index existing records. Zero means 30s.
 	IndexTimeout time.Duration
 
-	// RelaxedReads reads a strong-consistency namespace with session
-	// consistency: faster, but a read through this Store may miss a write
-	// another client has acknowledged, which the Store contract forbids.
-	// False, the default, linearizes reads. Namespaces in AP mode ignore it.
-	RelaxedReads bool
+	// ReadMode is how reads see writes: ReadModeAuto (the zero value)
+	// linearizes reads on a strong-consistency namespace (Enterprise
+	// Edition) and uses the server's default on any other (Community
+	// Edition refuses the linearize flag, ENTERPRISE_ONLY, whatever the
+	// namespace's mode). Open reads the namespace's mode; see ReadMode.
+	ReadMode ReadMode
 }
+
+// ReadMode selects the consistency of reads (Config.ReadMode).
+type ReadMode string
+
+// Read modes.
+const (
+	// ReadModeAuto linearizes reads if the namespace has strong
+	// consistency, and uses ReadModeSession otherwise.
+	ReadModeAuto ReadMode = ""
+	// ReadModeLinearize linearizes every read: a read sees every write
+	// acknowledged before it, through any client, even while nodes fail.
+	// It needs a strong-consistency namespace (Enterprise Edition); Open
+	// fails with ErrInvalid on any other.
+	ReadModeLinearize ReadMode = "linearize"
+	// ReadModeSession reads with session consistency on a
+	// strong-consistency namespace (faster; a read may miss a write
+	// another client had acknowledged), and sends no consistency flag to
+	// an AP namespace, which reads the master copy: read-your-writes while
+	// no node fails.
+	ReadModeSession ReadMode = "session"
+)
 
 // DefaultPort is the port of a host given without one.
 const DefaultPort = 3000
@@ -220,6 +242,8 @@ func (cfg Config) validate() error {
 		return invalid("MinConnectionsPerNode %d exceeds ConnectionQueueSize %d", cfg.MinConnectionsPerNode, cfg.ConnectionQueueSize)
 	case cfg.User == "" && cfg.Password != "":
 		return invalid("Password without User")
+	case cfg.ReadMode != ReadModeAuto && cfg.ReadMode != ReadModeLinearize && cfg.ReadMode != ReadModeSession:
+		return invalid("ReadMode %q is not linearize or session", cfg.ReadMode)
 	}
 	for _, h := range cfg.Hosts {
 		if _, err := parseHost(h); err != nil {

@@ -75,13 +75,19 @@ func Open(cfg Config) (*Store, error) {
 		client:    client,
 		namespace: cfg.Namespace,
 		setPrefix: cfg.SetPrefix,
-		pol:       newPolicies(cfg),
 		cfg:       cfg,
 	}
-	if err := s.checkNamespace(); err != nil {
+	strong, err := s.checkNamespace()
+	if err != nil {
 		client.Close()
 		return nil, err
 	}
+	if cfg.ReadMode == ReadModeLinearize && !strong {
+		client.Close()
+		return nil, fmt.Errorf("dataservice/aerospike: open: namespace %q: %w: read mode linearize needs strong-consistency true (Enterprise Edition); "+
+			"this namespace is in AP mode (use read-mode session, or leave it out)", cfg.Namespace, dataservice.ErrInvalid)
+	}
+	s.pol = newPolicies(cfg, strong && cfg.ReadMode != ReadModeSession)
 	for _, kind := range cfg.IndexKinds {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.IndexTimeout)
 		err := s.ensureIndex(ctx, kind)
@@ -105,25 +111,26 @@ func connectError(err as.Error) error {
 
 // checkNamespace fails with ErrInvalid if the cluster lacks the namespace
 // (every call would fail with INVALID_NAMESPACE) or if the namespace's
-// configuration breaks the contract (see namespaceProblem).
-func (s *Store) checkNamespace() error {
+// configuration breaks the contract (see namespaceProblem). It reports
+// whether the namespace has strong consistency.
+func (s *Store) checkNamespace() (bool, error) {
 	nodes := s.client.GetNodes()
 	if len(nodes) == 0 {
-		return fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no node", dataservice.ErrUnavailable)
+		return false, fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no node", dataservice.ErrUnavailable)
 	}
 	nsInfo := "namespace/" + s.namespace
 	info, err := nodes[0].RequestInfo(&as.InfoPolicy{Timeout: s.cfg.ConnectTimeout}, "namespaces", nsInfo)
 	if err != nil {
-		return fmt.Errorf("dataservice/aerospike: open: reading the namespace configuration: %w: %w", dataservice.ErrUnavailable, err)
+		return false, fmt.Errorf("dataservice/aerospike: open: reading the namespace configuration: %w: %w", dataservice.ErrUnavailable, err)
 	}
 	if !slices.Contains(strings.Split(info["namespaces"], ";"), s.namespace) {
-		return fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no namespace %q (it has %q)",
+		return false, fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no namespace %q (it has %q)",
 			dataservice.ErrInvalid, s.namespace, info["namespaces"])
 	}
 	if err := namespaceProblem(infoParams(info[nsInfo])); err != nil {
-		return fmt.Errorf("dataservice/aerospike: open: namespace %q: %w: %w", s.namespace, dataservice.ErrInvalid, err)
+		return false, fmt.Errorf("dataservice/aerospike: open: namespace %q: %w: %w", s.namespace, dataservice.ErrInvalid, err)
 	}
-	return nil
+	return infoParams(info[nsInfo])["strong-consistency"] == "true", nil
 }
 
 // infoParams parses the "name=value;name=value" reply of an info command.
@@ -514,9 +521,15 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 		wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
 		wp.Generation = generation
 	}
-	existed, aerr := s.client.Delete(wp, k)
-	if aerr != nil {
-		return false, s.fail(ctx, op, kind, key, aerr)
+	// An Operate with a delete operation, unlike the server's plain
+	// delete, treats a record past its expiry (not yet reclaimed by nsup)
+	// as missing.
+	existed := true
+	if _, aerr := s.client.Operate(wp, k, as.DeleteOp()); aerr != nil {
+		if resultCode(aerr) != types.KEY_NOT_FOUND_ERROR {
+			return false, s.fail(ctx, op, kind, key, aerr)
+		}
+		existed = false
 	}
 	if generation != 0 && !existed {
 		return false, fmt.Errorf("dataservice/aerospike: delete %s %q: %w: the record does not exist",
