@@ -1,6 +1,7 @@
 package aerospike
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -97,6 +98,17 @@ func TestServiceConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceIndexes runs the suite with no directory kinds: every
+// Scan is a secondary-index query.
+func TestConformanceIndexes(t *testing.T) {
+	testConfig(t)
+	storetest.Run(t, func(t testing.TB) dataservice.Store {
+		s := newTestStore(t).(*Store)
+		s.cfg.DirectoryKinds = []dataservice.Kind{}
+		return s
+	})
+}
+
 func BenchmarkStore(b *testing.B) {
 	testConfig(b)
 	storetest.Bench(b, newTestStore)
@@ -134,4 +146,79 @@ func truncateOldRecords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dirSize returns the number of keys in the directory of group.
+func dirSize(t *testing.T, s *Store, kind dataservice.Kind, group string) (int, uint32) {
+	t.Helper()
+	dk, err := s.dirKey(kind, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, aerr := s.client.Operate(nil, dk, as.MapSizeOp(binMembers))
+	if aerr != nil {
+		t.Fatalf("directory size: %v", aerr)
+	}
+	n, _ := toInt(rec.Bins[binMembers])
+	return n, rec.Generation
+}
+
+func TestDirectory(t *testing.T) {
+	s := newTestStore(t).(*Store)
+	defer s.Close()
+	ctx := context.Background()
+	kind := dataservice.KindInbox
+	t.Run("deleted keys are cleaned by Scan", func(t *testing.T) {
+		for i := range 10 {
+			if _, err := s.Put(ctx, kind, fmt.Sprintf("c/%03d", i), []byte{1}, dataservice.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys := make([]string, 9)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("c/%03d", i)
+		}
+		if _, err := s.DeleteMany(ctx, kind, keys); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := dirSize(t, s, kind, "c/"); n != 10 {
+			t.Fatalf("directory after deletes has %d keys, want the 10 (deletes leave them)", n)
+		}
+		got, err := s.Scan(ctx, kind, "c/", "", 5)
+		if err != nil || len(got) != 1 || got[0].Key != "c/009" {
+			t.Fatalf("Scan = %v, %v; want c/009", got, err)
+		}
+		if n, _ := dirSize(t, s, kind, "c/"); n != 1 {
+			t.Fatalf("directory after Scan has %d keys, want 1", n)
+		}
+	})
+	t.Run("a write bumps the generation the clean-up checks", func(t *testing.T) {
+		_, gen := dirSize(t, s, kind, "c/")
+		if err := s.addMembers(ctx, kind, []string{"c/009"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, gen2 := dirSize(t, s, kind, "c/"); gen2 == gen {
+			t.Fatalf("re-adding a key left the directory's generation at %d: a racing clean-up could remove it", gen)
+		}
+	})
+	t.Run("a growing directory is cleaned", func(t *testing.T) {
+		writes := make([]dataservice.Write, cleanAt-1)
+		keys := make([]string, len(writes))
+		for i := range writes {
+			keys[i] = fmt.Sprintf("d/%04d", i)
+			writes[i] = dataservice.Write{Kind: kind, Key: keys[i], Value: []byte{1}}
+		}
+		if err := s.PutMany(ctx, writes); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteMany(ctx, kind, keys); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, kind, "d/9999", []byte{1}, dataservice.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := dirSize(t, s, kind, "d/"); n != 1 {
+			t.Fatalf("directory after reaching %d keys has %d, want 1", cleanAt, n)
+		}
+	})
 }

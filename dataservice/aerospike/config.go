@@ -87,6 +87,13 @@ type Config struct {
 	// Herald kinds whose keys have groups; an empty slice means none.
 	IndexKinds []dataservice.Kind
 
+	// DirectoryKinds are the kinds whose groups Scan finds through a keyed
+	// directory record rather than a secondary-index query (see
+	// directory.go): the groups a device connect reads. Nil means
+	// DefaultDirectoryKinds; an empty slice means none. A kind's groups
+	// must stay within a few thousand records.
+	DirectoryKinds []dataservice.Kind
+
 	// IndexTimeout bounds the creation of one secondary index, including
 	// the wait for the server to index existing records. Zero means 30s.
 	IndexTimeout time.Duration
@@ -159,6 +166,11 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindAudit,
 }
 
+// DefaultDirectoryKinds are the kinds whose groups have directories by
+// default: a device's inbox and an app's broadcasts, which every connect
+// reads.
+var DefaultDirectoryKinds = []dataservice.Kind{dataservice.KindInbox, dataservice.KindBroadcast}
+
 // DefaultConfig returns the configuration used for zero fields. Hosts and
 // Namespace are empty and must be set.
 func DefaultConfig() Config {
@@ -172,6 +184,7 @@ func DefaultConfig() Config {
 		ConnectionQueueSize: DefaultConnectionQueueSize,
 		IdleTimeout:         DefaultIdleTimeout,
 		IndexKinds:          append([]dataservice.Kind(nil), groupKinds...),
+		DirectoryKinds:      append([]dataservice.Kind(nil), DefaultDirectoryKinds...),
 		IndexTimeout:        DefaultIndexTimeout,
 	}
 }
@@ -203,6 +216,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.IndexKinds == nil {
 		cfg.IndexKinds = d.IndexKinds
 	}
+	if cfg.DirectoryKinds == nil {
+		cfg.DirectoryKinds = d.DirectoryKinds
+	}
 	return cfg
 }
 
@@ -229,6 +245,8 @@ func (cfg Config) validate() error {
 		return invalid("namespace %q is not a valid Aerospike namespace name", cfg.Namespace)
 	case strings.ContainsAny(cfg.SetPrefix, ":;\x00"):
 		return invalid("SetPrefix %q contains ':', ';' or 0x00", cfg.SetPrefix)
+	case len(cfg.SetPrefix)+len(dirSetSuffix) > maxSetName:
+		return invalid("SetPrefix %q leaves no room for the directory set %q in a %d-byte set name", cfg.SetPrefix, dirSetSuffix, maxSetName)
 	case len(cfg.SetPrefix) >= maxSetName:
 		return invalid("SetPrefix %q leaves no room for a kind in a %d-byte set name", cfg.SetPrefix, maxSetName)
 	case cfg.ConnectTimeout < 0 || cfg.TotalTimeout < 0 || cfg.SocketTimeout < 0 || cfg.ScanTimeout < 0 ||
@@ -253,6 +271,11 @@ func (cfg Config) validate() error {
 	for _, k := range cfg.IndexKinds {
 		if err := checkKind(cfg.SetPrefix, k); err != nil {
 			return invalid("IndexKinds: %v", err)
+		}
+	}
+	for _, k := range cfg.DirectoryKinds {
+		if err := checkKind(cfg.SetPrefix, k); err != nil {
+			return invalid("DirectoryKinds: %v", err)
 		}
 	}
 	return nil

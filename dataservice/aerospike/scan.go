@@ -127,6 +127,9 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	if after > prefix && !strings.HasPrefix(after, prefix) {
 		return nil, nil // after is past every key of the group
 	}
+	if s.isDirKind(kind) {
+		return s.scanDirectory(ctx, kind, prefix, after, limit)
+	}
 	if err := s.ensureIndex(ctx, kind); err != nil {
 		return nil, err
 	}

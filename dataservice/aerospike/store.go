@@ -404,6 +404,11 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 	if aerr != nil {
 		return 0, s.fail(ctx, op, kind, key, writeError(aerr, opts))
 	}
+	if s.isDirKind(kind) {
+		if err := s.addMembers(ctx, kind, []string{key}); err != nil {
+			return 0, err
+		}
+	}
 	return rec.Generation, nil
 }
 
@@ -476,8 +481,33 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	if aerr != nil && failed == nil {
 		return s.fail(ctx, op, "", fmt.Sprintf("%d writes", len(writes)), aerr)
 	}
+	if err := s.addWritten(ctx, writes, failed); err != nil {
+		return err
+	}
 	if failed != nil {
 		return failed
+	}
+	return nil
+}
+
+// addWritten adds the value records of writes that were applied (those
+// failed does not list) to their directories.
+func (s *Store) addWritten(ctx context.Context, writes []dataservice.Write, failed *dataservice.WriteErrors) error {
+	var byKind map[dataservice.Kind][]string
+	for i := range writes {
+		w := &writes[i]
+		if len(w.Deltas) > 0 || !s.isDirKind(w.Kind) || (failed != nil && failed.Errs[i] != nil) {
+			continue
+		}
+		if byKind == nil {
+			byKind = make(map[dataservice.Kind][]string)
+		}
+		byKind[w.Kind] = append(byKind[w.Kind], w.Key)
+	}
+	for kind, keys := range byKind {
+		if err := s.addMembers(ctx, kind, keys); err != nil {
+			return err
+		}
 	}
 	return nil
 }
