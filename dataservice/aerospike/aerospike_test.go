@@ -98,15 +98,67 @@ func TestServiceConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceIndexes runs the suite with no directory kinds: every
-// Scan is a secondary-index query.
+// TestConformanceIndexes runs the suite with no directory kinds, and
+// snapshots kept for the next page whatever its size: every Scan is a
+// secondary-index query or a page of a snapshot.
 func TestConformanceIndexes(t *testing.T) {
 	testConfig(t)
 	storetest.Run(t, func(t testing.TB) dataservice.Store {
 		s := newTestStore(t).(*Store)
 		s.cfg.DirectoryKinds = []dataservice.Kind{}
+		s.cfg.SnapshotMin = 1
 		return s
 	})
+}
+
+func TestSnapshots(t *testing.T) {
+	s := newTestStore(t).(*Store)
+	defer s.Close()
+	s.cfg.SnapshotMin = 1
+	ctx := context.Background()
+	kind := dataservice.KindTag
+	var want []string
+	for i := range 50 {
+		key := fmt.Sprintf("s/%03d", i*2)
+		want = append(want, key)
+		if _, err := s.Put(ctx, kind, key, []byte{1}, dataservice.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		recs, err := s.Scan(ctx, kind, "s/", after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page == 0 && len(s.snaps.byKey) != 1 {
+			t.Fatalf("after the first page %d snapshots, want 1", len(s.snaps.byKey))
+		}
+		for _, r := range recs {
+			got = append(got, r.Key)
+		}
+		if len(recs) < 7 {
+			break
+		}
+		after = recs[len(recs)-1].Key
+		if page == 2 {
+			// Writes through the store show in the next pages.
+			if _, err := s.Put(ctx, kind, "s/099", []byte{1}, dataservice.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Delete(ctx, kind, "s/098", 0); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want[:len(want)-1], "s/099")
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pages = %q, want %q", got, want)
+	}
+	if s.snaps.held != 0 || len(s.snaps.byKey) != 0 {
+		t.Fatalf("after the last page %d snapshots hold %d records, want none", len(s.snaps.byKey), s.snaps.held)
+	}
 }
 
 func BenchmarkStore(b *testing.B) {

@@ -94,6 +94,19 @@ type Config struct {
 	// must stay within a few thousand records.
 	DirectoryKinds []dataservice.Kind
 
+	// SnapshotMin is the fewest records that must follow a page of a
+	// secondary-index Scan for Scan to keep them for the next pages (see
+	// snapshots.go). Zero means 4,096.
+	SnapshotMin int
+
+	// SnapshotRecords bounds the records the snapshots of Scan hold in
+	// memory, in all (a few hundred bytes each). Zero means 2,000,000;
+	// negative means no snapshots.
+	SnapshotRecords int
+
+	// SnapshotIdle drops a snapshot not read for that long. Zero means 10s.
+	SnapshotIdle time.Duration
+
 	// IndexTimeout bounds the creation of one secondary index, including
 	// the wait for the server to index existing records. Zero means 30s.
 	IndexTimeout time.Duration
@@ -141,6 +154,9 @@ const (
 	DefaultConnectionQueueSize = 256
 	DefaultIdleTimeout         = 55 * time.Second
 	DefaultIndexTimeout        = 30 * time.Second
+	DefaultSnapshotMin         = 4096
+	DefaultSnapshotRecords     = 2_000_000
+	DefaultSnapshotIdle        = 10 * time.Second
 )
 
 // groupKinds are the Herald kinds whose keys have groups (see the comments
@@ -186,6 +202,9 @@ func DefaultConfig() Config {
 		IndexKinds:          append([]dataservice.Kind(nil), groupKinds...),
 		DirectoryKinds:      append([]dataservice.Kind(nil), DefaultDirectoryKinds...),
 		IndexTimeout:        DefaultIndexTimeout,
+		SnapshotMin:         DefaultSnapshotMin,
+		SnapshotRecords:     DefaultSnapshotRecords,
+		SnapshotIdle:        DefaultSnapshotIdle,
 	}
 }
 
@@ -204,6 +223,16 @@ func (cfg Config) withDefaults() Config {
 	setDuration(&cfg.SleepBetweenRetries, d.SleepBetweenRetries)
 	setDuration(&cfg.IdleTimeout, d.IdleTimeout)
 	setDuration(&cfg.IndexTimeout, d.IndexTimeout)
+	setDuration(&cfg.SnapshotIdle, d.SnapshotIdle)
+	if cfg.SnapshotMin == 0 {
+		cfg.SnapshotMin = d.SnapshotMin
+	}
+	switch {
+	case cfg.SnapshotRecords == 0:
+		cfg.SnapshotRecords = d.SnapshotRecords
+	case cfg.SnapshotRecords < 0:
+		cfg.SnapshotRecords = 0
+	}
 	switch {
 	case cfg.ReadRetries == 0:
 		cfg.ReadRetries = d.ReadRetries
@@ -250,10 +279,12 @@ func (cfg Config) validate() error {
 	case len(cfg.SetPrefix) >= maxSetName:
 		return invalid("SetPrefix %q leaves no room for a kind in a %d-byte set name", cfg.SetPrefix, maxSetName)
 	case cfg.ConnectTimeout < 0 || cfg.TotalTimeout < 0 || cfg.SocketTimeout < 0 || cfg.ScanTimeout < 0 ||
-		cfg.SleepBetweenRetries < 0 || cfg.IdleTimeout < 0 || cfg.IndexTimeout < 0:
+		cfg.SleepBetweenRetries < 0 || cfg.IdleTimeout < 0 || cfg.IndexTimeout < 0 || cfg.SnapshotIdle < 0:
 		return invalid("negative timeout")
 	case cfg.IdleTimeout > 24*time.Hour:
 		return invalid("IdleTimeout %v exceeds 24h", cfg.IdleTimeout)
+	case cfg.SnapshotMin < 0:
+		return invalid("negative SnapshotMin")
 	case cfg.ConnectionQueueSize < 0 || cfg.MinConnectionsPerNode < 0:
 		return invalid("negative connection count")
 	case cfg.MinConnectionsPerNode > cfg.ConnectionQueueSize:

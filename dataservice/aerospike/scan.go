@@ -105,14 +105,17 @@ func (h *pageHeap) Pop() any {
 	return x
 }
 
-// Scan implements dataservice.Store with a secondary-index query: every
-// value record stores in its group bin the prefixes of its key that end with
-// GroupSeparator, and the query asks for the records whose group bin
-// contains prefix. Aerospike returns them in no particular order, so Scan
-// reads the whole group (less the keys up to after, which the server
-// filters out) and keeps the limit smallest keys in a heap: the memory is
-// bounded by the page, the work and traffic by the rest of the group. See
-// the package documentation for the cost of paging through a large group.
+// Scan implements dataservice.Store. The groups of directory kinds are read
+// through their directories (directory.go). Others with a secondary-index
+// query: every value record stores in its group bin the prefixes of its key
+// that end with GroupSeparator, and the query asks for the records whose
+// group bin contains prefix. Aerospike returns them in no particular order,
+// so Scan reads the whole group (less the keys up to after, which the
+// server filters out) and sorts it. When more than Config.SnapshotMin
+// records follow the page, it keeps them (a snapshot, see snapshots.go) for
+// the next pages, so that paging through a group of N records costs one
+// query of N records rather than N/limit of them; past the memory budget
+// of Config.SnapshotRecords it keeps only the limit smallest keys in a heap.
 func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after string, limit int) ([]dataservice.Record, error) {
 	const op = "scan"
 	if err := s.begin(ctx, op); err != nil {
@@ -129,6 +132,9 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	}
 	if s.isDirKind(kind) {
 		return s.scanDirectory(ctx, kind, prefix, after, limit)
+	}
+	if recs, ok := s.snaps.next(snapKey{kind: kind, prefix: prefix, after: after}, limit, s.cfg.SnapshotMin, s.cfg.SnapshotIdle); ok {
+		return s.pageRecords(recs), nil
 	}
 	if err := s.ensureIndex(ctx, kind); err != nil {
 		return nil, err
@@ -153,14 +159,47 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	}
 	defer rs.Close()
 
-	page := make(pageHeap, 0, min(limit, 1024))
+	// Read the group into memory while it fits the snapshot budget, so
+	// that the following pages need no query; past it, keep only the page.
+	budgetLeft, epoch := s.snaps.room(kind)
+	var all []scanned
+	var page pageHeap
+	keep := func(key string, rec *as.Record) {
+		if page == nil {
+			all = append(all, scanned{key: key, rec: rec})
+			if len(all) <= budgetLeft || len(all) <= limit {
+				return
+			}
+			// Over budget: from here on keep only the limit smallest.
+			slices.SortFunc(all, compareScanned)
+			page = append(make(pageHeap, 0, limit), all[:limit]...)
+			heap.Init(&page)
+			all = nil
+			return
+		}
+		if key < page[0].key {
+			page[0] = scanned{key: key, rec: rec}
+			heap.Fix(&page, 0)
+		}
+	}
 	results := rs.Results()
 	for {
 		var res *as.Result
 		select {
 		case r, ok := <-results:
 			if !ok {
-				return s.pageRecords(page), nil
+				if page != nil {
+					slices.SortFunc(page, compareScanned)
+					return s.pageRecords(page), nil
+				}
+				slices.SortFunc(all, compareScanned)
+				if len(all) <= limit {
+					return s.pageRecords(all), nil
+				}
+				if rest := all[limit:]; len(rest) >= s.cfg.SnapshotMin {
+					s.snaps.put(snapKey{kind: kind, prefix: prefix, after: all[limit-1].key}, rest, s.cfg.SnapshotIdle, epoch)
+				}
+				return s.pageRecords(all[:limit]), nil
 			}
 			res = r
 		case <-ctx.Done():
@@ -179,22 +218,17 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 		if _, ok := res.Record.Bins[binValue].([]byte); !ok {
 			continue
 		}
-		switch {
-		case len(page) < limit:
-			heap.Push(&page, scanned{key: key, rec: res.Record})
-		case key < page[0].key:
-			page[0] = scanned{key: key, rec: res.Record}
-			heap.Fix(&page, 0)
-		}
+		keep(key, res.Record)
 	}
 }
 
-// pageRecords returns the records of page in ascending key order.
-func (s *Store) pageRecords(page pageHeap) []dataservice.Record {
+func compareScanned(a, b scanned) int { return strings.Compare(a.key, b.key) }
+
+// pageRecords returns the records of page, which is in ascending key order.
+func (s *Store) pageRecords(page []scanned) []dataservice.Record {
 	if len(page) == 0 {
 		return nil
 	}
-	slices.SortFunc(page, func(a, b scanned) int { return strings.Compare(a.key, b.key) })
 	out := make([]dataservice.Record, len(page))
 	for i, p := range page {
 		out[i], _ = toRecord(p.key, p.rec)

@@ -43,6 +43,9 @@ type Store struct {
 
 	closed atomic.Bool
 
+	// snaps holds what large secondary-index Scans read past their page.
+	snaps *snapshots
+
 	// indexMu serializes the creation of secondary indexes; indexed holds
 	// the kinds whose index exists (dataservice.Kind → struct{}).
 	indexMu sync.Mutex
@@ -76,6 +79,7 @@ func Open(cfg Config) (*Store, error) {
 		namespace: cfg.Namespace,
 		setPrefix: cfg.SetPrefix,
 		cfg:       cfg,
+		snaps:     newSnapshots(cfg.SnapshotRecords),
 	}
 	strong, err := s.checkNamespace()
 	if err != nil {
@@ -400,6 +404,7 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 		return 0, contextError(op, err)
 	}
 	applyWriteOptions(wp, opts)
+	defer s.snaps.invalidate(kind, key)
 	rec, aerr := s.client.Operate(wp, k, s.valueOps(key, value)...)
 	if aerr != nil {
 		return 0, s.fail(ctx, op, kind, key, writeError(aerr, opts))
@@ -451,6 +456,11 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	if err != nil {
 		return contextError(op, err)
 	}
+	defer func() {
+		for i := range writes {
+			s.snaps.invalidate(writes[i].Kind, writes[i].Key)
+		}
+	}()
 	aerr := s.client.BatchOperate(p, records)
 	// Writes that failed their own conditions are reported per write; any
 	// other failure fails the call, as which writes were applied is then
@@ -551,6 +561,7 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 		wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
 		wp.Generation = generation
 	}
+	defer s.snaps.invalidate(kind, key)
 	// An Operate with a delete operation, unlike the server's plain
 	// delete, treats a record past its expiry (not yet reclaimed by nsup)
 	// as missing.
@@ -590,6 +601,7 @@ func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []st
 	}
 	aks := make([]*as.Key, len(keys))
 	for i, key := range keys {
+		defer s.snaps.invalidate(kind, key)
 		k, err := s.newKey(kind, key)
 		if err != nil {
 			return nil, err

@@ -516,7 +516,7 @@ func TestOpenUnreachable(t *testing.T) {
 // network would panic, so the calls that return show they need none.
 func offlineStore() *Store {
 	cfg := DefaultConfig()
-	return &Store{namespace: "test", pol: newPolicies(cfg, false), cfg: cfg}
+	return &Store{namespace: "test", pol: newPolicies(cfg, false), cfg: cfg, snaps: newSnapshots(0)}
 }
 
 func TestValidationBeforeNetwork(t *testing.T) {
