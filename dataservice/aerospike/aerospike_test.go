@@ -100,13 +100,15 @@ func TestServiceConformance(t *testing.T) {
 
 // TestConformanceIndexes runs the suite with no directory kinds, and
 // snapshots kept for the next page whatever its size: every Scan is a
-// secondary-index query or a page of a snapshot.
+// secondary-index query or a page of a snapshot. Batches of 3 keys make
+// GetMany, PutMany and DeleteMany send several.
 func TestConformanceIndexes(t *testing.T) {
 	testConfig(t)
 	storetest.Run(t, func(t testing.TB) dataservice.Store {
 		s := newTestStore(t).(*Store)
 		s.cfg.DirectoryKinds = []dataservice.Kind{}
 		s.cfg.SnapshotMin = 1
+		s.cfg.BatchSize = 3
 		return s
 	})
 }

@@ -87,6 +87,11 @@ type Config struct {
 	// Herald kinds whose keys have groups; an empty slice means none.
 	IndexKinds []dataservice.Kind
 
+	// BatchSize is the most keys of one batch command: GetMany, PutMany and
+	// DeleteMany with more send several, one after another. Zero means
+	// 5,000.
+	BatchSize int
+
 	// DirectoryKinds are the kinds whose groups Scan finds through a keyed
 	// directory record rather than a secondary-index query (see
 	// directory.go): the groups a device connect reads. Nil means
@@ -154,6 +159,7 @@ const (
 	DefaultConnectionQueueSize = 256
 	DefaultIdleTimeout         = 55 * time.Second
 	DefaultIndexTimeout        = 30 * time.Second
+	DefaultBatchSize           = 5000
 	DefaultSnapshotMin         = 4096
 	DefaultSnapshotRecords     = 2_000_000
 	DefaultSnapshotIdle        = 10 * time.Second
@@ -203,6 +209,7 @@ func DefaultConfig() Config {
 		DirectoryKinds:      append([]dataservice.Kind(nil), DefaultDirectoryKinds...),
 		IndexTimeout:        DefaultIndexTimeout,
 		SnapshotMin:         DefaultSnapshotMin,
+		BatchSize:           DefaultBatchSize,
 		SnapshotRecords:     DefaultSnapshotRecords,
 		SnapshotIdle:        DefaultSnapshotIdle,
 	}
@@ -224,6 +231,9 @@ func (cfg Config) withDefaults() Config {
 	setDuration(&cfg.IdleTimeout, d.IdleTimeout)
 	setDuration(&cfg.IndexTimeout, d.IndexTimeout)
 	setDuration(&cfg.SnapshotIdle, d.SnapshotIdle)
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = d.BatchSize
+	}
 	if cfg.SnapshotMin == 0 {
 		cfg.SnapshotMin = d.SnapshotMin
 	}
@@ -285,6 +295,8 @@ func (cfg Config) validate() error {
 		return invalid("IdleTimeout %v exceeds 24h", cfg.IdleTimeout)
 	case cfg.SnapshotMin < 0:
 		return invalid("negative SnapshotMin")
+	case cfg.BatchSize < 0:
+		return invalid("negative BatchSize")
 	case cfg.ConnectionQueueSize < 0 || cfg.MinConnectionsPerNode < 0:
 		return invalid("negative connection count")
 	case cfg.MinConnectionsPerNode > cfg.ConnectionQueueSize:

@@ -342,8 +342,27 @@ func (s *Store) Get(ctx context.Context, kind dataservice.Kind, key string) (dat
 	return r, nil
 }
 
-// GetMany implements dataservice.Store with one batch read.
+// GetMany implements dataservice.Store with one batch read per
+// Config.BatchSize keys.
 func (s *Store) GetMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
+	if len(keys) <= s.cfg.BatchSize {
+		return s.getMany(ctx, kind, keys)
+	}
+	if err := checkKeys(s.setPrefix, kind, keys); err != nil {
+		return nil, invalid("get many", kind, err)
+	}
+	out := make([]dataservice.Record, 0, len(keys))
+	for chunk := range slices.Chunk(keys, s.cfg.BatchSize) {
+		recs, err := s.getMany(ctx, kind, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+func (s *Store) getMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
 	const op = "get many"
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
@@ -422,7 +441,45 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 // applied in an unspecified order. Like every write here it is not retried,
 // which matters for its counter increments: one applied by an attempt that
 // timed out would be applied twice.
+//
+// Writes beyond Config.BatchSize go in further batches, one after another;
+// a failure other than the writes' own conditions stops there.
 func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
+	if len(writes) <= s.cfg.BatchSize {
+		return s.putMany(ctx, writes)
+	}
+	// Validate all before the first batch is sent.
+	for i := range writes {
+		if err := checkKind(s.setPrefix, writes[i].Kind); err != nil {
+			return fmt.Errorf("dataservice/aerospike: put many: write %d: %w", i, err)
+		}
+	}
+	if err := dataservice.CheckWrites(writes); err != nil {
+		return fmt.Errorf("dataservice/aerospike: put many: %w", err)
+	}
+	var failed *dataservice.WriteErrors
+	for i := 0; i < len(writes); i += s.cfg.BatchSize {
+		chunk := writes[i:min(i+s.cfg.BatchSize, len(writes))]
+		err := s.putMany(ctx, chunk)
+		var we *dataservice.WriteErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &we):
+			if failed == nil {
+				failed = &dataservice.WriteErrors{Errs: make([]error, len(writes))}
+			}
+			copy(failed.Errs[i:], we.Errs)
+		default:
+			return err
+		}
+	}
+	if failed != nil {
+		return failed
+	}
+	return nil
+}
+
+func (s *Store) putMany(ctx context.Context, writes []dataservice.Write) error {
 	const op = "put many"
 	if err := s.begin(ctx, op); err != nil {
 		return err
@@ -579,10 +636,30 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 	return existed, nil
 }
 
-// DeleteMany implements dataservice.Store with one batch delete. Each key
+// DeleteMany implements dataservice.Store with one batch delete per
+// Config.BatchSize keys.
+func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
+	if len(keys) <= s.cfg.BatchSize {
+		return s.deleteMany(ctx, kind, keys)
+	}
+	if err := checkKeys(s.setPrefix, kind, keys); err != nil {
+		return nil, invalid("delete many", kind, err)
+	}
+	out := make([]bool, 0, len(keys))
+	for chunk := range slices.Chunk(keys, s.cfg.BatchSize) {
+		existed, err := s.deleteMany(ctx, kind, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, existed...)
+	}
+	return out, nil
+}
+
+// deleteMany deletes keys with one batch delete. Each key
 // reports whether the server found the record: of concurrent deletes of a
 // record, and of repeats of a key, exactly one finds it.
-func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
+func (s *Store) deleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
 	const op = "delete many"
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
