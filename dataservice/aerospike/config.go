@@ -3,6 +3,7 @@ package aerospike
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,8 +84,9 @@ type Config struct {
 
 	// IndexKinds are the kinds whose secondary index (on the group bin, for
 	// Scan) Open creates, so that a missing privilege or index limit shows
-	// at start-up. Other kinds get theirs at their first Scan. Nil means the
-	// Herald kinds whose keys have groups; an empty slice means none.
+	// at start-up. Other kinds get theirs at their first Scan (directory
+	// kinds need none). Nil means the Herald kinds whose keys have groups,
+	// less DefaultDirectoryKinds (15 indexes); an empty slice means none.
 	IndexKinds []dataservice.Kind
 
 	// BatchSize is the most keys of one batch command: GetMany, PutMany and
@@ -190,8 +192,21 @@ var groupKinds = []dataservice.Kind{
 
 // DefaultDirectoryKinds are the kinds whose groups have directories by
 // default: a device's inbox and an app's broadcasts, which every connect
-// reads.
-var DefaultDirectoryKinds = []dataservice.Kind{dataservice.KindInbox, dataservice.KindBroadcast}
+// reads, and the connector registry, which every gateway reads several
+// times a second. They need no secondary index.
+var DefaultDirectoryKinds = []dataservice.Kind{dataservice.KindInbox, dataservice.KindBroadcast, dataservice.KindConnector}
+
+// defaultIndexKinds are the group kinds that are not directory kinds by
+// default: the default of Config.IndexKinds.
+func defaultIndexKinds() []dataservice.Kind {
+	var out []dataservice.Kind
+	for _, k := range groupKinds {
+		if !slices.Contains(DefaultDirectoryKinds, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // DefaultConfig returns the configuration used for zero fields. Hosts and
 // Namespace are empty and must be set.
@@ -205,7 +220,7 @@ func DefaultConfig() Config {
 		SleepBetweenRetries: DefaultSleepBetweenRetries,
 		ConnectionQueueSize: DefaultConnectionQueueSize,
 		IdleTimeout:         DefaultIdleTimeout,
-		IndexKinds:          append([]dataservice.Kind(nil), groupKinds...),
+		IndexKinds:          defaultIndexKinds(),
 		DirectoryKinds:      append([]dataservice.Kind(nil), DefaultDirectoryKinds...),
 		IndexTimeout:        DefaultIndexTimeout,
 		SnapshotMin:         DefaultSnapshotMin,

@@ -480,7 +480,7 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.TotalTimeout != d.TotalTimeout || cfg.SocketTimeout != d.SocketTimeout || cfg.ScanTimeout != d.ScanTimeout ||
 		cfg.ConnectTimeout != d.ConnectTimeout || cfg.ReadRetries != d.ReadRetries ||
 		cfg.ConnectionQueueSize != d.ConnectionQueueSize || cfg.IdleTimeout != d.IdleTimeout ||
-		cfg.IndexTimeout != d.IndexTimeout || !slices.Equal(cfg.IndexKinds, groupKinds) {
+		cfg.IndexTimeout != d.IndexTimeout || !slices.Equal(cfg.IndexKinds, defaultIndexKinds()) {
 		t.Fatalf("withDefaults = %+v, want the defaults of %+v", cfg, d)
 	}
 	if got := (Config{ReadRetries: -1}).withDefaults().ReadRetries; got != 0 {
