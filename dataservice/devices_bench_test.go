@@ -3,6 +3,9 @@ package dataservice_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,12 +15,31 @@ import (
 
 // BenchmarkTagMembers resolves a tag of 100,000 devices page by page, as
 // a push to the tag does, from the index on LevelDB. The target (issue 4)
-// is 200,000 devices/s.
+// is 200,000 devices/s. HERALD_BENCH_TAG_MEMBERS (comma-separated) sets
+// other sizes, as for dataservice/aerospike's BenchmarkTagMembers:
+//
+//	HERALD_BENCH_TAG_MEMBERS=10000,100000,1000000 go test -run '^$' -bench TagMembers -benchtime 3x ./dataservice
 func BenchmarkTagMembers(b *testing.B) {
+	sizes := []int{100_000}
+	if env := os.Getenv("HERALD_BENCH_TAG_MEMBERS"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatalf("HERALD_BENCH_TAG_MEMBERS: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, members := range sizes {
+		benchTagMembers(b, members)
+	}
+}
+
+func benchTagMembers(b *testing.B, members int) {
 	const (
-		members = 100_000
-		page    = 1000
-		app     = "3abdab7debf1dc3aee6377fa"
+		page = 1000
+		app  = "3abdab7debf1dc3aee6377fa"
 	)
 	store, err := leveldb.Open(leveldb.Config{Dir: b.TempDir()})
 	if err != nil {
