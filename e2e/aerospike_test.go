@@ -148,14 +148,7 @@ func aerospikeScenario(t *testing.T, h *nodetest.Herald, gateway string, restart
 
 	if restart != nil {
 		h = restart()
-		nodetest.Eventually(t, 30*time.Second, func() bool {
-			for i := range online {
-				if f.client(i).Stats().Connects < 2 {
-					return false
-				}
-			}
-			return true
-		}, func() string { return "online devices did not reconnect after the restart" })
+		f.waitReconnected(online)
 	}
 
 	f.connect(online, f.size)

@@ -204,17 +204,17 @@ func (s *Store) scanDirectory(ctx context.Context, kind dataservice.Kind, prefix
 			}
 		}
 		if len(keys) > 0 {
-			recs, err := s.getValues(ctx, kind, keys)
+			recs, err := s.GetMany(ctx, kind, keys)
 			if err != nil {
 				return nil, err
 			}
 			var missing []any
 			for i, r := range recs {
-				if r == nil {
+				if r.Key == "" { // GetMany's zero Record: missing, or not a value record
 					missing = append(missing, keys[i])
 					continue
 				}
-				out = append(out, *r)
+				out = append(out, r)
 			}
 			if len(missing) > 0 {
 				s.removeMembers(ctx, dk, missing, rec.Generation)
@@ -230,34 +230,6 @@ func (s *Store) scanDirectory(ctx context.Context, kind dataservice.Kind, prefix
 	}
 	if len(out) > limit {
 		out = out[:limit]
-	}
-	return out, nil
-}
-
-// getValues batch-reads the value records of keys; a missing one (or one
-// of another shape) is nil.
-func (s *Store) getValues(ctx context.Context, kind dataservice.Kind, keys []string) ([]*dataservice.Record, error) {
-	aks := make([]*as.Key, len(keys))
-	for i, key := range keys {
-		k, err := s.newKey(kind, key)
-		if err != nil {
-			return nil, err
-		}
-		aks[i] = k
-	}
-	p, err := s.pol.batchReadPolicy(ctx)
-	if err != nil {
-		return nil, contextError("scan", err)
-	}
-	recs, aerr := s.client.BatchGet(p, aks, binValue)
-	if aerr != nil {
-		return nil, s.fail(ctx, "scan", kind, fmt.Sprintf("%d keys", len(keys)), aerr)
-	}
-	out := make([]*dataservice.Record, len(keys))
-	for i, rec := range recs {
-		if r, ok := toRecord(keys[i], rec); ok {
-			out[i] = &r
-		}
 	}
 	return out, nil
 }
