@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -248,11 +249,48 @@ func TestDirectory(t *testing.T) {
 	})
 	t.Run("a write bumps the generation the clean-up checks", func(t *testing.T) {
 		_, gen := dirSize(t, s, kind, "c/")
-		if err := s.addMembers(ctx, kind, []string{"c/009"}); err != nil {
+		if err := s.addMembers(ctx, kind, []member{{key: "c/009"}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, gen2 := dirSize(t, s, kind, "c/"); gen2 == gen {
 			t.Fatalf("re-adding a key left the directory's generation at %d: a racing clean-up could remove it", gen)
+		}
+	})
+	t.Run("a directory outlives its longest-lived key by about an hour", func(t *testing.T) {
+		ttl := func() uint32 {
+			t.Helper()
+			dk, err := s.dirKey(kind, "e/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, aerr := s.client.GetHeader(nil, dk)
+			if aerr != nil {
+				t.Fatalf("directory header: %v", aerr)
+			}
+			return rec.Expiration
+		}
+		put := func(key string, life time.Duration) {
+			t.Helper()
+			if _, err := s.Put(ctx, kind, key, []byte{1}, dataservice.WriteOptions{TTL: life}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slack := uint32(dirSlack / time.Second)
+		put("e/1", time.Minute)
+		if got := ttl(); got < 60+slack-5 || got > 60+slack {
+			t.Fatalf("directory of a 1-minute key lives %ds, want about %d", got, 60+slack)
+		}
+		put("e/2", 2*time.Hour)
+		if got := ttl(); got < 7200+slack-5 || got > 7200+slack {
+			t.Fatalf("directory of a 2-hour key lives %ds, want about %d", got, 7200+slack)
+		}
+		put("e/3", time.Minute) // shorter than e/2: nothing changes
+		if got := ttl(); got < 7200+slack-5 || got > 7200+slack {
+			t.Fatalf("after a shorter key the directory lives %ds, want about %d still", got, 7200+slack)
+		}
+		put("e/4", 0)
+		if got := ttl(); got != 0 && got != math.MaxUint32 {
+			t.Fatalf("directory of a key without TTL lives %ds, want forever", got)
 		}
 	})
 	t.Run("a growing directory is cleaned", func(t *testing.T) {

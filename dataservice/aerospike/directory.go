@@ -3,9 +3,11 @@ package aerospike
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
+	"time"
 
 	as "github.com/aerospike/aerospike-client-go/v7"
 	"github.com/aerospike/aerospike-client-go/v7/types"
@@ -34,7 +36,14 @@ import (
 //     with the clean-up re-adds its key;
 //   - a directory that reaches 512, 1,024, 2,048… keys is cleaned the same
 //     way by the Put that made it grow, so the keys of delivered copies do
-//     not pile up in the inbox of a device that stays connected.
+//     not pile up in the inbox of a device that stays connected;
+//   - a directory expires after its longest-lived key: each key maps to
+//     its record's expiry (never: math.MaxInt64), the add returns the
+//     largest, and when the directory's own lifetime falls short of it (or
+//     exceeds it by more than two dirSlacks) the add touches it to that
+//     expiry plus dirSlack, if no write came in between (a generation
+//     check); so the inbox directory of a device that never returns goes
+//     when its last copy would have.
 //
 // The cost: a Put of a directory kind is two writes, and a directory is
 // one record, bounded by the namespace's max-record-size (about 40,000
@@ -54,6 +63,13 @@ const cleanAt = 512
 // dirChunk is the most keys Scan reads from a directory at a time.
 const dirChunk = 1000
 
+// dirSlack is how long a directory outlives its longest-lived key, at
+// least: touches are needed about once per dirSlack, not per add.
+const dirSlack = time.Hour
+
+// neverExpires is a directory key's expiry for a record without a TTL.
+const neverExpires = math.MaxInt64
+
 var dirMapPolicy = as.NewMapPolicyWithFlags(as.MapOrder.KEY_ORDERED, as.MapWriteFlagsDefault)
 
 // isDirKind reports whether kind's groups have directories.
@@ -71,32 +87,48 @@ func (s *Store) dirKey(kind dataservice.Kind, group string) (*as.Key, error) {
 	return k, nil
 }
 
-// addMembers adds keys, records of kind just written, to the directories
-// of their groups, and cleans a directory that grew past a power of two
+// member is a key added to a directory and its record's lifetime (0:
+// none).
+type member struct {
+	key string
+	ttl time.Duration
+}
+
+// addMembers adds members, records of kind just written, to the
+// directories of their groups, fits each directory's lifetime to its
+// longest-lived key, and cleans a directory that grew past a power of two
 // from cleanAt up.
-func (s *Store) addMembers(ctx context.Context, kind dataservice.Kind, keys []string) error {
+func (s *Store) addMembers(ctx context.Context, kind dataservice.Kind, members []member) error {
 	const op = "directory add"
-	byGroup := make(map[string][]string)
+	byGroup := make(map[string][]member)
 	var order []string
-	for _, key := range keys {
-		for _, g := range groups(key) {
+	for _, m := range members {
+		for _, g := range groups(m.key) {
 			if _, ok := byGroup[g]; !ok {
 				order = append(order, g)
 			}
-			byGroup[g] = append(byGroup[g], key)
+			byGroup[g] = append(byGroup[g], m)
 		}
 	}
 	if len(order) == 0 {
 		return nil
 	}
-	putOp := func(members []string) *as.Operation {
-		items := make(map[any]any, len(members))
-		for _, m := range members {
-			items[m] = 0
+	now := time.Now()
+	addOps := func(ms []member) []*as.Operation {
+		items := make(map[any]any, len(ms))
+		for _, m := range ms {
+			exp := int64(neverExpires)
+			if m.ttl > 0 {
+				exp = now.Unix() + int64(expiration(m.ttl))
+			}
+			items[m.key] = exp
 		}
-		return as.MapPutItemsOp(dirMapPolicy, binMembers, items)
+		return []*as.Operation{
+			as.MapPutItemsOp(dirMapPolicy, binMembers, items),
+			as.MapGetByRankRangeCountOp(binMembers, -1, 1, as.MapReturnType.VALUE),
+		}
 	}
-	sizes := make([]int, len(order))
+	added := make([]*as.Record, len(order))
 	if len(order) == 1 {
 		dk, err := s.dirKey(kind, order[0])
 		if err != nil {
@@ -108,11 +140,11 @@ func (s *Store) addMembers(ctx context.Context, kind dataservice.Kind, keys []st
 		}
 		wp.RecordExistsAction = as.UPDATE
 		wp.Expiration = as.TTLDontUpdate
-		rec, aerr := s.client.Operate(wp, dk, putOp(byGroup[order[0]]))
+		rec, aerr := s.client.Operate(wp, dk, addOps(byGroup[order[0]])...)
 		if aerr != nil {
 			return s.fail(ctx, op, kind, order[0], aerr)
 		}
-		sizes[0], _ = toInt(rec.Bins[binMembers])
+		added[0] = rec
 	} else {
 		records := make([]as.BatchRecordIfc, len(order))
 		bp := as.NewBatchWritePolicy()
@@ -124,7 +156,7 @@ func (s *Store) addMembers(ctx context.Context, kind dataservice.Kind, keys []st
 			if err != nil {
 				return err
 			}
-			records[i] = as.NewBatchWrite(bp, dk, putOp(byGroup[g]))
+			records[i] = as.NewBatchWrite(bp, dk, addOps(byGroup[g])...)
 		}
 		p, err := s.pol.batchWritePolicy(ctx)
 		if err != nil {
@@ -143,17 +175,25 @@ func (s *Store) addMembers(ctx context.Context, kind dataservice.Kind, keys []st
 				}
 				return s.fail(ctx, op, kind, order[i], rerr)
 			}
-			if br.Record != nil {
-				sizes[i], _ = toInt(br.Record.Bins[binMembers])
-			}
+			added[i] = br.Record
 		}
 		if aerr != nil {
 			return s.fail(ctx, op, kind, fmt.Sprintf("%d groups", len(order)), aerr)
 		}
 	}
 	for i, g := range order {
-		size, added := sizes[i], len(byGroup[g])
-		if size >= cleanAt && bits.Len(uint(size)) > bits.Len(uint(max(size-added, 0))) {
+		if added[i] == nil {
+			continue
+		}
+		results, ok := opResults(added[i], binMembers, 2)
+		if !ok {
+			continue
+		}
+		size, _ := toInt(results[0])
+		if err := s.fitLifetime(ctx, kind, g, added[i], results[1], now); err != nil {
+			return err
+		}
+		if size >= cleanAt && bits.Len(uint(size)) > bits.Len(uint(max(size-len(byGroup[g]), 0))) {
 			if _, err := s.scanDirectory(ctx, kind, g, "", maxInt); err != nil {
 				return err
 			}
@@ -163,6 +203,58 @@ func (s *Store) addMembers(ctx context.Context, kind dataservice.Kind, keys []st
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// fitLifetime touches the directory of group, as an add returned it (rec,
+// and largest, the largest expiry of its keys), so that it expires
+// dirSlack after its longest-lived key, if its lifetime is short of that
+// or more than two dirSlacks past it. The touch is skipped if the
+// directory changed since: the later add fits it.
+func (s *Store) fitLifetime(ctx context.Context, kind dataservice.Kind, group string, rec *as.Record, largest any, now time.Time) error {
+	var maxExp int64
+	if list, ok := largest.([]any); ok && len(list) == 1 {
+		maxExp, _ = toInt64(list[0])
+	}
+	if maxExp == 0 {
+		return nil
+	}
+	current := rec.Expiration // seconds left; 0 or MaxUint32: never
+	never := current == 0 || current == math.MaxUint32
+	var want uint32
+	switch {
+	case maxExp == neverExpires:
+		if never {
+			return nil
+		}
+		want = as.TTLDontExpire
+	default:
+		left := maxExp - now.Unix()
+		slack := int64(dirSlack / time.Second)
+		if !never && int64(current) >= left && int64(current) <= left+2*slack {
+			return nil
+		}
+		want = uint32(min(max(left+slack, 1), math.MaxUint32-1))
+	}
+	dk, err := s.dirKey(kind, group)
+	if err != nil {
+		return err
+	}
+	wp, err := s.pol.writePolicy(ctx)
+	if err != nil {
+		return contextError("directory touch", err)
+	}
+	wp.RecordExistsAction = as.UPDATE_ONLY
+	wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
+	wp.Generation = rec.Generation
+	wp.Expiration = want
+	if _, aerr := s.client.Operate(wp, dk, as.TouchOp()); aerr != nil {
+		switch resultCode(aerr) {
+		case types.GENERATION_ERROR, types.KEY_NOT_FOUND_ERROR:
+			return nil // a later add or a clean-up got there first
+		}
+		return s.fail(ctx, "directory touch", kind, group, aerr)
+	}
+	return nil
+}
 
 // toInt returns the integer an operation returned.
 func toInt(v any) (int, bool) {

@@ -429,7 +429,7 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 		return 0, s.fail(ctx, op, kind, key, writeError(aerr, opts))
 	}
 	if s.isDirKind(kind) {
-		if err := s.addMembers(ctx, kind, []string{key}); err != nil {
+		if err := s.addMembers(ctx, kind, []member{{key: key, ttl: opts.TTL}}); err != nil {
 			return 0, err
 		}
 	}
@@ -560,19 +560,19 @@ func (s *Store) putMany(ctx context.Context, writes []dataservice.Write) error {
 // addWritten adds the value records of writes that were applied (those
 // failed does not list) to their directories.
 func (s *Store) addWritten(ctx context.Context, writes []dataservice.Write, failed *dataservice.WriteErrors) error {
-	var byKind map[dataservice.Kind][]string
+	var byKind map[dataservice.Kind][]member
 	for i := range writes {
 		w := &writes[i]
 		if len(w.Deltas) > 0 || !s.isDirKind(w.Kind) || (failed != nil && failed.Errs[i] != nil) {
 			continue
 		}
 		if byKind == nil {
-			byKind = make(map[dataservice.Kind][]string)
+			byKind = make(map[dataservice.Kind][]member)
 		}
-		byKind[w.Kind] = append(byKind[w.Kind], w.Key)
+		byKind[w.Kind] = append(byKind[w.Kind], member{key: w.Key, ttl: w.Options.TTL})
 	}
-	for kind, keys := range byKind {
-		if err := s.addMembers(ctx, kind, keys); err != nil {
+	for kind, members := range byKind {
+		if err := s.addMembers(ctx, kind, members); err != nil {
 			return err
 		}
 	}
