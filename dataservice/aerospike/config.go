@@ -107,7 +107,7 @@ type Config struct {
 	SnapshotMin int
 
 	// SnapshotRecords bounds the records the snapshots of Scan hold in
-	// memory, in all (a few hundred bytes each). Zero means 2,000,000;
+	// memory, in all (48 bytes each plus key and value). Zero means 2,000,000;
 	// negative means no snapshots.
 	SnapshotRecords int
 

@@ -85,10 +85,15 @@ func (s *Store) createIndex(ctx context.Context, kind dataservice.Kind) error {
 	}
 }
 
-// scanned is a record a Scan keeps while it reads the group.
+// scanned is a record a Scan keeps while it reads the group: only what a
+// dataservice.Record needs, so that the client's record (its bin map and
+// key) is garbage at once rather than held, with a million others, for
+// the collector to trace.
 type scanned struct {
-	key string
-	rec *as.Record
+	key        string
+	value      []byte
+	generation uint32
+	expiration uint32
 }
 
 // pageHeap is a max-heap on key of the smallest keys seen so far.
@@ -164,9 +169,10 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	budgetLeft, epoch := s.snaps.room(kind)
 	var all []scanned
 	var page pageHeap
-	keep := func(key string, rec *as.Record) {
+	keep := func(item scanned) {
+		key := item.key
 		if page == nil {
-			all = append(all, scanned{key: key, rec: rec})
+			all = append(all, item)
 			if len(all) <= budgetLeft || len(all) <= limit {
 				return
 			}
@@ -178,7 +184,7 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 			return
 		}
 		if key < page[0].key {
-			page[0] = scanned{key: key, rec: rec}
+			page[0] = item
 			heap.Fix(&page, 0)
 		}
 	}
@@ -215,10 +221,11 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 		if !ok || !strings.HasPrefix(key, prefix) || key <= after {
 			continue // another store's record (tests), or filtered out
 		}
-		if _, ok := res.Record.Bins[binValue].([]byte); !ok {
+		value, ok := res.Record.Bins[binValue].([]byte)
+		if !ok {
 			continue
 		}
-		keep(key, res.Record)
+		keep(scanned{key: key, value: value, generation: res.Record.Generation, expiration: res.Record.Expiration})
 	}
 }
 
@@ -231,7 +238,7 @@ func (s *Store) pageRecords(page []scanned) []dataservice.Record {
 	}
 	out := make([]dataservice.Record, len(page))
 	for i, p := range page {
-		out[i], _ = toRecord(p.key, p.rec)
+		out[i] = dataservice.Record{Key: p.key, Value: p.value, Generation: p.generation, Expires: expires(p.expiration)}
 	}
 	return out
 }
