@@ -77,10 +77,18 @@ func runCachingProcess() int {
 	return 0
 }
 
-// startDataservice runs `herald dataservice` and returns its URL.
+// startDataservice runs `herald dataservice` on a LevelDB store and
+// returns its URL.
 func startDataservice(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(heraldBin, "dataservice", "--store", "leveldb:"+t.TempDir(), "--http", "127.0.0.1:0")
+	return startDataserviceOn(t, "leveldb:"+t.TempDir())
+}
+
+// startDataserviceOn runs `herald dataservice` on store and returns its
+// URL.
+func startDataserviceOn(t *testing.T, store string) string {
+	t.Helper()
+	cmd := exec.Command(heraldBin, "dataservice", "--store", store, "--http", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "HERALD_CLUSTER_TOKEN="+clusterToken)
 	addr := waitForLine(t, cmd, regexp.MustCompile(`serving\s+http://(\S+)`))
 	return "http://" + addr

@@ -26,7 +26,13 @@ type cluster struct {
 // within about a second.
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	ds := startDataservice(t)
+	return startClusterOn(t, n, startDataservice(t))
+}
+
+// startClusterOn runs n connectors and a gateway, as startCluster does,
+// on the dataservice at URL ds.
+func startClusterOn(t *testing.T, n int, ds string) *cluster {
+	t.Helper()
 	c := &cluster{}
 	for range n {
 		cmd := exec.Command(heraldBin, "connector", "--dataservice", ds, "--device", "127.0.0.1:0", "--http", "127.0.0.1:0",

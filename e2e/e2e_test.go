@@ -231,14 +231,7 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 	// told to go away, and come back by themselves.
 	p.stop(syscall.SIGTERM)
 	p = startHerald(t, dataDir, p.http, p.device)
-	nodetest.Eventually(t, 30*time.Second, func() bool {
-		for i := range online {
-			if f.client(i).Stats().Connects < 2 {
-				return false
-			}
-		}
-		return true
-	}, func() string { return "online devices did not reconnect after the restart" })
+	f.waitReconnected(online)
 
 	f.connect(online, f.size)
 	p.h.Push(app, nodetest.Push{RegistrationIDs: f.rids, Content: "after restart"})
@@ -260,6 +253,20 @@ func TestOfflineDevicesGetTheirMessagesAcrossARestart(t *testing.T) {
 		})
 	}
 	p.stop(os.Interrupt)
+}
+
+// waitReconnected waits until devices 0 to n-1, connected before a
+// restart of the server, have connected again by themselves.
+func (f *testFleet) waitReconnected(n int) {
+	f.t.Helper()
+	nodetest.Eventually(f.t, 30*time.Second, func() bool {
+		for i := range n {
+			if f.client(i).Stats().Connects < 2 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "online devices did not reconnect after the restart" })
 }
 
 func TestGarbageClientIsCutOffWhileOthersKeepReceiving(t *testing.T) {

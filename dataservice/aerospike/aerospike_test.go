@@ -1,8 +1,10 @@
 package aerospike
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	as "github.com/aerospike/aerospike-client-go/v7"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/clienttest"
 	"github.com/heraldpush/herald/dataservice/storetest"
 )
 
@@ -84,6 +87,83 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, newTestStore)
 }
 
+// TestServiceConformance runs the dataservice client suite (every Herald
+// operation: apps, devices, sessions, messages, broadcasts, reports…) over
+// an Aerospike store, as `herald all --store aerospike://…` serves it.
+func TestServiceConformance(t *testing.T) {
+	testConfig(t)
+	clienttest.Run(t, func(t testing.TB) dataservice.Client {
+		s := newTestStore(t)
+		t.Cleanup(func() { s.Close() })
+		return dataservice.New(s)
+	})
+}
+
+// TestConformanceIndexes runs the suite with no directory kinds, and
+// snapshots kept for the next page whatever its size: every Scan is a
+// secondary-index query or a page of a snapshot. Batches of 3 keys make
+// GetMany, PutMany and DeleteMany send several.
+func TestConformanceIndexes(t *testing.T) {
+	testConfig(t)
+	storetest.Run(t, func(t testing.TB) dataservice.Store {
+		s := newTestStore(t).(*Store)
+		s.cfg.DirectoryKinds = []dataservice.Kind{}
+		s.cfg.SnapshotMin = 1
+		s.cfg.BatchSize = 3
+		return s
+	})
+}
+
+func TestSnapshots(t *testing.T) {
+	s := newTestStore(t).(*Store)
+	defer s.Close()
+	s.cfg.SnapshotMin = 1
+	ctx := context.Background()
+	kind := dataservice.KindTag
+	var want []string
+	for i := range 50 {
+		key := fmt.Sprintf("s/%03d", i*2)
+		want = append(want, key)
+		if _, err := s.Put(ctx, kind, key, []byte{1}, dataservice.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		recs, err := s.Scan(ctx, kind, "s/", after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page == 0 && len(s.snaps.byKey) != 1 {
+			t.Fatalf("after the first page %d snapshots, want 1", len(s.snaps.byKey))
+		}
+		for _, r := range recs {
+			got = append(got, r.Key)
+		}
+		if len(recs) < 7 {
+			break
+		}
+		after = recs[len(recs)-1].Key
+		if page == 2 {
+			// Writes through the store show in the next pages.
+			if _, err := s.Put(ctx, kind, "s/099", []byte{1}, dataservice.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Delete(ctx, kind, "s/098", 0); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want[:len(want)-1], "s/099")
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pages = %q, want %q", got, want)
+	}
+	if s.snaps.held != 0 || len(s.snaps.byKey) != 0 {
+		t.Fatalf("after the last page %d snapshots hold %d records, want none", len(s.snaps.byKey), s.snaps.held)
+	}
+}
+
 func BenchmarkStore(b *testing.B) {
 	testConfig(b)
 	storetest.Bench(b, newTestStore)
@@ -121,4 +201,116 @@ func truncateOldRecords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dirSize returns the number of keys in the directory of group.
+func dirSize(t *testing.T, s *Store, kind dataservice.Kind, group string) (int, uint32) {
+	t.Helper()
+	dk, err := s.dirKey(kind, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, aerr := s.client.Operate(nil, dk, as.MapSizeOp(binMembers))
+	if aerr != nil {
+		t.Fatalf("directory size: %v", aerr)
+	}
+	n, _ := toInt(rec.Bins[binMembers])
+	return n, rec.Generation
+}
+
+func TestDirectory(t *testing.T) {
+	s := newTestStore(t).(*Store)
+	defer s.Close()
+	ctx := context.Background()
+	kind := dataservice.KindInbox
+	t.Run("deleted keys are cleaned by Scan", func(t *testing.T) {
+		for i := range 10 {
+			if _, err := s.Put(ctx, kind, fmt.Sprintf("c/%03d", i), []byte{1}, dataservice.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys := make([]string, 9)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("c/%03d", i)
+		}
+		if _, err := s.DeleteMany(ctx, kind, keys); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := dirSize(t, s, kind, "c/"); n != 10 {
+			t.Fatalf("directory after deletes has %d keys, want the 10 (deletes leave them)", n)
+		}
+		got, err := s.Scan(ctx, kind, "c/", "", 5)
+		if err != nil || len(got) != 1 || got[0].Key != "c/009" {
+			t.Fatalf("Scan = %v, %v; want c/009", got, err)
+		}
+		if n, _ := dirSize(t, s, kind, "c/"); n != 1 {
+			t.Fatalf("directory after Scan has %d keys, want 1", n)
+		}
+	})
+	t.Run("a write bumps the generation the clean-up checks", func(t *testing.T) {
+		_, gen := dirSize(t, s, kind, "c/")
+		if err := s.addMembers(ctx, kind, []member{{key: "c/009"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, gen2 := dirSize(t, s, kind, "c/"); gen2 == gen {
+			t.Fatalf("re-adding a key left the directory's generation at %d: a racing clean-up could remove it", gen)
+		}
+	})
+	t.Run("a directory outlives its longest-lived key by about an hour", func(t *testing.T) {
+		ttl := func() uint32 {
+			t.Helper()
+			dk, err := s.dirKey(kind, "e/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, aerr := s.client.GetHeader(nil, dk)
+			if aerr != nil {
+				t.Fatalf("directory header: %v", aerr)
+			}
+			return rec.Expiration
+		}
+		put := func(key string, life time.Duration) {
+			t.Helper()
+			if _, err := s.Put(ctx, kind, key, []byte{1}, dataservice.WriteOptions{TTL: life}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slack := uint32(dirSlack / time.Second)
+		put("e/1", time.Minute)
+		if got := ttl(); got < 60+slack-5 || got > 60+slack {
+			t.Fatalf("directory of a 1-minute key lives %ds, want about %d", got, 60+slack)
+		}
+		put("e/2", 2*time.Hour)
+		if got := ttl(); got < 7200+slack-5 || got > 7200+slack {
+			t.Fatalf("directory of a 2-hour key lives %ds, want about %d", got, 7200+slack)
+		}
+		put("e/3", time.Minute) // shorter than e/2: nothing changes
+		if got := ttl(); got < 7200+slack-5 || got > 7200+slack {
+			t.Fatalf("after a shorter key the directory lives %ds, want about %d still", got, 7200+slack)
+		}
+		put("e/4", 0)
+		if got := ttl(); got != 0 && got != math.MaxUint32 {
+			t.Fatalf("directory of a key without TTL lives %ds, want forever", got)
+		}
+	})
+	t.Run("a growing directory is cleaned", func(t *testing.T) {
+		writes := make([]dataservice.Write, cleanAt-1)
+		keys := make([]string, len(writes))
+		for i := range writes {
+			keys[i] = fmt.Sprintf("d/%04d", i)
+			writes[i] = dataservice.Write{Kind: kind, Key: keys[i], Value: []byte{1}}
+		}
+		if err := s.PutMany(ctx, writes); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteMany(ctx, kind, keys); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, kind, "d/9999", []byte{1}, dataservice.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := dirSize(t, s, kind, "d/"); n != 1 {
+			t.Fatalf("directory after reaching %d keys has %d, want 1", cleanAt, n)
+		}
+	})
 }

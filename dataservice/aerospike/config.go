@@ -3,6 +3,7 @@ package aerospike
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,20 +84,68 @@ type Config struct {
 
 	// IndexKinds are the kinds whose secondary index (on the group bin, for
 	// Scan) Open creates, so that a missing privilege or index limit shows
-	// at start-up. Other kinds get theirs at their first Scan. Nil means the
-	// Herald kinds whose keys have groups; an empty slice means none.
+	// at start-up. Other kinds get theirs at their first Scan (directory
+	// kinds need none). Nil means the Herald kinds whose keys have groups,
+	// less DefaultDirectoryKinds (15 indexes); an empty slice means none.
 	IndexKinds []dataservice.Kind
+
+	// BatchSize is the most keys of one batch command: GetMany, PutMany and
+	// DeleteMany with more send several, one after another. Zero means
+	// 5,000.
+	BatchSize int
+
+	// DirectoryKinds are the kinds whose groups Scan finds through a keyed
+	// directory record rather than a secondary-index query (see
+	// directory.go): the groups a device connect reads. Nil means
+	// DefaultDirectoryKinds; an empty slice means none. A kind's groups
+	// must stay within a few thousand records.
+	DirectoryKinds []dataservice.Kind
+
+	// SnapshotMin is the fewest records that must follow a page of a
+	// secondary-index Scan for Scan to keep them for the next pages (see
+	// snapshots.go). Zero means 4,096.
+	SnapshotMin int
+
+	// SnapshotRecords bounds the records the snapshots of Scan hold in
+	// memory, in all (48 bytes each plus key and value). Zero means 2,000,000;
+	// negative means no snapshots.
+	SnapshotRecords int
+
+	// SnapshotIdle drops a snapshot not read for that long. Zero means 10s.
+	SnapshotIdle time.Duration
 
 	// IndexTimeout bounds the creation of one secondary index, including
 	// the wait for the server to index existing records. Zero means 30s.
 	IndexTimeout time.Duration
 
-	// RelaxedReads reads a strong-consistency namespace with session
-	// consistency: faster, but a read through this Store may miss a write
-	// another client has acknowledged, which the Store contract forbids.
-	// False, the default, linearizes reads. Namespaces in AP mode ignore it.
-	RelaxedReads bool
+	// ReadMode is how reads see writes: ReadModeAuto (the zero value)
+	// linearizes reads on a strong-consistency namespace (Enterprise
+	// Edition) and uses the server's default on any other (Community
+	// Edition refuses the linearize flag, ENTERPRISE_ONLY, whatever the
+	// namespace's mode). Open reads the namespace's mode; see ReadMode.
+	ReadMode ReadMode
 }
+
+// ReadMode selects the consistency of reads (Config.ReadMode).
+type ReadMode string
+
+// Read modes.
+const (
+	// ReadModeAuto linearizes reads if the namespace has strong
+	// consistency, and uses ReadModeSession otherwise.
+	ReadModeAuto ReadMode = ""
+	// ReadModeLinearize linearizes every read: a read sees every write
+	// acknowledged before it, through any client, even while nodes fail.
+	// It needs a strong-consistency namespace (Enterprise Edition); Open
+	// fails with ErrInvalid on any other.
+	ReadModeLinearize ReadMode = "linearize"
+	// ReadModeSession reads with session consistency on a
+	// strong-consistency namespace (faster; a read may miss a write
+	// another client had acknowledged), and sends no consistency flag to
+	// an AP namespace, which reads the master copy: read-your-writes while
+	// no node fails.
+	ReadModeSession ReadMode = "session"
+)
 
 // DefaultPort is the port of a host given without one.
 const DefaultPort = 3000
@@ -112,6 +161,10 @@ const (
 	DefaultConnectionQueueSize = 256
 	DefaultIdleTimeout         = 55 * time.Second
 	DefaultIndexTimeout        = 30 * time.Second
+	DefaultBatchSize           = 5000
+	DefaultSnapshotMin         = 4096
+	DefaultSnapshotRecords     = 2_000_000
+	DefaultSnapshotIdle        = 10 * time.Second
 )
 
 // groupKinds are the Herald kinds whose keys have groups (see the comments
@@ -138,6 +191,24 @@ var groupKinds = []dataservice.Kind{
 	dataservice.KindAudit,
 }
 
+// DefaultDirectoryKinds are the kinds whose groups have directories by
+// default: a device's inbox and an app's broadcasts, which every connect
+// reads, and the connector registry, which every gateway reads several
+// times a second. They need no secondary index.
+var DefaultDirectoryKinds = []dataservice.Kind{dataservice.KindInbox, dataservice.KindBroadcast, dataservice.KindConnector}
+
+// defaultIndexKinds are the group kinds that are not directory kinds by
+// default: the default of Config.IndexKinds.
+func defaultIndexKinds() []dataservice.Kind {
+	var out []dataservice.Kind
+	for _, k := range groupKinds {
+		if !slices.Contains(DefaultDirectoryKinds, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // DefaultConfig returns the configuration used for zero fields. Hosts and
 // Namespace are empty and must be set.
 func DefaultConfig() Config {
@@ -150,8 +221,13 @@ func DefaultConfig() Config {
 		SleepBetweenRetries: DefaultSleepBetweenRetries,
 		ConnectionQueueSize: DefaultConnectionQueueSize,
 		IdleTimeout:         DefaultIdleTimeout,
-		IndexKinds:          append([]dataservice.Kind(nil), groupKinds...),
+		IndexKinds:          defaultIndexKinds(),
+		DirectoryKinds:      append([]dataservice.Kind(nil), DefaultDirectoryKinds...),
 		IndexTimeout:        DefaultIndexTimeout,
+		SnapshotMin:         DefaultSnapshotMin,
+		BatchSize:           DefaultBatchSize,
+		SnapshotRecords:     DefaultSnapshotRecords,
+		SnapshotIdle:        DefaultSnapshotIdle,
 	}
 }
 
@@ -170,6 +246,19 @@ func (cfg Config) withDefaults() Config {
 	setDuration(&cfg.SleepBetweenRetries, d.SleepBetweenRetries)
 	setDuration(&cfg.IdleTimeout, d.IdleTimeout)
 	setDuration(&cfg.IndexTimeout, d.IndexTimeout)
+	setDuration(&cfg.SnapshotIdle, d.SnapshotIdle)
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = d.BatchSize
+	}
+	if cfg.SnapshotMin == 0 {
+		cfg.SnapshotMin = d.SnapshotMin
+	}
+	switch {
+	case cfg.SnapshotRecords == 0:
+		cfg.SnapshotRecords = d.SnapshotRecords
+	case cfg.SnapshotRecords < 0:
+		cfg.SnapshotRecords = 0
+	}
 	switch {
 	case cfg.ReadRetries == 0:
 		cfg.ReadRetries = d.ReadRetries
@@ -181,6 +270,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.IndexKinds == nil {
 		cfg.IndexKinds = d.IndexKinds
+	}
+	if cfg.DirectoryKinds == nil {
+		cfg.DirectoryKinds = d.DirectoryKinds
 	}
 	return cfg
 }
@@ -208,19 +300,27 @@ func (cfg Config) validate() error {
 		return invalid("namespace %q is not a valid Aerospike namespace name", cfg.Namespace)
 	case strings.ContainsAny(cfg.SetPrefix, ":;\x00"):
 		return invalid("SetPrefix %q contains ':', ';' or 0x00", cfg.SetPrefix)
+	case len(cfg.SetPrefix)+len(dirSetSuffix) > maxSetName:
+		return invalid("SetPrefix %q leaves no room for the directory set %q in a %d-byte set name", cfg.SetPrefix, dirSetSuffix, maxSetName)
 	case len(cfg.SetPrefix) >= maxSetName:
 		return invalid("SetPrefix %q leaves no room for a kind in a %d-byte set name", cfg.SetPrefix, maxSetName)
 	case cfg.ConnectTimeout < 0 || cfg.TotalTimeout < 0 || cfg.SocketTimeout < 0 || cfg.ScanTimeout < 0 ||
-		cfg.SleepBetweenRetries < 0 || cfg.IdleTimeout < 0 || cfg.IndexTimeout < 0:
+		cfg.SleepBetweenRetries < 0 || cfg.IdleTimeout < 0 || cfg.IndexTimeout < 0 || cfg.SnapshotIdle < 0:
 		return invalid("negative timeout")
 	case cfg.IdleTimeout > 24*time.Hour:
 		return invalid("IdleTimeout %v exceeds 24h", cfg.IdleTimeout)
+	case cfg.SnapshotMin < 0:
+		return invalid("negative SnapshotMin")
+	case cfg.BatchSize < 0:
+		return invalid("negative BatchSize")
 	case cfg.ConnectionQueueSize < 0 || cfg.MinConnectionsPerNode < 0:
 		return invalid("negative connection count")
 	case cfg.MinConnectionsPerNode > cfg.ConnectionQueueSize:
 		return invalid("MinConnectionsPerNode %d exceeds ConnectionQueueSize %d", cfg.MinConnectionsPerNode, cfg.ConnectionQueueSize)
 	case cfg.User == "" && cfg.Password != "":
 		return invalid("Password without User")
+	case cfg.ReadMode != ReadModeAuto && cfg.ReadMode != ReadModeLinearize && cfg.ReadMode != ReadModeSession:
+		return invalid("ReadMode %q is not linearize or session", cfg.ReadMode)
 	}
 	for _, h := range cfg.Hosts {
 		if _, err := parseHost(h); err != nil {
@@ -230,6 +330,11 @@ func (cfg Config) validate() error {
 	for _, k := range cfg.IndexKinds {
 		if err := checkKind(cfg.SetPrefix, k); err != nil {
 			return invalid("IndexKinds: %v", err)
+		}
+	}
+	for _, k := range cfg.DirectoryKinds {
+		if err := checkKind(cfg.SetPrefix, k); err != nil {
+			return invalid("DirectoryKinds: %v", err)
 		}
 	}
 	return nil

@@ -34,13 +34,17 @@
 // Incr is one Operate of MapIncrementOps and ListAppend one Operate of a
 // ListAppendOp followed, with a MaxLen, by the removal of all but the last
 // MaxLen items: the server applies each atomically. GetMany, PutMany and
-// DeleteMany are one batch each. Scan is a secondary-index query for the
-// records whose g bin contains the prefix; Aerospike returns them unordered,
-// so Scan reads the whole group every page (the server drops the keys up
-// to after) and keeps the limit smallest in a heap. Paging through a group
-// of N records L at a time therefore reads about N²/2L records: fine for
-// Herald's inboxes and tags of a few thousand devices, slow for groups of
-// millions.
+// DeleteMany are one batch each per Config.BatchSize keys. Delete is an
+// Operate with a delete operation, which treats an expired record not yet
+// reclaimed as missing (the plain delete does not). Scan reads the groups
+// of directory kinds (Config.DirectoryKinds: inboxes, broadcasts, the
+// connector registry, what a device connect and a gateway read) through a
+// keyed directory record per group and a batch read (directory.go): no
+// secondary-index query. Other kinds are a secondary-index query for the
+// records whose g bin contains the prefix; Aerospike returns them
+// unordered, so Scan reads the rest of the group (the server drops the keys
+// up to after), sorts it, and keeps what follows a page for the next pages
+// (snapshots.go), so that paging through a group reads it once.
 //
 // Validation mirrors the contract and runs before any network call, so a
 // Store fails with dataservice.ErrInvalid exactly where LevelDB does; on top
@@ -59,7 +63,9 @@
 // context stops a call only at its start, and a Scan between records. Reads
 // retry (Config.ReadRetries); writes never do, since a retried Incr or
 // ListAppend could apply twice and a retried conditional write could fail
-// against itself. Reads of a strong-consistency namespace are linearizable
-// unless Config.RelaxedReads; namespaces in AP mode give read-your-writes
-// only while no node fails.
+// against itself. Reads of a strong-consistency namespace (Enterprise) are
+// linearizable unless Config.ReadMode is ReadModeSession; Open reads the
+// namespace's mode and sends no consistency flag to an AP namespace, which
+// Community Edition would refuse (ENTERPRISE_ONLY). AP namespaces give
+// read-your-writes only while no node fails.
 package aerospike

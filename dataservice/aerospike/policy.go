@@ -34,7 +34,10 @@ type policies struct {
 //   - Scan's query gets ScanTimeout as a whole and per socket read; like
 //     every Aerospike query it reads with session, not linearizable,
 //     consistency.
-func newPolicies(cfg Config) *policies {
+//   - Reads linearize if linearize is true (strong consistency and
+//     ReadModeAuto or ReadModeLinearize), and send no consistency flag
+//     otherwise: Community Edition refuses the linearize flag.
+func newPolicies(cfg Config, linearize bool) *policies {
 	p := &policies{}
 
 	p.read = *as.NewPolicy()
@@ -43,9 +46,9 @@ func newPolicies(cfg Config) *policies {
 	p.read.MaxRetries = cfg.ReadRetries
 	p.read.SleepBetweenRetries = cfg.SleepBetweenRetries
 	p.read.ReadModeAP = as.ReadModeAPOne
-	p.read.ReadModeSC = as.ReadModeSCLinearize
-	if cfg.RelaxedReads {
-		p.read.ReadModeSC = as.ReadModeSCSession
+	p.read.ReadModeSC = as.ReadModeSCSession
+	if linearize {
+		p.read.ReadModeSC = as.ReadModeSCLinearize
 	}
 
 	p.write = *as.NewWritePolicy(0, 0)

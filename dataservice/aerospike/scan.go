@@ -85,10 +85,15 @@ func (s *Store) createIndex(ctx context.Context, kind dataservice.Kind) error {
 	}
 }
 
-// scanned is a record a Scan keeps while it reads the group.
+// scanned is a record a Scan keeps while it reads the group: only what a
+// dataservice.Record needs, so that the client's record (its bin map and
+// key) is garbage at once rather than held, with a million others, for
+// the collector to trace.
 type scanned struct {
-	key string
-	rec *as.Record
+	key        string
+	value      []byte
+	generation uint32
+	expiration uint32
 }
 
 // pageHeap is a max-heap on key of the smallest keys seen so far.
@@ -105,14 +110,17 @@ func (h *pageHeap) Pop() any {
 	return x
 }
 
-// Scan implements dataservice.Store with a secondary-index query: every
-// value record stores in its group bin the prefixes of its key that end with
-// GroupSeparator, and the query asks for the records whose group bin
-// contains prefix. Aerospike returns them in no particular order, so Scan
-// reads the whole group (less the keys up to after, which the server
-// filters out) and keeps the limit smallest keys in a heap: the memory is
-// bounded by the page, the work and traffic by the rest of the group. See
-// the package documentation for the cost of paging through a large group.
+// Scan implements dataservice.Store. The groups of directory kinds are read
+// through their directories (directory.go). Others with a secondary-index
+// query: every value record stores in its group bin the prefixes of its key
+// that end with GroupSeparator, and the query asks for the records whose
+// group bin contains prefix. Aerospike returns them in no particular order,
+// so Scan reads the whole group (less the keys up to after, which the
+// server filters out) and sorts it. When more than Config.SnapshotMin
+// records follow the page, it keeps them (a snapshot, see snapshots.go) for
+// the next pages, so that paging through a group of N records costs one
+// query of N records rather than N/limit of them; past the memory budget
+// of Config.SnapshotRecords it keeps only the limit smallest keys in a heap.
 func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after string, limit int) ([]dataservice.Record, error) {
 	const op = "scan"
 	if err := s.begin(ctx, op); err != nil {
@@ -126,6 +134,12 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	}
 	if after > prefix && !strings.HasPrefix(after, prefix) {
 		return nil, nil // after is past every key of the group
+	}
+	if s.isDirKind(kind) {
+		return s.scanDirectory(ctx, kind, prefix, after, limit)
+	}
+	if recs, ok := s.snaps.next(snapKey{kind: kind, prefix: prefix, after: after}, limit, s.cfg.SnapshotMin, s.cfg.SnapshotIdle); ok {
+		return s.pageRecords(recs), nil
 	}
 	if err := s.ensureIndex(ctx, kind); err != nil {
 		return nil, err
@@ -150,14 +164,48 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 	}
 	defer rs.Close()
 
-	page := make(pageHeap, 0, min(limit, 1024))
+	// Read the group into memory while it fits the snapshot budget, so
+	// that the following pages need no query; past it, keep only the page.
+	budgetLeft, epoch := s.snaps.room(kind)
+	var all []scanned
+	var page pageHeap
+	keep := func(item scanned) {
+		key := item.key
+		if page == nil {
+			all = append(all, item)
+			if len(all) <= budgetLeft || len(all) <= limit {
+				return
+			}
+			// Over budget: from here on keep only the limit smallest.
+			slices.SortFunc(all, compareScanned)
+			page = append(make(pageHeap, 0, limit), all[:limit]...)
+			heap.Init(&page)
+			all = nil
+			return
+		}
+		if key < page[0].key {
+			page[0] = item
+			heap.Fix(&page, 0)
+		}
+	}
 	results := rs.Results()
 	for {
 		var res *as.Result
 		select {
 		case r, ok := <-results:
 			if !ok {
-				return s.pageRecords(page), nil
+				if page != nil {
+					slices.SortFunc(page, compareScanned)
+					return s.pageRecords(page), nil
+				}
+				slices.SortFunc(all, compareScanned)
+				if len(all) <= limit {
+					return s.pageRecords(all), nil
+				}
+				if rest := all[limit:]; len(rest) >= s.cfg.SnapshotMin {
+					s.snaps.put(snapKey{kind: kind, prefix: prefix, after: all[limit-1].key}, rest, s.cfg.SnapshotIdle, epoch)
+				}
+				return s.pageRecords(all[:limit]), nil
 			}
 			res = r
 		case <-ctx.Done():
@@ -173,28 +221,24 @@ func (s *Store) Scan(ctx context.Context, kind dataservice.Kind, prefix, after s
 		if !ok || !strings.HasPrefix(key, prefix) || key <= after {
 			continue // another store's record (tests), or filtered out
 		}
-		if _, ok := res.Record.Bins[binValue].([]byte); !ok {
+		value, ok := res.Record.Bins[binValue].([]byte)
+		if !ok {
 			continue
 		}
-		switch {
-		case len(page) < limit:
-			heap.Push(&page, scanned{key: key, rec: res.Record})
-		case key < page[0].key:
-			page[0] = scanned{key: key, rec: res.Record}
-			heap.Fix(&page, 0)
-		}
+		keep(scanned{key: key, value: value, generation: res.Record.Generation, expiration: res.Record.Expiration})
 	}
 }
 
-// pageRecords returns the records of page in ascending key order.
-func (s *Store) pageRecords(page pageHeap) []dataservice.Record {
+func compareScanned(a, b scanned) int { return strings.Compare(a.key, b.key) }
+
+// pageRecords returns the records of page, which is in ascending key order.
+func (s *Store) pageRecords(page []scanned) []dataservice.Record {
 	if len(page) == 0 {
 		return nil
 	}
-	slices.SortFunc(page, func(a, b scanned) int { return strings.Compare(a.key, b.key) })
 	out := make([]dataservice.Record, len(page))
 	for i, p := range page {
-		out[i], _ = toRecord(p.key, p.rec)
+		out[i] = dataservice.Record{Key: p.key, Value: p.value, Generation: p.generation, Expires: expires(p.expiration)}
 	}
 	return out
 }

@@ -43,6 +43,9 @@ type Store struct {
 
 	closed atomic.Bool
 
+	// snaps holds what large secondary-index Scans read past their page.
+	snaps *snapshots
+
 	// indexMu serializes the creation of secondary indexes; indexed holds
 	// the kinds whose index exists (dataservice.Kind → struct{}).
 	indexMu sync.Mutex
@@ -75,13 +78,20 @@ func Open(cfg Config) (*Store, error) {
 		client:    client,
 		namespace: cfg.Namespace,
 		setPrefix: cfg.SetPrefix,
-		pol:       newPolicies(cfg),
 		cfg:       cfg,
+		snaps:     newSnapshots(cfg.SnapshotRecords),
 	}
-	if err := s.checkNamespace(); err != nil {
+	strong, err := s.checkNamespace()
+	if err != nil {
 		client.Close()
 		return nil, err
 	}
+	if cfg.ReadMode == ReadModeLinearize && !strong {
+		client.Close()
+		return nil, fmt.Errorf("dataservice/aerospike: open: namespace %q: %w: read mode linearize needs strong-consistency true (Enterprise Edition); "+
+			"this namespace is in AP mode (use read-mode session, or leave it out)", cfg.Namespace, dataservice.ErrInvalid)
+	}
+	s.pol = newPolicies(cfg, strong && cfg.ReadMode != ReadModeSession)
 	for _, kind := range cfg.IndexKinds {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.IndexTimeout)
 		err := s.ensureIndex(ctx, kind)
@@ -105,25 +115,26 @@ func connectError(err as.Error) error {
 
 // checkNamespace fails with ErrInvalid if the cluster lacks the namespace
 // (every call would fail with INVALID_NAMESPACE) or if the namespace's
-// configuration breaks the contract (see namespaceProblem).
-func (s *Store) checkNamespace() error {
+// configuration breaks the contract (see namespaceProblem). It reports
+// whether the namespace has strong consistency.
+func (s *Store) checkNamespace() (bool, error) {
 	nodes := s.client.GetNodes()
 	if len(nodes) == 0 {
-		return fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no node", dataservice.ErrUnavailable)
+		return false, fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no node", dataservice.ErrUnavailable)
 	}
 	nsInfo := "namespace/" + s.namespace
 	info, err := nodes[0].RequestInfo(&as.InfoPolicy{Timeout: s.cfg.ConnectTimeout}, "namespaces", nsInfo)
 	if err != nil {
-		return fmt.Errorf("dataservice/aerospike: open: reading the namespace configuration: %w: %w", dataservice.ErrUnavailable, err)
+		return false, fmt.Errorf("dataservice/aerospike: open: reading the namespace configuration: %w: %w", dataservice.ErrUnavailable, err)
 	}
 	if !slices.Contains(strings.Split(info["namespaces"], ";"), s.namespace) {
-		return fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no namespace %q (it has %q)",
+		return false, fmt.Errorf("dataservice/aerospike: open: %w: the cluster has no namespace %q (it has %q)",
 			dataservice.ErrInvalid, s.namespace, info["namespaces"])
 	}
 	if err := namespaceProblem(infoParams(info[nsInfo])); err != nil {
-		return fmt.Errorf("dataservice/aerospike: open: namespace %q: %w: %w", s.namespace, dataservice.ErrInvalid, err)
+		return false, fmt.Errorf("dataservice/aerospike: open: namespace %q: %w: %w", s.namespace, dataservice.ErrInvalid, err)
 	}
-	return nil
+	return infoParams(info[nsInfo])["strong-consistency"] == "true", nil
 }
 
 // infoParams parses the "name=value;name=value" reply of an info command.
@@ -331,8 +342,27 @@ func (s *Store) Get(ctx context.Context, kind dataservice.Kind, key string) (dat
 	return r, nil
 }
 
-// GetMany implements dataservice.Store with one batch read.
+// GetMany implements dataservice.Store with one batch read per
+// Config.BatchSize keys.
 func (s *Store) GetMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
+	if len(keys) <= s.cfg.BatchSize {
+		return s.getMany(ctx, kind, keys)
+	}
+	if err := checkKeys(s.setPrefix, kind, keys); err != nil {
+		return nil, invalid("get many", kind, err)
+	}
+	out := make([]dataservice.Record, 0, len(keys))
+	for chunk := range slices.Chunk(keys, s.cfg.BatchSize) {
+		recs, err := s.getMany(ctx, kind, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+func (s *Store) getMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]dataservice.Record, error) {
 	const op = "get many"
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
@@ -393,9 +423,15 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 		return 0, contextError(op, err)
 	}
 	applyWriteOptions(wp, opts)
+	defer s.snaps.invalidate(kind, key)
 	rec, aerr := s.client.Operate(wp, k, s.valueOps(key, value)...)
 	if aerr != nil {
 		return 0, s.fail(ctx, op, kind, key, writeError(aerr, opts))
+	}
+	if s.isDirKind(kind) {
+		if err := s.addMembers(ctx, kind, []member{{key: key, ttl: opts.TTL}}); err != nil {
+			return 0, err
+		}
 	}
 	return rec.Generation, nil
 }
@@ -405,7 +441,45 @@ func (s *Store) Put(ctx context.Context, kind dataservice.Kind, key string, valu
 // applied in an unspecified order. Like every write here it is not retried,
 // which matters for its counter increments: one applied by an attempt that
 // timed out would be applied twice.
+//
+// Writes beyond Config.BatchSize go in further batches, one after another;
+// a failure other than the writes' own conditions stops there.
 func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
+	if len(writes) <= s.cfg.BatchSize {
+		return s.putMany(ctx, writes)
+	}
+	// Validate all before the first batch is sent.
+	for i := range writes {
+		if err := checkKind(s.setPrefix, writes[i].Kind); err != nil {
+			return fmt.Errorf("dataservice/aerospike: put many: write %d: %w", i, err)
+		}
+	}
+	if err := dataservice.CheckWrites(writes); err != nil {
+		return fmt.Errorf("dataservice/aerospike: put many: %w", err)
+	}
+	var failed *dataservice.WriteErrors
+	for i := 0; i < len(writes); i += s.cfg.BatchSize {
+		chunk := writes[i:min(i+s.cfg.BatchSize, len(writes))]
+		err := s.putMany(ctx, chunk)
+		var we *dataservice.WriteErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &we):
+			if failed == nil {
+				failed = &dataservice.WriteErrors{Errs: make([]error, len(writes))}
+			}
+			copy(failed.Errs[i:], we.Errs)
+		default:
+			return err
+		}
+	}
+	if failed != nil {
+		return failed
+	}
+	return nil
+}
+
+func (s *Store) putMany(ctx context.Context, writes []dataservice.Write) error {
 	const op = "put many"
 	if err := s.begin(ctx, op); err != nil {
 		return err
@@ -439,6 +513,11 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	if err != nil {
 		return contextError(op, err)
 	}
+	defer func() {
+		for i := range writes {
+			s.snaps.invalidate(writes[i].Kind, writes[i].Key)
+		}
+	}()
 	aerr := s.client.BatchOperate(p, records)
 	// Writes that failed their own conditions are reported per write; any
 	// other failure fails the call, as which writes were applied is then
@@ -469,8 +548,33 @@ func (s *Store) PutMany(ctx context.Context, writes []dataservice.Write) error {
 	if aerr != nil && failed == nil {
 		return s.fail(ctx, op, "", fmt.Sprintf("%d writes", len(writes)), aerr)
 	}
+	if err := s.addWritten(ctx, writes, failed); err != nil {
+		return err
+	}
 	if failed != nil {
 		return failed
+	}
+	return nil
+}
+
+// addWritten adds the value records of writes that were applied (those
+// failed does not list) to their directories.
+func (s *Store) addWritten(ctx context.Context, writes []dataservice.Write, failed *dataservice.WriteErrors) error {
+	var byKind map[dataservice.Kind][]member
+	for i := range writes {
+		w := &writes[i]
+		if len(w.Deltas) > 0 || !s.isDirKind(w.Kind) || (failed != nil && failed.Errs[i] != nil) {
+			continue
+		}
+		if byKind == nil {
+			byKind = make(map[dataservice.Kind][]member)
+		}
+		byKind[w.Kind] = append(byKind[w.Kind], member{key: w.Key, ttl: w.Options.TTL})
+	}
+	for kind, members := range byKind {
+		if err := s.addMembers(ctx, kind, members); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -514,9 +618,16 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 		wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
 		wp.Generation = generation
 	}
-	existed, aerr := s.client.Delete(wp, k)
-	if aerr != nil {
-		return false, s.fail(ctx, op, kind, key, aerr)
+	defer s.snaps.invalidate(kind, key)
+	// An Operate with a delete operation, unlike the server's plain
+	// delete, treats a record past its expiry (not yet reclaimed by nsup)
+	// as missing.
+	existed := true
+	if _, aerr := s.client.Operate(wp, k, as.DeleteOp()); aerr != nil {
+		if resultCode(aerr) != types.KEY_NOT_FOUND_ERROR {
+			return false, s.fail(ctx, op, kind, key, aerr)
+		}
+		existed = false
 	}
 	if generation != 0 && !existed {
 		return false, fmt.Errorf("dataservice/aerospike: delete %s %q: %w: the record does not exist",
@@ -525,10 +636,30 @@ func (s *Store) Delete(ctx context.Context, kind dataservice.Kind, key string, g
 	return existed, nil
 }
 
-// DeleteMany implements dataservice.Store with one batch delete. Each key
+// DeleteMany implements dataservice.Store with one batch delete per
+// Config.BatchSize keys.
+func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
+	if len(keys) <= s.cfg.BatchSize {
+		return s.deleteMany(ctx, kind, keys)
+	}
+	if err := checkKeys(s.setPrefix, kind, keys); err != nil {
+		return nil, invalid("delete many", kind, err)
+	}
+	out := make([]bool, 0, len(keys))
+	for chunk := range slices.Chunk(keys, s.cfg.BatchSize) {
+		existed, err := s.deleteMany(ctx, kind, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, existed...)
+	}
+	return out, nil
+}
+
+// deleteMany deletes keys with one batch delete. Each key
 // reports whether the server found the record: of concurrent deletes of a
 // record, and of repeats of a key, exactly one finds it.
-func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
+func (s *Store) deleteMany(ctx context.Context, kind dataservice.Kind, keys []string) ([]bool, error) {
 	const op = "delete many"
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
@@ -547,6 +678,7 @@ func (s *Store) DeleteMany(ctx context.Context, kind dataservice.Kind, keys []st
 	}
 	aks := make([]*as.Key, len(keys))
 	for i, key := range keys {
+		defer s.snaps.invalidate(kind, key)
 		k, err := s.newKey(kind, key)
 		if err != nil {
 			return nil, err

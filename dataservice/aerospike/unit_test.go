@@ -160,7 +160,7 @@ func TestBudget(t *testing.T) {
 
 func TestPolicies(t *testing.T) {
 	cfg := DefaultConfig()
-	p := newPolicies(cfg)
+	p := newPolicies(cfg, false)
 	t.Run("reads retry, writes do not", func(t *testing.T) {
 		if p.read.MaxRetries != DefaultReadRetries || p.read.SleepBetweenRetries != DefaultSleepBetweenRetries ||
 			p.read.TotalTimeout != DefaultTotalTimeout || p.read.SocketTimeout != DefaultSocketTimeout {
@@ -187,13 +187,13 @@ func TestPolicies(t *testing.T) {
 		}
 	})
 	t.Run("read consistency", func(t *testing.T) {
-		if p.read.ReadModeSC != as.ReadModeSCLinearize {
-			t.Errorf("default ReadModeSC = %v, want linearize", p.read.ReadModeSC)
+		// Community Edition refuses the linearize flag (ENTERPRISE_ONLY):
+		// only a strong-consistency namespace gets it.
+		if p.read.ReadModeSC != as.ReadModeSCSession || p.batchRead.ReadModeSC != as.ReadModeSCSession {
+			t.Errorf("AP ReadModeSC = %v, want session (no flag)", p.read.ReadModeSC)
 		}
-		relaxed := cfg
-		relaxed.RelaxedReads = true
-		if got := newPolicies(relaxed).read.ReadModeSC; got != as.ReadModeSCSession {
-			t.Errorf("RelaxedReads ReadModeSC = %v, want session", got)
+		if got := newPolicies(cfg, true); got.read.ReadModeSC != as.ReadModeSCLinearize || got.batchRead.ReadModeSC != as.ReadModeSCLinearize {
+			t.Errorf("strong-consistency ReadModeSC = %v, want linearize", got.read.ReadModeSC)
 		}
 	})
 	t.Run("scan timeout", func(t *testing.T) {
@@ -480,7 +480,7 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.TotalTimeout != d.TotalTimeout || cfg.SocketTimeout != d.SocketTimeout || cfg.ScanTimeout != d.ScanTimeout ||
 		cfg.ConnectTimeout != d.ConnectTimeout || cfg.ReadRetries != d.ReadRetries ||
 		cfg.ConnectionQueueSize != d.ConnectionQueueSize || cfg.IdleTimeout != d.IdleTimeout ||
-		cfg.IndexTimeout != d.IndexTimeout || !slices.Equal(cfg.IndexKinds, groupKinds) {
+		cfg.IndexTimeout != d.IndexTimeout || !slices.Equal(cfg.IndexKinds, defaultIndexKinds()) {
 		t.Fatalf("withDefaults = %+v, want the defaults of %+v", cfg, d)
 	}
 	if got := (Config{ReadRetries: -1}).withDefaults().ReadRetries; got != 0 {
@@ -516,7 +516,7 @@ func TestOpenUnreachable(t *testing.T) {
 // network would panic, so the calls that return show they need none.
 func offlineStore() *Store {
 	cfg := DefaultConfig()
-	return &Store{namespace: "test", pol: newPolicies(cfg), cfg: cfg}
+	return &Store{namespace: "test", pol: newPolicies(cfg, false), cfg: cfg, snaps: newSnapshots(0)}
 }
 
 func TestValidationBeforeNetwork(t *testing.T) {

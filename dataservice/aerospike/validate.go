@@ -57,3 +57,16 @@ const anyKind dataservice.Kind = "k"
 func expiration(ttl time.Duration) uint32 {
 	return uint32((ttl + time.Second - 1) / time.Second)
 }
+
+// checkKeys checks kind and keys, the arguments of GetMany and DeleteMany.
+func checkKeys(setPrefix string, kind dataservice.Kind, keys []string) error {
+	if err := checkKind(setPrefix, kind); err != nil {
+		return err
+	}
+	for _, key := range keys {
+		if err := checkKey(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

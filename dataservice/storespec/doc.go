@@ -13,6 +13,25 @@
 //
 //	aerospike://10.0.0.1:3000,10.0.0.2:3000/herald?set-prefix=staging_
 //
+// and the client's settings (aerospike.Config; docs/aerospike.md has the
+// defaults and what they are for):
+//
+//	read-mode               auto (default), linearize or session
+//	cluster-name            refuse nodes of another cluster
+//	connect-timeout         first connection and info commands (2s)
+//	total-timeout           each call, retries included (1s)
+//	socket-timeout          each attempt of a read (300ms)
+//	sleep-between-retries   pause before a read is retried (10ms)
+//	read-retries            retries of a read; 0 for none (2)
+//	scan-timeout            a secondary-index Scan (10s)
+//	index-timeout           creating a secondary index (30s)
+//	idle-timeout            closing idle connections (55s)
+//	pool-size               most connections per node (256)
+//	min-conns-per-node      connections kept open per node (0)
+//	batch-size              most keys per batch command (5000)
+//
+//	aerospike://10.0.0.1/herald?total-timeout=500ms&pool-size=512&min-conns-per-node=32
+//
 // A LevelDB spec written with its scheme takes block-cache-mb, the size of
 // the cache of table blocks, and write-buffer-mb, the size of the in-memory
 // table (the defaults are the caller's, see Defaults). A larger block cache

@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/aerospike"
@@ -218,6 +220,62 @@ func levelDB(spec, rest string, withScheme bool) (parsed, error) {
 	return p, nil
 }
 
+// aerospikeDurations are the timeouts an Aerospike spec sets, as Go
+// durations ("250ms", "2s").
+var aerospikeDurations = map[string]func(*aerospike.Config) *time.Duration{
+	"connect-timeout":       func(c *aerospike.Config) *time.Duration { return &c.ConnectTimeout },
+	"total-timeout":         func(c *aerospike.Config) *time.Duration { return &c.TotalTimeout },
+	"socket-timeout":        func(c *aerospike.Config) *time.Duration { return &c.SocketTimeout },
+	"scan-timeout":          func(c *aerospike.Config) *time.Duration { return &c.ScanTimeout },
+	"sleep-between-retries": func(c *aerospike.Config) *time.Duration { return &c.SleepBetweenRetries },
+	"idle-timeout":          func(c *aerospike.Config) *time.Duration { return &c.IdleTimeout },
+	"index-timeout":         func(c *aerospike.Config) *time.Duration { return &c.IndexTimeout },
+}
+
+// aerospikeCounts are the counts an Aerospike spec sets, with their least
+// value.
+var aerospikeCounts = map[string]struct {
+	field func(*aerospike.Config) *int
+	least int
+}{
+	"read-retries":       {func(c *aerospike.Config) *int { return &c.ReadRetries }, 0},
+	"pool-size":          {func(c *aerospike.Config) *int { return &c.ConnectionQueueSize }, 1},
+	"min-conns-per-node": {func(c *aerospike.Config) *int { return &c.MinConnectionsPerNode }, 0},
+	"batch-size":         {func(c *aerospike.Config) *int { return &c.BatchSize }, 1},
+}
+
+// aerospikeSetting sets the timeout or count name of cfg to value.
+func aerospikeSetting(spec string, cfg *aerospike.Config, name, value string) error {
+	if field, ok := aerospikeDurations[name]; ok {
+		d, err := time.ParseDuration(value)
+		if err != nil || d <= 0 {
+			return invalid(spec, "%s must be a positive duration such as 500ms or 2s; got %q", name, value)
+		}
+		*field(cfg) = d
+		return nil
+	}
+	if c, ok := aerospikeCounts[name]; ok {
+		n, err := strconv.Atoi(value)
+		if err != nil || n < c.least {
+			return invalid(spec, "%s must be a whole number of at least %d; got %q", name, c.least, value)
+		}
+		if name == "read-retries" && n == 0 {
+			n = -1 // Config's "no retry"
+		}
+		*c.field(cfg) = n
+		return nil
+	}
+	names := []string{"user", "password", "set-prefix", "read-mode", "cluster-name"}
+	for n := range aerospikeDurations {
+		names = append(names, n)
+	}
+	for n := range aerospikeCounts {
+		names = append(names, n)
+	}
+	slices.Sort(names[5:])
+	return invalid(spec, "unknown parameter %q; want one of %s", name, strings.Join(names, ", "))
+}
+
 func aerospikeSpec(spec, rest string, getenv func(string) string) (parsed, error) {
 	const want = "want aerospike://HOST:PORT[,HOST:PORT…]/NAMESPACE"
 	rest, ok := strings.CutPrefix(rest, "//")
@@ -256,8 +314,17 @@ func aerospikeSpec(spec, rest string, getenv func(string) string) (parsed, error
 			cfg.Password = value
 		case "set-prefix":
 			cfg.SetPrefix = value
+		case "read-mode":
+			cfg.ReadMode = aerospike.ReadMode(value)
+			if value == "" || value == "auto" {
+				cfg.ReadMode = aerospike.ReadModeAuto
+			}
+		case "cluster-name":
+			cfg.ClusterName = value
 		default:
-			return parsed{}, invalid(spec, "unknown parameter %q; want user, password or set-prefix", name)
+			if err := aerospikeSetting(spec, &cfg, name, value); err != nil {
+				return parsed{}, err
+			}
 		}
 	}
 	_, user := params["user"]

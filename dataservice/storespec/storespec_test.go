@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/dataservice"
+	"github.com/heraldpush/herald/dataservice/aerospike"
 	"github.com/heraldpush/herald/dataservice/leveldb"
 )
 
@@ -212,6 +214,30 @@ func TestLevelDBSizeDefaults(t *testing.T) {
 		if cfg.BlockCacheBytes != tc.blockCache || cfg.WriteBufferBytes != tc.writeBuffer {
 			t.Errorf("%s with %+v: block cache %d and write buffer %d, want %d and %d",
 				tc.spec, tc.d, cfg.BlockCacheBytes, cfg.WriteBufferBytes, tc.blockCache, tc.writeBuffer)
+		}
+	}
+}
+
+func TestAerospikeSettings(t *testing.T) {
+	p, err := parse("aerospike://h:3000/test?read-mode=session&total-timeout=2s&socket-timeout=250ms&scan-timeout=1m"+
+		"&connect-timeout=3s&idle-timeout=30s&sleep-between-retries=5ms&index-timeout=10s&read-retries=0"+
+		"&pool-size=64&min-conns-per-node=8&batch-size=1000&cluster-name=prod", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := p.aerospike
+	if a.ReadMode != aerospike.ReadModeSession || a.TotalTimeout != 2*time.Second || a.SocketTimeout != 250*time.Millisecond ||
+		a.ScanTimeout != time.Minute || a.ConnectTimeout != 3*time.Second || a.IdleTimeout != 30*time.Second ||
+		a.SleepBetweenRetries != 5*time.Millisecond || a.IndexTimeout != 10*time.Second || a.ReadRetries != -1 ||
+		a.ConnectionQueueSize != 64 || a.MinConnectionsPerNode != 8 || a.BatchSize != 1000 || a.ClusterName != "prod" {
+		t.Fatalf("config = %+v", a)
+	}
+	for _, bad := range []string{
+		"read-mode=strict", "total-timeout=1", "total-timeout=-1s", "pool-size=0", "read-retries=-1",
+		"batch-size=x", "min-conns-per-node=300", "bogus=1",
+	} {
+		if _, err := parse("aerospike://h:3000/test?"+bad, env(nil)); !errors.Is(err, dataservice.ErrInvalid) {
+			t.Errorf("parse(%s) = %v, want ErrInvalid", bad, err)
 		}
 	}
 }
