@@ -76,7 +76,7 @@ func TestHeraldAllServesMetricsOfEveryHop(t *testing.T) {
 		{`herald_connector_frames_total{direction="in",type="ACK"}`, 1},
 		{`herald_connector_messages_acked_total`, 2 * devices},
 		{`herald_connector_delivery_seconds_count`, 2 * devices},
-		{`herald_writer_batch_size_count{kind="removals"}`, 1},
+		{`herald_writer_batch_size_count{kind="settlements"}`, 1},
 		{`herald_writer_flush_seconds_count{kind="settlements"}`, 1},
 		{`herald_store_operations_total{op="put_many",outcome="ok"}`, 1},
 		{`herald_store_operation_seconds_count{op="get"}`, 1},
