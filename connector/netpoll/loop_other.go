@@ -294,7 +294,8 @@ func (c *Conn) closeWith(err error) {
 		c.err.Store(&err)
 	}
 	c.ResumeReading() // serve must see the close
-	tc, ok := c.nc.(*net.TCPConn)
+	// A TCP connection, or one a connlimit listener wraps.
+	tc, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok || err != nil || tc.CloseWrite() != nil {
 		_ = c.nc.Close() // wakes serve, which reports the close
 		return
