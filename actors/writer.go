@@ -689,10 +689,41 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 	}
 	clear(w.sends[len(kept):])
 	w.sends = kept
-	k := min(len(w.others), max(room, 0))
-	room -= k
-	st.Receipts = slices.Clone(w.others[:k])
-	w.others = slices.Delete(w.others, 0, k)
+	// A click counts only once its device's receipt of the message is
+	// settled (dataservice.ReportStore.RecordReceipts), and it reaches the
+	// writer from the connection while the ACK goes through the device
+	// actor: it may come first. So a click waits, as a send does, for its
+	// copy's end or send in the same settlement, or ReceiptInterval, and
+	// never goes before a send of its copy still waiting here.
+	waitingSends := make(map[dataservice.InboxCopy]bool, len(kept))
+	for _, p := range kept {
+		waitingSends[dataservice.InboxCopy{RegistrationID: p.s.Receipt.RegistrationID, MessageID: p.s.Receipt.MessageID}] = true
+	}
+	for _, sd := range st.Sends {
+		ended[dataservice.InboxCopy{RegistrationID: sd.Receipt.RegistrationID, MessageID: sd.Receipt.MessageID}] = true
+	}
+	others := w.others[:0]
+	for _, r := range w.others {
+		if r.Event == dataservice.ReceiptClicked && room > 0 {
+			c := dataservice.InboxCopy{RegistrationID: r.RegistrationID, MessageID: r.MessageID}
+			age := now.Sub(r.At)
+			if waitingSends[c] || (!all && !ended[c] && age < w.cfg.ReceiptInterval) {
+				if age < w.cfg.ReceiptInterval {
+					young = max(young, w.cfg.ReceiptInterval-age)
+				}
+				others = append(others, r)
+				continue
+			}
+		}
+		if room <= 0 {
+			others = append(others, r)
+			continue
+		}
+		st.Receipts = append(st.Receipts, r)
+		room--
+	}
+	clear(w.others[len(others):])
+	w.others = others
 	for key, d := range w.deltas {
 		if room <= 0 {
 			break
@@ -702,8 +733,8 @@ func (w *writer) flushSettle(ctx actor.Context, all bool) {
 		delete(w.deltas, key)
 	}
 	if len(st.Ends)+len(st.Sends)+len(st.Receipts)+len(st.Deltas)+len(st.Cursors) == 0 {
-		if len(w.sends) > 0 {
-			w.schedule(ctx, young)
+		if len(w.sends) > 0 || len(w.others) > 0 {
+			w.schedule(ctx, max(young, time.Millisecond))
 		}
 		return
 	}

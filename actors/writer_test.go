@@ -624,3 +624,34 @@ func TestWriterBatchesAsyncCursorAdvances(t *testing.T) {
 		t.Errorf("report sent %d delivered %d, want %d each", r.Sent, r.Delivered, devices)
 	}
 }
+
+// A click reaches the writer from the connection, while its ACK goes
+// through the device actor: the click may come first. It still counts,
+// once the copy's end is settled (before, it was settled alone, found no
+// receipt of the message by the device, and was dropped).
+func TestWriterCountsAClickThatOvertakesItsACK(t *testing.T) {
+	w, data := newWriter(t, actors.WriterConfig{Interval: 5 * time.Millisecond}, nil)
+	ctx := context.Background()
+	if err := data.CreateDevice(ctx, dataservice.Device{RegistrationID: "d1", AppKey: "app", Created: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := ids.NewGenerator(1)
+	m := &dataservice.Message{ID: gen.Next(), AppKey: "app", Content: "hi", TTL: time.Hour, Created: time.Now()}
+	if err := data.SaveMessage(ctx, m, []string{"d1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.AddReceipt(dataservice.Receipt{MessageID: m.ID, RegistrationID: "d1", Event: dataservice.ReceiptSent, At: time.Now()}, dataservice.CounterSent, false)
+	w.AddReceipt(dataservice.Receipt{MessageID: m.ID, RegistrationID: "d1", Event: dataservice.ReceiptClicked, At: time.Now()}, dataservice.CounterClicked, false)
+	time.Sleep(50 * time.Millisecond) // settlements run meanwhile
+	existed, err := w.EndInbox(ctx, []dataservice.SettleEnd{{Copy: dataservice.InboxCopy{RegistrationID: "d1", MessageID: m.ID}, Counter: dataservice.CounterDelivered, At: time.Now()}})
+	if err != nil || len(existed) != 1 || !existed[0] {
+		t.Fatalf("EndInbox = %v, %v", existed, err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := data.Report(ctx, m.ID)
+	if want := (dataservice.Report{Targeted: 1, Sent: 1, Delivered: 1, Clicked: 1}); err != nil || r != want {
+		t.Fatalf("report %+v, %v; want %+v", r, err, want)
+	}
+}
