@@ -10,49 +10,8 @@ import (
 
 	"github.com/heraldpush/herald/dataservice"
 	"github.com/heraldpush/herald/dataservice/leveldb"
+	"github.com/heraldpush/herald/dataservice/storetest"
 )
-
-// dyingStore applies the first `left` writes, then fails every write as a
-// killed process would: the write that dies may or may not be applied.
-type dyingStore struct {
-	dataservice.Store
-	left    atomic.Int64
-	applied bool // whether the write that dies is applied
-}
-
-var errKilled = fmt.Errorf("test: %w: killed", dataservice.ErrUnavailable)
-
-func (s *dyingStore) write(apply func() error) error {
-	switch n := s.left.Add(-1); {
-	case n >= 0:
-		return apply()
-	case n == -1 && s.applied:
-		_ = apply()
-	}
-	return errKilled
-}
-
-func (s *dyingStore) Put(ctx context.Context, k dataservice.Kind, key string, v []byte, o dataservice.WriteOptions) (uint32, error) {
-	var g uint32
-	err := s.write(func() (err error) { g, err = s.Store.Put(ctx, k, key, v, o); return err })
-	return g, err
-}
-
-func (s *dyingStore) PutMany(ctx context.Context, w []dataservice.Write) error {
-	return s.write(func() error { return s.Store.PutMany(ctx, w) })
-}
-
-func (s *dyingStore) Delete(ctx context.Context, k dataservice.Kind, key string, gen uint32) (bool, error) {
-	var ok bool
-	err := s.write(func() (err error) { ok, err = s.Store.Delete(ctx, k, key, gen); return err })
-	return ok, err
-}
-
-func (s *dyingStore) DeleteMany(ctx context.Context, k dataservice.Kind, keys []string) ([]bool, error) {
-	var ok []bool
-	err := s.write(func() (err error) { ok, err = s.Store.DeleteMany(ctx, k, keys); return err })
-	return ok, err
-}
 
 func openStore(t testing.TB) dataservice.Store {
 	s, err := leveldb.Open(leveldb.Config{Dir: t.TempDir()})
@@ -120,8 +79,8 @@ func TestSettleCrashAnywhere(t *testing.T) {
 					base := openStore(t)
 					svc := dataservice.New(base)
 					m := settleMessage(t, svc, rids)
-					dying := &dyingStore{Store: base, applied: applied}
-					dying.left.Store(k)
+					dying := &storetest.Dying{Store: base, Applied: applied}
+					dying.Left.Store(k)
 					st := settlement(m, "run1", rids)
 					_, err := dataservice.New(dying).Settle(context.Background(), st)
 					if err != nil && !errors.Is(err, dataservice.ErrUnavailable) {
@@ -244,8 +203,8 @@ func TestSettleCursorsCrashAnywhere(t *testing.T) {
 					}
 					return st
 				}
-				dying := &dyingStore{Store: base, applied: applied}
-				dying.left.Store(k)
+				dying := &storetest.Dying{Store: base, Applied: applied}
+				dying.Left.Store(k)
 				_, err := dataservice.New(dying).Settle(ctx, advance("c1", m1))
 				if err != nil && !errors.Is(err, dataservice.ErrUnavailable) {
 					t.Fatal(err)
